@@ -1,0 +1,1 @@
+"""Public testing helpers: hypothesis strategies shared by the test suite and by users."""
