@@ -8,11 +8,12 @@ from .errors import (CheckpointError, NotLinearError, RankError, RedundancyError
                      UnsupportedLayerError)
 from .spec import LinearCNN
 from .statmodel import BasicCNN
+from .counts import parameter_count
 from .tensor import WholeNetworkTensor, whole_network_tensor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RedundancyError", "NotLinearError", "UnsupportedLayerError", "RankError", "CheckpointError",
-    "whole_network_tensor", "WholeNetworkTensor", "LinearCNN", "BasicCNN",
+    "whole_network_tensor", "WholeNetworkTensor", "LinearCNN", "BasicCNN", "parameter_count",
 ]
