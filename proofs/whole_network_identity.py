@@ -141,13 +141,13 @@ def patch_tensor(case: Case, X, variant: str = "correct") -> dict:
     """``X̃[t, g] = (Πq)^-1 Σ_{u<q} X[(g⊙q + u)⊙s + t]`` as a dict over ``(t, g)`` (``t + g`` tuples).
 
     ``variant`` builds a deliberately wrong tensor: ``"wrong_stride"`` (stride ``s + 1`` in the
-    first mode; out-of-range entries read as 0), ``"flipped_kernel"`` (``t → l - 1 - t``:
+    first mode with ``m_i > 1``; out-of-range entries read as 0), ``"flipped_kernel"`` (``t → l - 1 - t``:
     convolution instead of correlation), ``"sum_pool"`` (no ``1/Πq``).
     """
     N = case.N
     s = list(case.s)
-    if variant == "wrong_stride":
-        s[0] += 1
+    if variant == "wrong_stride":  # the first mode where the stride matters (more than one position)
+        s[next((i for i in range(N) if case.m[i] > 1), 0)] += 1
     elif variant not in ("correct", "flipped_kernel", "sum_pool"):
         raise ValueError(f"variant={variant!r}; allowed: 'correct', {', '.join(map(repr, WRONG_VARIANTS))}")
     w = sympy.Integer(1) if variant == "sum_pool" else sympy.Rational(1, _prod(case.q))
