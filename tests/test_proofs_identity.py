@@ -110,3 +110,45 @@ def test_symbolic_objects_match_torch_and_statmodel(case):
     W_sym = np.array([float(sympy.diff(y, X[x]).xreplace(subs)) for x in pf._grid(case.d)]).reshape(case.d)
     net = BasicCNN(case.d, case.l, case.s, case.q, K=case.K)
     np.testing.assert_allclose(W_sym, net.effective_weight(A_np, B_np), rtol=1e-12, atol=1e-12)
+
+
+# ---- proofs/composition_and_overlap.py -------------------------------------------------------
+
+from proofs import composition_and_overlap as co  # noqa: E402
+
+
+@pytest.mark.parametrize("chain", co.CHAINS, ids=[c.name for c in co.CHAINS])
+def test_two_convs_are_one_strided_conv(chain):
+    diffs = co.composition_differences(chain)
+    assert len(diffs) == chain.K2 * np.prod(chain.m2)
+    assert all(e == 0 for e in diffs)
+    assert any(e != 0 for e in co.composition_differences(chain, "no_dilation"))
+
+
+@pytest.mark.parametrize("case", pf.CASES, ids=CASE_IDS)
+def test_gram_is_scaled_identity_exactly_without_overlap(case):
+    exact = all(e == 0 for e in co.gram_differences(case))
+    assert exact == co.is_non_overlapping(case)
+
+
+def test_overlap_example_is_invisible():
+    ex = co.overlap_null_example()
+    assert ex["output"] == 0
+    assert all(e == 0 for e in ex["Mt_vecW"])
+    assert ex["rank_M"] == ex["LP"] - 1          # M lost one row rank: W is not identifiable
+    assert any(e != 0 for e in ex["patch"])
+
+
+def test_composite_kernel_matches_torch():
+    """Numbers in: the composite kernel formula against two torch conv1d calls."""
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.normal(size=(1, 2, 20)))
+    a1 = torch.from_numpy(rng.normal(size=(3, 2, 3)))
+    a2 = torch.from_numpy(rng.normal(size=(2, 3, 2)))
+    s1, s2 = 2, 3
+    ref = F.conv1d(F.conv1d(x, a1, stride=s1), a2, stride=s2)
+    a_eff = torch.zeros(2, 2, 3 + s1 * (2 - 1), dtype=torch.float64)
+    for tau in range(2):
+        for t in range(3):
+            a_eff[:, :, tau * s1 + t] += torch.einsum("ab,bc->ac", a2[:, :, tau], a1[:, :, t])
+    np.testing.assert_allclose(F.conv1d(x, a_eff, stride=s1 * s2).numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
