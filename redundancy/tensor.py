@@ -216,8 +216,8 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     method : {"auto", "vjp", "jvp"}
         How the Jacobian is assembled.
     check : bool
-        For an affine model, verify ``<W, x> + b == model(x)`` on two random inputs (relative
-        tolerance 1e-8); a failure raises ``NotLinearError`` naming the deepest offending submodule.
+        For an affine model, verify ``<W, x> + b == model(x)`` on four random inputs ``±z_1, ±10³ z_2``
+        (relative tolerance 1e-8); a failure raises ``NotLinearError`` naming the deepest offending submodule.
     chunk_size : int, optional
         Number of products vmapped at once (memory control); ``None`` does all at once.
     seed : int
@@ -300,14 +300,17 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     max_err = None
     if check and not linearise:
         gen = torch.Generator().manual_seed(int(seed))
-        xs = torch.randn((2, *input_shape), generator=gen, dtype=torch.float64)
+        z = torch.randn((2, *input_shape), generator=gen, dtype=torch.float64)
+        # +-z at two scales: an affine map satisfies f(z) + f(-z) = 2b at every scale, while a
+        # piecewise-linear map (ReLU, abs with a large offset) changes sign pattern somewhere.
+        xs = torch.cat([z[:1], -z[:1], 1e3 * z[1:], -1e3 * z[1:]])
         with torch.no_grad():
-            ys = net(xs).reshape(2, -1).numpy()
-        pred = xs.reshape(2, -1).numpy() @ W.reshape(n_out, -1).T + bias
+            ys = net(xs).reshape(len(xs), -1).numpy()
+        pred = xs.reshape(len(xs), -1).numpy() @ W.reshape(n_out, -1).T + bias
         scale = max(np.abs(ys).max(), np.abs(pred).max(), 1e-300)
         max_err = float(np.abs(ys - pred).max() / scale)
         if not np.isfinite(max_err) or max_err > 1e-8:
-            where = _locate_nonaffine(net, xs[:1], xs[1:])
+            where = _locate_nonaffine(net, xs[2:3], xs[3:4])
             if where is None:
                 loc = "its forward"
             else:

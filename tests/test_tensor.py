@@ -75,14 +75,18 @@ def test_batchnorm_train_mode_rejected():
         whole_network_tensor(net, (1, 5, 5))
 
 
-def test_functional_nonlinearity_located():
+@pytest.mark.parametrize("offset", [0.0, 5.0])
+def test_functional_nonlinearity_located(offset):
+    """abs() hidden in a forward is found, even with an offset that keeps small inputs on one side."""
+    torch.manual_seed(0)
+
     class Inner(nn.Module):
         def __init__(self):
             super().__init__()
             self.c = nn.Conv1d(1, 1, 3)
 
         def forward(self, x):
-            return torch.abs(self.c(x))
+            return torch.abs(self.c(x) + offset)
 
     net = nn.Sequential(nn.Conv1d(1, 1, 1), Inner())
     with pytest.raises(NotLinearError, match="'1'") as info:
