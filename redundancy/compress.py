@@ -315,8 +315,12 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     new = copy.deepcopy(model)
     modules = dict(new.named_modules())
     inside_chain = {n for n, m in modules.items() if isinstance(m, CompressedLayer)}
-    if layers is None and isinstance(ranks, dict):
-        layers = list(ranks)
+    if isinstance(ranks, dict):
+        extra = [n for n in ranks if n not in modules]
+        if extra:
+            raise RankError(f"ranks names layers {extra} that are not submodules of the model")
+        if layers is None:
+            layers = list(ranks)
     skipped: list[SkippedLayer] = []
     if layers is None:
         names = []
@@ -341,10 +345,8 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
                     f"layer {n!r} is a {type(modules[n]).__name__}; compress supports Conv1d, Conv2d, Conv3d and Linear")
     if isinstance(ranks, dict):
         missing = [n for n in names if n not in ranks]
-        extra = [n for n in ranks if n not in modules]
-        if missing or extra:
-            raise RankError(f"ranks is a dict without an entry for layers {missing}" if missing else
-                            f"ranks names layers {extra} that are not submodules of the model")
+        if missing:
+            raise RankError(f"ranks is a dict without an entry for layers {missing}")
     params_before = parameter_count(model)
     rows: list[LayerCompression] = []
     for name in names:
