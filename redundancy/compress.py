@@ -265,7 +265,7 @@ def _layer_ranks(name, layer, kernel, spec, method):
 
 
 def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: Any = None, seed: Any = 0,
-             **decompose_kwargs) -> CompressionResult:
+             algorithm: str = "hooi", **decompose_kwargs) -> CompressionResult:
     """Replace conv (and, when named, linear) layers of a copy of ``model`` by decomposed chains.
 
     Each selected layer's kernel ``K`` is decomposed (Tucker-2 of the channel modes by HOOI, or
@@ -286,6 +286,8 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
         ``Linear`` layers are compressed only when named here.
     seed : int or numpy.random.Generator
         Seed for the decompositions.
+    algorithm : {"hooi", "hosvd"}
+        Tucker algorithm (ignored by CP).
     **decompose_kwargs
         Passed to :func:`~redundancy.decompose.tucker_decompose` / ``cp_decompose``.
 
@@ -312,6 +314,7 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     """
     check_module("model", model)
     check_choice("method", method, ("tucker", "cp"))
+    check_choice("algorithm", algorithm, ("hooi", "hosvd"))
     new = copy.deepcopy(model)
     modules = dict(new.named_modules())
     inside_chain = {n for n, m in modules.items() if isinstance(m, CompressedLayer)}
@@ -359,7 +362,7 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
         spec = ranks[name] if isinstance(ranks, dict) else ranks(name, layer) if callable(ranks) else ranks
         r = _layer_ranks(name, layer, kernel, spec, method)
         if method == "tucker":
-            dec = tucker_decompose(kernel, r, modes=(0, 1), seed=seed, **decompose_kwargs)
+            dec = tucker_decompose(kernel, r, modes=(0, 1), seed=seed, method=algorithm, **decompose_kwargs)
             chain = tucker2_layer(layer, dec)
         else:
             dec = cp_decompose(kernel, r[0], seed=seed, **decompose_kwargs)
