@@ -376,7 +376,7 @@ def layer_kernel(layer: nn.Module) -> np.ndarray:
 
 
 def decompose_layer(layer: nn.Module, ranks: Any, *, method: str = "tucker", modes: Any = "channels",
-                    seed: Any = 0, **kwargs) -> TuckerDecomposition | CPDecomposition:
+                    seed: Any = 0, algorithm: str = "hooi", **kwargs) -> TuckerDecomposition | CPDecomposition:
     """Decompose the kernel of one conv (1-D/2-D/3-D) or ``Linear`` layer.
 
     Parameters
@@ -391,6 +391,8 @@ def decompose_layer(layer: nn.Module, ranks: Any, *, method: str = "tucker", mod
     modes : "channels", "all" or sequence of int
         Tucker modes: ``"channels"`` = ``(0, 1)`` (Tucker-2), ``"all"`` = every mode.
     seed : int or numpy.random.Generator
+    algorithm : {"hooi", "hosvd"}
+        Tucker algorithm (ignored by CP).
     **kwargs
         Passed to :func:`tucker_decompose` or :func:`cp_decompose`.
 
@@ -412,15 +414,16 @@ def decompose_layer(layer: nn.Module, ranks: Any, *, method: str = "tucker", mod
     if isinstance(modes, str):
         check_choice("modes", modes, ("channels", "all"))
         modes = (0, 1) if modes == "channels" else tuple(range(kernel.ndim))
-    return tucker_decompose(kernel, ranks, modes=modes, seed=seed, **kwargs)
+    return tucker_decompose(kernel, ranks, modes=modes, seed=seed, method=algorithm, **kwargs)
 
 
 def decompose_whole_network(W: Any, ranks: Any, *, method: str = "tucker", modes: Any = None,
-                            seed: Any = 0, **kwargs) -> TuckerDecomposition | CPDecomposition:
+                            seed: Any = 0, algorithm: str = "hooi", **kwargs) -> TuckerDecomposition | CPDecomposition:
     """Decompose a whole-network tensor ``W`` (a :class:`~redundancy.tensor.WholeNetworkTensor` or array).
 
     ``W`` has shape ``(n_outputs, *input_shape)``; with one output the leading mode of size 1 is
     dropped before decomposing (it carries no structure), so ``ranks`` refer to the input modes.
+    ``method`` is ``"tucker"`` (``algorithm`` ``"hooi"``/``"hosvd"``, optional ``modes``) or ``"cp"``.
 
     Examples
     --------
@@ -438,4 +441,4 @@ def decompose_whole_network(W: Any, ranks: Any, *, method: str = "tucker", modes
         arr = arr[0]
     if method == "cp":
         return cp_decompose(arr, ranks, seed=seed, **kwargs)
-    return tucker_decompose(arr, ranks, modes=modes, seed=seed, **kwargs)
+    return tucker_decompose(arr, ranks, modes=modes, seed=seed, method=algorithm, **kwargs)

@@ -109,7 +109,10 @@ class MultilinearRankCheck:
     holds : bool
         ``observed ≤ expected`` in every mode.
     dof : int
-        :func:`tucker_dof` of ``W̃`` at the observed ranks; it involves no ``K``.
+        :func:`tucker_dof` of ``W̃`` at the observed ranks: the dimension of the set of tensors of
+        these mode sizes and multilinear ranks. It involves no ``K``. It is the model's dof when
+        the layers after the first are a free linear map (a dense head) and an upper bound when
+        they are constrained (e.g. pooling before the dense layer).
     K, naive_parameter_count : int
         Output channels of the first layer and the model's parameter count (which does grow with K).
     patch_error : float
