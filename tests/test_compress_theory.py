@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from redundancy import RankError, UnsupportedLayerError
 from redundancy.compress import compress
@@ -33,6 +33,7 @@ def tucker_cnns(draw):
     return spec, ranks + (sr or ks)
 
 
+@settings(max_examples=20)  # each example runs three Jacobians; 20 keep the file under ~6 s
 @given(tucker_cnns(), st.integers(0, 100))
 def test_multilinear_rank_of_W_is_at_most_the_tucker_ranks(case, seed):
     spec, ranks = case
