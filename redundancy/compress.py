@@ -9,10 +9,11 @@ by a chain of plain convolutions:
 * **CP** ``K = Σ_r w_r a_r ∘ b_r ∘ s^{(1)}_r ∘ ...``: 1×1 conv ``C → R`` (``b_r``), depthwise conv
   ``R → R`` (groups ``R``, kernel ``w_r ∘_i s^{(i)}_r``), 1×1 conv ``R → K_out`` (``a_r``) with the bias.
 
-The chains are exact because a 1×1 conv acts on each pixel alone: it commutes with padding
-(zero, reflect, replicate or circular) and with the strided, dilated sampling of the spatial conv.
-Grouped and depthwise convs are skipped with the reason recorded (their stored weight is one
-block of a block-diagonal kernel; decomposing it as one tensor would mix groups).
+The chains are built by :mod:`redundancy.chains`; they are exact because a 1×1 conv acts on each
+pixel alone. Grouped convs are decomposed block by block (the ranks apply to each group's block
+``(K/g, C/g, *k)``) and realised by grouped chains; depthwise convs with one filter per channel
+(nothing to compress) and transposed convs are skipped with the reason recorded. Nothing is
+reshaped silently.
 
 References
 ----------
@@ -24,132 +25,26 @@ using fine-tuned CP-decomposition", ICLR 2015 (CP).
 from __future__ import annotations
 
 import copy
-import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from ._validation import check_choice, check_module, check_ranks
 from .counts import parameter_count
-from .decompose import (CPDecomposition, TuckerDecomposition, cp_decompose, cp_rank_bound, layer_kernel,
-                        tucker_decompose)
+from .chains import CompressedLayer, cp_layer, tucker2_layer
+from .decompose import cp_decompose, cp_rank_bound, layer_kernel, tucker_decompose
 from .errors import RankError, RedundancyError, UnsupportedLayerError
 
 __all__ = ["CompressedLayer", "LayerCompression", "SkippedLayer", "CompressionResult", "compress",
-           "tucker2_layer", "cp_layer"]
+           "tucker2_layer", "cp_layer"]  # the chain builders live in redundancy.chains
 
-_CONV_CLS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_CONVS = tuple(_CONV_CLS.values())
-
-
-class CompressedLayer(nn.Sequential):
-    """A chain of ordinary layers realising a decomposition of one layer (``reduce``, ``core``, ``restore``).
-
-    Attributes
-    ----------
-    method : {"tucker", "cp"}
-    ranks : tuple of int
-        ``(R_out, R_in)`` for Tucker-2, ``(R,)`` for CP.
-    """
-
-    def __init__(self, modules: "OrderedDict[str, nn.Module]", method: str, ranks: tuple[int, ...]):
-        super().__init__(modules)
-        self.method = method
-        self.ranks = tuple(ranks)
-
-    def extra_repr(self) -> str:
-        return f"method={self.method!r}, ranks={self.ranks}"
-
-
-def _new(cls, *args, like: torch.Tensor, weight: np.ndarray, bias=None, **kw):
-    mod = cls(*args, bias=bias is not None, **kw).to(device=like.device, dtype=like.dtype)
-    with torch.no_grad():
-        mod.weight.copy_(torch.as_tensor(weight, dtype=like.dtype, device=like.device))
-        if bias is not None:
-            mod.bias.copy_(bias.detach())
-    return mod
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def _is_conv(layer):
     return isinstance(layer, _CONVS)
-
-
-def tucker2_layer(layer: nn.Module, dec: TuckerDecomposition) -> CompressedLayer:
-    """The chain 1×1 → spatial (core) → 1×1 realising a Tucker-2 decomposition (modes (0, 1)) of ``layer``.
-
-    ``layer`` is a ``Conv1d/2d/3d`` with ``groups=1`` or a ``Linear`` (then three ``Linear`` layers).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from redundancy.decompose import decompose_layer
-    >>> conv = torch.nn.Conv2d(6, 8, 3, stride=2, padding=1).double()
-    >>> chain = tucker2_layer(conv, decompose_layer(conv, (8, 6)))
-    >>> x = torch.randn(1, 6, 7, 7, dtype=torch.float64)
-    >>> bool(torch.allclose(chain(x), conv(x)))
-    True
-    """
-    if dec.modes != (0, 1):
-        raise RedundancyError(f"a Tucker-2 chain needs a decomposition of modes (0, 1); got modes={dec.modes}")
-    w = layer.weight
-    u_out, u_in = dec.factors
-    r_out, r_in = dec.ranks
-    if isinstance(layer, nn.Linear):
-        mods = OrderedDict(
-            reduce=_new(nn.Linear, layer.in_features, r_in, like=w, weight=u_in.T),
-            core=_new(nn.Linear, r_in, r_out, like=w, weight=dec.core),
-            restore=_new(nn.Linear, r_out, layer.out_features, like=w, weight=u_out, bias=layer.bias))
-        return CompressedLayer(mods, "tucker", dec.ranks)
-    nd = w.ndim - 2
-    cls = _CONV_CLS[nd]
-    one = (1,) * nd
-    mods = OrderedDict(
-        reduce=_new(cls, layer.in_channels, r_in, 1, like=w, weight=u_in.T.reshape(r_in, -1, *one)),
-        core=_new(cls, r_in, r_out, layer.kernel_size, like=w, weight=dec.core, stride=layer.stride,
-                  padding=layer.padding, dilation=layer.dilation, padding_mode=layer.padding_mode),
-        restore=_new(cls, r_out, layer.out_channels, 1, like=w, weight=u_out.reshape(*u_out.shape, *one),
-                     bias=layer.bias))
-    return CompressedLayer(mods, "tucker", dec.ranks)
-
-
-def cp_layer(layer: nn.Module, dec: CPDecomposition) -> CompressedLayer:
-    """The chain 1×1 → depthwise spatial → 1×1 realising a CP decomposition of ``layer``'s kernel.
-
-    For a ``Linear`` layer the chain is ``Linear(in, R) → Linear(R, out)`` (weights folded in).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from redundancy.decompose import decompose_layer
-    >>> conv = torch.nn.Conv1d(3, 4, 1).double()       # a 1x1 kernel is a 4x3 matrix: CP rank <= 3
-    >>> chain = cp_layer(conv, decompose_layer(conv, 3, method="cp"))
-    >>> x = torch.randn(2, 3, 5, dtype=torch.float64)
-    >>> bool(torch.allclose(chain(x), conv(x)))
-    True
-    """
-    w = layer.weight
-    a, b, *spatial = dec.factors
-    r = dec.rank
-    if isinstance(layer, nn.Linear):
-        mods = OrderedDict(
-            reduce=_new(nn.Linear, layer.in_features, r, like=w, weight=b.T),
-            restore=_new(nn.Linear, r, layer.out_features, like=w, weight=a * dec.weights, bias=layer.bias))
-        return CompressedLayer(mods, "cp", (r,))
-    nd = w.ndim - 2
-    cls = _CONV_CLS[nd]
-    one = (1,) * nd
-    letters = "tuv"[:nd]
-    depth = np.einsum(f"r,{','.join(c + 'r' for c in letters)}->r{letters}", dec.weights, *spatial)
-    mods = OrderedDict(
-        reduce=_new(cls, layer.in_channels, r, 1, like=w, weight=b.T.reshape(r, -1, *one)),
-        core=_new(cls, r, r, layer.kernel_size, like=w, weight=depth[:, None], stride=layer.stride,
-                  padding=layer.padding, dilation=layer.dilation, groups=r, padding_mode=layer.padding_mode),
-        restore=_new(cls, r, layer.out_channels, 1, like=w, weight=a.reshape(*a.shape, *one), bias=layer.bias))
-    return CompressedLayer(mods, "cp", (r,))
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,16 +138,25 @@ class CompressionResult:
 
 
 def _skip_reason(layer: nn.Module) -> str | None:
-    if _is_conv(layer) and layer.groups != 1:
-        kind = "depthwise" if layer.groups == layer.in_channels else "grouped"
-        return (f"{kind} conv (groups={layer.groups}): its weight {tuple(layer.weight.shape)} is one block of a "
-                "block-diagonal kernel; decomposing it as one tensor would mix groups")
+    if _is_conv(layer) and layer.groups == layer.in_channels == layer.out_channels and layer.groups > 1:
+        return (f"depthwise conv (groups={layer.groups}, one filter per channel): each group's kernel "
+                f"{(1, 1, *layer.kernel_size)} has nothing to compress")
     return None
 
 
+def _blocks(layer: nn.Module, kernel: np.ndarray) -> list[np.ndarray]:
+    """The diagonal blocks ``(K/g, C/g, *k)`` of a grouped conv's kernel (one block if ``groups=1``)."""
+    g = getattr(layer, "groups", 1)
+    return list(np.split(kernel, g, axis=0))
+
+
 def _layer_ranks(name, layer, kernel, spec, method):
-    """Validate one layer's rank spec; returns a tuple (R_out, R_in) or (R,)."""
-    where = f" for layer {name!r} with kernel shape {kernel.shape}"
+    """Validate one layer's rank spec against one block's shape; returns (R_out, R_in) or (R,)."""
+    g = getattr(layer, "groups", 1)
+    if g > 1:
+        kernel = kernel[: kernel.shape[0] // g]
+    block = f" (one block of groups={g})" if g > 1 else ""
+    where = f" for layer {name!r} with kernel shape {kernel.shape}{block}"
     if method == "cp":
         bound = cp_rank_bound(kernel.shape)
         if isinstance(spec, bool) or not isinstance(spec, (int, np.integer)) or not 1 <= spec <= bound:
@@ -282,7 +186,8 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     method : {"tucker", "cp"}
     layers : sequence of str, optional
         Names (as in ``model.named_modules()``) of the layers to compress. Default: every
-        ``Conv1d/2d/3d``; grouped and depthwise convs are then skipped with the reason recorded.
+        ``Conv1d/2d/3d``; grouped convs are compressed block by block (``ranks`` per group),
+        depthwise convs with one filter per channel are skipped with the reason recorded.
         ``Linear`` layers are compressed only when named here.
     seed : int or numpy.random.Generator
         Seed for the decompositions.
@@ -361,18 +266,23 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
         kernel = layer_kernel(layer)
         spec = ranks[name] if isinstance(ranks, dict) else ranks(name, layer) if callable(ranks) else ranks
         r = _layer_ranks(name, layer, kernel, spec, method)
+        blocks = _blocks(layer, kernel)
         if method == "tucker":
-            dec = tucker_decompose(kernel, r, modes=(0, 1), seed=seed, method=algorithm, **decompose_kwargs)
-            chain = tucker2_layer(layer, dec)
+            decs = [tucker_decompose(b, r, modes=(0, 1), seed=seed, method=algorithm, **decompose_kwargs)
+                    for b in blocks]
+            chain = tucker2_layer(layer, decs)
         else:
-            dec = cp_decompose(kernel, r[0], seed=seed, **decompose_kwargs)
-            chain = cp_layer(layer, dec)
+            decs = [cp_decompose(b, r[0], seed=seed, **decompose_kwargs) for b in blocks]
+            chain = cp_layer(layer, decs)
+        sq = sum((d.rel_error * np.linalg.norm(b)) ** 2 for d, b in zip(decs, blocks))
+        rel_error = float(np.sqrt(sq) / (np.linalg.norm(kernel) or 1.0))
+        dec = decs[0] if len(decs) == 1 else tuple(decs)
         if not name:  # the model is itself the layer
             new = chain
         else:
             parent_name, _, child = name.rpartition(".")
             setattr(new.get_submodule(parent_name) if parent_name else new, child, chain)
-        rows.append(LayerCompression(name, type(layer).__name__, kernel.shape, method, r, dec.rel_error,
+        rows.append(LayerCompression(name, type(layer).__name__, kernel.shape, method, r, rel_error,
                                      parameter_count(layer), parameter_count(chain), dec))
     return CompressionResult(model=new, method=method, layers=tuple(rows), skipped=tuple(skipped),
                              params_before=params_before, params_after=parameter_count(new),

@@ -67,15 +67,15 @@ def tucker_dof(sizes, ranks) -> int:
 
 def _geometry(layer: nn.Module):
     """(C, K, kernel, stride, left padding, dilation, declared ranks or None) of a conv-like first layer."""
-    from .compress import CompressedLayer
+    from .chains import CompressedLayer
     from .layers import TuckerConv, _FactorisedConv
 
     ranks = None
     conv = layer
     if isinstance(layer, CompressedLayer) and isinstance(layer.core, nn.modules.conv._ConvNd):
         conv, c, k = layer.core, layer.reduce.in_channels, layer.restore.out_channels
-        if layer.method == "tucker":
-            ranks = tuple(layer.ranks) + tuple(conv.kernel_size)
+        if layer.method == "tucker":  # per-group ranks of a grouped chain add up over the groups
+            ranks = tuple(layer.groups * r for r in layer.ranks) + tuple(conv.kernel_size)
     elif isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         c, k = layer.in_channels, layer.out_channels
     elif isinstance(layer, _FactorisedConv):

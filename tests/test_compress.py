@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
 from redundancy import RankError, RedundancyError, UnsupportedLayerError
@@ -130,29 +130,58 @@ def test_compress_model_result_and_original_untouched():
         assert torch.equal(v, before[k])
     assert isinstance(net[0].conv1, nn.Conv2d)
     assert isinstance(res.model[0].conv1, CompressedLayer)
-    assert res.ranks == {"0.conv1": (4, 3)}
+    assert res.ranks == {"0.conv1": (4, 3), "0.gr": (4, 3)}  # the grouped conv: ranks per group
+    assert res.model[0].gr.groups == 2 and res.model[0].gr.core.groups == 2
     reasons = {s.name: s.reason for s in res.skipped}
-    assert "depthwise" in reasons["0.dw"] and "grouped" in reasons["0.gr"] and "transposed" in reasons["0.up"]
+    assert "depthwise" in reasons["0.dw"] and "transposed" in reasons["0.up"] and len(reasons) == 2
     assert res.params_before == sum(p.numel() for p in net.parameters())
     assert res.params_after == sum(p.numel() for p in res.model.parameters())
     row = res.layers[0]
     assert row.params_before == 8 * 8 * 9 and row.params_after == 8 * 3 + 3 * 4 * 9 + 4 * 8
-    assert res.params_before - res.params_after == row.params_before - row.params_after
+    gr = res.layers[1]
+    assert gr.params_before == 8 * 4 + 8 and gr.params_after == 2 * (4 * 3 + 3 * 4 + 4 * 4) + 8
+    assert res.params_before - res.params_after == sum(r.params_before - r.params_after for r in res.layers)
     # the kernel error is the error of the chain's effective kernel (independent: impulse responses)
     assert 0 < row.rel_error < 1
     df = res.to_pandas()
     assert len(df) == 4 and set(df["name"]) == {"0.conv1", "0.dw", "0.gr", "0.up"}
     assert res.to_dict()["layers"][0]["ranks"] == [4, 3]
-    assert "replaced=1" in repr(res)
+    assert "replaced=2" in repr(res)
     x = torch.randn(1, 8, 5, 5, dtype=torch.float64)
     assert res.model(x).shape == net(x).shape
 
 
-def test_named_grouped_conv_is_skipped_and_linear_compressed():
+def test_named_depthwise_conv_is_skipped_and_linear_compressed():
     net = nn.Sequential(Block()).double()
-    res = compress(net, ranks={"0.gr": (4, 4), "0.fc": (2, 4)}, seed=0)
+    res = compress(net, ranks={"0.dw": (1, 1), "0.fc": (2, 4)}, seed=0)
     assert [r.name for r in res.layers] == ["0.fc"]
-    assert [s.name for s in res.skipped] == ["0.gr"]
+    assert [s.name for s in res.skipped] == ["0.dw"]
+
+
+@settings(max_examples=15)
+@given(st.integers(1, 3), st.sampled_from([2, 3]), st.integers(1, 3), st.integers(1, 3), st.data())
+def test_grouped_conv_chains_equal_the_grouped_conv_with_reconstructed_blocks(nd, g, cg, kg, data):
+    assume(cg * kg > 1)  # one filter per channel: skipped (tested above)
+    torch.manual_seed(data.draw(st.integers(0, 100)))
+    ks = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    conv = CONV[nd](g * cg, g * kg, ks, stride=data.draw(st.integers(1, 2)), padding=data.draw(st.integers(0, 1)),
+                    dilation=data.draw(st.integers(1, 2)), groups=g).double()
+    x = torch.randn(2, g * cg, *[2 * k + 3 for k in ks], dtype=torch.float64)
+    ranks = (data.draw(st.integers(1, kg)), data.draw(st.integers(1, cg)))
+    res = compress(conv, ranks=ranks)
+    blocks = [_tucker_kernel(d) for d in res.layers[0].decomposition]
+    ref = FCONV[nd](x, torch.from_numpy(np.concatenate(blocks)), conv.bias, conv.stride, conv.padding,
+                    conv.dilation, g)
+    torch.testing.assert_close(res.model(x), ref, rtol=1e-10, atol=1e-10)
+    full = compress(conv, ranks=(kg, cg)).model
+    assert torch.max(torch.abs(full(x) - conv(x))).item() < 1e-10
+    cp = compress(conv, ranks=1, method="cp", n_iter_max=30)
+    blocks = [_cp_kernel(d) for d in cp.layers[0].decomposition]
+    ref = FCONV[nd](x, torch.from_numpy(np.concatenate(blocks)), conv.bias, conv.stride, conv.padding,
+                    conv.dilation, g)
+    torch.testing.assert_close(cp.model(x), ref, rtol=1e-10, atol=1e-10)
+    err = np.linalg.norm(np.concatenate(blocks) - conv.weight.detach().numpy()) / np.linalg.norm(conv.weight.detach())
+    assert abs(err - cp.layers[0].rel_error) < 1e-10
 
 
 def test_ranks_as_callable_and_cp():
