@@ -68,7 +68,7 @@ def tucker_dof(sizes, ranks) -> int:
 def _geometry(layer: nn.Module):
     """(C, K, kernel, stride, left padding, dilation, declared ranks or None) of a conv-like first layer."""
     from .chains import CompressedLayer
-    from .layers import TuckerConv, _FactorisedConv
+    from .layers import CPConv, TuckerConv, _FactorisedConv
 
     ranks = None
     conv = layer
@@ -76,12 +76,17 @@ def _geometry(layer: nn.Module):
         conv, c, k = layer.core, layer.reduce.in_channels, layer.restore.out_channels
         if layer.method == "tucker":  # per-group ranks of a grouped chain add up over the groups
             ranks = tuple(layer.groups * r for r in layer.ranks) + tuple(conv.kernel_size)
+        else:  # CP rank R per group: every mode rank <= g R (spatial <= min(l_i, g R))
+            r = layer.groups * layer.ranks[0]
+            ranks = (r, r) + tuple(min(l, r) for l in conv.kernel_size)
     elif isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         c, k = layer.in_channels, layer.out_channels
     elif isinstance(layer, _FactorisedConv):
         c, k = layer.in_channels, layer.out_channels
         if isinstance(layer, TuckerConv):
             ranks = tuple(layer.ranks) + tuple(layer.spatial_ranks or layer.kernel_size)
+        elif isinstance(layer, CPConv):
+            ranks = (layer.rank, layer.rank) + tuple(min(l, layer.rank) for l in layer.kernel_size)
     else:
         raise UnsupportedLayerError(
             f"the first module is a {type(layer).__name__}; multilinear_rank_check needs an nn.Sequential "
@@ -159,7 +164,9 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
         ``(C, d_1, ..., d_N)``.
     ranks : tuple of int, optional
         ``(R_out, R_in)`` or ``(R_out, R_in, r_1, ..., r_N)``; spatial ranks default to the kernel
-        size. Default: the first layer's own Tucker ranks (or its full sizes for a plain conv).
+        size. Default: the first layer's own Tucker ranks, ``(R, R, min(l_i, R)..)`` for a CP layer
+        of rank ``R`` (every unfolding of a rank-R CP tensor has rank <= R), or the full sizes for a
+        plain conv.
     rtol : float
         Singular values below ``rtol · σ_max`` of an unfolding count as zero.
 

@@ -74,6 +74,18 @@ def test_compressed_plain_cnn_and_a_check_that_fails():
     assert len(chk.to_pandas()) == 4 and chk.to_dict()["holds"] is True
 
 
+def test_cp_compressed_first_layer():
+    from redundancy.spec import CPConv
+
+    spec = LinearCNN((3, 8, 8), [CPConv(6, 3, rank=2), Dense(2)])
+    chk = multilinear_rank_check(spec.build(seed=1), spec.input_shape)
+    assert chk.expected == (2, 2, 2, 2) and chk.holds and chk.observed == (2, 2, 2, 2)
+    plain = LinearCNN((3, 8, 8), [Conv(6, 3), Dense(2)])
+    small = compress(plain.build(seed=0), ranks=2, method="cp").model
+    chk = multilinear_rank_check(small, plain.input_shape)
+    assert chk.expected == (2, 2, 2, 2) and chk.holds and chk.patch_error < 1e-10
+
+
 def test_multilinear_rank_and_tucker_dof():
     rng = np.random.default_rng(0)
     t = np.einsum("abc,ia,jb,kc->ijk", rng.normal(size=(2, 3, 2)), rng.normal(size=(5, 2)),
