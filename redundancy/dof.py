@@ -308,9 +308,9 @@ def degrees_of_freedom(model, input_shape=None, *, method: str = "auto", tol: fl
     >>> spec = LinearCNN((8, 12, 12), [TuckerConv(32, 3, ranks=(4, 4), stride=3), Dense(1)])
     >>> res = degrees_of_freedom(spec)
     >>> res.dof, res.naive, res.method
-    (112, 816, 'closed')
+    (208, 816, 'closed')
     >>> degrees_of_freedom(spec, method="numerical").dof
-    112
+    208
     """
     check_choice("method", method, ("auto", "closed", "numerical"))
     check_choice("at", at, ("random", "model"))
