@@ -30,10 +30,11 @@ from torch import nn
 
 from ._validation import check_module, check_positive_float, check_shape
 from .counts import parameter_count
+from .dof_closed import tucker_dof
 from .errors import RankError, UnsupportedLayerError
 from .tensor import whole_network_tensor
 
-__all__ = ["MultilinearRankCheck", "multilinear_rank_check", "multilinear_rank", "tucker_dof"]
+__all__ = ["MultilinearRankCheck", "multilinear_rank_check", "multilinear_rank"]
 
 
 def multilinear_rank(tensor: Any, *, rtol: float = 1e-10) -> tuple[tuple[int, ...], tuple[float, ...]]:
@@ -54,15 +55,6 @@ def multilinear_rank(tensor: Any, *, rtol: float = 1e-10) -> tuple[tuple[int, ..
         ranks.append(r)
         gaps.append(float(s[r - 1] / s[r]) if 0 < r < len(s) and s[r] > 0 else float("inf"))
     return tuple(ranks), tuple(gaps)
-
-
-def tucker_dof(sizes, ranks) -> int:
-    """Dimension of the set of tensors of mode sizes ``I`` and multilinear rank ``≤ R``:
-    ``Π_i R_i + Σ_i (I_i R_i − R_i²)`` (ranks first capped at ``min(I_i, Π_{j≠i} R_j)``)."""
-    r = [min(int(x), int(i)) for x, i in zip(ranks, sizes)]
-    for _ in range(len(r)):
-        r = [min(x, math.prod(r[:k] + r[k + 1:])) for k, x in enumerate(r)]
-    return int(math.prod(r) + sum(i * x - x * x for i, x in zip(sizes, r)))
 
 
 def _geometry(layer: nn.Module):
@@ -114,7 +106,7 @@ class MultilinearRankCheck:
     holds : bool
         ``observed ≤ expected`` in every mode.
     dof : int
-        :func:`tucker_dof` of ``W̃`` at the observed ranks: the dimension of the set of tensors of
+        :func:`redundancy.dof_closed.tucker_dof` of ``W̃`` at the observed ranks: the dimension of the set of tensors of
         these mode sizes and multilinear ranks. It involves no ``K``. It is the model's dof when
         the layers after the first are a free linear map (a dense head) and an upper bound when
         they are constrained (e.g. pooling before the dense layer).
@@ -122,6 +114,10 @@ class MultilinearRankCheck:
         Output channels of the first layer and the model's parameter count (which does grow with K).
     patch_error : float
         Relative error of ``Mᵀ vec W̃`` against the model's own whole-network tensor.
+    dof_numerical : int or None
+        With ``numerical_dof=True``: the model's dof on the raw input by the Jacobian rank of
+        :func:`redundancy.dof.degrees_of_freedom` (an independent route; it may be below ``dof``
+        when overlapping patches make the raw tensor lose dimensions, or pooling constrains H).
     """
 
     input_shape: tuple[int, ...]
@@ -135,6 +131,7 @@ class MultilinearRankCheck:
     K: int
     naive_parameter_count: int
     patch_error: float
+    dof_numerical: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -151,7 +148,7 @@ class MultilinearRankCheck:
 
 
 def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None, *,
-                           rtol: float = 1e-10) -> MultilinearRankCheck:
+                           rtol: float = 1e-10, numerical_dof: bool = False) -> MultilinearRankCheck:
     """Check that the whole-network tensor of a linear CNN has multilinear rank ≤ the first layer's Tucker ranks.
 
     Parameters
@@ -169,6 +166,8 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
         plain conv.
     rtol : float
         Singular values below ``rtol · σ_max`` of an unfolding count as zero.
+    numerical_dof : bool
+        Also compute the model's dof by the Jacobian rank (:func:`redundancy.dof.degrees_of_freedom`).
 
     Returns
     -------
@@ -240,6 +239,12 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
     sizes = wt.shape
     labels = ("outputs x positions", "input channels", *[f"kernel mode {i + 1}" for i in range(n)])
     holds = all(o <= e for o, e in zip(observed, ranks))
+    dof_num = None
+    if numerical_dof:
+        from .dof import degrees_of_freedom
+
+        dof_num = degrees_of_freedom(model, input_shape, method="numerical").dof
     return MultilinearRankCheck(input_shape=input_shape, labels=labels, sizes=tuple(sizes), expected=ranks,
                                 observed=observed, gaps=gaps, holds=holds, dof=tucker_dof(sizes, observed),
-                                K=k, naive_parameter_count=parameter_count(model), patch_error=patch_error)
+                                K=k, naive_parameter_count=parameter_count(model), patch_error=patch_error,
+                                dof_numerical=dof_num)
