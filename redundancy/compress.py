@@ -223,6 +223,9 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     new = copy.deepcopy(model)
     modules = dict(new.named_modules())
     inside_chain = {n for n, m in modules.items() if isinstance(m, CompressedLayer)}
+    aliases: dict[int, list[str]] = {}  # a module registered under several names is replaced everywhere
+    for n, m in new.named_modules(remove_duplicate=False):
+        aliases.setdefault(id(m), []).append(n)
     if isinstance(ranks, dict):
         extra = [n for n in ranks if n not in modules]
         if extra:
@@ -280,8 +283,9 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
         if not name:  # the model is itself the layer
             new = chain
         else:
-            parent_name, _, child = name.rpartition(".")
-            setattr(new.get_submodule(parent_name) if parent_name else new, child, chain)
+            for alias in aliases[id(layer)]:
+                parent_name, _, child = alias.rpartition(".")
+                setattr(new.get_submodule(parent_name) if parent_name else new, child, chain)
         rows.append(LayerCompression(name, type(layer).__name__, kernel.shape, method, r, rel_error,
                                      parameter_count(layer), parameter_count(chain), dec))
     return CompressionResult(model=new, method=method, layers=tuple(rows), skipped=tuple(skipped),

@@ -184,6 +184,14 @@ def test_grouped_conv_chains_equal_the_grouped_conv_with_reconstructed_blocks(nd
     assert abs(err - cp.layers[0].rel_error) < 1e-10
 
 
+def test_shared_conv_is_replaced_everywhere():
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    net = nn.Sequential(conv, nn.ReLU(), conv).double()
+    res = compress(net, ranks=(2, 2))
+    assert res.model[0] is res.model[2] and isinstance(res.model[2], CompressedLayer)
+    assert res.params_after == sum(p.numel() for p in res.model[0].parameters())
+
+
 def test_ranks_as_callable_and_cp():
     net = nn.Sequential(nn.Conv1d(4, 6, 3), nn.Conv1d(6, 6, 3)).double()
     res = compress(net, ranks=lambda name, layer: 2 if name == "0" else 3, method="cp")
