@@ -358,7 +358,7 @@ def _find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[Bloc
         K = info[-1].out_channels
         R = min(li.out_channels for li in info[:-1]) if len(info) > 1 else None
         dw = [i for i, li in enumerate(info) if _is_depthwise(li)]
-        expands = _is_pointwise(info[0]) and info[0].out_channels > info[0].in_channels
+        expands = R is not None and R > K
         if dw and expands and dw[0] > 0:
             kind, conv = "inverted_residual", _CONV_IR
         elif dw and any(_is_pointwise(li) for li in info[dw[0] + 1:]):
