@@ -286,7 +286,8 @@ def _arch_ranks(g, layers: dict[str, LayerInfo], modules: dict[str, nn.Module]) 
 
 
 def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: float | None = None,
-            dof_max_params: int = DOF_MAX_PARAMS, dtype="float32", trace: str = "auto") -> RedundancyReport:
+            dof_max_params: int = DOF_MAX_PARAMS, dof: str = "auto", dtype="float32",
+            trace: str = "auto", seed=0) -> RedundancyReport:
     """Redundancy report of any torch model for inputs of shape ``input_shape`` (no batch dim).
 
     Per layer: ``params``, ``macs`` (``numel(out) * C_in/groups * prod(kernel)``, see
@@ -296,9 +297,10 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     output-channel unfolding of the weights, :func:`numerical_rank`), ``kr_ratio = K / R`` and the
     dof and naive count of its maximal linear segment (``dof_ratio = naive / dof``).
 
-    Segment dof: the rank of the Jacobian of ``theta -> W`` (:func:`redundancy.dof.degrees_of_freedom`)
-    for segments with at most ``dof_max_params`` kernel parameters; above that (or when the Jacobian
-    would be large) a closed form (one layer; a chain of pointwise layers) or a skip reason. The naive
+    Segment dof (of ``theta -> W``, offsets left out): a closed form where the chain has one (one
+    layer; depthwise then pointwise; a chain of pointwise layers; see :mod:`redundancy._segdof`),
+    otherwise the rank of the Jacobian (:func:`redundancy.dof.degrees_of_freedom`) for segments with
+    at most ``dof_max_params`` kernel parameters, otherwise a skip reason. The naive
     count is the number of kernel parameters of the segment's layers (biases and BatchNorm are left
     out: they do not enlarge the set of maps ``W``).
 
@@ -318,10 +320,16 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     rank_tol : float or None
         Relative singular-value cut for the numerical rank; default ``max(m, n) * eps(dtype)``.
     dof_max_params : int
-        Largest segment (kernel parameters) given the numerical dof.
+        Largest segment (kernel parameters) given the numerical dof; keeps ``analyze`` fast (the
+        Jacobian-rank cost grows like the square of the parameter count).
+    dof : {"auto", "numerical", "none"}
+        ``"auto"``: closed form first, numerical when none; ``"numerical"``: numerical whenever the
+        segment is small enough (closed form above the limit); ``"none"``: no segment dof.
     dtype : str or torch.dtype
         Storage type for ``summary.bytes``.
     trace : {"auto", "fx", "hooks"}
+    seed : int or numpy.random.Generator
+        Random point of the numerical dof.
 
     Examples
     --------
@@ -339,6 +347,8 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         raise RedundancyError(f"rank_tol={rank_tol!r} is not allowed; rank_tol must be None or a number in (0, 1)")
     dof_max_params = check_int("dof_max_params", dof_max_params, min_value=0)
     itemsize = dtype_itemsize(dtype)
+    if dof not in ("auto", "numerical", "none"):
+        raise RedundancyError(f"dof={dof!r} is not allowed; choose one of ['auto', 'numerical', 'none']")
     if trace not in ("auto", "fx", "hooks"):
         raise RedundancyError(f"trace={trace!r} is not allowed; choose one of ['auto', 'fx', 'hooks']")
     if not any(True for _ in model.parameters()):
@@ -360,7 +370,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
 
     seg_rows, seg_of = [], {}
     for seg in tqdm(g.segments, desc="segment dof", disable=not progress):
-        sd = segment_dof(seg, layers, modules, max_params=dof_max_params)
+        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed)
         ratio = sd.naive / sd.dof if sd.dof else None
         row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason)
         seg_rows.append(row)
