@@ -26,10 +26,9 @@ import copy
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from .graph import LayerInfo, SegmentInfo, _is_depthwise, _is_pointwise
+from .graph import LayerInfo, SegmentInfo, _is_pointwise
 
 _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                nn.Dropout3d)

@@ -185,3 +185,18 @@ def test_bad_arguments():
         analyze(m, (3, 32, 32), dtype="float7")
     with pytest.raises(RedundancyError, match="no conv or linear"):
         analyze(nn.BatchNorm1d(3), (3,))
+
+
+@settings(max_examples=6)
+@given(c=st.integers(2, 5), r1=st.integers(1, 3), r2=st.integers(1, 3), k=st.integers(3, 6))
+def test_tucker2_chain_numerical_dof_matches_formula(c, r1, r2, k):
+    """1x1 (C->R1) -> 3x3 (R1->R2) -> BN -> 1x1 (R2->K) with no activation is one segment whose dof
+    is the Tucker-2 count R1 R2 9 + (C R1 - R1^2) + (K R2 - R2^2) (research note, sec. 3.4)."""
+    pytest.importorskip("redundancy.dof")
+    r1, r2 = min(r1, c), min(r2, k)
+    m = nn.Sequential(nn.Conv2d(c, r1, 1, bias=False), nn.Conv2d(r1, r2, 3, padding=1, bias=False),
+                      nn.BatchNorm2d(r2), nn.Conv2d(r2, k, 1))
+    (seg,) = analyze(m, (c, 8, 8)).segments
+    assert seg.method.startswith("numerical")
+    assert seg.dof == r1 * r2 * 9 + (c * r1 - r1 ** 2) + (k * r2 - r2 ** 2)
+    assert seg.naive == c * r1 + r1 * r2 * 9 + r2 * k
