@@ -16,7 +16,7 @@ import numpy as np
 from torch import nn
 
 from ._segdof import segment_dof
-from ._validation import check_int, check_module, check_shape
+from ._validation import as_generator, check_int, check_module, check_shape
 from .counts import dtype_itemsize, memory_bytes, parameter_count
 from .errors import RedundancyError
 from ._kr import LAYER_KR_CONVENTION, arch_ranks, numerical_rank
@@ -43,6 +43,7 @@ class LayerRow:
     out_channels: int
     params: int
     macs: int
+    calls: int
     arch_rank: int | None
     numerical_rank: int | None
     rank_tol: float | None
@@ -147,6 +148,7 @@ class RedundancyReport:
     model_name: str
     rank_tol: float | None
     dof_max_params: int
+    dof: str
 
     def to_pandas(self):
         """Layers as a ``pandas.DataFrame``, one row per conv/linear layer."""
@@ -170,6 +172,7 @@ class RedundancyReport:
         """Plain JSON-able dict (non-finite floats become ``None``)."""
         return _jsonable({"model_name": self.model_name, "input_shape": self.input_shape,
                           "rank_tol": self.rank_tol, "dof_max_params": self.dof_max_params,
+                          "dof": self.dof,
                           "summary": asdict(self.summary),
                           "layers": [asdict(r) for r in self.layers],
                           "blocks": [asdict(r) for r in self.blocks],
@@ -269,6 +272,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         raise RedundancyError(f"rank_tol={rank_tol!r} is not allowed; rank_tol must be None or a number in (0, 1)")
     dof_max_params = check_int("dof_max_params", dof_max_params, min_value=0)
     dtype_itemsize(dtype)  # validates dtype before any work
+    as_generator(seed)     # validates seed
     if dof not in ("auto", "numerical", "none"):
         raise RedundancyError(f"dof={dof!r} is not allowed; choose one of ['auto', 'numerical', 'none']")
     if trace not in ("auto", "fx", "hooks"):
@@ -322,6 +326,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         rows.append(LayerRow(
             name=li.name, type=li.type, kernel_shape=li.kernel_shape, groups=li.groups,
             in_channels=li.in_channels, out_channels=li.out_channels, params=int(n_par), macs=li.macs,
+            calls=li.calls,
             arch_rank=r_arch, numerical_rank=rank, rank_tol=tol, rank_gap=gap,
             kr_ratio=li.out_channels / r_arch if r_arch else None,
             numerical_kr_ratio=li.out_channels / rank if rank else None,
@@ -347,4 +352,4 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         dof_ratio=naive_tot / dof_tot if dof_tot else None, trace_method=g.method,
         layer_kr_convention=LAYER_KR_CONVENTION, notes=g.notes)
     return RedundancyReport(tuple(rows), tuple(block_rows), tuple(seg_rows), summary, shape,
-                            type(model).__name__, rank_tol, dof_max_params)
+                            type(model).__name__, rank_tol, dof_max_params, dof)
