@@ -61,13 +61,19 @@ class LayerRow:
 
 @dataclass(frozen=True)
 class BlockRow:
-    """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'."""
+    """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'.
+
+    ``numerical_R`` is the smallest numerical rank (output-channel unfolding of the weights) among
+    the main-path layers before the last, the weight-based analogue of ``R``; it can be below the
+    width ``R`` (an inverted residual's expansion has rank at most its input width)."""
 
     name: str
     kind: str
     K: int
     R: int | None
     kr_ratio: float | None
+    numerical_R: int | None
+    numerical_kr_ratio: float | None
     params: int
     macs: int
     n_layers: int
@@ -204,9 +210,14 @@ class RedundancyReport:
                          f"{_fmt(r.kr_ratio, 6)} {_fmt(r.numerical_rank, 6)} {r.params:>9,} {r.macs:>11,} "
                          f"{_fmt(r.segment_dof)} {r.segment_naive:>8}")
         if self.blocks:
-            lines.append(f"{'block':<28} {'kind':<20} {'K':>6} {'R':>6} {'K/R':>6}")
+            lines.append(f"{'block':<28} {'kind':<20} {'K':>6} {'R':>6} {'K/R':>6} {'R_num':>6}")
             for b in self.blocks[:40]:
-                lines.append(f"{b.name[-28:]:<28} {b.kind:<20} {b.K:>6} {_fmt(b.R, 6)} {_fmt(b.kr_ratio, 6)}")
+                lines.append(f"{b.name[-28:]:<28} {b.kind:<20} {b.K:>6} {_fmt(b.R, 6)} {_fmt(b.kr_ratio, 6)} "
+                             f"{_fmt(b.numerical_R, 6)}")
+            if len(self.blocks) > 40:
+                lines.append(f"... {len(self.blocks) - 40} more blocks ...")
+            kinds = {b.kind: b.kr_convention for b in self.blocks}
+            lines += [f"K/R convention ({k}): {c}" for k, c in kinds.items()]
         return "\n".join(lines)
 
 
@@ -334,10 +345,14 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
             dof_ratio=sr.dof_ratio, dof_method=sr.method, skip_reason=skip))
 
     block_rows = []
+    num = {r.name: r.numerical_rank for r in rows}
     for b in g.blocks:
         names = b.main_path + b.shortcut
+        inner = [num[n] for n in b.main_path[:-1] if num[n] is not None]
+        r_num = min(inner) if inner else None
         block_rows.append(BlockRow(
             name=b.name, kind=b.kind, K=b.K, R=b.R, kr_ratio=b.K / b.R if b.R else None,
+            numerical_R=r_num, numerical_kr_ratio=b.K / r_num if r_num else None,
             params=parameter_count(modules[b.name]), macs=sum(layers[n].macs for n in names),
             n_layers=len(names), main_path=b.main_path, shortcut=b.shortcut, kr_convention=b.kr_convention))
 

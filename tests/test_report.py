@@ -228,3 +228,12 @@ def test_transposed_conv_rank_uses_output_channels():
     row = rep.layers[0]
     assert row.kernel_shape == (6, 2, 1, 1) and row.numerical_rank == 2 and row.arch_rank == 2
     assert row.kr_ratio == 3
+
+
+def test_block_numerical_rank_sees_low_rank_weights():
+    m = zoo.bottleneck_resnet(kr=4, layers=(1,), widths=(8,), stem_width=32)
+    with torch.no_grad():  # make conv2's output unfolding rank 3 (< its width 8)
+        w = m[1][0].conv2.weight
+        w.copy_((torch.randn(8, 3) @ torch.randn(3, w[0].numel())).reshape(w.shape))
+    (b,) = analyze(m, (3, 8, 8)).blocks
+    assert (b.R, b.kr_ratio, b.numerical_R, b.numerical_kr_ratio) == (8, 4.0, 3, 32 / 3)
