@@ -81,7 +81,8 @@ class SegmentInfo:
 
 @dataclass(frozen=True)
 class BlockInfo:
-    """A detected block: main-path layers, shortcut layers, K, R and its kind."""
+    """A detected block: main-path layers, the layers off it (``shortcut``: shortcut/downsample
+    convs, squeeze-excitation gates), K, R and its kind."""
 
     name: str
     kind: str

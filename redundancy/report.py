@@ -62,6 +62,7 @@ class LayerRow:
 @dataclass(frozen=True)
 class BlockRow:
     """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'.
+    ``shortcut`` lists the layers off the main path (shortcut/downsample convs, squeeze-excitation).
 
     ``numerical_R`` is the smallest numerical rank (output-channel unfolding of the weights) among
     the main-path layers before the last, the weight-based analogue of ``R``; it can be below the
