@@ -2,18 +2,58 @@
 
 The pipeline: a linear (or linearisable) torch model → whole-network tensor ``W`` → structure
 (Tucker/CP) and degrees of freedom → sample-complexity bounds and K/R → report, plots, ROI.
+Everything else is importable from its module (``redundancy.ranks``, ``redundancy.spec``, ...).
 """
 
+from importlib import import_module
+from typing import Any
+
+from .counts import count_macs, memory_bytes, parameter_count
 from .errors import (CheckpointError, NotLinearError, RankError, RedundancyError,
                      UnsupportedLayerError)
 from .spec import LinearCNN
 from .statmodel import BasicCNN
-from .counts import parameter_count
 from .tensor import WholeNetworkTensor, whole_network_tensor
 
 __version__ = "0.1.0"
 
+# Heavier parts (tensorly, the tracer) load on first use, so `import redundancy` stays light.
+_LAZY = {
+    "zoo": ("zoo", None),
+    "compress": ("compress", "compress"), "CompressionResult": ("compress", "CompressionResult"),
+    "tucker_decompose": ("decompose", "tucker_decompose"), "cp_decompose": ("decompose", "cp_decompose"),
+    "decompose_layer": ("decompose", "decompose_layer"),
+    "decompose_whole_network": ("decompose", "decompose_whole_network"),
+    "multilinear_rank_check": ("multilinear", "multilinear_rank_check"),
+    "evbmf": ("ranks", "evbmf"), "rank_rule": ("ranks", "rank_rule"),
+    "analyze": ("report", "analyze"), "RedundancyReport": ("report", "RedundancyReport"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'redundancy' has no attribute {name!r}") from None
+    mod = import_module(f".{module}", __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
+    # errors
     "RedundancyError", "NotLinearError", "UnsupportedLayerError", "RankError", "CheckpointError",
-    "whole_network_tensor", "WholeNetworkTensor", "LinearCNN", "BasicCNN", "parameter_count",
+    # the whole-network tensor and the statistical model
+    "whole_network_tensor", "WholeNetworkTensor", "LinearCNN", "BasicCNN",
+    # counts
+    "parameter_count", "count_macs", "memory_bytes",
+    # structure
+    "tucker_decompose", "cp_decompose", "decompose_layer", "decompose_whole_network",
+    "compress", "CompressionResult", "evbmf", "rank_rule", "multilinear_rank_check",
+    # analyst surface
+    "analyze", "RedundancyReport", "zoo",
 ]
