@@ -37,7 +37,8 @@ def brute_dof(model, input_shape):
 
 
 @settings(max_examples=12)
-@given(spec=linear_cnn_specs(max_layers=2), seed=st.integers(0, 100))
+@given(spec=st.one_of(linear_cnn_specs(ndim=1, max_layers=2), linear_cnn_specs(ndim=2, max_layers=2)),
+       seed=st.integers(0, 100))
 def test_numerical_matches_brute_force(spec, seed):
     net = spec.build(seed=seed)
     res = degrees_of_freedom(net, spec.input_shape, seed=seed)
