@@ -98,6 +98,18 @@ def test_shared_parameters_counted_once():
     res2 = degrees_of_freedom(nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False)), (3,))
     assert (res2.naive, res2.dof) == (18, 9)
 
+    class Diff(nn.Module):  # f(x) = A x - A x with the same A: W = 0, dof 0 (a broken tie would give 4)
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(2, 2, bias=False)
+            self.b = self.a
+
+        def forward(self, x):
+            return self.a(x) - self.b(x)
+
+    res3 = degrees_of_freedom(Diff(), (2,))
+    assert (res3.naive, res3.dof, res3.ratio) == (4, 0, math.inf)
+
 
 class _Residual(nn.Module):
     def __init__(self, c, r):
