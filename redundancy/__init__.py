@@ -8,7 +8,9 @@ Everything else is importable from its module (``redundancy.ranks``, ``redundanc
 from importlib import import_module
 from typing import Any
 
+from .bounds import ErrorBound, KRResult, SampleComplexity, error_bound, kr_ratio, sample_complexity
 from .counts import count_macs, memory_bytes, parameter_count
+from .dof import DofResult, degrees_of_freedom
 from .errors import (CheckpointError, NotLinearError, RankError, RedundancyError,
                      UnsupportedLayerError)
 from .spec import LinearCNN
@@ -49,8 +51,9 @@ __all__ = [
     "RedundancyError", "NotLinearError", "UnsupportedLayerError", "RankError", "CheckpointError",
     # the whole-network tensor and the statistical model
     "whole_network_tensor", "WholeNetworkTensor", "LinearCNN", "BasicCNN",
-    # counts
-    "parameter_count", "count_macs", "memory_bytes",
+    # counts, degrees of freedom, bounds, K/R
+    "parameter_count", "count_macs", "memory_bytes", "degrees_of_freedom", "DofResult",
+    "sample_complexity", "SampleComplexity", "error_bound", "ErrorBound", "kr_ratio", "KRResult",
     # structure
     "tucker_decompose", "cp_decompose", "decompose_layer", "decompose_whole_network",
     "compress", "CompressionResult", "evbmf", "rank_rule", "multilinear_rank_check",
