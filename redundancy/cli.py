@@ -290,10 +290,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------- analyze / roi / simulate
 def _analyze(args: argparse.Namespace) -> int:
-    from .report import analyze
-
     out = _out_dir(args.out)
     model, shape = _model(args.model, args.weights, args.input_shape, dict(args.model_arg))
+    from .report import analyze
+
     report = analyze(model, shape, progress=not args.no_progress)
     print(f"redundancy analyze {args.model}  input shape {shape}")
     print(report_text(report))

@@ -30,7 +30,7 @@ from ._validation import (check_int, check_module, check_nonnegative_float, chec
                           check_shape)
 from .errors import NotLinearError, RedundancyError
 
-__all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "measure_latency"]
+__all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "measure_latency", "cost_comparison"]
 
 SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain of smaller ones; "
                "fewer MACs do not guarantee lower latency, and the chain can be slower.")
@@ -300,6 +300,38 @@ def _samples(dof: int, naive: int, eps: float, sigma: float, constant: float, lo
     return int(math.ceil(sc.n)), int(math.ceil(sc.n_naive))
 
 
+def cost_comparison(samples, macs, cost_per_sample=None, cost_per_gmac=None, inferences_per_month=None):
+    """Money of two designs (original, compressed) and the month where their cumulative costs cross.
+
+    ``data_i = samples_i * cost_per_sample``; ``serving_i = macs_i / 1e9 * cost_per_gmac *
+    inferences_per_month`` per month; cumulative cost ``data_i + t * serving_i``. The break-even
+    ``t* = (data_c - data_o) / (serving_o - serving_c)`` is returned when it is positive, with the
+    design that is cheaper after it; otherwise ``None`` and the design cheaper at all times
+    (``None`` when they cost the same). Money fields are ``None`` when their unit costs are.
+
+    Returns
+    -------
+    (data, serving, break_even_months, cheaper) with ``data`` and ``serving`` pairs.
+
+    Examples
+    --------
+    >>> cost_comparison([100, 300], [2e9, 1e9], 1.0, 1.0, 10.0)
+    ([100.0, 300.0], [20.0, 10.0], 20.0, 'compressed')
+    """
+    data = [None, None] if cost_per_sample is None else [float(n * cost_per_sample) for n in samples]
+    serving = [None, None]
+    if cost_per_gmac is not None and inferences_per_month is not None:
+        serving = [float(m / 1e9 * cost_per_gmac * inferences_per_month) for m in macs]
+    be, cheaper = None, None
+    if data[0] is not None and serving[0] is not None:
+        dd, ds = data[1] - data[0], serving[0] - serving[1]  # extra data cost, monthly saving
+        if ds != 0 and dd / ds > 0:
+            be, cheaper = dd / ds, ("compressed" if ds > 0 else "original")
+        elif dd or ds:
+            cheaper = "compressed" if (dd <= 0 and ds >= 0) else "original"
+    return data, serving, be, cheaper
+
+
 def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dtype=torch.float32,
                  batch_sizes=(1, 8, 32), repeats: int = 20, warmup: int = 3, eps: float = 0.1,
                  sigma: float = 1.0, constant: float = 1.0, log_factor: float = 1.0,
@@ -374,6 +406,8 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     ipm = None if inferences_per_month is None else check_nonnegative_float(
         "inferences_per_month", inferences_per_month)
 
+    dof = None if dof is None else list(check_shape("dof", dof, min_len=2, max_len=2))
+    naive = None if naive is None else list(check_shape("naive", naive, min_len=2, max_len=2))
     from .counts import parameter_count
 
     params = [parameter_count(original), parameter_count(compressed)]
@@ -382,13 +416,9 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     if dof is None:
         (d_o, n_o, src_o), (d_c, n_c, src_c) = design_dof(original, shape), design_dof(compressed, shape)
         src = src_o if src_o == src_c else f"{src_o}/{src_c}"
-        dofs, naives = [d_o, d_c], [n_o, n_c]
+        dofs, naives = [d_o, d_c], [n_o, n_c] if naive is None else naive
     else:
-        dofs = list(check_shape("dof", dof, min_len=2, max_len=2))
-        naives = params if naive is None else list(check_shape("naive", naive, min_len=2, max_len=2))
-        src = "given"
-    if naive is not None and dof is None:
-        naives = list(check_shape("naive", naive, min_len=2, max_len=2))
+        dofs, naives, src = dof, params if naive is None else naive, "given"
     samples = [_samples(d, nv, eps, sigma, constant, log_factor) for d, nv in zip(dofs, naives)]
 
     latency: tuple[LatencyPoint, ...] = ()
@@ -404,17 +434,7 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         if slower:
             notes.append(f"Measured here: the compressed model is SLOWER at batch size(s) {slower}.")
 
-    data = [None, None] if cps is None else [n * cps for n, _ in samples]
-    serving = [None, None]
-    if cpg is not None and ipm is not None:
-        serving = [m / 1e9 * cpg * ipm for m in macs]
-    be, cheaper = None, None
-    if data[0] is not None and serving[0] is not None:
-        dd, ds = data[1] - data[0], serving[0] - serving[1]  # extra data cost, monthly saving
-        if ds != 0 and dd / ds > 0:
-            be, cheaper = dd / ds, ("compressed" if ds > 0 else "original")
-        else:
-            cheaper = ("compressed" if (dd <= 0 and ds >= 0) else "original") if (dd or ds) else None
+    data, serving, be, cheaper = cost_comparison([n for n, _ in samples], macs, cps, cpg, ipm)
     return RoiResult(
         input_shape=shape, dtype=str(dtype).replace("torch.", ""), eps=eps, sigma=sigma,
         cost_per_sample=cps, cost_per_gmac=cpg, inferences_per_month=ipm, batch_sizes=bs,
