@@ -344,7 +344,13 @@ def _simulate(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)
     result = run_study(out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
     print(f"redundancy simulate ({'quick' if args.quick else 'full'}, seed {args.seed}) -> {out}")
-    if result is not None:
+    if isinstance(result, dict):
+        for key, value in result.items():
+            if isinstance(value, (str, int, float, bool)) or value is None:
+                print(f"  {key}: {value}")
+            elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                print(f"  {key}: {', '.join(value)}")
+    elif result is not None:
         print(result)
     return 0
 

@@ -193,8 +193,10 @@ class ErrorCurveDisplay:
 
     ``results`` are :class:`redundancy.validate.ErrorCurveResult` (``n_grid``, ``errors`` of shape
     ``(len(n_grid), n_reps)``, ``dof``, ``naive``, ``sigma``, ``slope``, ``slope_ci``,
-    ``constant_dof``, ``constant_naive``, ``label``). The reference curves are
-    ``constant * sqrt(d / n)`` with ``d`` the dof and the naive count and the fitted constants.
+    ``constant_dof``, ``constant_naive``, ``label``). The curve is the RMS error over repetitions,
+    ``sqrt(mean_j e_{n,j}^2)`` (the quantity the slope and constants are fitted on); the reference
+    curves are ``constant * sigma * sqrt(d / n)`` with ``d`` the dof and the naive count and the
+    fitted constants, so the ``dof`` reference passes through the data when the bound is tight.
     """
 
     results: list
@@ -215,13 +217,13 @@ class ErrorCurveDisplay:
 
     def plot(self, ax=None, *, references: bool = True, band: tuple[float, float] = (10, 90),
              **kwargs) -> "ErrorCurveDisplay":
-        """Draw the median error per ``n`` with a percentile ``band`` over repetitions (log-log)."""
+        """Draw the RMS error per ``n`` with a percentile ``band`` over repetitions (log-log)."""
         ax = _axes(ax)
         self.lines_ = []
         for i, r in enumerate(self.results):
             n = np.asarray(_get(r, "n_grid"), dtype=float)
             e = np.asarray(_get(r, "errors"), dtype=float).reshape(len(n), -1)
-            med = np.nanmedian(e, axis=1)
+            med = np.sqrt(np.nanmean(e ** 2, axis=1))
             lo, hi = np.nanpercentile(e, band, axis=1)
             label = _get(r, "label") or f"result {i}"
             slope, ci = _get(r, "slope"), _get(r, "slope_ci")
@@ -237,13 +239,14 @@ class ErrorCurveDisplay:
             if references:
                 for key, cname, style in (("dof", "constant_dof", "--"), ("naive", "constant_naive", ":")):
                     d, c = _num(_get(r, key)), _num(_get(r, cname))
-                    if np.isfinite(d) and np.isfinite(c):
-                        ax.plot(n, c * np.sqrt(d / n), style, color=line.get_color(), lw=1,
-                                label=f"{c:.3g}·√({key} {int(d)}/n)")
+                    sig = _num(_get(r, "sigma", 1.0))
+                    if np.isfinite(d) and np.isfinite(c) and np.isfinite(sig):
+                        ax.plot(n, c * sig * np.sqrt(d / n), style, color=line.get_color(), lw=1,
+                                label=f"{c:.3g}·σ·√({key} {int(d)}/n)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("sample size n")
-        ax.set_ylabel("estimation error")
+        ax.set_ylabel("estimation error (RMS over repetitions)")
         ax.set_title("error vs sample size")
         ax.legend(loc="best", fontsize=8)
         self.ax_, self.figure_ = ax, ax.figure

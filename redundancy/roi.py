@@ -255,7 +255,9 @@ def _isnan(v) -> bool:
 def _macs(model, input_shape) -> int:
     from .counts import count_macs
 
-    res = count_macs(model, input_shape)
+    res = count_macs(model, input_shape)  # {layer name: MACs}
+    if isinstance(res, dict):
+        return int(sum(res.values()))
     return int(getattr(res, "macs", res))
 
 

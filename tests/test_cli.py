@@ -249,9 +249,9 @@ def test_simulate_calls_run_study(tmp_path, capsys, monkeypatch):
 
     def fake(out_dir, quick=True, seed=0, progress=True):
         seen.update(out_dir=out_dir, quick=quick, seed=seed, progress=progress)
-        return "study result"
+        return {"slope_tucker": -0.5, "files": ["a.json", "b.png"], "curves": [object()]}
 
     monkeypatch.setattr(validate, "run_study", fake)
     rc, out, _ = _run(capsys, ["simulate", "--quick", "--out", str(tmp_path), "--seed", "3"])
-    assert rc == 0 and "study result" in out
+    assert rc == 0 and "slope_tucker: -0.5" in out and "files: a.json, b.png" in out and "curves" not in out
     assert seen == {"out_dir": str(tmp_path), "quick": True, "seed": 3, "progress": True}

@@ -99,11 +99,11 @@ class _Curve:
     errors: np.ndarray
     dof: int = 10
     naive: int = 40
-    sigma: float = 1.0
+    sigma: float = 2.0
     slope: float = -0.5
     slope_ci: tuple = (-0.6, -0.4)
-    constant_dof: float = 1.0
-    constant_naive: float = 1.0
+    constant_dof: float = 0.5
+    constant_naive: float = 0.25
     label: str = "tucker"
 
 
@@ -120,9 +120,14 @@ def test_error_curve_display_lines_and_scales():
     assert ax.get_xlabel() == "sample size n"
     # per result: median line + dof reference + naive reference
     assert len(ax.get_lines()) == 6
+    n = np.array([20.0, 40, 80, 160])
+    rms = np.sqrt(10 / n) * np.sqrt(np.mean(np.linspace(0.9, 1.1, 3) ** 2))
     med = disp.lines_[0]
-    np.testing.assert_allclose(med.get_ydata(), np.sqrt(10 / np.array([20.0, 40, 80, 160])))
+    np.testing.assert_allclose(med.get_ydata(), rms)
     assert len(med.get_xdata()) == 4
+    dof_ref, naive_ref = ax.get_lines()[1:3]         # c * sigma * sqrt(d / n)
+    np.testing.assert_allclose(dof_ref.get_ydata(), 0.5 * 2.0 * np.sqrt(10 / n))
+    np.testing.assert_allclose(naive_ref.get_ydata(), 0.25 * 2.0 * np.sqrt(40 / n))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[0] == "a (slope -0.50, CI [-0.60, -0.40])"
     assert len(ax.collections) == 2          # one spread band per result
