@@ -164,27 +164,42 @@ class BoundVsCountDisplay:
 
 
 def _model_label(rep, i):
+    name = _get(rep, "model_name", None)
+    if name:
+        return str(name)
     summ = _get(rep, "summary", {}) or {}
-    return _get(summ, "model", None) or _get(summ, "name", None) or f"model {i}"
+    return _get(summ, "model", None) or f"model {i}"
 
 
 def _segments(rep) -> list[dict[str, Any]]:
-    """Distinct linear segments of a report: label, dof, naive count, largest K/R."""
-    out: dict[Any, dict[str, Any]] = {}
-    for row in _get(rep, "layers", []):
-        seg, d, n = _get(row, "segment"), _num(_get(row, "segment_dof")), _num(_get(row, "segment_naive"))
-        if seg is None or not (np.isfinite(d) and np.isfinite(n)):
+    """Distinct linear segments of a report with a dof: label, dof, naive count, largest K/R.
+
+    Uses the report's ``segments`` rows (name, dof, naive) when it has them; otherwise groups the
+    layer rows by their ``segment`` (taking ``segment_dof`` / ``segment_naive`` once per segment).
+    K/R of a segment is the largest ``kr_ratio`` of its layers.
+    """
+    kr: dict[Any, float] = {}
+    first: dict[Any, dict[str, Any]] = {}
+    for row in _get(rep, "layers", None) or []:
+        seg = _get(row, "segment")
+        if seg is None:
             continue
-        kr = _num(_get(row, "kr_ratio"))
-        if seg not in out:
-            out[seg] = {"label": str(_get(row, "name", seg)), "dof": d, "naive": n, "kr": kr}
-        else:
-            s = out[seg]
-            if np.isfinite(kr) and not (np.isfinite(s["kr"]) and s["kr"] >= kr):
-                s["kr"] = kr
-            if not str(s["label"]).endswith("…"):
-                s["label"] = f"{s['label']}…"
-    return list(out.values())
+        k = _num(_get(row, "kr_ratio"))
+        if np.isfinite(k) and not (np.isfinite(kr.get(seg, math.nan)) and kr[seg] >= k):
+            kr[seg] = k
+        if seg not in first:
+            first[seg] = {"label": str(_get(row, "name", seg)), "dof": _num(_get(row, "segment_dof")),
+                          "naive": _num(_get(row, "segment_naive")), "n": 0}
+        first[seg]["n"] += 1
+    segs = _get(rep, "segments", None)
+    if segs:
+        items = [(_get(r, "name"), str(_get(r, "name")), _num(_get(r, "dof")), _num(_get(r, "naive")))
+                 for r in segs]
+    else:
+        items = [(seg, f["label"] + ("…" if f["n"] > 1 else ""), f["dof"], f["naive"])
+                 for seg, f in first.items()]
+    return [{"label": label, "dof": d, "naive": n, "kr": kr.get(seg, math.nan)}
+            for seg, label, d, n in items if np.isfinite(d) and np.isfinite(n)]
 
 
 @dataclass

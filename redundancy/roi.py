@@ -214,8 +214,9 @@ def design_dof(model: nn.Module, input_shape) -> tuple[int, int, str]:
     A model that is linear in its input is measured as a whole (``redundancy.dof.degrees_of_freedom``,
     ``source="whole-network"``). For a non-linear model there is no whole-network tensor; the
     design's dof is then the sum over its maximal linear segments of the segment dof reported by
-    :func:`redundancy.report.analyze` (each segment counted once), and the naive count the sum of
-    the segments' naive counts (``source="segments"``): a proxy that treats the segments as
+    :func:`redundancy.report.analyze` (its ``summary.segment_dof``; each segment once, skipped
+    segments left out), and the naive count the sum of the segments' naive counts
+    (``summary.segment_naive``, ``source="segments"``): a proxy that treats the segments as
     separately estimated linear maps.
 
     Returns
@@ -231,25 +232,11 @@ def design_dof(model: nn.Module, input_shape) -> tuple[int, int, str]:
         pass
     from .report import analyze
 
-    report = analyze(model, input_shape, progress=False)
-    seen: dict[Any, tuple[int, int]] = {}
-    for row in report.layers:
-        seg, d, nv = _get(row, "segment"), _get(row, "segment_dof"), _get(row, "segment_naive")
-        if seg is None or d is None or nv is None or _isnan(d) or _isnan(nv):
-            continue
-        seen.setdefault(seg, (int(d), int(nv)))
-    if not seen:
+    summ = analyze(model, input_shape, progress=False).summary
+    if not summ.segment_dof:
         raise RedundancyError("the model has no analysable linear segment; pass dof=(dof_original, "
                               "dof_compressed) and naive=(...) to estimate_roi explicitly")
-    return sum(d for d, _ in seen.values()), sum(n for _, n in seen.values()), "segments"
-
-
-def _get(row, name):
-    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
-
-
-def _isnan(v) -> bool:
-    return isinstance(v, float) and math.isnan(v)
+    return int(summ.segment_dof), int(summ.segment_naive), "segments"
 
 
 def _macs(model, input_shape) -> int:

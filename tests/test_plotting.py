@@ -63,6 +63,31 @@ def test_bound_vs_count_by_segment_points_and_labels():
     assert "degrees of freedom" in ax.get_ylabel()
 
 
+@dataclass
+class _Seg:
+    name: str
+    dof: object
+    naive: int
+
+
+@dataclass
+class _FullReport:
+    layers: list
+    segments: list
+    model_name: str = "net"
+
+
+def test_bound_vs_count_uses_segment_rows_when_present():
+    rep = _FullReport(layers=[_Row("a", "seg0", 100, 400, 4.0), _Row("b", "seg0", 100, 400, 2.0),
+                              _Row("c", "seg1", None, 9, 3.0)],
+                      segments=[_Seg("seg0", 100, 400), _Seg("seg1", None, 9)])   # seg1 has no dof
+    disp = BoundVsCountDisplay.from_report(rep).plot()
+    assert [t.get_text() for t in disp.ax_.get_xticklabels()] == ["seg0"]
+    assert [t.get_text() for t in disp.ax_.texts] == ["K/R=4"]
+    disp = BoundVsCountDisplay.from_report([rep, rep]).plot()
+    assert [t.get_text() for t in disp.ax_.get_xticklabels()] == ["net", "net"]
+
+
 def test_bound_vs_count_per_model_sums_segments():
     reps = {"a": _report(), "b": _Report(layers=[_Row("c", "s", 5, 50, 2.0)])}
     disp = BoundVsCountDisplay.from_report(reps).plot()
