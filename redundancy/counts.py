@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 from torch import nn
 
 from ._validation import check_module
+from .errors import RedundancyError
 
-__all__ = ["parameter_count"]
+__all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode"]
 
 
 def parameter_count(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -33,3 +37,158 @@ def parameter_count(model: nn.Module, *, trainable_only: bool = False) -> int:
         seen.add(id(p))
         total += p.numel()
     return int(total)
+
+
+# --------------------------------------------------------------------------- MACs and memory
+
+def _mac_layer_types():
+    from .layers import CPConv, TuckerConv
+
+    return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+            nn.ConvTranspose3d, nn.Linear, nn.Bilinear, TuckerConv, CPConv)
+
+
+def _layer_macs(module: nn.Module, inp, out) -> int:
+    """MACs of one call: one multiply-add per weight tap that reaches an output element."""
+    if isinstance(module, nn.Linear):
+        return int(out.numel() * module.in_features)
+    if isinstance(module, nn.Bilinear):
+        return int(out.numel() * module.in1_features * module.in2_features
+                   + out.numel() * module.in2_features)
+    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        # each input element meets (out_channels / groups) * prod(kernel) weights
+        w = module.weight
+        return int(inp.numel() * w.shape[1] * math.prod(w.shape[2:]))
+    # convolutions (ordinary and factorised): out elements x (in_channels / groups) x prod(kernel)
+    groups = getattr(module, "groups", 1)
+    return int(out.numel() * (module.in_channels // groups) * math.prod(module.kernel_size))
+
+
+def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
+    """Multiply-accumulates of every conv and linear layer for one input of shape ``input_shape``.
+
+    For a convolution with output ``y`` (shape ``(K, *out_spatial)``), ``groups`` g and kernel
+    ``k``:
+
+    .. math::  \\mathrm{MACs} = \\mathrm{numel}(y)\\,\\frac{C_\\mathrm{in}}{g}\\prod_i k_i,
+
+    for ``nn.Linear``: ``numel(y) * in_features``. A layer called several times is summed over its
+    calls. Counting rules (the same as ``torch.utils.flop_counter.FlopCounterMode`` divided by 2 for
+    conv and linear layers): bias additions, BatchNorm, activations, pooling and residual additions
+    are not counted; a factorised conv (:class:`~redundancy.layers.TuckerConv`,
+    :class:`~redundancy.layers.CPConv`) is charged for its dense convolution only, not for
+    rebuilding its kernel. The batch dimension is 1 (one forward pass on zeros). Layers applied through
+    ``torch.nn.functional`` rather than a module are not seen.
+
+    Returns
+    -------
+    dict[str, int]
+        Qualified module name -> MACs, in order of first call.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> count_macs(nn.Conv2d(3, 8, 3, padding=1), (3, 5, 5))
+    {'': 5400}
+    """
+    import torch
+
+    from ._validation import check_shape
+
+    check_module("model", model)
+    shape = check_shape("input_shape", input_shape)
+    types = _mac_layer_types()
+    names = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, types):
+            names.setdefault(id(mod), name)
+    macs: dict[str, int] = {}
+    handles = []
+
+    def hook(mod, args, out):
+        name = names[id(mod)]
+        macs[name] = macs.get(name, 0) + _layer_macs(mod, args[0], out)
+
+    seen = set()
+    for mod in model.modules():
+        if isinstance(mod, types) and id(mod) not in seen:
+            seen.add(id(mod))
+            handles.append(mod.register_forward_hook(hook))
+    try:
+        p = next(iter(model.parameters()), None)
+        x = torch.zeros((1, *shape), dtype=p.dtype if p is not None else torch.float32,
+                        device=p.device if p is not None else "cpu")
+        with torch.no_grad(), eval_mode(model):
+            _forward(model, x, shape)
+    finally:
+        for h in handles:
+            h.remove()
+    return macs
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Put every submodule in eval mode for the block and restore each one's own flag after.
+
+    A probing forward pass must not update BatchNorm running statistics or draw dropout masks.
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _forward(model: nn.Module, x, shape):
+    """Run ``model(x)``, turning torch's shape errors into a RedundancyError naming the shape."""
+    try:
+        return model(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise RedundancyError(
+            f"input_shape={shape!r} does not fit the model ({type(exc).__name__}: {str(exc)[:200]}); "
+            "give the per-sample shape without the batch dimension, e.g. (3, 32, 32)") from None
+
+
+def memory_bytes(model: nn.Module, *, dtype="float32", include_buffers: bool = False) -> int:
+    """Bytes needed to store the model's unique parameters (and buffers) at ``dtype``.
+
+    .. math::  \\mathrm{bytes} = n_\\mathrm{params}\\cdot\\mathrm{itemsize}(\\mathrm{dtype})
+       \\;[+\\; n_\\mathrm{buffers}\\cdot\\mathrm{itemsize}]
+
+    ``dtype`` is a torch dtype or its name (``"float32"``, ``"float16"``, ``"bfloat16"``,
+    ``"int8"``, ...); integer buffers (e.g. BatchNorm's batch counter) are counted at their own
+    size. Shared tensors are counted once.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> memory_bytes(nn.Linear(10, 10), dtype="float16")
+    220
+    """
+    item = dtype_itemsize(dtype)
+    total = parameter_count(model) * item
+    if include_buffers:
+        seen: set[int] = set()
+        for b in model.buffers():
+            if id(b) in seen:
+                continue
+            seen.add(id(b))
+            total += b.numel() * (item if b.is_floating_point() else b.element_size())
+    return int(total)
+
+
+def dtype_itemsize(dtype) -> int:
+    """Bytes per element of a torch dtype given as a dtype or a name such as ``"float16"``."""
+    import torch
+
+    if isinstance(dtype, str):
+        d = getattr(torch, dtype, None)
+        if not isinstance(d, torch.dtype):
+            raise RedundancyError(
+                f"dtype={dtype!r} is not a torch dtype name; use e.g. 'float32', 'float16', 'bfloat16', 'int8'")
+        dtype = d
+    if not isinstance(dtype, torch.dtype):
+        raise RedundancyError(f"dtype={dtype!r} is not allowed; give a torch.dtype or its name")
+    return int(torch.empty((), dtype=dtype).element_size())
