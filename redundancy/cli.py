@@ -166,7 +166,8 @@ def _cell(v) -> str:
         return "-" if not np.isfinite(v) else f"{float(v):.3g}"
     if isinstance(v, (tuple, list)):
         return "x".join(str(x) for x in v)
-    return str(v)
+    text = str(v)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def format_table(rows, columns) -> str:

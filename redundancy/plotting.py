@@ -142,8 +142,8 @@ class BoundVsCountDisplay:
             names = ("naive parameter count", "degrees of freedom")
         else:
             names = ("n(ε) from the naive count", "n(ε) from the dof")
-        ax.plot(x, self.naive, "o", label=names[0], **kwargs)
-        ax.plot(x, self.dof, "s", label=names[1], **kwargs)
+        ax.plot(x, self.naive, "o", label=names[0], **{"mfc": "none", "ms": 10, "mew": 1.5, **kwargs})
+        ax.plot(x, self.dof, "s", label=names[1], **{"ms": 5, **kwargs})
         ax.set_yscale("log")
         ax.set_xticks(x)
         ax.set_xticklabels(self.labels, rotation=45 if len(self.labels) > 3 else 0, ha="right"
