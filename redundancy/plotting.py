@@ -93,6 +93,16 @@ class BoundVsCountDisplay:
         eps : float, optional
             When given, plot ``n(eps)`` from :func:`redundancy.bounds.sample_complexity` instead of
             the counts.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> from redundancy.report import analyze
+        >>> net = nn.Sequential(nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 3), nn.ReLU(), nn.Flatten(),
+        ...                     nn.Linear(8 * 4 * 4, 1))
+        >>> disp = BoundVsCountDisplay.from_report(analyze(net, (8, 6, 6))).plot()
+        >>> disp.ax_.get_yscale(), len(disp.ax_.get_lines())
+        ('log', 2)
         """
         if by not in ("segment", "model"):
             raise RedundancyError(f"by={by!r} is not allowed; choose one of ['segment', 'model']")
@@ -218,7 +228,18 @@ class ErrorCurveDisplay:
 
     @classmethod
     def from_result(cls, result) -> "ErrorCurveDisplay":
-        """Build from one result or a list of them."""
+        """Build from one result or a list of them (objects or dicts with the fields above).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> n = np.array([10.0, 20, 40])
+        >>> res = {"n_grid": n, "errors": np.sqrt(5 / n)[:, None] * [0.9, 1.1], "dof": 5, "naive": 20,
+        ...        "sigma": 1.0, "constant_dof": 1.0, "constant_naive": 0.5, "label": "toy"}
+        >>> disp = ErrorCurveDisplay.from_result(res).plot()
+        >>> disp.ax_.get_xscale(), len(disp.lines_)
+        ('log', 1)
+        """
         results = list(result) if isinstance(result, (list, tuple)) else [result]
         if not results:
             raise RedundancyError("result=[] is empty; give at least one ErrorCurveResult")
@@ -277,7 +298,19 @@ class RoiDisplay:
 
     @classmethod
     def from_result(cls, roi, *, months=None) -> "RoiDisplay":
-        """Build from a :class:`redundancy.roi.RoiResult`; ``months`` is the horizon of ``kind="cost"``."""
+        """Build from a :class:`redundancy.roi.RoiResult`; ``months`` is the horizon of ``kind="cost"``.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> from redundancy.roi import estimate_roi
+        >>> a = nn.Sequential(nn.Conv2d(8, 8, 3), nn.Flatten(), nn.Linear(8 * 4 * 4, 1))
+        >>> b = nn.Sequential(nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 3), nn.Flatten(), nn.Linear(128, 1))
+        >>> roi = estimate_roi(a, b, (8, 6, 6), batch_sizes=(1,), repeats=2, warmup=0)
+        >>> disp = RoiDisplay.from_result(roi).plot()
+        >>> len(disp.bars_)          # params, MACs, bytes, two n(eps), one latency
+        6
+        """
         if not hasattr(roi, "params_original"):
             raise RedundancyError(f"roi={type(roi).__name__} is not a RoiResult")
         if months is None:
