@@ -264,8 +264,10 @@ def _roi(args: argparse.Namespace) -> int:
     from .roi import estimate_roi
 
     out = _out_dir(args.out)
-    a, shape_a = _model(args.original, args.weights_original, args.input_shape, {}, "ORIGINAL")
-    b, shape_b = _model(args.compressed, args.weights_compressed, args.input_shape, {}, "COMPRESSED")
+    a, shape_a = _model(args.original, args.weights_original, args.input_shape,
+                        dict(args.original_arg), "ORIGINAL")
+    b, shape_b = _model(args.compressed, args.weights_compressed, args.input_shape,
+                        dict(args.compressed_arg), "COMPRESSED")
     if shape_a != shape_b:
         raise RedundancyError(f"the two models have different default input shapes {shape_a} and "
                               f"{shape_b}; give --input-shape")
@@ -345,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_analyze)
 
     p = _sub(sub, "roi", "what a compressed design saves and costs (params, MACs, latency, data, money)",
-             "examples:\n  redundancy roi resnet20 mypkg.models:small --input-shape 3,32,32\n"
+             "examples:\n  redundancy roi bottleneck_resnet bottleneck_resnet --original-arg kr=1 "
+             "--compressed-arg kr=4\n"
              "  redundancy roi a.b:orig a.b:comp --input-shape 3,32,32 --eps 0.05 --cost-per-sample 0.1 \\\n"
              "      --cost-per-gmac 1e-4 --inferences-per-month 1e7 --out roi\n\n"
              "Low-rank layers can be slower than the layer they replace: latency is measured, not assumed.")
@@ -353,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("compressed", metavar="COMPRESSED", help="zoo name or package.module:factory")
     p.add_argument("--weights-original", metavar="FILE")
     p.add_argument("--weights-compressed", metavar="FILE")
+    p.add_argument("--original-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for ORIGINAL's zoo model or factory (repeatable)")
+    p.add_argument("--compressed-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for COMPRESSED's zoo model or factory (repeatable)")
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W")
     p.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "float16"], default="float32")
     p.add_argument("--batch-sizes", type=_ints, default=(1, 8, 32), metavar="B1,B2,...")
