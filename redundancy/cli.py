@@ -175,12 +175,17 @@ def _write_report(report, out: str, *, stem: str = "report", title: str | None =
 
 
 # ----------------------------------------------------------------------------------- demo
-def demo_design(seed: int = 0):
-    """The demo's two designs: (spec, compressed net, original net) for ``seed``."""
+def demo_specs():
+    """The demo's two designs as specs: (Tucker-compressed, plain conv), same shapes."""
     from .spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
 
     spec = LinearCNN(DEMO_SHAPE, [TuckerConv(DEMO_K, 3, ranks=(DEMO_R, DEMO_R)), AvgPool(2), Dense(1)])
-    plain = LinearCNN(DEMO_SHAPE, [Conv(DEMO_K, 3), AvgPool(2), Dense(1)])
+    return spec, LinearCNN(DEMO_SHAPE, [Conv(DEMO_K, 3), AvgPool(2), Dense(1)])
+
+
+def demo_design(seed: int = 0):
+    """The demo's two designs: (spec, compressed net, original net) for ``seed``."""
+    spec, plain = demo_specs()
     return spec, spec.build(seed=seed), plain.build(seed=seed)
 
 
@@ -190,7 +195,7 @@ def demo_text(seed: int = 0):
     from .report import analyze
 
     spec, net, _ = demo_design(seed)
-    dof = degrees_of_freedom(net, spec.input_shape)
+    dof = degrees_of_freedom(spec)
     report = analyze(net, spec.input_shape)
     lines = ["redundancy demo: a Tucker-compressed linear CNN",
              f"  input shape            {spec.input_shape}",
@@ -222,8 +227,12 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     print(f"whole-network tensor     W shape {res.W.shape}, ||W||_F = {np.linalg.norm(res.W):.4f}")
     print(f"identity check           max relative error of <W, x> + b vs forward on 64 inputs: {err:.1e}")
+    from .dof import degrees_of_freedom
+
+    plain_dof = degrees_of_freedom(demo_specs()[1])
     roi = estimate_roi(plain, net, spec.input_shape, batch_sizes=(1, 8), repeats=5, warmup=2, eps=0.1,
-                       cost_per_sample=0.05, cost_per_gmac=1e-4, inferences_per_month=1e8, seed=args.seed)
+                       cost_per_sample=0.05, cost_per_gmac=1e-4, inferences_per_month=1e8, seed=args.seed,
+                       dof=(plain_dof.dof, dof.dof), naive=(plain_dof.naive, dof.naive))
     print(f"ROI vs the uncompressed conv (same shapes; eps=0.1, $0.05/sample, $1e-4/GMAC, 1e8 inferences/month):")
     print("  " + repr(roi).replace("\n", "\n  "))
     print(f"  note: {roi.notes[0]}")

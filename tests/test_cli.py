@@ -184,13 +184,21 @@ def _needs(*mods):
         pytest.importorskip(m)
 
 
-def test_demo_golden_and_files(tmp_path, capsys):
-    _needs("redundancy.report", "redundancy.dof", "redundancy.bounds")
+def test_demo_text_matches_golden():
+    _needs("redundancy.report", "redundancy.dof")
     text, dof, report = cli.demo_text(seed=0)
     if os.environ.get("REDUNDANCY_REGEN_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text + "\n")
     assert text + "\n" == GOLDEN.read_text(), "demo text changed; REDUNDANCY_REGEN_GOLDEN=1 regenerates"
+    # the numbers in it are the library's: dof and naive count of the spec, K/R of the design
+    assert f"degrees of freedom     {dof.dof}" in text and f"naive parameter count  {dof.naive}" in text
+    assert report.summary.params == dof.naive and "K/R = 8" in text
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    _needs("redundancy.report", "redundancy.dof", "redundancy.bounds")
+    text, _, _ = cli.demo_text(seed=0)
     rc, out, _ = _run(capsys, ["demo", "--out", str(tmp_path)])
     assert rc == 0
     assert text in out and "identity check" in out and "break-even" in out
