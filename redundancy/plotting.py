@@ -282,7 +282,7 @@ class ErrorCurveDisplay:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("sample size n")
-        ax.set_ylabel("estimation error (RMS over repetitions)")
+        ax.set_ylabel("RMS estimation error")
         ax.set_title("error vs sample size")
         ax.legend(loc="best", fontsize=8)
         self.ax_, self.figure_ = ax, ax.figure

@@ -222,3 +222,16 @@ def test_roi_display_cost_with_break_even():
         RoiDisplay.from_result(_Roi()).plot(kind="pie")
     with pytest.raises(RedundancyError, match="not a RoiResult"):
         RoiDisplay.from_result(object())
+
+
+def test_error_curve_display_on_a_real_error_curve():
+    validate = pytest.importorskip("redundancy.validate")
+    from redundancy.simulate import Design
+
+    res = validate.error_curve(Design((8,), 2, K=2, structure="cp", rank=1), [40, 160], n_reps=2,
+                               sigma=0.5, progress=False)
+    disp = ErrorCurveDisplay.from_result(res).plot()
+    np.testing.assert_allclose(disp.lines_[0].get_ydata(), res.rms_errors)
+    dof_ref = disp.ax_.get_lines()[1]
+    np.testing.assert_allclose(dof_ref.get_ydata(),
+                               res.constant_dof * res.sigma * np.sqrt(res.dof / np.asarray(res.n_grid)))
