@@ -142,19 +142,20 @@ def closed_form(spec: LinearCNN | BasicCNN) -> tuple[ClosedForm | None, str]:
         spec = spec_from_basic(spec)
     items = spec._normalised()
     C = spec.input_shape[0]
-    i, pre, post = 0, [], []
-    while i < len(items) and _is_pointwise(items[i][0], items[i][1]):
-        pre.append(items[i][1]["out_channels"])
-        i += 1
-    if i == len(items) or not isinstance(items[i][0], (Conv, TuckerConv, CPConv)):
-        return None, "no spatial conv layer after the leading 1x1 convs"
-    core, ckw, cshape = items[i]
-    i += 1
+    end = 0
+    while end < len(items) and isinstance(items[end][0], (Conv, TuckerConv, CPConv)):
+        end += 1
+    if end == 0:
+        return None, "no conv layer comes first"
+    j = next((k for k in range(end) if not _is_pointwise(*items[k][:2])), 0)
+    if not all(_is_pointwise(*items[k][:2]) for k in range(j + 1, end)):
+        return None, "more than one spatial conv layer (only 1x1 channel maps may surround it)"
+    pre = [items[k][1]["out_channels"] for k in range(j)]
+    post = [items[k][1]["out_channels"] for k in range(j + 1, end)]
+    core, ckw, cshape = items[j]
     if ckw["bias"]:
         return None, "the conv layer has a bias (the offset is then handled numerically)"
-    while i < len(items) and _is_pointwise(items[i][0], items[i][1]):
-        post.append(items[i][1]["out_channels"])
-        i += 1
+    i = end
     pool_q, pool_s = None, None
     if i < len(items) and isinstance(items[i][0], AvgPool):
         pool_q, pool_s = items[i][1]["kernel_size"], items[i][1]["stride"]
@@ -197,7 +198,15 @@ def closed_form(spec: LinearCNN | BasicCNN) -> tuple[ClosedForm | None, str]:
     elif isinstance(core, Conv) and ckw["groups"] == chans == K:
         structure = "depthwise_separable"
         w_o = min(w_out, n)
-        if not pre:
+        if dense is None and not post:
+            # the output factor is the identity: W[c, t, r] = E[c, r] D[t, r]
+            if not pre:
+                dof, formula = C * L, f"C·L = {C}·{L} (depthwise kernels only)"
+            elif w_in >= min(C, K):
+                dof, formula = K * (C + L - 1), f"R(C + L - 1), R = {K}, C = {C}, L = {L}"
+            else:
+                return None, "depthwise conv after a channel bottleneck narrower than its input"
+        elif not pre:
             dof = depthwise_separable_dof(C, L, n, w_o)
             formula = f"C(L - 1) + w(n + C - w), C = {C}, L = {L}, n = {n}, w = {min(w_o, C)}"
         elif w_in >= min(C, K) and w_o >= min(n, K) and cp_closed_form_applies((C, L, n), K):
@@ -299,9 +308,9 @@ def degrees_of_freedom(model, input_shape=None, *, method: str = "auto", tol: fl
     >>> spec = LinearCNN((8, 12, 12), [TuckerConv(32, 3, ranks=(4, 4), stride=3), Dense(1)])
     >>> res = degrees_of_freedom(spec)
     >>> res.dof, res.naive, res.method
-    (112, 816, 'closed')
+    (208, 816, 'closed')
     >>> degrees_of_freedom(spec, method="numerical").dof
-    112
+    208
     """
     check_choice("method", method, ("auto", "closed", "numerical"))
     check_choice("at", at, ("random", "model"))

@@ -99,3 +99,47 @@ def basic_cnns(draw, ndim: int | None = None):
     m = tuple((x - li) // si + 1 for x, li, si in zip(d, l, s))
     q = tuple(draw(st.integers(1, mi)) for mi in m)
     return BasicCNN(d, l, s, q, K=draw(st.integers(1, 4)))
+
+
+@st.composite
+def closed_form_specs(draw, ndim: int | None = None, kinds=("conv", "tucker", "cp", "depthwise"),
+                      max_channels: int = 4):
+    """A small :class:`~redundancy.spec.LinearCNN` in the closed-form pattern of
+    :func:`redundancy.dof.closed_form`: optional bias-free 1x1 convs, one conv-like layer (plain,
+    depthwise, Tucker or CP, ranks possibly above the dimensions), optional 1x1 convs, optional
+    average pooling, optional dense layer. Strides below, equal to and above the kernel; padding
+    and dilation sometimes."""
+    n = draw(ndims()) if ndim is None else ndim
+    c = draw(st.integers(1, 3))
+    sp = draw(spatial_shapes(n, min_size=2, max_size={1: 12, 2: 7, 3: 5}[n]))
+    kind = draw(st.sampled_from(kinds))
+    layers: list = []
+    chans = c
+    if draw(st.booleans()):
+        chans = draw(st.integers(1, max_channels + 2))
+        layers.append(Conv(chans, 1))
+    pad = tuple(draw(st.integers(0, 1)) if draw(st.integers(0, 3)) == 0 else 0 for _ in range(n))
+    dil = tuple(draw(st.integers(1, 2)) if draw(st.integers(0, 3)) == 0 else 1 for _ in range(n))
+    ker = tuple(draw(st.integers(1, max(1, min(3, (d + 2 * p - 1) // dl + 1)))) for d, p, dl in zip(sp, pad, dil))
+    stride = tuple(draw(st.integers(1, dl * (l - 1) + 2)) for l, dl in zip(ker, dil))
+    k = draw(st.integers(1, max_channels))
+    geo = dict(stride=stride, padding=pad, dilation=dil)
+    if kind == "conv":
+        layers.append(Conv(k, ker, **geo))
+    elif kind == "depthwise":
+        k = chans
+        layers.append(Conv(chans, ker, groups=chans, **geo))
+    elif kind == "tucker":
+        sr = draw(st.none() | st.tuples(*[st.integers(1, l) for l in ker]))
+        layers.append(TuckerConv(k, ker, ranks=(draw(st.integers(1, k)), draw(st.integers(1, chans))),
+                                 spatial_ranks=sr, **geo))
+    else:
+        layers.append(CPConv(k, ker, rank=draw(st.integers(1, 5)), **geo))
+    if draw(st.booleans()):
+        layers.append(Conv(draw(st.integers(1, max_channels + 2)), 1))
+    cur = LinearCNN((c, *sp), layers).output_shape
+    if min(cur[1:]) >= 2 and draw(st.booleans()):
+        layers.append(AvgPool(tuple(draw(st.integers(1, min(2, s))) for s in cur[1:])))
+    if draw(st.booleans()):
+        layers.append(Dense(draw(st.integers(1, 2)), bias=draw(st.booleans())))
+    return LinearCNN((c, *sp), layers)
