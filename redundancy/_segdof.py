@@ -1,8 +1,8 @@
-"""Degrees of freedom of one maximal linear segment: numerical (Jacobian rank) when small,
-closed form when the chain has one, otherwise skipped with a reason.
+"""Degrees of freedom of one maximal linear segment: closed form when the chain has one, numerical
+(Jacobian rank) when small, otherwise skipped with a reason.
 
 The numerical route calls :func:`redundancy.dof.degrees_of_freedom` on a float64, eval-mode copy
-of the segment at a reduced spatial size ``min(H, rf + s)`` per spatial axis (``rf`` the chain's
+of the segment with its offsets removed (so only ``theta -> W`` counts) at a reduced spatial size ``min(H, rf + s)`` per spatial axis (``rf`` the chain's
 receptive field, ``s`` its total stride). The dof of ``theta -> W`` does not change: once the input
 covers the receptive field, some output position sees every tap of the composite kernel, so the map
 from kernels to operators is the same up to an injective restriction. Pooling to a fixed output
@@ -26,10 +26,9 @@ import copy
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from .graph import LayerInfo, SegmentInfo, _is_depthwise, _is_pointwise
+from .graph import LayerInfo, SegmentInfo, _is_pointwise
 
 _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                nn.Dropout3d)
@@ -105,7 +104,7 @@ def _closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) -> tup
     layer_ids = {id(modules[n]) for n in seg.layers}
     only_bn = seg.module is not None and all(id(m) in layer_ids or isinstance(m, _SPATIAL_OK)
                                              for m in seg.module)
-    if (only_bn and len(infos) == 2 and _is_depthwise(infos[0]) and infos[0].out_channels == infos[0].in_channels
+    if (only_bn and len(infos) == 2 and infos[0].groups == infos[0].in_channels == infos[0].out_channels
             and _is_pointwise(infos[1])):
         c, k = infos[0].in_channels, infos[1].out_channels
         taps = math.prod(_observable_taps(infos[0], modules[seg.layers[0]]))
@@ -118,33 +117,47 @@ def _closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) -> tup
     return None
 
 
+def _linear_part(seq: nn.Sequential) -> nn.Sequential:
+    """A float64, eval-mode copy of ``seq`` with every offset removed (conv/linear biases dropped,
+    BatchNorm shift and running mean zeroed as constants), so ``b == 0`` and the Jacobian rank of
+    ``theta -> (W, b)`` is that of ``theta -> W``."""
+    sub = copy.deepcopy(seq).double().eval()
+    for m in sub.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if m.running_mean is not None:
+                m.running_mean.zero_()
+            if m.bias is not None:
+                m.bias = None
+        elif isinstance(getattr(m, "bias", None), nn.Parameter):
+            m.bias = None
+    return sub
+
+
 def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[str, nn.Module], *,
-                max_params: int, max_jacobian: float = 5e7) -> SegmentDof:
-    """dof of ``theta -> W`` for one segment; see the module docstring for the routes."""
+                max_params: int, route: str = "auto", seed=0) -> SegmentDof:
+    """dof of ``theta -> W`` for one segment; see the module docstring for the routes.
+
+    ``route``: ``"auto"`` (closed form when the chain has one, else numerical up to ``max_params``),
+    ``"numerical"`` (numerical up to ``max_params``, closed form above), ``"none"`` (skip)."""
     naive = segment_naive(seg, modules)
+    if route == "none":
+        return SegmentDof(None, naive, None, "segment dof not requested (dof='none')")
     reason = seg.reason
+    if route == "auto":
+        cf = _closed_form(seg, layers, modules)
+        if cf is not None:
+            return SegmentDof(cf[0], naive, cf[1], None)
     if seg.module is not None and naive <= max_params:
+        from .dof import degrees_of_freedom
+
+        shape = _reduced_shape(seg.module, seg.input_shape)
         try:
-            from .dof import degrees_of_freedom
-        except ImportError:
-            degrees_of_freedom = None
-            reason = "redundancy.dof is not available"
-        if degrees_of_freedom is not None:
-            shape = _reduced_shape(seg.module, seg.input_shape)
-            n_theta = sum(p.numel() for p in seg.module.parameters())
-            with torch.no_grad():
-                out = seg.module(torch.zeros((1, *shape), dtype=next(seg.module.parameters()).dtype))
-            if n_theta * math.prod(shape) * out.numel() <= max_jacobian:
-                sub = copy.deepcopy(seg.module).double().eval()
-                try:
-                    res = degrees_of_freedom(sub, shape)
-                    return SegmentDof(int(res.dof), naive, f"numerical ({res.method}) at input {shape}", None)
-                except Exception as exc:  # report, never crash the whole report
-                    reason = f"numerical dof failed: {type(exc).__name__}: {str(exc)[:120]}"
-            else:
-                reason = f"Jacobian {n_theta} x {math.prod(shape) * out.numel()} above max_jacobian={max_jacobian:g}"
+            res = degrees_of_freedom(_linear_part(seg.module), shape, method="numerical", seed=seed)
+            return SegmentDof(int(res.dof), naive, f"numerical Jacobian rank at input {shape}", None)
+        except Exception as exc:  # report, never crash the whole report
+            reason = f"numerical dof failed: {type(exc).__name__}: {str(exc)[:120]}"
     elif seg.module is not None:
-        reason = f"segment has {naive} parameters, above dof_max_params={max_params}"
+        reason = f"segment has {naive} kernel parameters, above dof_max_params={max_params}"
     cf = _closed_form(seg, layers, modules)
     if cf is not None:
         return SegmentDof(cf[0], naive, cf[1], None)

@@ -24,7 +24,6 @@ Definitions (each layer is one conv/linear *module*; a module called several tim
 
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass, field
 
@@ -32,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .counts import _forward, _layer_macs, _mac_layer_types, eval_mode
+from .counts import _layer_macs, _mac_layer_types, eval_mode
 from .errors import RedundancyError
 
 __all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "trace_model", "layer_kernel"]
@@ -229,149 +228,6 @@ def _fx_structure(model, gm, layer_ids, names):
     return modules, first_node, edges, nxt
 
 
-# --------------------------------------------------------------------------- hook route
-
-def _hook_structure(model, x, shape, layer_ids, names):
-    types = _layer_types() + _PASS_MODULES
-    calls = []   # (module, in_key, out_key)
-    keep = []
-    leaf_names = {}
-    for nm, mod in model.named_modules():
-        if isinstance(mod, types) or (len(list(mod.children())) == 0 and nm):
-            leaf_names.setdefault(id(mod), nm)
-    handles = []
-
-    def pre(mod, args):
-        t = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        keep.append(t)
-        mod._rd_in = None if t is None else (id(t), t._version)
-
-    def post(mod, args, out):
-        if isinstance(out, torch.Tensor):
-            keep.append(out)
-            calls.append((mod, mod._rd_in, (id(out), out._version)))
-
-    seen = set()
-    for mod in model.modules():
-        if id(mod) in leaf_names and id(mod) not in seen:
-            seen.add(id(mod))
-            handles += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
-    try:
-        _forward(model, x, shape)
-    finally:
-        for h in handles:
-            h.remove()
-        for mod in model.modules():
-            if hasattr(mod, "_rd_in"):
-                del mod._rd_in
-    producer = {}
-    for i, (mod, _, out_key) in enumerate(calls):
-        producer[out_key] = i
-    consumers: dict[int, list[int]] = {}
-    for i, (mod, in_key, _) in enumerate(calls):
-        if in_key in producer:
-            consumers.setdefault(producer[in_key], []).append(i)
-    is_layer = [id(m) in layer_ids for m, _, _ in calls]
-    is_pass = [isinstance(m, _PASS_MODULES) for m, _, _ in calls]
-    up: dict[int, set] = {}
-    edges = set()
-    first: dict[str, int] = {}
-    for i, (mod, in_key, _) in enumerate(calls):
-        src = producer.get(in_key)
-        ups = set() if src is None else ({names[id(calls[src][0])]} if is_layer[src] else up.get(src, set()))
-        if is_layer[i]:
-            me = names[id(mod)]
-            first.setdefault(me, i)
-            edges |= {(u, me) for u in ups if u != me}
-        up[i] = ups
-    nxt = {}
-    taken = set()
-    for lname, i in first.items():
-        cur, path = i, []
-        while True:
-            lin = [c for c in consumers.get(cur, []) if is_layer[c] or is_pass[c]]
-            if len(lin) != 1:
-                break
-            cur = lin[0]
-            if is_layer[cur]:
-                t = names[id(calls[cur][0])]
-                if first.get(t) == cur and t not in taken:
-                    nxt[lname] = (t, path)
-                    taken.add(t)
-                break
-            path.append(calls[cur][0])
-    return edges, nxt
-
-
-# --------------------------------------------------------------------------- blocks
-
-def _longest_path(layers: list[str], edges: set, order: dict[str, int]) -> list[str]:
-    inside = set(layers)
-    best: dict[str, list[str]] = {}
-    for v in sorted(layers, key=order.get):
-        preds = [u for (u, w) in edges if w == v and u in inside and u in best]
-        cand = max((best[u] for u in preds), key=len, default=[])
-        best[v] = cand + [v]
-    return max(best.values(), key=lambda p: (len(p), order[p[-1]]), default=[])
-
-
-def _reaches(a: set, b: set, edges: set) -> bool:
-    frontier, seen = list(a), set(a)
-    while frontier:
-        u = frontier.pop()
-        for (s, t) in edges:
-            if s == u and t not in seen:
-                if t in b:
-                    return True
-                seen.add(t)
-                frontier.append(t)
-    return False
-
-
-_CONV_BLOCK = "K = output width of the last main-path layer, R = narrowest width inside the block"
-_CONV_IR = ("K = projected (output) width, R = expanded width, so K/R = 1/t; the expansion-layer "
-            "rows give the linear-bottleneck reading K/R = t (expanded width over the projected "
-            "width feeding it)")
-
-
-def _find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[BlockInfo]:
-    mods = dict(model.named_modules())
-    inside = {m: [l for l in layers if l.startswith(m + ".")] for m in mods if m}
-    cand = {m for m, ls in inside.items() if len(ls) >= 2 and m not in layers}
-    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-    def is_container(m):
-        kids = [f"{m}.{c}" for c, _ in mods[m].named_children()]
-        ckids = [k for k in kids if k in cand]
-        if isinstance(mods[m], containers):
-            return bool(ckids)
-        return any(_reaches(set(inside[a]), set(inside[b]), edges)
-                   for a in ckids for b in ckids if a != b)
-
-    blocks, chosen = [], []
-    for m in mods:
-        if m not in cand or any(m.startswith(c + ".") for c in chosen) or is_container(m):
-            continue
-        chosen.append(m)
-        main = _longest_path(inside[m], edges, order) or sorted(inside[m], key=order.get)
-        info = [layers[l] for l in main]
-        K = info[-1].out_channels
-        R = min(li.out_channels for li in info[:-1]) if len(info) > 1 else None
-        dw = [i for i, li in enumerate(info) if _is_depthwise(li)]
-        expands = _is_pointwise(info[0]) and info[0].out_channels > info[0].in_channels
-        if dw and expands and dw[0] > 0:
-            kind, conv = "inverted_residual", _CONV_IR
-        elif dw and any(_is_pointwise(li) for li in info[dw[0] + 1:]):
-            kind, conv = "depthwise_separable", _CONV_BLOCK
-        elif R is not None and R < K:
-            kind, conv = "bottleneck", _CONV_BLOCK
-        else:
-            kind, conv = "plain", _CONV_BLOCK
-        rest = tuple(l for l in sorted(inside[m], key=order.get) if l not in main)
-        blocks.append(BlockInfo(m, kind, tuple(main), rest, K, R, conv))
-    return blocks
-
-
 # --------------------------------------------------------------------------- entry point
 
 def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str = "auto") -> ModelGraph:
@@ -425,7 +281,9 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
                     notes.append(f"torch.fx failed ({type(exc).__name__}: {str(exc)[:120]}); used forward hooks")
                     info.clear()
             if gm is None:
-                edges, nxt = _hook_structure(model, x, input_shape, layer_ids, names)
+                from ._hooks import hook_structure
+
+                edges, nxt = hook_structure(model, x, input_shape, layer_ids, names)
                 used = "hooks"
             else:
                 modules, first_node, edges, nxt = _fx_structure(model, gm, layer_ids, names)
@@ -448,7 +306,9 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
         layers[nm] = LayerInfo(nm, type(mod).__name__, tuple(w.shape), int(groups), int(c_in), int(c_out),
                                ks, d["in"], d["out"], int(d["macs"]), d["calls"])
     segments = _segments(model, layers, nxt, used)
-    blocks = _find_blocks(model, layers, edges, order)
+    from ._blocks import find_blocks
+
+    blocks = find_blocks(model, layers, edges, order)
     return ModelGraph(tuple(layers.values()), tuple(segments), tuple(blocks), used, tuple(notes))
 
 

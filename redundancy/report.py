@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from ._segdof import segment_dof
 from ._validation import check_int, check_module, check_shape
 from .counts import dtype_itemsize, memory_bytes, parameter_count
 from .errors import RedundancyError
-from .graph import LayerInfo, trace_model, layer_kernel
+from ._kr import LAYER_KR_CONVENTION, arch_ranks, numerical_rank
+from .graph import layer_kernel, trace_model
 
 __all__ = ["analyze", "RedundancyReport", "LayerRow", "BlockRow", "SegmentRow", "ReportSummary",
            "DOF_MAX_PARAMS", "numerical_rank"]
@@ -28,9 +28,6 @@ __all__ = ["analyze", "RedundancyReport", "LayerRow", "BlockRow", "SegmentRow", 
 #: Segments with more kernel parameters than this get the closed-form dof (or are skipped).
 DOF_MAX_PARAMS = 4096
 
-_LAYER_R = ("arch_rank = min(K, r) with r the rank bound of the linear segment feeding the layer "
-            "(r_1 = C_in * prod(kernel), r_j = r_(j-1) * prod(kernel_j)), given only when < K: the "
-            "bottleneck width feeding the layer; kr_ratio = K / arch_rank")
 
 
 @dataclass(frozen=True)
@@ -190,7 +187,8 @@ class RedundancyReport:
         s = self.summary
         head = (f"RedundancyReport({self.model_name}, input {self.input_shape}: {s.n_layers} layers, "
                 f"{s.n_blocks} blocks, params={s.params:,}, macs={s.macs:,}, flops={s.flops:,}, "
-                f"bytes={s.bytes:,} at {s.dtype}; segment dof/naive={s.segment_dof:,}/{s.segment_naive:,})")
+                f"bytes={s.bytes:,} at {s.dtype}; segment dof/naive={s.segment_dof:,}/{s.segment_naive:,} "
+                f"over {s.n_segments - s.n_segments_skipped} of {s.n_segments} segments)")
         cols = f"{'name':<28} {'type':<10} {'K':>6} {'R':>6} {'K/R':>6} {'R_num':>6} {'params':>9} {'macs':>11} {'seg dof':>8} {'naive':>8}"
         lines = [head, cols]
         rows = list(self.layers)
@@ -209,56 +207,9 @@ class RedundancyReport:
         return "\n".join(lines)
 
 
-def numerical_rank(weight: torch.Tensor, groups: int = 1, rank_tol: float | None = None
-                   ) -> tuple[int, float, float]:
-    """Rank of the mode-0 (output-channel) unfolding of a dense conv/linear kernel.
-
-    For ``groups`` g the dense kernel is block diagonal, so its rank is the sum of the ranks of the
-    g blocks ``W_g`` of shape ``(K/g, C/g * prod(kernel))``. Singular values ``s`` (float64) count
-    when ``s > tol * s_max`` (``s_max`` over all groups), with
-    ``tol = rank_tol`` or, by default, ``max(rows, cols) * eps(weight dtype)``.
-
-    Returns ``(rank, tol, gap)`` where ``gap = s_r / s_(r+1)`` (``inf`` when nothing was cut).
-
-    Examples
-    --------
-    >>> import torch
-    >>> w = torch.randn(8, 2, dtype=torch.float64) @ torch.randn(2, 27, dtype=torch.float64)
-    >>> numerical_rank(w.reshape(8, 3, 3, 3))[0]
-    2
-    """
-    w = weight.detach().to("cpu", torch.float64)
-    k = w.shape[0]
-    mats = w.reshape(groups, k // groups, -1)
-    sv = torch.linalg.svdvals(mats)            # (groups, min(m, n))
-    m, n = mats.shape[1:]
-    tol = rank_tol if rank_tol is not None else max(m, n) * torch.finfo(weight.dtype).eps
-    smax = float(sv.max()) if sv.numel() else 0.0
-    if smax == 0.0:
-        return 0, float(tol), math.inf
-    keep = sv > tol * smax
-    rank = int(keep.sum())
-    kept = sv[keep]
-    dropped = sv[~keep]
-    gap = math.inf if dropped.numel() == 0 else float(kept.min() / max(float(dropped.max()), 1e-300))
-    return rank, float(tol), gap
-
-
-def _arch_ranks(g, layers: dict[str, LayerInfo]) -> dict[str, int]:
-    out = {}
-    for seg in g.segments:
-        r = None
-        for name in seg.layers:
-            li = layers[name]
-            taps = math.prod(li.kernel_size) if li.kernel_size else 1
-            r = li.in_channels * taps if r is None else r * taps
-            r = min(r, li.out_channels)
-            out[name] = r
-    return out
-
-
 def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: float | None = None,
-            dof_max_params: int = DOF_MAX_PARAMS, dtype="float32", trace: str = "auto") -> RedundancyReport:
+            dof_max_params: int = DOF_MAX_PARAMS, dof: str = "auto", dtype="float32",
+            trace: str = "auto", seed=0) -> RedundancyReport:
     """Redundancy report of any torch model for inputs of shape ``input_shape`` (no batch dim).
 
     Per layer: ``params``, ``macs`` (``numel(out) * C_in/groups * prod(kernel)``, see
@@ -268,9 +219,10 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     output-channel unfolding of the weights, :func:`numerical_rank`), ``kr_ratio = K / R`` and the
     dof and naive count of its maximal linear segment (``dof_ratio = naive / dof``).
 
-    Segment dof: the rank of the Jacobian of ``theta -> W`` (:func:`redundancy.dof.degrees_of_freedom`)
-    for segments with at most ``dof_max_params`` kernel parameters; above that (or when the Jacobian
-    would be large) a closed form (one layer; a chain of pointwise layers) or a skip reason. The naive
+    Segment dof (of ``theta -> W``, offsets left out): a closed form where the chain has one (one
+    layer; depthwise then pointwise; a chain of pointwise layers; see :mod:`redundancy._segdof`),
+    otherwise the rank of the Jacobian (:func:`redundancy.dof.degrees_of_freedom`) for segments with
+    at most ``dof_max_params`` kernel parameters, otherwise a skip reason. The naive
     count is the number of kernel parameters of the segment's layers (biases and BatchNorm are left
     out: they do not enlarge the set of maps ``W``).
 
@@ -290,10 +242,16 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     rank_tol : float or None
         Relative singular-value cut for the numerical rank; default ``max(m, n) * eps(dtype)``.
     dof_max_params : int
-        Largest segment (kernel parameters) given the numerical dof.
+        Largest segment (kernel parameters) given the numerical dof; keeps ``analyze`` fast (the
+        Jacobian-rank cost grows like the square of the parameter count).
+    dof : {"auto", "numerical", "none"}
+        ``"auto"``: closed form first, numerical when none; ``"numerical"``: numerical whenever the
+        segment is small enough (closed form above the limit); ``"none"``: no segment dof.
     dtype : str or torch.dtype
         Storage type for ``summary.bytes``.
     trace : {"auto", "fx", "hooks"}
+    seed : int or numpy.random.Generator
+        Random point of the numerical dof.
 
     Examples
     --------
@@ -310,7 +268,9 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
                                  or not 0 < rank_tol < 1):
         raise RedundancyError(f"rank_tol={rank_tol!r} is not allowed; rank_tol must be None or a number in (0, 1)")
     dof_max_params = check_int("dof_max_params", dof_max_params, min_value=0)
-    itemsize = dtype_itemsize(dtype)
+    dtype_itemsize(dtype)  # validates dtype before any work
+    if dof not in ("auto", "numerical", "none"):
+        raise RedundancyError(f"dof={dof!r} is not allowed; choose one of ['auto', 'numerical', 'none']")
     if trace not in ("auto", "fx", "hooks"):
         raise RedundancyError(f"trace={trace!r} is not allowed; choose one of ['auto', 'fx', 'hooks']")
     if not any(True for _ in model.parameters()):
@@ -322,7 +282,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         raise RedundancyError(f"model {type(model).__name__} has no conv or linear layer reached by "
                               f"input_shape={shape}; nothing to analyse")
     modules = dict(model.named_modules())
-    arch = _arch_ranks(g, layers)
+    arch = arch_ranks(g, layers, modules)
     block_of = {}
     for b in g.blocks:
         for n in b.main_path + b.shortcut:
@@ -332,7 +292,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
 
     seg_rows, seg_of = [], {}
     for seg in tqdm(g.segments, desc="segment dof", disable=not progress):
-        sd = segment_dof(seg, layers, modules, max_params=dof_max_params)
+        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed)
         ratio = sd.naive / sd.dof if sd.dof else None
         row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason)
         seg_rows.append(row)
@@ -385,7 +345,6 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         n_layers=len(rows), n_blocks=len(block_rows), n_segments=len(seg_rows),
         n_segments_skipped=len(seg_rows) - len(done), segment_dof=dof_tot, segment_naive=naive_tot,
         dof_ratio=naive_tot / dof_tot if dof_tot else None, trace_method=g.method,
-        layer_kr_convention=_LAYER_R, notes=g.notes)
-    assert summary.bytes == summary.params * itemsize
+        layer_kr_convention=LAYER_KR_CONVENTION, notes=g.notes)
     return RedundancyReport(tuple(rows), tuple(block_rows), tuple(seg_rows), summary, shape,
                             type(model).__name__, rank_tol, dof_max_params)
