@@ -236,6 +236,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"ROI vs the uncompressed conv (same shapes; eps=0.1, $0.05/sample, $1e-4/GMAC, 1e8 inferences/month):")
     print("  " + repr(roi).replace("\n", "\n  "))
     print(f"  note: {roi.notes[0]}")
+    if roi.macs_saved == 0:
+        print("  note: MACs are unchanged because TuckerConv rebuilds its dense kernel and runs one "
+              "convolution;\n        deployed as a 1x1 -> 3x3 -> 1x1 chain of convolutions it would save MACs.")
     if out is not None:
         from .plotting import RoiDisplay
 

@@ -346,7 +346,7 @@ class RoiDisplay:
         if kind == "ratios":
             labels, vals, errs = self.ratios()
             x = np.arange(len(labels))
-            colors = ["C2" if v <= 1 else "C3" for v in vals]
+            colors = ["C2" if v < 0.999 else "C3" if v > 1.001 else "0.6" for v in vals]
             self.bars_ = ax.bar(x, vals, yerr=errs, color=colors, **kwargs)
             ax.axhline(1.0, color="k", lw=1, ls="--")
             ax.set_xticks(x)
