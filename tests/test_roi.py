@@ -152,3 +152,18 @@ def test_estimate_roi_not_a_module():
 
     with pytest.raises(RedundancyError, match="original must be a torch.nn.Module"):
         estimate_roi("resnet", nn.Linear(3, 1), (3,))
+
+
+def test_estimate_roi_nonlinear_models_use_segments():
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+    b = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 2))
+    from redundancy.roi import estimate_roi
+
+    roi = estimate_roi(a, b, (3, 6, 6), measure=False, eps=0.5)
+    assert roi.dof_source == "segments"
+    # each segment is one generic full-rank layer: its dof is its kernel size (weights, no biases)
+    kernels = lambda m: sum(mod.weight.numel() for mod in m if hasattr(mod, "weight"))
+    assert (roi.dof_original, roi.dof_compressed) == (kernels(a), kernels(b))
+    assert roi.n_original == math.ceil(kernels(a) / 0.25 - 1e-9)
+    assert any("not linear" in note for note in roi.notes)
