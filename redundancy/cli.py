@@ -405,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command is None:
         parser.print_help()
+        print("redundancy: error: give a COMMAND (demo, analyze, roi, simulate)", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))

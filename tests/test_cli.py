@@ -60,8 +60,8 @@ def test_help_and_no_command(capsys):
     for cmd in ("demo", "analyze", "roi", "simulate"):
         rc, out, _ = _run(capsys, [cmd, "--help"])
         assert rc == 0 and "example" in out
-    rc, out, _ = _run(capsys, [])
-    assert rc == 2 and "COMMAND" in out
+    rc, out, err = _run(capsys, [])
+    assert rc == 2 and "COMMAND" in out and "give a COMMAND" in _one_line(err)
 
 
 @pytest.mark.parametrize("argv, needle", [
