@@ -152,7 +152,7 @@ def closed_form(spec: LinearCNN | BasicCNN) -> tuple[ClosedForm | None, str]:
         return None, "more than one spatial conv layer (only 1x1 channel maps may surround it)"
     pre = [items[k][1]["out_channels"] for k in range(j)]
     post = [items[k][1]["out_channels"] for k in range(j + 1, end)]
-    core, ckw, cshape = items[j]
+    core, ckw, _ = items[j]
     if ckw["bias"]:
         return None, "the conv layer has a bias (the offset is then handled numerically)"
     i = end
@@ -166,7 +166,6 @@ def closed_form(spec: LinearCNN | BasicCNN) -> tuple[ClosedForm | None, str]:
         i += 1
     if i != len(items):
         return None, f"layer {i} ({type(items[i][0]).__name__}) is outside the closed-form pattern"
-    N = spec.ndim
     l = ckw["kernel_size"]
     K = ckw["out_channels"]
     chans = ckw["in_channels"]

@@ -37,7 +37,8 @@ def brute_dof(model, input_shape):
 
 
 @settings(max_examples=12)
-@given(spec=linear_cnn_specs(max_layers=2), seed=st.integers(0, 100))
+@given(spec=st.one_of(linear_cnn_specs(ndim=1, max_layers=2), linear_cnn_specs(ndim=2, max_layers=2)),
+       seed=st.integers(0, 100))
 def test_numerical_matches_brute_force(spec, seed):
     net = spec.build(seed=seed)
     res = degrees_of_freedom(net, spec.input_shape, seed=seed)
@@ -96,6 +97,18 @@ def test_shared_parameters_counted_once():
     # two distinct layers instead: W = BA has the 3x3 matrices' 9 dof, naive 18
     res2 = degrees_of_freedom(nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False)), (3,))
     assert (res2.naive, res2.dof) == (18, 9)
+
+    class Diff(nn.Module):  # f(x) = A x - A x with the same A: W = 0, dof 0 (a broken tie would give 4)
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(2, 2, bias=False)
+            self.b = self.a
+
+        def forward(self, x):
+            return self.a(x) - self.b(x)
+
+    res3 = degrees_of_freedom(Diff(), (2,))
+    assert (res3.naive, res3.dof, res3.ratio) == (4, 0, math.inf)
 
 
 class _Residual(nn.Module):

@@ -1,9 +1,16 @@
 """Run the sympy derivation of the closed-form dof; wrong variants must fail."""
 
+import sys
+from pathlib import Path
+
 import sympy
 
-from proofs import dof_closed_forms as pf
-from redundancy.dof import cp_dof, tucker_dof, vanilla_dof
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python -m pytest` from the root already has it
+    sys.path.insert(0, str(ROOT))
+
+from proofs import dof_closed_forms as pf  # noqa: E402
+from redundancy.dof import cp_dof, tucker_dof, vanilla_dof  # noqa: E402
 
 
 def test_count_minus_gauge_certificates():
