@@ -6,8 +6,9 @@ with two such children one of which feeds the other (parallel branches, as in a 
 downsampling unit, do not make a container). Its **main path** is the longest chain of layers in
 the layer data-flow graph inside it; shortcut/downsample convs are off it.
 
-K = output width of the last main-path layer; R = narrowest output width of the other main-path
-layers. Kinds: ``inverted_residual`` (a depthwise conv and R > K), ``depthwise_separable``
+Squeeze-excitation layers (fed by a global pooling of the main path, and the layers fed only by
+them) are kept off the main path. K = output width of the last main-path layer; R = narrowest
+output width of the other main-path layers. Kinds: ``inverted_residual`` (a depthwise conv and R > K), ``depthwise_separable``
 (a depthwise conv followed by a pointwise one), ``bottleneck`` (R < K), ``plain`` otherwise.
 """
 
@@ -49,6 +50,29 @@ _CONV_IR = ("K = projected (output) width, R = expanded width, so K/R = 1/t; the
             "width feeding it)")
 
 
+def _spatial(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape[1:]:
+        n *= d
+    return n
+
+
+def _gates(names: list[str], layers: dict[str, LayerInfo], edges, order) -> set[str]:
+    """Squeeze-excitation style layers: fed by a global pooling (input spatial size 1 while a
+    predecessor's output is larger), and the layers fed only by such layers."""
+    gates: set[str] = set()
+    inside = set(names)
+    for v in sorted(names, key=order.get):
+        preds = [u for (u, w) in edges if w == v and u in inside]
+        if not preds:
+            continue
+        pooled = _spatial(layers[v].input_shape) == 1 and any(
+            _spatial(layers[u].output_shape) > 1 for u in preds)
+        if pooled or all(u in gates for u in preds):
+            gates.add(v)
+    return gates
+
+
 def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[BlockInfo]:
     mods = dict(model.named_modules())
     inside = {m: [l for l in layers if l.startswith(m + ".")] for m in mods if m}
@@ -68,7 +92,9 @@ def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[Block
         if m not in cand or any(m.startswith(c + ".") for c in chosen) or is_container(m):
             continue
         chosen.append(m)
-        main = _longest_path(inside[m], edges, order) or sorted(inside[m], key=order.get)
+        gates = _gates(inside[m], layers, edges, order)
+        on_path = [l for l in inside[m] if l not in gates] or inside[m]
+        main = _longest_path(on_path, edges, order) or sorted(on_path, key=order.get)
         info = [layers[l] for l in main]
         K = info[-1].out_channels
         R = min(li.out_channels for li in info[:-1]) if len(info) > 1 else None

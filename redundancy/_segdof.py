@@ -140,6 +140,8 @@ def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[st
     ``route``: ``"auto"`` (closed form when the chain has one, else numerical up to ``max_params``),
     ``"numerical"`` (numerical up to ``max_params``, closed form above), ``"none"`` (skip)."""
     naive = segment_naive(seg, modules)
+    if any(layers[n].calls == 0 for n in seg.layers):
+        return SegmentDof(None, naive, None, seg.reason)
     if route == "none":
         return SegmentDof(None, naive, None, "segment dof not requested (dof='none')")
     reason = seg.reason

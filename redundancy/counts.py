@@ -45,16 +45,13 @@ def _mac_layer_types():
     from .layers import CPConv, TuckerConv
 
     return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-            nn.ConvTranspose3d, nn.Linear, nn.Bilinear, TuckerConv, CPConv)
+            nn.ConvTranspose3d, nn.Linear, TuckerConv, CPConv)
 
 
 def _layer_macs(module: nn.Module, inp, out) -> int:
     """MACs of one call: one multiply-add per weight tap that reaches an output element."""
     if isinstance(module, nn.Linear):
         return int(out.numel() * module.in_features)
-    if isinstance(module, nn.Bilinear):
-        return int(out.numel() * module.in1_features * module.in2_features
-                   + out.numel() * module.in2_features)
     if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
         # each input element meets (out_channels / groups) * prod(kernel) weights
         w = module.weight

@@ -81,7 +81,8 @@ class SegmentInfo:
 
 @dataclass(frozen=True)
 class BlockInfo:
-    """A detected block: main-path layers, shortcut layers, K, R and its kind."""
+    """A detected block: main-path layers, the layers off it (``shortcut``: shortcut/downsample
+    convs, squeeze-excitation gates), K, R and its kind."""
 
     name: str
     kind: str
@@ -108,10 +109,16 @@ def _layer_types():
 
 
 def layer_kernel(module: nn.Module) -> torch.Tensor:
-    """The dense weight of a conv/linear layer, torch layout ``(out, in/groups, *kernel)``."""
+    """The dense weight of a conv/linear layer in the layout ``(out, in/groups, *kernel)``
+    (a transposed conv's ``(in, out/groups, *kernel)`` weight is rearranged to it)."""
     if hasattr(module, "kernel") and callable(module.kernel):
         return module.kernel()
-    return module.weight
+    w = module.weight
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
+        g = module.groups
+        w = w.reshape(g, w.shape[0] // g, *w.shape[1:]).transpose(1, 2).reshape(
+            g * w.shape[1], w.shape[0] // g, *w.shape[2:])
+    return w
 
 
 def _is_depthwise(li: LayerInfo) -> bool:
@@ -291,9 +298,12 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
         finally:
             for h in handles:
                 h.remove()
-    missing = [names[i] for i in layer_ids if names[i] not in info]
+    all_mods = dict(model.named_modules())
+    missing = sorted({names[i] for i in layer_ids if names[i] not in info})
     if missing:
         notes.append(f"{len(missing)} layer(s) never called in forward: {missing[:5]}")
+    for nm in missing:  # listed too (no shapes, 0 MACs), after the called ones
+        info[nm] = {"mod": all_mods[nm], "in": (), "out": (), "macs": 0, "calls": 0}
     order = {nm: i for i, nm in enumerate(info)}
     layers: dict[str, LayerInfo] = {}
     for nm, d in info.items():
@@ -338,6 +348,8 @@ def _segments(model, layers, nxt, used) -> list[SegmentInfo]:
             cur = tgt
         if any(layers[c].calls > 1 for c in chain):
             reason = reason or "a layer of the segment is called more than once"
+        if layers[head].calls == 0:
+            reason = "layer never called in forward for this input_shape"
         name = chain[0] if len(chain) == 1 else f"{chain[0]}..{chain[-1]}"
         module = None if reason else nn.Sequential(*[p for p in parts if p is not None])
         out.append(SegmentInfo(name, tuple(chain), layers[head].input_shape, module, reason))

@@ -16,7 +16,7 @@ import numpy as np
 from torch import nn
 
 from ._segdof import segment_dof
-from ._validation import check_int, check_module, check_shape
+from ._validation import as_generator, check_int, check_module, check_shape
 from .counts import dtype_itemsize, memory_bytes, parameter_count
 from .errors import RedundancyError
 from ._kr import LAYER_KR_CONVENTION, arch_ranks, numerical_rank
@@ -43,6 +43,7 @@ class LayerRow:
     out_channels: int
     params: int
     macs: int
+    calls: int
     arch_rank: int | None
     numerical_rank: int | None
     rank_tol: float | None
@@ -60,13 +61,20 @@ class LayerRow:
 
 @dataclass(frozen=True)
 class BlockRow:
-    """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'."""
+    """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'.
+    ``shortcut`` lists the layers off the main path (shortcut/downsample convs, squeeze-excitation).
+
+    ``numerical_R`` is the smallest numerical rank (output-channel unfolding of the weights) among
+    the main-path layers before the last, the weight-based analogue of ``R``; it can be below the
+    width ``R`` (an inverted residual's expansion has rank at most its input width)."""
 
     name: str
     kind: str
     K: int
     R: int | None
     kr_ratio: float | None
+    numerical_R: int | None
+    numerical_kr_ratio: float | None
     params: int
     macs: int
     n_layers: int
@@ -147,6 +155,7 @@ class RedundancyReport:
     model_name: str
     rank_tol: float | None
     dof_max_params: int
+    dof: str
 
     def to_pandas(self):
         """Layers as a ``pandas.DataFrame``, one row per conv/linear layer."""
@@ -170,6 +179,7 @@ class RedundancyReport:
         """Plain JSON-able dict (non-finite floats become ``None``)."""
         return _jsonable({"model_name": self.model_name, "input_shape": self.input_shape,
                           "rank_tol": self.rank_tol, "dof_max_params": self.dof_max_params,
+                          "dof": self.dof,
                           "summary": asdict(self.summary),
                           "layers": [asdict(r) for r in self.layers],
                           "blocks": [asdict(r) for r in self.blocks],
@@ -201,9 +211,14 @@ class RedundancyReport:
                          f"{_fmt(r.kr_ratio, 6)} {_fmt(r.numerical_rank, 6)} {r.params:>9,} {r.macs:>11,} "
                          f"{_fmt(r.segment_dof)} {r.segment_naive:>8}")
         if self.blocks:
-            lines.append(f"{'block':<28} {'kind':<20} {'K':>6} {'R':>6} {'K/R':>6}")
+            lines.append(f"{'block':<28} {'kind':<20} {'K':>6} {'R':>6} {'K/R':>6} {'R_num':>6}")
             for b in self.blocks[:40]:
-                lines.append(f"{b.name[-28:]:<28} {b.kind:<20} {b.K:>6} {_fmt(b.R, 6)} {_fmt(b.kr_ratio, 6)}")
+                lines.append(f"{b.name[-28:]:<28} {b.kind:<20} {b.K:>6} {_fmt(b.R, 6)} {_fmt(b.kr_ratio, 6)} "
+                             f"{_fmt(b.numerical_R, 6)}")
+            if len(self.blocks) > 40:
+                lines.append(f"... {len(self.blocks) - 40} more blocks ...")
+            kinds = {b.kind: b.kr_convention for b in self.blocks}
+            lines += [f"K/R convention ({k}): {c}" for k, c in kinds.items()]
         return "\n".join(lines)
 
 
@@ -269,6 +284,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         raise RedundancyError(f"rank_tol={rank_tol!r} is not allowed; rank_tol must be None or a number in (0, 1)")
     dof_max_params = check_int("dof_max_params", dof_max_params, min_value=0)
     dtype_itemsize(dtype)  # validates dtype before any work
+    as_generator(seed)     # validates seed
     if dof not in ("auto", "numerical", "none"):
         raise RedundancyError(f"dof={dof!r} is not allowed; choose one of ['auto', 'numerical', 'none']")
     if trace not in ("auto", "fx", "hooks"):
@@ -322,6 +338,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         rows.append(LayerRow(
             name=li.name, type=li.type, kernel_shape=li.kernel_shape, groups=li.groups,
             in_channels=li.in_channels, out_channels=li.out_channels, params=int(n_par), macs=li.macs,
+            calls=li.calls,
             arch_rank=r_arch, numerical_rank=rank, rank_tol=tol, rank_gap=gap,
             kr_ratio=li.out_channels / r_arch if r_arch else None,
             numerical_kr_ratio=li.out_channels / rank if rank else None,
@@ -329,10 +346,14 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
             dof_ratio=sr.dof_ratio, dof_method=sr.method, skip_reason=skip))
 
     block_rows = []
+    num = {r.name: r.numerical_rank for r in rows}
     for b in g.blocks:
         names = b.main_path + b.shortcut
+        inner = [num[n] for n in b.main_path[:-1] if num[n] is not None]
+        r_num = min(inner) if inner else None
         block_rows.append(BlockRow(
             name=b.name, kind=b.kind, K=b.K, R=b.R, kr_ratio=b.K / b.R if b.R else None,
+            numerical_R=r_num, numerical_kr_ratio=b.K / r_num if r_num else None,
             params=parameter_count(modules[b.name]), macs=sum(layers[n].macs for n in names),
             n_layers=len(names), main_path=b.main_path, shortcut=b.shortcut, kr_convention=b.kr_convention))
 
@@ -347,4 +368,4 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         dof_ratio=naive_tot / dof_tot if dof_tot else None, trace_method=g.method,
         layer_kr_convention=LAYER_KR_CONVENTION, notes=g.notes)
     return RedundancyReport(tuple(rows), tuple(block_rows), tuple(seg_rows), summary, shape,
-                            type(model).__name__, rank_tol, dof_max_params)
+                            type(model).__name__, rank_tol, dof_max_params, dof)

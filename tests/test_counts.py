@@ -86,3 +86,12 @@ def test_bad_input():
         memory_bytes(nn.Linear(2, 2), dtype="float33")
     with pytest.raises(RedundancyError, match="model"):
         count_macs("not a model", (3,))
+
+
+@settings(max_examples=10)
+@given(c=st.integers(1, 3), groups=st.sampled_from([1, 2]), k=st.integers(1, 3), stride=st.integers(1, 2),
+       h=st.integers(2, 5))
+def test_transposed_conv_macs_match_flop_counter(c, groups, k, stride, h):
+    conv = nn.ConvTranspose2d(c * groups, 2 * groups, k, stride=stride, groups=groups)
+    shape = (c * groups, h, h)
+    assert 2 * count_macs(conv, shape)[""] == torch_flops(conv, shape)

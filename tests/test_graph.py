@@ -132,3 +132,35 @@ def test_segments_are_runs_between_nonlinearities(plan, method):
     g = trace_model(nn.Sequential(*mods), (2, 5, 5), method=method)
     assert [s.layers for s in g.segments] == expected
     assert [li.out_channels for li in g.layers] == [p[1] for p in plan]
+
+
+class _MBConvSE(nn.Module):
+    """Inverted residual with squeeze-excitation (EfficientNet style)."""
+
+    def __init__(self, c=8, t=4, se=2):
+        super().__init__()
+        h = c * t
+        self.expand = nn.Conv2d(c, h, 1)
+        self.dw = nn.Conv2d(h, h, 3, padding=1, groups=h)
+        self.fc1 = nn.Conv2d(h, se, 1)
+        self.fc2 = nn.Conv2d(se, h, 1)
+        self.project = nn.Conv2d(h, c, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.dw(torch.relu(self.expand(x))))
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(y.mean((2, 3), keepdim=True)))))
+        return x + self.project(y * s)
+
+
+def test_squeeze_excitation_is_off_the_main_path():
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), _MBConvSE())
+    (blk,) = trace_model(m, (3, 10, 10)).blocks
+    assert blk.main_path == ("1.expand", "1.dw", "1.project")
+    assert blk.shortcut == ("1.fc1", "1.fc2")
+    assert (blk.kind, blk.K, blk.R) == ("inverted_residual", 8, 32)
+
+
+def test_stride_to_one_pixel_is_not_a_gate():
+    m = nn.Sequential(nn.Conv2d(3, 4, 1), zoo.Bottleneck(4, 2, stride=2, kr=2))
+    (blk,) = trace_model(m, (3, 2, 2)).blocks
+    assert blk.main_path == ("1.conv1", "1.conv2", "1.conv3") and blk.kind == "bottleneck"

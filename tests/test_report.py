@@ -200,3 +200,40 @@ def test_tucker2_chain_numerical_dof_matches_formula(c, r1, r2, k):
     assert seg.method.startswith("numerical")
     assert seg.dof == r1 * r2 * 9 + (c * r1 - r1 ** 2) + (k * r2 - r2 ** 2)
     assert seg.naive == c * r1 + r1 * r2 * 9 + r2 * k
+
+
+class _Unused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used = nn.Conv2d(3, 4, 3)
+        self.aux = nn.Linear(4, 2)  # never called
+
+    def forward(self, x):
+        return self.used(x)
+
+
+def test_uncalled_layer_is_listed_with_reason():
+    rep = analyze(_Unused(), (3, 5, 5))
+    rows = {r.name: r for r in rep.layers}
+    assert set(rows) == {"used", "aux"}
+    assert rows["aux"].macs == 0 and rows["aux"].calls == 0 and "never called" in rows["aux"].skip_reason
+    assert rows["aux"].segment_dof is None and rep.summary.n_segments_skipped == 1
+    assert "never called" in rep.summary.notes[0]
+
+
+def test_transposed_conv_rank_uses_output_channels():
+    torch.manual_seed(0)
+    up = nn.ConvTranspose2d(2, 6, 1, bias=False)  # weight (2, 6, 1, 1): output-mode rank <= 2
+    rep = analyze(nn.Sequential(up), (2, 3, 3))
+    row = rep.layers[0]
+    assert row.kernel_shape == (6, 2, 1, 1) and row.numerical_rank == 2 and row.arch_rank == 2
+    assert row.kr_ratio == 3
+
+
+def test_block_numerical_rank_sees_low_rank_weights():
+    m = zoo.bottleneck_resnet(kr=4, layers=(1,), widths=(8,), stem_width=32)
+    with torch.no_grad():  # make conv2's output unfolding rank 3 (< its width 8)
+        w = m[1][0].conv2.weight
+        w.copy_((torch.randn(8, 3) @ torch.randn(3, w[0].numel())).reshape(w.shape))
+    (b,) = analyze(m, (3, 8, 8)).blocks
+    assert (b.R, b.kr_ratio, b.numerical_R, b.numerical_kr_ratio) == (8, 4.0, 3, 32 / 3)

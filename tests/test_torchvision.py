@@ -58,3 +58,13 @@ def test_blocks(model_and_report):
         assert (row.arch_rank, row.kr_ratio) == (24, 6)
     else:
         assert len(rep.blocks) == 16 and kinds == {"depthwise_separable"}
+
+
+def test_efficientnet_squeeze_excitation_off_main_path():
+    m = tv.models.efficientnet_b0(weights=None)
+    rep = analyze(m, SHAPE)
+    mb = [b for b in rep.blocks if len(b.main_path) == 3]
+    assert mb and all(b.kind == "inverted_residual" for b in mb)
+    assert all(any(n.endswith("fc1") for n in b.shortcut) for b in mb)
+    assert sorted(r.name for r in rep.layers) == sorted(
+        n for n, mod in m.named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear)))
