@@ -35,10 +35,10 @@ def format_table(rows, columns) -> str:
 
 LAYER_COLUMNS = [("layer", "name"), ("type", "type"), ("kernel", "kernel_shape"), ("groups", "groups"),
                  ("params", "params"), ("macs", "macs"), ("K", "out_channels"), ("R arch", "arch_rank"),
-                 ("R num", "numerical_rank"), ("K/R", "kr_ratio"), ("K/R num", "numerical_kr_ratio"), ("seg dof", "segment_dof"),
-                 ("seg naive", "segment_naive"), ("naive/dof", "dof_ratio"), ("skip", "skip_reason")]
+                 ("R num", "numerical_rank"), ("K/R", "kr_ratio"), ("K/R num", "numerical_kr_ratio"),
+                 ("seg dof", "segment_dof"), ("seg naive", "segment_naive"), ("naive/dof", "dof_ratio"), ("skip", "skip_reason")]
 BLOCK_COLUMNS = [("block", "name"), ("kind", "kind"), ("K", "K"), ("R", "R"), ("K/R", "kr_ratio"),
-                 ("R num", "numerical_R"), ("K/R num", "numerical_kr_ratio"), ("K/R num", "numerical_kr_ratio"),
+                 ("R num", "numerical_R"), ("K/R num", "numerical_kr_ratio"),
                  ("params", "params"), ("macs", "macs")]
 
 

@@ -263,3 +263,15 @@ def test_simulate_calls_run_study(tmp_path, capsys, monkeypatch):
     rc, out, _ = _run(capsys, ["simulate", "--quick", "--out", str(tmp_path), "--seed", "3"])
     assert rc == 0 and "slope_tucker: -0.5" in out and "files: a.json, b.png" in out and "curves" not in out
     assert seen == {"out_dir": str(tmp_path), "quick": True, "seed": 3, "progress": True}
+
+
+def test_table_columns_are_report_fields():
+    report_mod = pytest.importorskip("redundancy.report")
+    from dataclasses import fields
+
+    from redundancy._table import BLOCK_COLUMNS, LAYER_COLUMNS
+
+    for cols, cls in ((LAYER_COLUMNS, report_mod.LayerRow), (BLOCK_COLUMNS, report_mod.BlockRow)):
+        names = {f.name for f in fields(cls)}
+        assert [f for _, f in cols if f not in names] == []
+        assert len({h for h, _ in cols}) == len(cols)          # no column twice
