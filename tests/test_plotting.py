@@ -235,3 +235,22 @@ def test_error_curve_display_on_a_real_error_curve():
     dof_ref = disp.ax_.get_lines()[1]
     np.testing.assert_allclose(dof_ref.get_ydata(),
                                res.constant_dof * res.sigma * np.sqrt(res.dof / np.asarray(res.n_grid)))
+
+
+def test_bound_vs_count_on_a_real_report():
+    report_mod = pytest.importorskip("redundancy.report")
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(16, 4, 1, bias=False), nn.Conv2d(4, 4, 3, padding=1, bias=False),
+                        nn.Conv2d(4, 16, 1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16, 3))
+    rep = report_mod.analyze(net, (16, 4, 4))
+    disp = BoundVsCountDisplay.from_report(rep).plot()
+    naive, dof = disp.ax_.get_lines()
+    segs = [s for s in rep.segments if s.dof is not None]
+    assert len(naive.get_xdata()) == len(segs) == 2
+    np.testing.assert_array_equal(dof.get_ydata(), [s.dof for s in segs])
+    np.testing.assert_array_equal(naive.get_ydata(), [s.naive for s in segs])
+    assert dof.get_ydata()[0] < naive.get_ydata()[0]          # the 1x1 -> 3x3 -> 1x1 chain is redundant
+    assert "K/R=4" in [t.get_text() for t in disp.ax_.texts]
