@@ -16,9 +16,7 @@
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,35 +27,12 @@ from torch import nn
 from ._validation import (check_int, check_module, check_nonnegative_float, check_positive_float,
                           check_shape)
 from .errors import NotLinearError, RedundancyError
+from .latency import LatencyPoint, _dtype, measure_latency
 
 __all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "measure_latency", "cost_comparison"]
 
 SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain of smaller ones; "
                "fewer MACs do not guarantee lower latency, and the chain can be slower.")
-
-
-@dataclass(frozen=True)
-class LatencyPoint:
-    """CPU latency of both designs at one batch size (seconds per forward pass).
-
-    ``*_q25`` / ``*_q75`` are the quartiles over the repeats (the spread); ``speedup`` is
-    ``original_median_s / compressed_median_s`` (below 1 means the compressed model is slower).
-    """
-
-    batch_size: int
-    original_median_s: float
-    original_q25_s: float
-    original_q75_s: float
-    compressed_median_s: float
-    compressed_q25_s: float
-    compressed_q75_s: float
-
-    @property
-    def speedup(self) -> float:
-        return self.original_median_s / self.compressed_median_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "speedup": self.speedup}
 
 
 @dataclass(frozen=True)
@@ -201,13 +176,6 @@ class RoiResult:
         return "\n".join(lines)
 
 
-def _dtype(dtype) -> torch.dtype:
-    if not isinstance(dtype, torch.dtype) or not (dtype.is_floating_point):
-        raise RedundancyError(f"dtype={dtype!r} is not allowed; dtype must be a floating torch.dtype "
-                              "such as torch.float32")
-    return dtype
-
-
 def design_dof(model: nn.Module, input_shape) -> tuple[int, int, str]:
     """Degrees of freedom and naive count of one design, as used by :func:`estimate_roi`.
 
@@ -246,40 +214,6 @@ def _macs(model, input_shape) -> int:
     if isinstance(res, dict):
         return int(sum(res.values()))
     return int(getattr(res, "macs", res))
-
-
-def measure_latency(models, input_shape, *, batch_sizes=(1, 8, 32), repeats: int = 20,
-                    warmup: int = 3, dtype=torch.float32, seed: int = 0, progress: bool = False):
-    """Median and quartiles of CPU forward-pass time for each model at each batch size.
-
-    Each model is copied, put in eval mode and cast to ``dtype``; inputs are standard normal
-    (seeded). After ``warmup`` untimed calls, the models are timed in turn within each repeat (so
-    drift affects all of them alike) under ``torch.inference_mode``.
-
-    Returns
-    -------
-    dict ``{batch_size: [(median, q25, q75) per model]}`` in seconds.
-    """
-    from tqdm.auto import tqdm
-
-    dtype = _dtype(dtype)
-    copies = [copy.deepcopy(m).to(dtype).eval() for m in models]
-    gen = torch.Generator().manual_seed(seed)
-    out = {}
-    for b in tqdm(batch_sizes, desc="latency", disable=not progress, leave=False):
-        x = torch.randn((b, *input_shape), generator=gen, dtype=torch.float64).to(dtype)
-        times = [[] for _ in copies]
-        with torch.inference_mode():
-            for m in copies:
-                for _ in range(warmup):
-                    m(x)
-            for _ in range(repeats):
-                for i, m in enumerate(copies):
-                    t0 = time.perf_counter()
-                    m(x)
-                    times[i].append(time.perf_counter() - t0)
-        out[b] = [tuple(float(v) for v in np.percentile(t, [50, 25, 75])) for t in times]
-    return out
 
 
 def _samples(dof: int, naive: int, eps: float, sigma: float, constant: float, log_factor: float):

@@ -167,3 +167,12 @@ def test_estimate_roi_nonlinear_models_use_segments():
     assert (roi.dof_original, roi.dof_compressed) == (kernels(a), kernels(b))
     assert roi.n_original == math.ceil(kernels(a) / 0.25 - 1e-9)
     assert any("not linear" in note for note in roi.notes)
+
+
+@pytest.mark.parametrize("kw, match", [({"repeats": 0}, "repeats=0"), ({"batch_sizes": (2, 0)}, "batch_sizes"),
+                                       ({"warmup": -1}, "warmup=-1")])
+def test_measure_latency_bad_arguments(kw, match):
+    with pytest.raises(RedundancyError, match=match):
+        measure_latency([nn.Linear(2, 2)], (2,), **kw)
+    with pytest.raises(RedundancyError, match=r"models\[0\] must be a torch.nn.Module"):
+        measure_latency(["net"], (2,))
