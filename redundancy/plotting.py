@@ -27,12 +27,16 @@ from .errors import RedundancyError
 __all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
 
 
-def _axes(ax):
+def _axes(ax, n_items: int = 0):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = plt.subplots(figsize=(max(6.4, 0.28 * n_items), 4.8))
     return ax
+
+
+def _short(label: str, width: int = 22) -> str:
+    return label if len(label) <= width else "…" + label[-(width - 1):]
 
 
 def _get(row, name, default=None):
@@ -144,8 +148,9 @@ class BoundVsCountDisplay:
 
     def plot(self, ax=None, *, annotate: bool = True, **kwargs) -> "BoundVsCountDisplay":
         """Draw on ``ax`` (a new figure when ``None``); ``kwargs`` go to both ``ax.plot`` calls."""
-        ax = _axes(ax)
-        x = np.arange(len(self.labels))
+        n = len(self.labels)
+        ax = _axes(ax, n)
+        x = np.arange(n)
         ax.vlines(x, np.minimum(self.dof, self.naive), np.maximum(self.dof, self.naive), color="0.75",
                   lw=1, zorder=1)
         if self.eps is None:
@@ -156,8 +161,10 @@ class BoundVsCountDisplay:
         ax.plot(x, self.dof, "s", label=names[1], **{"ms": 5, **kwargs})
         ax.set_yscale("log")
         ax.set_xticks(x)
-        ax.set_xticklabels(self.labels, rotation=45 if len(self.labels) > 3 else 0, ha="right"
-                           if len(self.labels) > 3 else "center")
+        many = n > 12
+        ax.set_xticklabels([_short(str(lab)) for lab in self.labels] if many else self.labels,
+                           rotation=(90 if many else 45) if n > 3 else 0,
+                           ha="center" if many or n <= 3 else "right", fontsize=7 if many else None)
         if self.eps is None:
             ax.set_ylabel("parameters (naive count) / degrees of freedom")
         else:
@@ -166,8 +173,11 @@ class BoundVsCountDisplay:
         if annotate:
             for xi, top, kr in zip(x, np.maximum(self.dof, self.naive), self.kr_ratio):
                 if np.isfinite(kr):
-                    ax.annotate(_fmt_kr(kr), (xi, top), textcoords="offset points", xytext=(0, 6),
-                                ha="center", fontsize=8)
+                    ax.annotate(_fmt_kr(kr), (xi, top), textcoords="offset points", xytext=(0, 7),
+                                ha="center", va="bottom", fontsize=7 if many else 8,
+                                rotation=90 if many else 0)
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * (4.0 if many else 2.0))  # room for the annotations on the log axis
         ax.legend(loc="best")
         self.ax_, self.figure_ = ax, ax.figure
         return self
