@@ -254,3 +254,13 @@ def test_bound_vs_count_on_a_real_report():
     np.testing.assert_array_equal(naive.get_ydata(), [s.naive for s in segs])
     assert dof.get_ydata()[0] < naive.get_ydata()[0]          # the 1x1 -> 3x3 -> 1x1 chain is redundant
     assert "K/R=4" in [t.get_text() for t in disp.ax_.texts]
+
+
+def test_bound_vs_count_many_segments_short_labels_and_wide_figure():
+    rows = [_Row(f"features.{i}.conv.0.long_module_name", i, 10 + i, 20 + i, 2.0) for i in range(20)]
+    disp = BoundVsCountDisplay.from_report(_Report(layers=rows)).plot()
+    labels = [t.get_text() for t in disp.ax_.get_xticklabels()]
+    assert len(labels) == 20 and all(len(lab) <= 22 for lab in labels) and labels[0].startswith("…")
+    assert disp.ax_.get_xticklabels()[0].get_rotation() == 90
+    assert disp.figure_.get_figwidth() >= 0.28 * 20 - 1e-9
+    assert len(disp.ax_.texts) == 20
