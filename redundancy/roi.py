@@ -176,7 +176,7 @@ class RoiResult:
         return "\n".join(lines)
 
 
-def design_dof(model: nn.Module, input_shape) -> tuple[int, int, str]:
+def design_dof(model: nn.Module, input_shape, *, max_params: int = 50_000) -> tuple[int, int, str]:
     """Degrees of freedom and naive count of one design, as used by :func:`estimate_roi`.
 
     A model that is linear in its input is measured as a whole (``redundancy.dof.degrees_of_freedom``,
@@ -185,19 +185,23 @@ def design_dof(model: nn.Module, input_shape) -> tuple[int, int, str]:
     :func:`redundancy.report.analyze` (its ``summary.segment_dof``; each segment once, skipped
     segments left out), and the naive count the sum of the segments' naive counts
     (``summary.segment_naive``, ``source="segments"``): a proxy that treats the segments as
-    separately estimated linear maps.
+    separately estimated linear maps. A linear model with more than ``max_params`` parameters also
+    takes the segment route (the whole-network Jacobian rank would be too costly).
 
     Returns
     -------
     (dof, naive, source)
     """
+    from .counts import parameter_count
     from .dof import degrees_of_freedom
+    from .tensor import find_nonlinear_module
 
-    try:
-        res = degrees_of_freedom(model, input_shape, method="auto")
-        return int(res.dof), int(res.naive), "whole-network"
-    except NotLinearError:
-        pass
+    if find_nonlinear_module(model) is None and parameter_count(model) <= max_params:
+        try:
+            res = degrees_of_freedom(model, input_shape, method="auto")
+            return int(res.dof), int(res.naive), "whole-network"
+        except NotLinearError:  # non-linear through functional calls
+            pass
     from .report import analyze
 
     summ = analyze(model, input_shape, progress=False).summary
