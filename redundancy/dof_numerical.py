@@ -149,7 +149,7 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
         raise NotLinearError(f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
                              "degrees_of_freedom needs an affine model", module_name=bad[0])
     rng = as_generator(seed)
-    net = copy.deepcopy(model).to(torch.float64)
+    net = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
     names = [n for n, _ in net.named_parameters()]
     if not names:
         raise RedundancyError("model has no parameters; its degrees of freedom are 0 by definition "
