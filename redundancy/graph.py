@@ -144,7 +144,8 @@ def _tensor_meta(node):
 
 
 def _node_kind(node, modules, layer_ids) -> str:
-    """'layer', 'linear', 'merge', 'scale' or 'other' (non-linear / unknown)."""
+    """'layer', 'linear' (affine op of one tensor), 'merge' (add/sub of two tensors) or 'other'
+    (non-linear or unknown)."""
     tensor_args = [a for a in node.all_input_nodes if _tensor_meta(a) is not None]
     if node.op == "call_module":
         mod = modules[node.target]
@@ -194,7 +195,8 @@ def _trace_fx(model, x):
 
 
 def _fx_structure(model, gm, layer_ids, names):
-    """Return (call nodes per layer name, layer DAG edges, segment chains with their op nodes)."""
+    """Return (modules by name, first call node per layer, layer data-flow edges, and for each layer
+    the next layer of its linear chain with the op nodes between them)."""
     modules = dict(gm.named_modules())
     kinds = {n: _node_kind(n, modules, layer_ids) for n in gm.graph.nodes}
     first_node: dict[str, fx.Node] = {}

@@ -145,6 +145,7 @@ def test_shared_layer_one_row_and_modes_kept():
     assert rep.layers[0].segment_dof == 36 and rep.layers[0].dof_method.startswith("closed form")
     # the numerical route has no module for a layer called twice: it falls back to the closed form
     assert analyze(m, (6,), dof="numerical").layers[0].segment_dof == 36
+    assert analyze(m, (6,), progress=True).layers[0].segment_dof == 36  # tqdm bars run
     assert m.training and m[3].num_batches_tracked.item() == 0
 
 
