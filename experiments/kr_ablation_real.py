@@ -17,6 +17,7 @@ import argparse
 import functools
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -166,7 +167,13 @@ def main(argv=None):
                     meta.append({"ablation": abl})
     t0 = time.perf_counter()
     unique = list({json.dumps(t, sort_keys=True): t for t in tasks}.values())  # (a) and (b) share K=32, R=8
-    done = run_tasks(train_one, unique, backend="loky", n_jobs=a.n_jobs, cache_dir=out / "cache", progress=True)
+    # workers import this file as a module (picklable by reference; per-process data cache)
+    here = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join([here, str(Path(here).parent), os.environ.get("PYTHONPATH", "")])
+    sys.path.insert(0, here)
+    from kr_ablation_real import train_one as worker
+
+    done = run_tasks(worker, unique, backend="loky", n_jobs=a.n_jobs, cache_dir=out / "cache", progress=True)
     by_key = {json.dumps(t, sort_keys=True): r for t, r in zip(unique, done)}
     rows = [dict(t, **m, **by_key[json.dumps(t, sort_keys=True)]) for t, m in zip(tasks, meta)]
     summary = []
