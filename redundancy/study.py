@@ -80,6 +80,7 @@ def _figures(curves, out_dir: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     groups = list(dict.fromkeys(g for g, _ in curves))
     paths = []
@@ -99,6 +100,7 @@ def _figures(curves, out_dir: Path) -> list[str]:
             if kind != "n":
                 lo, hi = ax.get_xlim()
                 ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, label="error = x")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(group)
             ax.set_xlabel({"n": "n (samples)", "dof": "σ·sqrt(dof / n)", "naive": "σ·sqrt(naive count / n)"}[kind])
             ax.set_ylabel("RMS ‖Ŵ − W*‖_F")
