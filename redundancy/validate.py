@@ -115,7 +115,9 @@ def _closed_form_dof(design: Design) -> int:
 
     * vanilla: ``K(L + P − K)`` if ``K <= min(L, P)`` else ``L·P``;
     * Tucker: ``Π R_i · R + Σ_i (l_i R_i − R_i²) + P R − R²``;
-    * CP: ``R(Σ l_i + P − N)`` (generic small R).
+    * CP: ``R(Σ l_i + P − N)`` for ``N >= 2`` (order >= 3, generic small R: only the scalings are
+      free); for ``N = 1`` the set is the ``l x P`` matrices of rank ``r = min(R, l, P)`` and the
+      dimension is ``r(l + P − r)`` (the note's formula would miss the ``R² − R`` rotations).
 
     Used until :mod:`redundancy.dof` lands; checked against the rank of the Jacobian of
     ``θ ↦ W_eff(θ)`` in ``tests/test_validate.py``.
@@ -129,6 +131,9 @@ def _closed_form_dof(design: Design) -> int:
     if design.structure == "vanilla":
         return K * (L + P - K) if K <= min(L, P) else L * P
     if design.structure == "cp":
+        if N == 1:
+            r = min(design.rank, l[0], P)
+            return r * (l[0] + P - r)
         return design.rank * (sum(l) + P - N)
     R = min(design.rank, K, P)
     Rs = list(design.spatial_ranks)
