@@ -315,6 +315,13 @@ def _simulate(args: argparse.Namespace) -> int:
     result = run_study(out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
     print(f"redundancy simulate ({'quick' if args.quick else 'full'}, seed {args.seed}) -> {out}")
     if isinstance(result, dict):
+        curves = result.get("curves")
+        if isinstance(curves, list) and curves and isinstance(curves[0], dict):
+            from ._table import format_table
+
+            print(format_table(curves, [("curve", "label"), ("dof", "dof"), ("naive", "naive"),
+                                        ("slope", "slope"), ("C dof", "constant_dof"),
+                                        ("C naive", "constant_naive")]))
         for key, value in result.items():
             if isinstance(value, (str, int, float, bool)) or value is None:
                 print(f"  {key}: {value}")

@@ -257,11 +257,14 @@ def test_simulate_calls_run_study(tmp_path, capsys, monkeypatch):
 
     def fake(out_dir, quick=True, seed=0, progress=True):
         seen.update(out_dir=out_dir, quick=quick, seed=seed, progress=progress)
-        return {"slope_tucker": -0.5, "files": ["a.json", "b.png"], "curves": [object()]}
+        return {"slope_tucker": -0.5, "files": ["a.json", "b.png"], "inputs": {"n_reps": 2},
+                "curves": [{"label": "tucker K=8", "dof": 12, "naive": 40, "slope": -0.51,
+                            "constant_dof": 0.9, "constant_naive": 0.5}]}
 
     monkeypatch.setattr(validate, "run_study", fake)
     rc, out, _ = _run(capsys, ["simulate", "--quick", "--out", str(tmp_path), "--seed", "3"])
-    assert rc == 0 and "slope_tucker: -0.5" in out and "files: a.json, b.png" in out and "curves" not in out
+    assert rc == 0 and "slope_tucker: -0.5" in out and "files: a.json, b.png" in out and "n_reps" not in out
+    assert "tucker K=8" in out and "-0.51" in out
     assert seen == {"out_dir": str(tmp_path), "quick": True, "seed": 3, "progress": True}
 
 
