@@ -1,0 +1,103 @@
+"""Loading a state_dict safely: ``torch.load(..., weights_only=True)`` and named key mismatches."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from ._validation import check_module
+from .errors import CheckpointError
+
+__all__ = ["load_weights"]
+
+_SHOW = 8
+
+
+def _names(keys) -> str:
+    keys = list(keys)
+    more = f" (+{len(keys) - _SHOW} more)" if len(keys) > _SHOW else ""
+    return ", ".join(keys[:_SHOW]) + more
+
+
+def load_weights(model: nn.Module, path, *, strict: bool = True) -> nn.Module:
+    """Load a state_dict file into ``model`` without ever running code from the file.
+
+    The file is read with ``torch.load(path, map_location="cpu", weights_only=True)``: only
+    tensors and plain containers are unpickled. A file holding any other pickled object (which
+    could run code on load) is refused. A dict with a ``"state_dict"`` entry is unwrapped. With
+    ``strict=True`` missing keys, unexpected keys and shape mismatches are all named in the error.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Receives the weights (in place).
+    path : str or os.PathLike
+        The checkpoint file (``torch.save(model.state_dict(), path)``).
+    strict : bool
+        Require the keys and shapes to match exactly.
+
+    Returns
+    -------
+    The same ``model``.
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, unreadable, holds non-tensor objects, or does not match the model.
+
+    Examples
+    --------
+    >>> import tempfile, os, torch
+    >>> from torch import nn
+    >>> src, dst = nn.Linear(3, 2), nn.Linear(3, 2)
+    >>> f = os.path.join(tempfile.mkdtemp(), "w.pt"); torch.save(src.state_dict(), f)
+    >>> bool(torch.equal(load_weights(dst, f).weight, src.weight))
+    True
+    """
+    check_module("model", model)
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError(f"weights={path!r} is not a file path; give the path of a saved state_dict")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"weights={os.fspath(path)!r} does not exist or is not a file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln]
+        if lines:
+            raise CheckpointError(
+                f"weights={os.fspath(path)!r} was refused: it contains a pickled Python object that "
+                f"could run code when loaded ({lines[0].rstrip('.')}); save only model.state_dict() "
+                "(tensors)") from None
+        raise CheckpointError(f"weights={os.fspath(path)!r} is not a readable torch checkpoint "
+                              f"({str(exc).splitlines()[-1].strip() or type(exc).__name__})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"weights={os.fspath(path)!r} is not a readable torch checkpoint ({msg})") from None
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"weights={os.fspath(path)!r} holds a {type(obj).__name__}, not a state_dict "
+                              "(a dict of parameter names to tensors)")
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"weights={os.fspath(path)!r} has entries that are not tensors: {_names(bad)}")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in obj]
+    unexpected = [k for k in obj if k not in expected]
+    shapes = [f"{k} {tuple(obj[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in expected if k in obj and obj[k].shape != expected[k].shape]
+    problems = []
+    if missing and strict:
+        problems.append(f"missing keys: {_names(missing)}")
+    if unexpected and strict:
+        problems.append(f"unexpected keys: {_names(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatches: {_names(shapes)}")
+    if problems:
+        raise CheckpointError(f"weights={os.fspath(path)!r} does not match the model: " + "; ".join(problems))
+    model.load_state_dict(dict(obj), strict=strict)
+    return model
