@@ -29,6 +29,10 @@ _LAZY = {
     "multilinear_rank_check": ("multilinear", "multilinear_rank_check"),
     "evbmf": ("ranks", "evbmf"), "rank_rule": ("ranks", "rank_rule"),
     "analyze": ("report", "analyze"), "RedundancyReport": ("report", "RedundancyReport"),
+    "estimate_roi": ("roi", "estimate_roi"), "RoiResult": ("roi", "RoiResult"),
+    "BoundVsCountDisplay": ("plotting", "BoundVsCountDisplay"),
+    "ErrorCurveDisplay": ("plotting", "ErrorCurveDisplay"), "RoiDisplay": ("plotting", "RoiDisplay"),
+    "load_weights": ("checkpoint", "load_weights"),
 }
 
 
@@ -58,5 +62,6 @@ __all__ = [
     "tucker_decompose", "cp_decompose", "decompose_layer", "decompose_whole_network",
     "compress", "CompressionResult", "evbmf", "rank_rule", "multilinear_rank_check",
     # analyst surface
-    "analyze", "RedundancyReport", "zoo",
+    "analyze", "RedundancyReport", "zoo", "estimate_roi", "RoiResult", "load_weights",
+    "BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay",
 ]
