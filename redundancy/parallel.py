@@ -65,8 +65,13 @@ def task_key(task: Any, fn: Callable | None = None) -> str:
 
 def _store(path: Path, result: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(result, fh)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(result, fh)
+    except TypeError as exc:
+        os.unlink(tmp)
+        raise RedundancyError(f"a task result cannot be cached: {exc}; with cache_dir, fn must return "
+                              "JSON-serialisable values (numbers, strings, lists, dicts)") from None
     os.replace(tmp, path)
 
 

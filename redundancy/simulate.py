@@ -70,7 +70,7 @@ class Design:
     --------
     >>> d = Design((12, 12), 3, K=8, structure="tucker", rank=2, spatial_ranks=2)
     >>> d.basic.p, d.naive_parameter_count()
-    ((4, 4), 168)
+    ((4, 4), 165)
     >>> d.kr_ratio
     4.0
     """

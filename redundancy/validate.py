@@ -239,7 +239,7 @@ def error_curve(design: Design, n_grid, *, n_reps: int = 5, sigma: float = 1.0, 
     >>> d = Design((8,), 2, K=2, structure="cp", rank=1)
     >>> res = error_curve(d, [40, 160], n_reps=2, sigma=0.5, progress=False)
     >>> res.errors.shape, res.dof
-    ((2, 2), 7)
+    ((2, 2), 5)
     """
     if not isinstance(design, Design):
         raise RedundancyError(f"design must be a Design; got {type(design).__name__}")

@@ -131,3 +131,9 @@ def test_bad_arguments():
         run_tasks(3, TASKS, progress=False)
     with pytest.raises(RedundancyError, match="dask"):
         run_tasks(square, TASKS, backend="dask", progress=False)
+
+
+def test_uncacheable_result_is_a_clear_error(tmp_path):
+    with pytest.raises(RedundancyError, match="JSON-serialisable"):
+        run_tasks(lambda t: {"a": object()}, [1], backend="sequential", cache_dir=tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())
