@@ -125,11 +125,11 @@ def run_study(out_dir, quick: bool = True, seed: int = 0, progress: bool = True,
     factors = (8, 32, 128) if quick else (8, 16, 32, 64, 128)
     n_reps = 2 if quick else 5
     sigma, w_norm = 1.0, 5.0
+    from .validate import design_dof  # validate imports this module lazily in run_study
+
     curves = []
     for i, (group, design, est) in enumerate(study_cases(quick)):
-        from .validate import _closed_form_dof
-
-        dof = _closed_form_dof(design)
+        dof = design_dof(design)
         res = error_curve(design, [f * dof for f in factors], n_reps=n_reps, sigma=sigma, w_norm=w_norm,
                           estimator=est, seed=seed, data_seed=seed * 1000 + i, backend=backend, n_jobs=n_jobs,
                           cache_dir=out_dir / "cache", progress=progress,

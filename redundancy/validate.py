@@ -107,40 +107,18 @@ class ErrorCurveResult:
                 f"C_naive={self.constant_naive:.3f})")
 
 
-def _closed_form_dof(design: Design) -> int:
-    """Intrinsic dimension of the design's set of patch-form tensors (single output).
+def design_dof(design: Design) -> int:
+    """Degrees of freedom of the design's whole-network tensor on the raw input.
 
-    Closed forms of ``/work/shared/research/paper_redundancy.md`` §3.4 (``L = Π l_i``, ``P = Π p_i``),
-    with effective ranks ``R_i ← min(R_i, l_i, Π_{j≠i} R_j · R)``, ``R ← min(R, K, P, Π R_i)``:
-
-    * vanilla: ``K(L + P − K)`` if ``K <= min(L, P)`` else ``L·P``;
-    * Tucker: ``Π R_i · R + Σ_i (l_i R_i − R_i²) + P R − R²``;
-    * CP: ``R(Σ l_i + P − N)`` for ``N >= 2`` (order >= 3, generic small R: only the scalings are
-      free); for ``N = 1`` the set is the ``l x P`` matrices of rank ``r = min(R, l, P)`` and the
-      dimension is ``r(l + P − r)`` (the note's formula would miss the ``R² − R`` rotations).
-
-    Used until :mod:`redundancy.dof` lands; checked against the rank of the Jacobian of
-    ``θ ↦ W_eff(θ)`` in ``tests/test_validate.py``.
+    Delegates to :func:`redundancy.dof.degrees_of_freedom_spec` on :meth:`Design.spec`: the closed
+    form (vanilla ``K(L + P − K)``, Tucker ``Π R_i·R + Σ(l_i R_i − R_i²) + PR − R²`` with rank
+    clipping, CP ``R(Σ l_i + P − N)`` under Kruskal's condition, ``r(l + P − r)`` for a 1-D CP)
+    where it is proved and the raw-input map is injective, the numerical Jacobian rank otherwise.
+    Checked against an independent Jacobian rank of ``θ ↦ W_eff(θ)`` in ``tests/test_validate.py``.
     """
-    if design.n_outputs != 1:
-        raise RedundancyError(f"the closed-form dof is for one output; got n_outputs={design.n_outputs}; "
-                              "pass dof= explicitly")
-    bc = design.basic
-    l, P, N, K = design.kernel, bc.P, design.ndim, design.K
-    L = math.prod(l)
-    if design.structure == "vanilla":
-        return K * (L + P - K) if K <= min(L, P) else L * P
-    if design.structure == "cp":
-        if N == 1:
-            r = min(design.rank, l[0], P)
-            return r * (l[0] + P - r)
-        return design.rank * (sum(l) + P - N)
-    R = min(design.rank, K, P)
-    Rs = list(design.spatial_ranks)
-    for _ in range(N + 1):  # fixed point of the feasibility caps
-        Rs = [min(Rs[i], l[i], math.prod(Rs[:i] + Rs[i + 1:]) * R) for i in range(N)]
-        R = min(R, math.prod(Rs))
-    return math.prod(Rs) * R + sum(l[i] * Rs[i] - Rs[i] ** 2 for i in range(N)) + P * R - R * R
+    from .dof import degrees_of_freedom_spec
+
+    return int(degrees_of_freedom_spec(design.spec()).dof)
 
 
 def curve_statistics(n_grid, errors, *, dof: int, naive: int, sigma: float, n_boot: int = 2000,
@@ -252,7 +230,7 @@ def error_curve(design: Design, n_grid, *, n_reps: int = 5, sigma: float = 1.0, 
     check_choice("estimator", estimator, ("lbfgs", "als"))
     seed = check_int("seed", seed, min_value=0)
     data_seed = seed if data_seed is None else check_int("data_seed", data_seed, min_value=0)
-    dof = _closed_form_dof(design) if dof is None else check_int("dof", dof, min_value=1)
+    dof = design_dof(design) if dof is None else check_int("dof", dof, min_value=1)
     naive = design.naive_parameter_count()
     fit_options = dict(fit_options or {})
     label = label or f"{design.structure} K={design.K} R={design.rank} d={design.input_shape}"

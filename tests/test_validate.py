@@ -11,7 +11,7 @@ from torch.func import functional_call, jacrev
 from redundancy.errors import RedundancyError
 from redundancy.fit import fit_linear_cnn
 from redundancy.simulate import Design, StatModelGenerator
-from redundancy.validate import ErrorCurveResult, _closed_form_dof, curve_statistics, error_curve
+from redundancy.validate import ErrorCurveResult, design_dof, curve_statistics, error_curve
 
 
 def _jacobian_rank(design: Design, seed: int) -> int:
@@ -40,17 +40,17 @@ def small_designs(draw):
 
 @given(small_designs(), st.integers(0, 1000))
 @settings(max_examples=30, deadline=None)
-def test_closed_form_dof_equals_jacobian_rank(design, seed):
-    assert _closed_form_dof(design) == _jacobian_rank(design, seed)
+def testdesign_dof_equals_jacobian_rank(design, seed):
+    assert design_dof(design) == _jacobian_rank(design, seed)
 
 
 def test_dof_of_the_study_designs_at_K_16():
     # the study's kernels and ranks with K = 16 > P = 9 (study: P = 36, dof 80 for both)
     t = Design((9, 9), 3, K=16, structure="tucker", rank=2, spatial_ranks=(2, 2))
     c = Design((9, 9), 3, K=16, structure="cp", rank=2)
-    assert _closed_form_dof(t) == 2 * 4 + 2 * (6 - 4) + 9 * 2 - 4 == _jacobian_rank(t, 0)
-    assert _closed_form_dof(c) == 2 * (3 + 3 + 9 - 2) == _jacobian_rank(c, 0)
-    assert _closed_form_dof(Design((18, 18), 3, K=16, structure="tucker", rank=2, spatial_ranks=(2, 2))) == 80
+    assert design_dof(t) == 2 * 4 + 2 * (6 - 4) + 9 * 2 - 4 == _jacobian_rank(t, 0)
+    assert design_dof(c) == 2 * (3 + 3 + 9 - 2) == _jacobian_rank(c, 0)
+    assert design_dof(Design((18, 18), 3, K=16, structure="tucker", rank=2, spatial_ranks=(2, 2))) == 80
 
 
 def test_slope_is_minus_one_half():
@@ -72,7 +72,7 @@ def test_error_does_not_depend_on_K_at_fixed_R():
     errs = {}
     for i, K in enumerate((2, 8)):
         d = Design((32,), 4, K=K, structure="tucker", rank=2, spatial_ranks=2)  # dof = 4 + 4 + 16 - 4 = 20
-        assert _closed_form_dof(d) == 20
+        assert design_dof(d) == 20
         g = StatModelGenerator(d, sigma=1.0, seed=3)
         errs[K] = np.array([fit_linear_cnn(d, *g.sample(400, seed=np.random.default_rng([i, j])), W_star=g.W_star,
                                            n_restarts=2, seed=j).error_fro for j in range(6)])
@@ -113,5 +113,3 @@ def test_result_object():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(RedundancyError, match=match):
         error_curve(Design((8,), 2, K=2, structure="cp", rank=1), progress=False, **kwargs)
-    with pytest.raises(RedundancyError, match="one output"):
-        _closed_form_dof(Design((8,), 2, K=2, structure="cp", rank=1, n_outputs=2))
