@@ -62,24 +62,22 @@ def _ints(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _pos_float(text: str) -> float:
+def _float(text: str, *, strict: bool) -> float:
     try:
         v = float(text)
     except ValueError:
         v = float("nan")
-    if not np.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number > 0")
+    if not np.isfinite(v) or v < 0 or (strict and v == 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number {'>' if strict else '>='} 0")
     return v
+
+
+def _pos_float(text: str) -> float:
+    return _float(text, strict=True)
 
 
 def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not np.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
-    return v
+    return _float(text, strict=False)
 
 
 def _kv(text: str) -> tuple[str, object]:

@@ -2,7 +2,7 @@
 
 Each Display holds the numbers it draws (computed by the library, never by the Display), and after
 ``plot`` keeps the Axes in ``ax_`` and the Figure in ``figure_``. matplotlib is imported inside
-``plot`` only, and nothing calls ``plt.show()``.
+``plot`` only, and nothing here ever opens a window (no ``show`` call).
 
 * :class:`BoundVsCountDisplay`: naive parameter count against degrees of freedom (or the two
   sample-complexity bounds ``n(eps)``), per linear segment, per block or per model, on a log scale,
