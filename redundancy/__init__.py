@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 # Heavier parts (tensorly, the tracer) load on first use, so `import redundancy` stays light.
 _LAZY = {
     "zoo": ("zoo", None),
-    "compress": ("compress", "compress"), "CompressionResult": ("compress", "CompressionResult"),
+    "compress": ("compression", "compress"), "CompressionResult": ("compression", "CompressionResult"),
     "tucker_decompose": ("decompose", "tucker_decompose"), "cp_decompose": ("decompose", "cp_decompose"),
     "decompose_layer": ("decompose", "decompose_layer"),
     "decompose_whole_network": ("decompose", "decompose_whole_network"),

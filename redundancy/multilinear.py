@@ -156,7 +156,7 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
     model : torch.nn.Sequential
         A linear (affine) CNN whose first module is the (compressed) convolution: a plain
         ``Conv1d/2d/3d``, a :class:`redundancy.layers.TuckerConv` / ``CPConv`` or a chain made by
-        :func:`redundancy.compress.compress`.
+        :func:`redundancy.compression.compress`.
     input_shape : tuple of int
         ``(C, d_1, ..., d_N)``.
     ranks : tuple of int, optional
@@ -176,7 +176,7 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
     Examples
     --------
     >>> import torch
-    >>> from redundancy.compress import compress
+    >>> from redundancy.compression import compress
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, bias=False), torch.nn.Flatten(),
     ...                           torch.nn.Linear(8 * 4 * 4, 2, bias=False)).double()
     >>> small = compress(net, ranks=(2, 2)).model

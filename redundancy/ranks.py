@@ -6,7 +6,7 @@
 * :func:`fraction_ranks`: ranks whose factorised form keeps a fraction of the parameters.
 * :func:`evbmf_ranks`: per mode, the rank chosen by empirical variational Bayesian matrix
   factorisation (:func:`evbmf`, Nakajima et al. 2013) of the mode-``n`` unfolding.
-* :func:`rank_rule`: any of these as a callable for :func:`redundancy.compress.compress`.
+* :func:`rank_rule`: any of these as a callable for :func:`redundancy.compression.compress`.
 
 References
 ----------
@@ -358,7 +358,7 @@ def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: fl
 
 
 def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, Any], Any]:
-    """A rank rule as a callable ``(name, layer) -> ranks`` for :func:`redundancy.compress.compress`.
+    """A rank rule as a callable ``(name, layer) -> ranks`` for :func:`redundancy.compression.compress`.
 
     ``rule`` is ``"energy"`` (``energy=``), ``"evbmf"`` (``min_rank=``, ``sigma2=``) or
     ``"fraction"`` (``fraction=``); Tucker rules act on the channel modes (0, 1) of the kernel and
@@ -368,7 +368,7 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
     Examples
     --------
     >>> import torch
-    >>> from redundancy.compress import compress
+    >>> from redundancy.compression import compress
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3))
     >>> rule = rank_rule("fraction", fraction=0.5)
     >>> compress(net, ranks=rule).ranks

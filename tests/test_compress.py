@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
 from redundancy import RankError, RedundancyError, UnsupportedLayerError
-from redundancy.compress import CompressedLayer, CompressionResult, compress, cp_layer, tucker2_layer
+from redundancy.compression import CompressedLayer, CompressionResult, compress, cp_layer, tucker2_layer
 from redundancy.decompose import cp_decompose, tucker_decompose
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}

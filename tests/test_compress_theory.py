@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from redundancy import RankError, UnsupportedLayerError
-from redundancy.compress import compress
+from redundancy.compression import compress
 from redundancy.multilinear import multilinear_rank, multilinear_rank_check
 from redundancy.spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
 

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, strategies as st
 
 from redundancy import RankError, RedundancyError
-from redundancy.compress import compress
+from redundancy.compression import compress
 from redundancy.ranks import (EVBMFResult, RankSelection, energy_ranks, evbmf, evbmf_ranks, explicit_ranks,
                               fraction_ranks, rank_rule, unfold)
 from redundancy.ranks import _psi, _tau_bar

@@ -131,3 +131,4 @@ def test_bad_method_and_point():
         whole_network_tensor(nn.Linear(3, 2), (3,), method="fd")
     with pytest.raises(RedundancyError, match="at has shape"):
         whole_network_tensor(nn.Linear(3, 2), (3,), at=np.zeros(4))
+
