@@ -8,7 +8,8 @@ the layer data-flow graph inside it; shortcut/downsample convs are off it.
 
 Squeeze-excitation layers (fed by a global pooling of the main path, and the layers fed only by
 them) are kept off the main path. K = output width of the last main-path layer; R = narrowest
-output width of the other main-path layers. Kinds: ``inverted_residual`` (a depthwise conv and R > K), ``depthwise_separable``
+output width of the other main-path layers. Kinds: ``inverted_residual`` (a depthwise conv and an expansion; reported with K = expanded width, R = input
+width, K/R = t), ``depthwise_separable``
 (a depthwise conv followed by a pointwise one), ``bottleneck`` (R < K), ``plain`` otherwise.
 """
 
@@ -45,9 +46,10 @@ def _reaches(a: set, b: set, edges: set) -> bool:
 
 
 _CONV_BLOCK = "K = output width of the last main-path layer, R = narrowest width inside the block"
-_CONV_IR = ("K = projected (output) width, R = expanded width, so K/R = 1/t; the expansion-layer "
-            "rows give the linear-bottleneck reading K/R = t (expanded width over the projected "
-            "width feeding it)")
+_CONV_IR = ("MobileNetV2 'expansion' reading (as redundancy.bounds.kr_inverted_residual's default): "
+            "K = expanded width written by the expansion 1x1, R = block input width (the rank of the "
+            "expansion map), so K/R = t; the 'projection' reading (K = projected width, R = expanded "
+            "width, K/R = 1/t) is kr_inverted_residual(..., convention='projection')")
 
 
 def _spatial(shape: tuple[int, ...]) -> int:
@@ -102,6 +104,7 @@ def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[Block
         expands = R is not None and R > K
         if dw and expands and dw[0] > 0:
             kind, conv = "inverted_residual", _CONV_IR
+            K, R = R, info[0].in_channels  # expanded width over the input width feeding the expansion
         elif dw and any(_is_pointwise(li) for li in info[dw[0] + 1:]):
             kind, conv = "depthwise_separable", _CONV_BLOCK
         elif R is not None and R < K:

@@ -242,7 +242,7 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     out: they do not enlarge the set of maps ``W``).
 
     Blocks: see :mod:`redundancy.graph`; ``K/R`` conventions are stated in each row's
-    ``kr_convention`` (MobileNetV2's inverted residual: K = projected width, R = expanded width).
+    ``kr_convention`` (MobileNetV2's inverted residual: K = expanded width, R = input width, K/R = t).
 
     The model is traced with ``torch.fx`` (forward hooks when fx fails) on one zero input, in eval
     mode; its own train/eval modes and BatchNorm statistics are left as they were.
@@ -349,7 +349,10 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     num = {r.name: r.numerical_rank for r in rows}
     for b in g.blocks:
         names = b.main_path + b.shortcut
-        inner = [num[n] for n in b.main_path[:-1] if num[n] is not None]
+        if b.kind == "inverted_residual":  # R = rank of the expansion map (K/R = t reading)
+            inner = [num[b.main_path[0]]] if num[b.main_path[0]] is not None else []
+        else:
+            inner = [num[n] for n in b.main_path[:-1] if num[n] is not None]
         r_num = min(inner) if inner else None
         block_rows.append(BlockRow(
             name=b.name, kind=b.kind, K=b.K, R=b.R, kr_ratio=b.K / b.R if b.R else None,

@@ -157,7 +157,7 @@ def test_squeeze_excitation_is_off_the_main_path():
     (blk,) = trace_model(m, (3, 10, 10)).blocks
     assert blk.main_path == ("1.expand", "1.dw", "1.project")
     assert blk.shortcut == ("1.fc1", "1.fc2")
-    assert (blk.kind, blk.K, blk.R) == ("inverted_residual", 8, 32)
+    assert (blk.kind, blk.K, blk.R) == ("inverted_residual", 32, 8)  # expanded width / input width
 
 
 def test_stride_to_one_pixel_is_not_a_gate():

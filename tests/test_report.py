@@ -65,7 +65,8 @@ def test_mobilenet_convention_is_explicit():
     inv = [b for b in rep.blocks if b.kind == "inverted_residual"]
     assert inv and all(b.kr_ratio == pytest.approx(b.K / (b.K and b.R)) for b in inv)
     b = next(b for b in inv if b.name == "2.1")
-    assert b.kr_ratio == pytest.approx(1 / t) and "expanded width" in b.kr_convention
+    assert b.kr_ratio == pytest.approx(t) and "expanded width" in b.kr_convention
+    assert b.numerical_kr_ratio == pytest.approx(t)  # the expansion map has full rank c_in
     expansions = [r for r in rep.layers if r.name.endswith("conv.0") and r.out_channels > r.in_channels]
     assert expansions and all(r.kr_ratio == t for r in expansions)
     assert "bottleneck width feeding" in rep.summary.layer_kr_convention
