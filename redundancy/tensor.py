@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._fastconv import FastConv3dMode
 from ._validation import check_choice, check_int, check_module, check_shape
 from .errors import NotLinearError, RedundancyError
 
@@ -191,12 +192,12 @@ def _locate_nonaffine(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor) -> s
 
 def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, method: str = "auto",
                          check: bool = True, chunk_size: int | None = None,
-                         seed: int = 0) -> WholeNetworkTensor:
+                         seed: int = 0, fast: bool = True) -> WholeNetworkTensor:
     """Whole-network weight tensor ``W`` and offset ``b`` with ``model(x) = <W, x> + b``.
 
     For a model that is affine in its input, ``W[o] = ∂ f_o / ∂ x`` is the same at every point and
-    ``b = f(0)``. The Jacobian is computed in float64 on a deep copy of the model (the original is
-    untouched) by batched vector-Jacobian products (``torch.func.vjp`` vmapped over the rows of the
+    ``b = f(0)``. The Jacobian is computed in float64 (with ``at=`` or a model that is not float64
+    on the CPU, on a converted deep copy; the original is never modified) by batched vector-Jacobian products (``torch.func.vjp`` vmapped over the rows of the
     identity, ``method="vjp"``) or batched Jacobian-vector products (``method="jvp"``);
     ``"auto"`` takes whichever needs fewer products (``min(n_outputs, n_inputs)``).
 
@@ -222,6 +223,11 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
         Number of products vmapped at once (memory control); ``None`` does all at once.
     seed : int
         Seed of the random check inputs.
+    fast : bool
+        While the Jacobian is differentiated, run every float64 ``conv3d`` as a sum of ``conv2d``
+        over its depth taps (same values; torch's batched float64 ``conv3d`` backward is about twice
+        slower, see ``benchmarks/bench_whole_network_tensor.py``). The affinity check always uses
+        the model's own forward pass. ``False`` differentiates the model's ops as they are.
 
     Returns
     -------
@@ -253,6 +259,8 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     check_choice("method", method, ("auto", "vjp", "jvp"))
     if chunk_size is not None:
         chunk_size = check_int("chunk_size", chunk_size, min_value=1)
+    if not isinstance(fast, bool):
+        raise RedundancyError(f"fast must be True or False; got {fast!r}")
     linearise = at is not None
     if not linearise:
         bad = find_nonlinear_module(model)
@@ -261,7 +269,15 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
                 f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
                 "whole_network_tensor needs an affine model; pass at=x0 for a local linearisation",
                 module_name=bad[0])
-    net = copy.deepcopy(model).to(torch.float64)
+    # A float64 CPU model that passed the scan above is used as is: nothing below modifies it (the
+    # hooks are removed again). Otherwise a deep copy is converted, so that the caller's model keeps
+    # its dtype and a non-linear training-mode forward (allowed with at=) cannot update its state.
+    tensors = [*model.parameters(), *model.buffers()]
+    if (not linearise
+            and all(t.dtype == torch.float64 and t.device.type == "cpu" for t in tensors if t.is_floating_point())):
+        net = model
+    else:
+        net = copy.deepcopy(model).to(torch.float64)
     n_in = math.prod(input_shape)
     if linearise:
         x0 = torch.as_tensor(np.asarray(at, dtype=np.float64))
@@ -279,6 +295,9 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     n_out = math.prod(output_shape)
 
     def f(x: torch.Tensor) -> torch.Tensor:
+        if fast:
+            with FastConv3dMode():
+                return net(x.unsqueeze(0)).reshape(-1)
         return net(x.unsqueeze(0)).reshape(-1)
 
     if method == "auto":
