@@ -8,7 +8,9 @@ For a network with linear activations every layer is a linear map, so the compos
 :func:`whole_network_tensor` computes ``W`` (shape ``(n_outputs, *input_shape)``) as the Jacobian of
 the flattened output with respect to the input, with batched vector-Jacobian products
 (``torch.func.vjp`` under ``torch.func.vmap``) or batched Jacobian-vector products, whichever needs
-fewer products, in float64.
+fewer products, in float64. While the Jacobian is differentiated, float64 ``conv3d`` calls run as
+sums of ``conv2d`` over their depth taps (:mod:`redundancy._fastconv`; same values, a faster
+batched backward); ``fast=False`` turns this off.
 """
 
 from __future__ import annotations
