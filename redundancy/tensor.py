@@ -10,7 +10,8 @@ the flattened output with respect to the input, with batched vector-Jacobian pro
 (``torch.func.vjp`` under ``torch.func.vmap``) or batched Jacobian-vector products, whichever needs
 fewer products, in float64. While the Jacobian is differentiated, float64 ``conv3d`` calls run as
 sums of ``conv2d`` over their depth taps (:mod:`redundancy._fastconv`; same values, a faster
-batched backward); ``fast=False`` turns this off.
+batched backward), and a final ``nn.Linear`` of an ``nn.Sequential`` seeds the products with its
+weight rows; ``fast=False`` turns both off.
 """
 
 from __future__ import annotations
@@ -192,6 +193,21 @@ def _locate_nonaffine(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor) -> s
 
 
 
+def _linear_head(net: nn.Module, output_shape) -> tuple[nn.Module, nn.Linear] | None:
+    """``(prefix, linear)`` when ``net`` is a plain ``nn.Sequential`` ending in an ``nn.Linear``
+    (no hooks on either) whose output is the whole output, else ``None``."""
+    if type(net) is not nn.Sequential or len(net) < 2:
+        return None
+    lin = net[-1]
+    if type(lin) is not nn.Linear or tuple(output_shape) != (lin.out_features,):
+        return None
+    if any(m._forward_hooks or m._forward_pre_hooks for m in (net, lin)):
+        return None
+    if lin.weight.dtype != torch.float64:
+        return None
+    return net[:-1], lin
+
+
 def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, method: str = "auto",
                          check: bool = True, chunk_size: int | None = None,
                          seed: int = 0, fast: bool = True) -> WholeNetworkTensor:
@@ -226,10 +242,14 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     seed : int
         Seed of the random check inputs.
     fast : bool
-        While the Jacobian is differentiated, run every float64 ``conv3d`` as a sum of ``conv2d``
-        over its depth taps (same values; torch's batched float64 ``conv3d`` backward is about twice
-        slower, see ``benchmarks/bench_whole_network_tensor.py``). The affinity check always uses
-        the model's own forward pass. ``False`` differentiates the model's ops as they are.
+        Two shortcuts that give the same values faster (see
+        ``benchmarks/bench_whole_network_tensor.py``): while the Jacobian is differentiated, every
+        float64 ``conv3d`` runs as a sum of ``conv2d`` over its depth taps (torch's batched float64
+        ``conv3d`` backward is about twice slower); and for ``method="vjp"`` on a plain
+        ``nn.Sequential`` ending in an ``nn.Linear`` ``A`` (no hooks), ``J = A J_prefix`` is
+        obtained by seeding the prefix's vector-Jacobian products with the rows of ``A`` instead of
+        multiplying the identity through ``A``. The affinity check always uses the model's own
+        forward pass. ``False`` differentiates the whole model's ops as they are.
 
     Returns
     -------
@@ -296,19 +316,34 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     output_shape = tuple(y0.shape[1:])
     n_out = math.prod(output_shape)
 
-    def f(x: torch.Tensor) -> torch.Tensor:
+    def run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if fast:
             with FastConv3dMode():
-                return net(x.unsqueeze(0)).reshape(-1)
-        return net(x.unsqueeze(0)).reshape(-1)
+                return module(x.unsqueeze(0))
+        return module(x.unsqueeze(0))
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return run(net, x).reshape(-1)
 
     if method == "auto":
         method = "vjp" if n_out <= n_in else "jvp"
     with torch.enable_grad():
         if method == "vjp":
-            _, vjp_fn = torch.func.vjp(f, x0)
-            eye = torch.eye(n_out, dtype=torch.float64)
-            (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(eye)
+            head = _linear_head(net, output_shape) if fast else None
+            if head is not None:
+                # rows of J = A J_prefix: the vjp of the prefix with the Linear's weight rows as
+                # cotangents (the vjp of the head with identity cotangents is a product with I).
+                prefix, lin = head
+                out_pre, vjp_fn = torch.func.vjp(lambda x: run(prefix, x), x0)
+                seeds = lin.weight.detach()
+                if tuple(out_pre.shape) != (1, lin.in_features):
+                    head = None
+            if head is None:
+                _, vjp_fn = torch.func.vjp(f, x0)
+                seeds = torch.eye(n_out, dtype=torch.float64)
+            else:
+                seeds = seeds.reshape(n_out, 1, lin.in_features)
+            (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(seeds)
             jac = jac.reshape(n_out, *input_shape)
         else:
             eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *input_shape)

@@ -15,6 +15,7 @@ from torch import nn
 from redundancy import whole_network_tensor
 from redundancy._fastconv import FastConv3dMode, conv3d_by_2d
 from redundancy.errors import RedundancyError
+from redundancy.tensor import _linear_head
 
 
 @st.composite
@@ -86,7 +87,7 @@ def _model3d(seed: int, stride: int, dilation: int, groups: int) -> nn.Module:
         nn.Flatten(), nn.LazyLinear(5)).double()
 
 
-@settings(deadline=None, max_examples=8)
+@settings(deadline=None, max_examples=6)
 @given(st.integers(0, 1000), st.integers(1, 2), st.integers(1, 2), st.sampled_from([1, 2]),
        st.sampled_from(["vjp", "jvp"]))
 def test_whole_network_tensor_fast_equals_slow_and_forward(seed, stride, dilation, groups, method):
@@ -128,3 +129,53 @@ def test_fast_must_be_bool(bad):
     net = nn.Sequential(nn.Conv1d(1, 1, 2)).double()
     with pytest.raises(RedundancyError, match="fast"):
         whole_network_tensor(net, (1, 4), fast=bad)
+
+
+def _relu_free_head_model(seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=1), nn.AvgPool2d(2), nn.Flatten(),
+                         nn.Linear(3 * 3 * 3, 7)).double()
+
+
+@settings(deadline=None, max_examples=10)
+@given(st.integers(0, 1000), st.sampled_from([None, 3]))
+def test_linear_head_shortcut_equals_full_vjp_and_forward(seed, chunk_size):
+    shape = (2, 11, 12)
+    net = _relu_free_head_model(seed)
+    assert _linear_head(net, (7,)) is not None  # the shortcut is taken
+    fast = whole_network_tensor(net, shape, method="vjp", chunk_size=chunk_size)
+    slow = whole_network_tensor(net, shape, method="vjp", fast=False)
+    jvp = whole_network_tensor(net, shape, method="jvp", fast=False)
+    np.testing.assert_allclose(fast.W, slow.W, rtol=0, atol=1e-12 * np.abs(slow.W).max())
+    np.testing.assert_allclose(fast.W, jvp.W, rtol=0, atol=1e-12 * np.abs(slow.W).max())
+    x = torch.randn(4, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = net(x).numpy()
+    np.testing.assert_allclose(fast.apply(x.numpy()), ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+def test_linear_head_shortcut_skipped_when_not_applicable():
+    torch.manual_seed(5)
+    # a hook that rescales the head's output: the shortcut would miss it
+    net = _relu_free_head_model(5)
+    net[-1].register_forward_hook(lambda mod, args, out: 2.0 * out)
+    assert _linear_head(net, (7,)) is None
+    res = whole_network_tensor(net, (2, 11, 12), method="vjp")
+    x = torch.randn(2, 2, 11, 12, dtype=torch.float64)
+    with torch.no_grad():
+        np.testing.assert_allclose(res.apply(x.numpy()), net(x).numpy(), rtol=1e-10, atol=1e-12)
+    # a Linear acting on the last axis of a 3-D tensor (prefix output not (1, in_features))
+    seq = nn.Sequential(nn.Conv1d(2, 3, 2), nn.Linear(4, 2)).double()
+    res = whole_network_tensor(seq, (2, 5), method="vjp")
+    x = torch.randn(3, 2, 5, dtype=torch.float64)
+    with torch.no_grad():
+        np.testing.assert_allclose(res.apply(x.numpy()), seq(x).reshape(3, -1).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_linear_head_shortcut_with_local_linearisation():
+    torch.manual_seed(6)
+    net = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(2 * 6, 3)).double()
+    x0 = torch.randn(1, 8, dtype=torch.float64)
+    fast = whole_network_tensor(net, (1, 8), at=x0.numpy(), method="vjp")
+    ref = torch.autograd.functional.jacobian(lambda x: net(x[None])[0], x0).numpy()
+    np.testing.assert_allclose(fast.W, ref, rtol=1e-12, atol=1e-14)
