@@ -351,7 +351,9 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
             jac = cols.T.reshape(n_out, *input_shape)
     W = jac.detach().numpy().copy()
     y0np = y0.detach().reshape(-1).numpy()
-    bias = y0np - W.reshape(n_out, -1) @ x0.numpy().reshape(-1)
+    # products in torch (one thread pool with the Jacobian; numpy's BLAS pool would compete)
+    jac_flat = jac.detach().reshape(n_out, -1)
+    bias = y0np - (jac_flat @ x0.reshape(-1)).numpy()
 
     max_err = None
     if check and not linearise:
@@ -362,7 +364,7 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
         xs = torch.cat([z[:1], -z[:1], 1e3 * z[1:], -1e3 * z[1:]])
         with torch.no_grad():
             ys = net(xs).reshape(len(xs), -1).numpy()
-        pred = xs.reshape(len(xs), -1).numpy() @ W.reshape(n_out, -1).T + bias
+        pred = (xs.reshape(len(xs), -1) @ jac_flat.T).numpy() + bias
         scale = max(np.abs(ys).max(), np.abs(pred).max(), 1e-300)
         max_err = float(np.abs(ys - pred).max() / scale)
         if not np.isfinite(max_err) or max_err > 1e-8:
