@@ -9,13 +9,18 @@ time over repeats and ``ratio = baseline / ours`` (goal: >= 5).
 
 Our timing is the public call with its defaults, so it includes the deep copy of the model, the
 non-linearity scan and the two-input affinity check; ``ours_nocheck`` is the same with
-``check=False`` and ``ours_chunk`` the default call with ``chunk_size=--chunk-size`` (vmapping
-fewer products at once keeps the batched convolution backward in cache).
+``check=False``, ``ours_chunk`` the default call with ``chunk_size=--chunk-size`` and
+``ours_fast_false`` the default call with ``fast=False`` (torch's own float64 ``conv3d`` is
+differentiated instead of the depth-tap ``conv2d`` form of :mod:`redundancy._fastconv`).
 
 What to expect: in float64 on a CPU both routes do the same arithmetic (one transposed
-convolution per output row); the loop only adds a per-output Python/autograd overhead of a few
-tenths of a millisecond. The ratio is therefore large for models whose per-output backward pass is
-cheap and close to 1 (or below) for convolution-heavy ones.
+convolution per output row); torch's float64 convolution backward loops over the samples of a
+batch with small matrix products, so batching the rows saves the per-output Python/autograd
+overhead (a few tenths of a millisecond) and turns the final layer's matrix-vector products
+into one matrix product, but not the convolution work. The ratio is therefore large for models
+whose per-output backward pass is cheap and modest for convolution-heavy ones. Run it with
+``--threads 1`` and ``--threads 2``: the batched route can use more threads, the loop's small
+ops hardly can.
 
 Usage::
 
@@ -91,17 +96,21 @@ def run(quick: bool, repeats: int, chunk_size: int = 16) -> dict:
         t_nock, nock_all, _ = median_time(lambda: whole_network_tensor(model, shape, check=False), repeats)
         t_chunk, chunk_all, res_c = median_time(
             lambda: whole_network_tensor(model, shape, chunk_size=chunk_size), repeats)
+        t_plain, plain_all, res_p = median_time(
+            lambda: whole_network_tensor(model, shape, fast=False), repeats)
         same = bool(np.allclose(res.W, W_base, rtol=1e-10, atol=1e-12)
-                    and np.allclose(res_c.W, W_base, rtol=1e-10, atol=1e-12))
+                    and np.allclose(res_c.W, W_base, rtol=1e-10, atol=1e-12)
+                    and np.allclose(res_p.W, W_base, rtol=1e-10, atol=1e-12))
         rows.append({
             "model": name, "input_shape": list(shape), "n_outputs": res.n_outputs,
             "n_inputs": int(np.prod(shape)), "method": res.method, "same_W": same,
             "max_abs_diff": float(np.abs(res.W - W_base).max()),
             "baseline_seconds": t_base, "ours_seconds": t_ours, "ours_nocheck_seconds": t_nock,
-            "ours_chunk_seconds": t_chunk, "chunk_size": chunk_size,
+            "ours_chunk_seconds": t_chunk, "chunk_size": chunk_size, "ours_fast_false_seconds": t_plain,
             "ratio": t_base / t_ours, "ratio_nocheck": t_base / t_nock, "ratio_chunk": t_base / t_chunk,
+            "ratio_fast_false": t_base / t_plain,
             "baseline_all_seconds": base_all, "ours_all_seconds": ours_all, "ours_nocheck_all_seconds": nock_all,
-            "ours_chunk_all_seconds": chunk_all,
+            "ours_chunk_all_seconds": chunk_all, "ours_fast_false_all_seconds": plain_all,
         })
     return {
         "benchmark": "whole_network_tensor vs per-output torch.autograd.grad loop",
@@ -130,11 +139,12 @@ def main(argv=None) -> int:
     result = run(args.quick, repeats, args.chunk_size)
     print(f"median of {repeats} repeats, float64, {args.threads} torch thread(s)")
     print(f"{'model':44s} {'n_out':>5s} {'baseline s':>10s} {'ours s':>8s} {'ratio':>6s} "
-          f"{'nocheck s':>9s} {'ratio':>6s} {'chunk s':>8s} {'ratio':>6s}  same W")
+          f"{'nocheck s':>9s} {'ratio':>6s} {'chunk s':>8s} {'ratio':>6s} {'fast=F s':>8s} {'ratio':>6s}  same W")
     for r in result["results"]:
         print(f"{r['model']:44s} {r['n_outputs']:5d} {r['baseline_seconds']:10.4f} {r['ours_seconds']:8.4f} "
               f"{r['ratio']:6.1f} {r['ours_nocheck_seconds']:9.4f} {r['ratio_nocheck']:6.1f} "
-              f"{r['ours_chunk_seconds']:8.4f} {r['ratio_chunk']:6.1f}  {r['same_W']}")
+              f"{r['ours_chunk_seconds']:8.4f} {r['ratio_chunk']:6.1f} "
+              f"{r['ours_fast_false_seconds']:8.4f} {r['ratio_fast_false']:6.1f}  {r['same_W']}")
     for r in result["results"]:
         print(f"ratio = baseline/ours = {r['ratio']:.1f}x  ({r['model']}; goal >= 5x)")
     out = Path(args.out)

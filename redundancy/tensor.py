@@ -8,7 +8,10 @@ For a network with linear activations every layer is a linear map, so the compos
 :func:`whole_network_tensor` computes ``W`` (shape ``(n_outputs, *input_shape)``) as the Jacobian of
 the flattened output with respect to the input, with batched vector-Jacobian products
 (``torch.func.vjp`` under ``torch.func.vmap``) or batched Jacobian-vector products, whichever needs
-fewer products, in float64.
+fewer products, in float64. While the Jacobian is differentiated, float64 ``conv3d`` calls run as
+sums of ``conv2d`` over their depth taps (:mod:`redundancy._fastconv`; same values, a faster
+batched backward), and a final ``nn.Linear`` of an ``nn.Sequential`` seeds the products with its
+weight rows; ``fast=False`` turns both off.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._fastconv import FastConv3dMode
 from ._validation import check_choice, check_int, check_module, check_shape
 from .errors import NotLinearError, RedundancyError
 
@@ -189,14 +193,29 @@ def _locate_nonaffine(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor) -> s
 
 
 
+def _linear_head(net: nn.Module, output_shape) -> tuple[nn.Module, nn.Linear] | None:
+    """``(prefix, linear)`` when ``net`` is a plain ``nn.Sequential`` ending in an ``nn.Linear``
+    (no hooks on either) whose output is the whole output, else ``None``."""
+    if type(net) is not nn.Sequential or len(net) < 2:
+        return None
+    lin = net[-1]
+    if type(lin) is not nn.Linear or tuple(output_shape) != (lin.out_features,):
+        return None
+    if any(m._forward_hooks or m._forward_pre_hooks for m in (net, lin)):
+        return None
+    if lin.weight.dtype != torch.float64:
+        return None
+    return net[:-1], lin
+
+
 def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, method: str = "auto",
                          check: bool = True, chunk_size: int | None = None,
-                         seed: int = 0) -> WholeNetworkTensor:
+                         seed: int = 0, fast: bool = True) -> WholeNetworkTensor:
     """Whole-network weight tensor ``W`` and offset ``b`` with ``model(x) = <W, x> + b``.
 
     For a model that is affine in its input, ``W[o] = ∂ f_o / ∂ x`` is the same at every point and
-    ``b = f(0)``. The Jacobian is computed in float64 on a deep copy of the model (the original is
-    untouched) by batched vector-Jacobian products (``torch.func.vjp`` vmapped over the rows of the
+    ``b = f(0)``. The Jacobian is computed in float64 (with ``at=`` or a model that is not float64
+    on the CPU, on a converted deep copy; the original is never modified) by batched vector-Jacobian products (``torch.func.vjp`` vmapped over the rows of the
     identity, ``method="vjp"``) or batched Jacobian-vector products (``method="jvp"``);
     ``"auto"`` takes whichever needs fewer products (``min(n_outputs, n_inputs)``).
 
@@ -222,6 +241,15 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
         Number of products vmapped at once (memory control); ``None`` does all at once.
     seed : int
         Seed of the random check inputs.
+    fast : bool
+        Two shortcuts that give the same values faster (see
+        ``benchmarks/bench_whole_network_tensor.py``): while the Jacobian is differentiated, every
+        float64 ``conv3d`` runs as a sum of ``conv2d`` over its depth taps (torch's batched float64
+        ``conv3d`` backward is about twice slower); and for ``method="vjp"`` on a plain
+        ``nn.Sequential`` ending in an ``nn.Linear`` ``A`` (no hooks), ``J = A J_prefix`` is
+        obtained by seeding the prefix's vector-Jacobian products with the rows of ``A`` instead of
+        multiplying the identity through ``A``. The affinity check always uses the model's own
+        forward pass. ``False`` differentiates the whole model's ops as they are.
 
     Returns
     -------
@@ -253,6 +281,8 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     check_choice("method", method, ("auto", "vjp", "jvp"))
     if chunk_size is not None:
         chunk_size = check_int("chunk_size", chunk_size, min_value=1)
+    if not isinstance(fast, bool):
+        raise RedundancyError(f"fast must be True or False; got {fast!r}")
     linearise = at is not None
     if not linearise:
         bad = find_nonlinear_module(model)
@@ -261,7 +291,15 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
                 f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
                 "whole_network_tensor needs an affine model; pass at=x0 for a local linearisation",
                 module_name=bad[0])
-    net = copy.deepcopy(model).to(torch.float64)
+    # A float64 CPU model that passed the scan above is used as is: nothing below modifies it (the
+    # hooks are removed again). Otherwise a deep copy is converted, so that the caller's model keeps
+    # its dtype and a non-linear training-mode forward (allowed with at=) cannot update its state.
+    tensors = [*model.parameters(), *model.buffers()]
+    if (not linearise
+            and all(t.dtype == torch.float64 and t.device.type == "cpu" for t in tensors if t.is_floating_point())):
+        net = model
+    else:
+        net = copy.deepcopy(model).to(torch.float64)
     n_in = math.prod(input_shape)
     if linearise:
         x0 = torch.as_tensor(np.asarray(at, dtype=np.float64))
@@ -278,16 +316,34 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     output_shape = tuple(y0.shape[1:])
     n_out = math.prod(output_shape)
 
+    def run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if fast:
+            with FastConv3dMode():
+                return module(x.unsqueeze(0))
+        return module(x.unsqueeze(0))
+
     def f(x: torch.Tensor) -> torch.Tensor:
-        return net(x.unsqueeze(0)).reshape(-1)
+        return run(net, x).reshape(-1)
 
     if method == "auto":
         method = "vjp" if n_out <= n_in else "jvp"
     with torch.enable_grad():
         if method == "vjp":
-            _, vjp_fn = torch.func.vjp(f, x0)
-            eye = torch.eye(n_out, dtype=torch.float64)
-            (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(eye)
+            head = _linear_head(net, output_shape) if fast else None
+            if head is not None:
+                # rows of J = A J_prefix: the vjp of the prefix with the Linear's weight rows as
+                # cotangents (the vjp of the head with identity cotangents is a product with I).
+                prefix, lin = head
+                out_pre, vjp_fn = torch.func.vjp(lambda x: run(prefix, x), x0)
+                seeds = lin.weight.detach()
+                if tuple(out_pre.shape) != (1, lin.in_features):
+                    head = None
+            if head is None:
+                _, vjp_fn = torch.func.vjp(f, x0)
+                seeds = torch.eye(n_out, dtype=torch.float64)
+            else:
+                seeds = seeds.reshape(n_out, 1, lin.in_features)
+            (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(seeds)
             jac = jac.reshape(n_out, *input_shape)
         else:
             eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *input_shape)
@@ -295,7 +351,9 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
             jac = cols.T.reshape(n_out, *input_shape)
     W = jac.detach().numpy().copy()
     y0np = y0.detach().reshape(-1).numpy()
-    bias = y0np - W.reshape(n_out, -1) @ x0.numpy().reshape(-1)
+    # products in torch (one thread pool with the Jacobian; numpy's BLAS pool would compete)
+    jac_flat = jac.detach().reshape(n_out, -1)
+    bias = y0np - (jac_flat @ x0.reshape(-1)).numpy()
 
     max_err = None
     if check and not linearise:
@@ -306,7 +364,7 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
         xs = torch.cat([z[:1], -z[:1], 1e3 * z[1:], -1e3 * z[1:]])
         with torch.no_grad():
             ys = net(xs).reshape(len(xs), -1).numpy()
-        pred = xs.reshape(len(xs), -1).numpy() @ W.reshape(n_out, -1).T + bias
+        pred = (xs.reshape(len(xs), -1) @ jac_flat.T).numpy() + bias
         scale = max(np.abs(ys).max(), np.abs(pred).max(), 1e-300)
         max_err = float(np.abs(ys - pred).max() / scale)
         if not np.isfinite(max_err) or max_err > 1e-8:
