@@ -214,8 +214,8 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     """Whole-network weight tensor ``W`` and offset ``b`` with ``model(x) = <W, x> + b``.
 
     For a model that is affine in its input, ``W[o] = ∂ f_o / ∂ x`` is the same at every point and
-    ``b = f(0)``. The Jacobian is computed in float64 (with ``at=`` or a model that is not float64
-    on the CPU, on a converted deep copy; the original is never modified) by batched vector-Jacobian products (``torch.func.vjp`` vmapped over the rows of the
+    ``b = f(0)``. The Jacobian is computed in float64 on a deep copy of the model (the original is
+    never modified) by batched vector-Jacobian products (``torch.func.vjp`` vmapped over the rows of the
     identity, ``method="vjp"``) or batched Jacobian-vector products (``method="jvp"``);
     ``"auto"`` takes whichever needs fewer products (``min(n_outputs, n_inputs)``).
 
@@ -291,15 +291,9 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
                 f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
                 "whole_network_tensor needs an affine model; pass at=x0 for a local linearisation",
                 module_name=bad[0])
-    # A float64 CPU model that passed the scan above is used as is: nothing below modifies it (the
-    # hooks are removed again). Otherwise a deep copy is converted, so that the caller's model keeps
-    # its dtype and a non-linear training-mode forward (allowed with at=) cannot update its state.
-    tensors = [*model.parameters(), *model.buffers()]
-    if (not linearise
-            and all(t.dtype == torch.float64 and t.device.type == "cpu" for t in tensors if t.is_floating_point())):
-        net = model
-    else:
-        net = copy.deepcopy(model).to(torch.float64)
+    # Always a converted deep copy: the caller's model keeps its dtype and state even if its forward
+    # mutates itself (a custom module, or a training-mode forward allowed with at=).
+    net = copy.deepcopy(model).to(torch.float64)
     n_in = math.prod(input_shape)
     if linearise:
         x0 = torch.as_tensor(np.asarray(at, dtype=np.float64))
@@ -327,28 +321,39 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
 
     if method == "auto":
         method = "vjp" if n_out <= n_in else "jvp"
-    with torch.enable_grad():
-        if method == "vjp":
-            head = _linear_head(net, output_shape) if fast else None
-            if head is not None:
-                # rows of J = A J_prefix: the vjp of the prefix with the Linear's weight rows as
-                # cotangents (the vjp of the head with identity cotangents is a product with I).
-                prefix, lin = head
-                out_pre, vjp_fn = torch.func.vjp(lambda x: run(prefix, x), x0)
-                seeds = lin.weight.detach()
-                if tuple(out_pre.shape) != (1, lin.in_features):
-                    head = None
-            if head is None:
-                _, vjp_fn = torch.func.vjp(f, x0)
-                seeds = torch.eye(n_out, dtype=torch.float64)
+
+    def jacobian() -> torch.Tensor:
+        with torch.enable_grad():
+            if method == "vjp":
+                head = _linear_head(net, output_shape) if fast else None
+                if head is not None:
+                    # rows of J = A J_prefix: the vjp of the prefix with the Linear's weight rows as
+                    # cotangents (the vjp of the head with identity cotangents is a product with I).
+                    prefix, lin = head
+                    out_pre, vjp_fn = torch.func.vjp(lambda x: run(prefix, x), x0)
+                    seeds = lin.weight.detach()
+                    if tuple(out_pre.shape) != (1, lin.in_features):
+                        head = None
+                if head is None:
+                    _, vjp_fn = torch.func.vjp(f, x0)
+                    seeds = torch.eye(n_out, dtype=torch.float64)
+                else:
+                    seeds = seeds.reshape(n_out, 1, lin.in_features)
+                (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(seeds)
+                jac = jac.reshape(n_out, *input_shape)
             else:
-                seeds = seeds.reshape(n_out, 1, lin.in_features)
-            (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(seeds)
-            jac = jac.reshape(n_out, *input_shape)
-        else:
-            eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *input_shape)
-            cols = torch.func.vmap(lambda v: torch.func.jvp(f, (x0,), (v,))[1], chunk_size=chunk_size)(eye)
-            jac = cols.T.reshape(n_out, *input_shape)
+                eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *input_shape)
+                cols = torch.func.vmap(lambda v: torch.func.jvp(f, (x0,), (v,))[1], chunk_size=chunk_size)(eye)
+                jac = cols.T.reshape(n_out, *input_shape)
+        return jac
+
+    try:
+        jac = jacobian()
+    except RuntimeError as exc:  # torch.func refuses e.g. in-place updates of captured tensors
+        first = str(exc).strip().splitlines()[0]
+        raise RedundancyError(
+            f"the model's forward cannot be differentiated with torch.func ({first}); "
+            "whole_network_tensor needs a forward without in-place updates of module state") from exc
     W = jac.detach().numpy().copy()
     y0np = y0.detach().reshape(-1).numpy()
     # products in torch (one thread pool with the Jacobian; numpy's BLAS pool would compete)

@@ -179,3 +179,38 @@ def test_linear_head_shortcut_with_local_linearisation():
     fast = whole_network_tensor(net, (1, 8), at=x0.numpy(), method="vjp")
     ref = torch.autograd.functional.jacobian(lambda x: net(x[None])[0], x0).numpy()
     np.testing.assert_allclose(fast.W, ref, rtol=1e-12, atol=1e-14)
+
+
+
+def test_stateful_forward_never_touches_the_callers_model():
+    """A forward that updates Python state: only the internal copy is changed."""
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2, dtype=torch.float64)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.lin(x)
+
+    m = Counting()
+    whole_network_tensor(m, (3,))
+    assert m.calls == 0
+
+
+def test_inplace_buffer_update_is_a_clear_error():
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2, dtype=torch.float64)
+            self.register_buffer("calls", torch.zeros((), dtype=torch.float64))
+
+        def forward(self, x):
+            self.calls += 1
+            return self.lin(x)
+
+    m = Counting()
+    with pytest.raises(RedundancyError, match="cannot be differentiated"):
+        whole_network_tensor(m, (3,))
+    assert float(m.calls) == 0.0
