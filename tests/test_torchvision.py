@@ -50,7 +50,7 @@ def test_blocks(model_and_report):
         assert rep.blocks[0].shortcut == ("layer1.0.downsample.0",)
     elif name == "mobilenet_v2":
         assert len(rep.blocks) == 17 and kinds == {"inverted_residual", "depthwise_separable"}
-        assert rep.blocks[1].kr_ratio == pytest.approx(24 / 96)
+        assert rep.blocks[1].kr_ratio == pytest.approx(96 / 16)  # expansion reading: t = 6 (16 -> 96 -> 24)
         # a linear projection feeds the next expansion: one segment, K/R = 6 on the expansion row
         segs = {s.layers for s in rep.segments}
         assert ("features.2.conv.2", "features.3.conv.0.0") in segs
