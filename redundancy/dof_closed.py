@@ -13,7 +13,7 @@ channel mode is a mode of size ``C``, the fully connected side is one mode of si
   ``r_i <- min(r_i, n_i, Π_{j≠i} r_j)`` (repeated until stable); the output-channel rank is first
   capped by ``K`` (the R > K collapse);
 * CP rank ``R`` (``M >= 3`` modes of size > 1, ``R = 1`` or Kruskal's condition
-  ``Σ min(n_i, R) >= 2R + 2``): ``R(Σ n_i - M + 1)``;
+  ``Σ min(n_i, R) >= 2R + M - 1``, Sidiropoulos & Bro's M-way form): ``R(Σ n_i - M + 1)``;
 * depthwise separable (MobileNetV1: depthwise ``L``-kernel per channel, then a channel map of
   width ``w``): ``C(L - 1) + w(n + C - w)`` with ``w = min(w, C, n)``.
 
@@ -120,12 +120,15 @@ def cp_closed_form_applies(shape: Sequence[int], R: int) -> bool:
     """Whether :func:`cp_dof` is proved for ``shape`` and rank ``R``.
 
     True when at most two modes have size > 1 (a matrix), when ``R = 1``, or when Kruskal's
-    condition ``Σ_i min(n_i, R) >= 2R + 2`` holds (generic essential uniqueness, so the only
-    redundancy is the scaling gauge).
+    condition in its M-way form (Sidiropoulos & Bro, 2000) ``Σ_i min(n_i, R) >= 2R + M - 1`` holds
+    over the ``M`` modes of size > 1 (generic essential uniqueness, so the only redundancy is the
+    scaling gauge). The three-way bound ``2R + 2`` is not enough for ``M >= 4``: shape
+    ``(2, 2, 2, 2)`` at ``R = 3`` meets it, yet its dimension is 14, not ``R(Σn_i - M + 1) = 15``
+    (a defective secant variety).
     """
     shape = [n for n in check_shape("shape", shape, min_len=1) if n > 1]
     R = check_int("R", R, min_value=1)
-    return len(shape) <= 2 or R == 1 or sum(min(n, R) for n in shape) >= 2 * R + 2
+    return len(shape) <= 2 or R == 1 or sum(min(n, R) for n in shape) >= 2 * R + len(shape) - 1
 
 
 def cp_dof(shape: Sequence[int], R: int) -> int:
@@ -145,7 +148,7 @@ def cp_dof(shape: Sequence[int], R: int) -> int:
     R = check_int("R", R, min_value=1)
     if not cp_closed_form_applies(shape, R):
         raise RankError(f"R={R} for shape={tuple(shape)}: the CP closed form is only used when "
-                        "Kruskal's condition sum_i min(n_i, R) >= 2R + 2 holds; use the numerical rank")
+                        "Kruskal's condition sum_i min(n_i, R) >= 2R + M - 1 holds (M = modes of size > 1); use the numerical rank")
     big = [n for n in shape if n > 1]
     if not big:
         return 1

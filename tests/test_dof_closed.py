@@ -68,6 +68,16 @@ def test_cp_dof_matches_jacobian_rank_where_applicable(shape, R):
             cp_dof(shape, R)
 
 
+def test_cp_defective_case_2222_rank3_is_not_closed_form():
+    """(2, 2, 2, 2) at R = 3 meets the 3-way Kruskal bound 2R + 2 = 8 but is defective: dim 14, not 15."""
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(2, 3)) for _ in range(4)]
+    assert _jac_rank(blocks, lambda *f: _outer_sum(f)) == 14
+    assert not cp_closed_form_applies((2, 2, 2, 2), 3)
+    with pytest.raises(RankError, match="Kruskal"):
+        cp_dof((2, 2, 2, 2), 3)
+
+
 def _outer_sum(factors):
     return sum(_outer([f[:, r] for f in factors]) for r in range(factors[0].shape[1]))
 
