@@ -213,6 +213,10 @@ class StatModelGenerator:
     def __init__(self, design: Design, *, sigma: float = 1.0, w_norm: float = 5.0, cov=None, seed=0):
         if not isinstance(design, Design):
             raise RedundancyError(f"design must be a Design; got {type(design).__name__}")
+        if design.rank is not None and design.rank > design.basic.P:
+            raise RankError(
+                f"design.rank={design.rank} exceeds the pooled positions P={design.basic.P}: a true W* of exact "
+                f"rank R needs R in [1, min(K, P)] = [1, {min(design.K, design.basic.P)}] (assumption A3)")
         self.design = design
         self.sigma = check_nonnegative_float("sigma", sigma)
         self.w_norm = check_positive_float("w_norm", w_norm)
