@@ -55,19 +55,16 @@ def make_models(quick: bool) -> list[tuple[str, nn.Module, tuple[int, ...]]]:
     """Linear CNNs (conv → average pool → Linear) with >= 100 outputs, float64, seeded."""
     torch.manual_seed(0)
     n_out = 128
-    if quick:
-        m2 = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, n_out))
-        m3 = nn.Sequential(nn.Conv3d(2, 4, 3), nn.AvgPool3d(2), nn.Flatten(), nn.Linear(4 * 2 * 3 * 3, n_out))
-        m1 = nn.Sequential(nn.Conv1d(2, 4, 5), nn.AvgPool1d(2), nn.Flatten(), nn.Linear(4 * 30, n_out))
-        return [("1d conv(2->4,5)/pool2/fc128 on (2,64)", m1.double(), (2, 64)),
-                ("2d conv(3->8,3)/pool2/fc128 on (3,16,16)", m2.double(), (3, 16, 16)),
-                ("3d conv(2->4,3)/pool2/fc128 on (2,6,8,8)", m3.double(), (2, 6, 8, 8))]
-    m2 = nn.Sequential(nn.Conv2d(3, 16, 3), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16 * 15 * 15, n_out))
-    m3 = nn.Sequential(nn.Conv3d(2, 8, 3), nn.AvgPool3d(2), nn.Flatten(), nn.Linear(8 * 3 * 7 * 7, n_out))
-    m1 = nn.Sequential(nn.Conv1d(2, 8, 5), nn.AvgPool1d(2), nn.Flatten(), nn.Linear(8 * 126, n_out))
-    return [("1d conv(2->8,5)/pool2/fc128 on (2,256)", m1.double(), (2, 256)),
-            ("2d conv(3->16,3)/pool2/fc128 on (3,32,32)", m2.double(), (3, 32, 32)),
-            ("3d conv(2->8,3)/pool2/fc128 on (2,8,16,16)", m3.double(), (2, 8, 16, 16))]
+    # (channels of the conv, input length / side / (depth, side)): quick sizes, then full sizes
+    c1, c2, c3, d1, d2, (d3, s3) = (4, 8, 4, 64, 16, (6, 8)) if quick else (8, 16, 8, 256, 32, (8, 16))
+    m1 = nn.Sequential(nn.Conv1d(2, c1, 5), nn.AvgPool1d(2), nn.Flatten(), nn.Linear(c1 * ((d1 - 4) // 2), n_out))
+    m2 = nn.Sequential(nn.Conv2d(3, c2, 3), nn.AvgPool2d(2), nn.Flatten(),
+                       nn.Linear(c2 * ((d2 - 2) // 2) ** 2, n_out))
+    m3 = nn.Sequential(nn.Conv3d(2, c3, 3), nn.AvgPool3d(2), nn.Flatten(),
+                       nn.Linear(c3 * ((d3 - 2) // 2) * ((s3 - 2) // 2) ** 2, n_out))
+    return [(f"1d conv(2->{c1},5)/pool2/fc128 on (2,{d1})", m1.double(), (2, d1)),
+            (f"2d conv(3->{c2},3)/pool2/fc128 on (3,{d2},{d2})", m2.double(), (3, d2, d2)),
+            (f"3d conv(2->{c3},3)/pool2/fc128 on (2,{d3},{s3},{s3})", m3.double(), (2, d3, s3, s3))]
 
 
 def baseline_loop(model: nn.Module, input_shape) -> np.ndarray:
