@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import torch  # noqa: E402
 
 from redundancy import zoo  # noqa: E402
-from redundancy.report import analyze  # noqa: E402
+from redundancy.analysis.report import analyze  # noqa: E402
 
 
 def _time(fn, repeats: int) -> list[float]:

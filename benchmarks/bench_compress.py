@@ -42,8 +42,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import redundancy  # noqa: E402
-from redundancy.compression import compress  # noqa: E402
-from redundancy.ranks import rank_rule  # noqa: E402
+from redundancy.lowrank.compression import compress  # noqa: E402
+from redundancy.lowrank.ranks import rank_rule  # noqa: E402
 
 
 class BasicBlock(nn.Module):

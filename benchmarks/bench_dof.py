@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 import redundancy  # noqa: E402
 from redundancy.counts import parameter_count  # noqa: E402
-from redundancy.dof import degrees_of_freedom  # noqa: E402
+from redundancy.linear.dof import degrees_of_freedom  # noqa: E402
 
 
 def bottleneck(c: int, r: int) -> nn.Module:

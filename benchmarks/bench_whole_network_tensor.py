@@ -11,7 +11,7 @@ Our timing is the public call with its defaults, so it includes the deep copy of
 non-linearity scan and the two-input affinity check; ``ours_nocheck`` is the same with
 ``check=False``, ``ours_chunk`` the default call with ``chunk_size=--chunk-size`` and
 ``ours_fast_false`` the default call with ``fast=False`` (torch's own float64 ``conv3d`` is
-differentiated instead of the depth-tap ``conv2d`` form of :mod:`redundancy._fastconv`).
+differentiated instead of the depth-tap ``conv2d`` form of :mod:`redundancy.linear._fastconv`).
 
 What to expect: in float64 on a CPU both routes do the same arithmetic (one transposed
 convolution per output row); torch's float64 convolution backward loops over the samples of a

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from redundancy.fit import estimation_errors, fit_linear_cnn, fit_tucker_als  # noqa: E402
-from redundancy.simulate import Design, StatModelGenerator  # noqa: E402
+from redundancy.validation.fit import estimation_errors, fit_linear_cnn, fit_tucker_als  # noqa: E402
+from redundancy.validation.simulate import Design, StatModelGenerator  # noqa: E402
 
 
 def tensorly_fit(design, X, y, seed):

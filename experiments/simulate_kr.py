@@ -1,6 +1,6 @@
 """K/R simulation study on the statistical model: error vs n for Tucker and CP linear CNNs.
 
-Thin wrapper around :func:`redundancy.validate.run_study` (also reachable as
+Thin wrapper around :func:`redundancy.validation.study.run_study` (also reachable as
 ``redundancy simulate --quick --out DIR``). Writes ``simulate_kr.json`` and three PNG figures.
 
     python experiments/simulate_kr.py --quick --out /tmp/kr
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from redundancy.validate import run_study  # noqa: E402
+from redundancy.validation.study import run_study  # noqa: E402
 
 
 def main(argv=None):

@@ -2,34 +2,34 @@
 
 The pipeline: a linear (or linearisable) torch model → whole-network tensor ``W`` → structure
 (Tucker/CP) and degrees of freedom → sample-complexity bounds and K/R → report, plots, ROI.
-Everything else is importable from its module (``redundancy.ranks``, ``redundancy.spec``, ...).
+Everything else is importable from its module (``redundancy.lowrank.ranks``, ``redundancy.linear.spec``, ...).
 """
 
 from importlib import import_module
 from typing import Any
 
-from .bounds import ErrorBound, KRResult, SampleComplexity, error_bound, kr_ratio, sample_complexity
-from .counts import count_macs, memory_bytes, parameter_count
-from .dof import DofResult, degrees_of_freedom
-from .errors import (CheckpointError, NotLinearError, RankError, RedundancyError,
-                     UnsupportedLayerError)
-from .spec import LinearCNN
-from .statmodel import BasicCNN
-from .tensor import WholeNetworkTensor, whole_network_tensor
+from redundancy.linear.bounds import ErrorBound, KRResult, SampleComplexity, error_bound, kr_ratio, sample_complexity
+from redundancy.counts import count_macs, memory_bytes, parameter_count
+from redundancy.linear.dof import DofResult, degrees_of_freedom
+from redundancy.errors import (CheckpointError, NotLinearError, RankError, RedundancyError,
+                               UnsupportedLayerError)
+from redundancy.linear.spec import LinearCNN
+from redundancy.linear.statmodel import BasicCNN
+from redundancy.linear.tensor import WholeNetworkTensor, whole_network_tensor
 
 __version__ = "0.1.0"
 
 # Heavier parts (tensorly, the tracer) load on first use, so `import redundancy` stays light.
 _LAZY = {
     "zoo": ("zoo", None),
-    "compress": ("compression", "compress"), "CompressionResult": ("compression", "CompressionResult"),
-    "tucker_decompose": ("decompose", "tucker_decompose"), "cp_decompose": ("decompose", "cp_decompose"),
-    "decompose_layer": ("decompose", "decompose_layer"),
-    "decompose_whole_network": ("decompose", "decompose_whole_network"),
-    "multilinear_rank_check": ("multilinear", "multilinear_rank_check"),
-    "evbmf": ("ranks", "evbmf"), "rank_rule": ("ranks", "rank_rule"),
-    "analyze": ("report", "analyze"), "RedundancyReport": ("report", "RedundancyReport"),
-    "estimate_roi": ("roi", "estimate_roi"), "RoiResult": ("roi", "RoiResult"),
+    "compress": ("lowrank.compression", "compress"), "CompressionResult": ("lowrank.compression", "CompressionResult"),
+    "tucker_decompose": ("lowrank.decompose", "tucker_decompose"), "cp_decompose": ("lowrank.decompose", "cp_decompose"),
+    "decompose_layer": ("lowrank.decompose", "decompose_layer"),
+    "decompose_whole_network": ("lowrank.decompose", "decompose_whole_network"),
+    "multilinear_rank_check": ("lowrank.multilinear", "multilinear_rank_check"),
+    "evbmf": ("lowrank.ranks", "evbmf"), "rank_rule": ("lowrank.ranks", "rank_rule"),
+    "analyze": ("analysis.report", "analyze"), "RedundancyReport": ("analysis.report", "RedundancyReport"),
+    "estimate_roi": ("analysis.roi", "estimate_roi"), "RoiResult": ("analysis.roi", "RoiResult"),
     "BoundVsCountDisplay": ("plotting", "BoundVsCountDisplay"),
     "ErrorCurveDisplay": ("plotting", "ErrorCurveDisplay"), "RoiDisplay": ("plotting", "RoiDisplay"),
     "load_weights": ("checkpoint", "load_weights"),

@@ -1,5 +1,5 @@
 """``python -m redundancy`` runs the command-line interface."""
 
-from .cli import main
+from redundancy.cli import main
 
 raise SystemExit(main())

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RankError, RedundancyError
+from redundancy.errors import RankError, RedundancyError
 
 __all__ = [
     "check_int",

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ._validation import check_module
-from .errors import CheckpointError
+from redundancy._validation import check_module
+from redundancy.errors import CheckpointError
 
 __all__ = ["load_weights"]
 

@@ -7,8 +7,8 @@ import math
 
 from torch import nn
 
-from ._validation import check_module
-from .errors import RedundancyError
+from redundancy._validation import check_module
+from redundancy.errors import RedundancyError
 
 __all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode"]
 
@@ -41,11 +41,18 @@ def parameter_count(model: nn.Module, *, trainable_only: bool = False) -> int:
 
 # --------------------------------------------------------------------------- MACs and memory
 
-def _mac_layer_types():
-    from .layers import CPConv, TuckerConv
+class DenseChargedConv(nn.Module):
+    """Base of a factorised conv module (``TuckerConv``, ``CPConv``) that rebuilds its dense kernel
+    and is counted as one dense convolution (``in_channels``, ``out_channels``, ``kernel_size``,
+    ``groups`` attributes): its MACs are those of the dense conv, not of the factors."""
 
-    return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-            nn.ConvTranspose3d, nn.Linear, TuckerConv, CPConv)
+
+_MAC_LAYER_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                    nn.ConvTranspose3d, nn.Linear, DenseChargedConv)
+
+
+def _mac_layer_types():
+    return _MAC_LAYER_TYPES
 
 
 def _layer_macs(module: nn.Module, inp, out) -> int:
@@ -72,8 +79,8 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     for ``nn.Linear``: ``numel(y) * in_features``. A layer called several times is summed over its
     calls. Counting rules (the same as ``torch.utils.flop_counter.FlopCounterMode`` divided by 2 for
     conv and linear layers): bias additions, BatchNorm, activations, pooling and residual additions
-    are not counted; a factorised conv (:class:`~redundancy.layers.TuckerConv`,
-    :class:`~redundancy.layers.CPConv`) is charged for its dense convolution only, not for
+    are not counted; a factorised conv (:class:`~redundancy.linear.layers.TuckerConv`,
+    :class:`~redundancy.linear.layers.CPConv`) is charged for its dense convolution only, not for
     rebuilding its kernel. The batch dimension is 1 (one forward pass on zeros). Layers applied through
     ``torch.nn.functional`` rather than a module are not seen.
 
@@ -90,7 +97,7 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     """
     import torch
 
-    from ._validation import check_shape
+    from redundancy._validation import check_shape
 
     check_module("model", model)
     shape = check_shape("input_shape", input_shape)

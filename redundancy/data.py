@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_generator, check_int
-from .errors import RedundancyError
+from redundancy._validation import as_generator, check_int
+from redundancy.errors import RedundancyError
 
 __all__ = ["Dataset", "load_digits_data", "load_mnist1d"]
 

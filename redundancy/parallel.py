@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_choice, check_int
-from .errors import RedundancyError
+from redundancy._validation import check_choice, check_int
+from redundancy.errors import RedundancyError
 
 __all__ = ["run_tasks", "task_key", "BACKENDS"]
 

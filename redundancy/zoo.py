@@ -27,8 +27,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_int, check_positive_float, check_shape
-from .errors import RedundancyError
+from redundancy._validation import check_choice, check_int, check_positive_float, check_shape
+from redundancy.errors import RedundancyError
 
 __all__ = ["resnet20", "bottleneck_resnet", "resnet50_sized", "mobilenet_v2", "shufflenet_v2",
            "get_model", "default_input_shape", "MODELS"]

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from redundancy import RedundancyError
-from redundancy.bounds import (ASSUMPTIONS, error_bound, interface_rank, kr_bottleneck, kr_inverted_residual,
+from redundancy.linear.bounds import (ASSUMPTIONS, error_bound, interface_rank, kr_bottleneck, kr_inverted_residual,
                                kr_ratio, sample_complexity)
-from redundancy.dof import degrees_of_freedom
-from redundancy.spec import Dense, LinearCNN, TuckerConv
+from redundancy.linear.dof import degrees_of_freedom
+from redundancy.linear.spec import Dense, LinearCNN, TuckerConv
 
 
 @given(dof=st.integers(1, 10**6), eps=st.floats(1e-3, 10), sigma=st.floats(0, 10),

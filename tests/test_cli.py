@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from redundancy import cli
+from redundancy.cli import commands as cli
 from redundancy.checkpoint import load_weights
 from redundancy.errors import CheckpointError
 
@@ -185,7 +185,7 @@ def _needs(*mods):
 
 
 def test_demo_text_matches_golden():
-    _needs("redundancy.report", "redundancy.dof")
+    _needs("redundancy.analysis.report", "redundancy.linear.dof")
     text, dof, report = cli.demo_text(seed=0)
     if os.environ.get("REDUNDANCY_REGEN_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
@@ -197,7 +197,7 @@ def test_demo_text_matches_golden():
 
 
 def test_demo_end_to_end(tmp_path, capsys):
-    _needs("redundancy.report", "redundancy.dof", "redundancy.bounds")
+    _needs("redundancy.analysis.report", "redundancy.linear.dof", "redundancy.linear.bounds")
     text, _, _ = cli.demo_text(seed=0)
     rc, out, _ = _run(capsys, ["demo", "--out", str(tmp_path)])
     assert rc == 0
@@ -211,7 +211,7 @@ def test_demo_end_to_end(tmp_path, capsys):
 
 
 def test_analyze_factory_with_weights(tmp_path, capsys, factory_module):
-    _needs("redundancy.report")
+    _needs("redundancy.analysis.report")
     import importlib
 
     src = importlib.import_module(factory_module).small()
@@ -235,7 +235,7 @@ def test_analyze_zoo_unknown_name(capsys):
 
 
 def test_roi_command_writes_files(tmp_path, capsys, factory_module):
-    _needs("redundancy.report", "redundancy.bounds", "redundancy.dof")
+    _needs("redundancy.analysis.report", "redundancy.linear.bounds", "redundancy.linear.dof")
     from redundancy import counts
 
     if not hasattr(counts, "count_macs"):
@@ -252,7 +252,7 @@ def test_roi_command_writes_files(tmp_path, capsys, factory_module):
 
 
 def test_simulate_calls_run_study(tmp_path, capsys, monkeypatch):
-    validate = pytest.importorskip("redundancy.validate")
+    validate = pytest.importorskip("redundancy.validation.study")
     seen = {}
 
     def fake(out_dir, quick=True, seed=0, progress=True):
@@ -269,10 +269,10 @@ def test_simulate_calls_run_study(tmp_path, capsys, monkeypatch):
 
 
 def test_table_columns_are_report_fields():
-    report_mod = pytest.importorskip("redundancy.report")
+    report_mod = pytest.importorskip("redundancy.analysis.report")
     from dataclasses import fields
 
-    from redundancy._table import BLOCK_COLUMNS, LAYER_COLUMNS
+    from redundancy.analysis.table import BLOCK_COLUMNS, LAYER_COLUMNS
 
     for cols, cls in ((LAYER_COLUMNS, report_mod.LayerRow), (BLOCK_COLUMNS, report_mod.BlockRow)):
         names = {f.name for f in fields(cls)}

@@ -11,8 +11,8 @@ from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
 from redundancy import RankError, RedundancyError, UnsupportedLayerError
-from redundancy.compression import CompressedLayer, CompressionResult, compress, cp_layer, tucker2_layer
-from redundancy.decompose import cp_decompose, tucker_decompose
+from redundancy.lowrank.compression import CompressedLayer, CompressionResult, compress, cp_layer, tucker2_layer
+from redundancy.lowrank.decompose import cp_decompose, tucker_decompose
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 FCONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from redundancy import RankError, UnsupportedLayerError
-from redundancy.compression import compress
-from redundancy.multilinear import multilinear_rank, multilinear_rank_check
-from redundancy.spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
+from redundancy.lowrank.compression import compress
+from redundancy.lowrank.multilinear import multilinear_rank, multilinear_rank_check
+from redundancy.linear.spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
 
 
 @st.composite
@@ -78,7 +78,7 @@ def test_compressed_plain_cnn_and_a_check_that_fails():
 
 
 def test_cp_compressed_first_layer():
-    from redundancy.spec import CPConv
+    from redundancy.linear.spec import CPConv
 
     spec = LinearCNN((3, 8, 8), [CPConv(6, 3, rank=2), Dense(2)])
     chk = multilinear_rank_check(spec.build(seed=1), spec.input_shape)

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from tensorly.decomposition import parafac, partial_tucker
 
 from redundancy import RankError, RedundancyError, UnsupportedLayerError, whole_network_tensor
-from redundancy.decompose import (CPDecomposition, TuckerDecomposition, cp_decompose, cp_rank_bound,
+from redundancy.lowrank.decompose import (CPDecomposition, TuckerDecomposition, cp_decompose, cp_rank_bound,
                                   decompose_layer, decompose_whole_network, tucker_decompose)
 
 

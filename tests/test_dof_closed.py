@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redundancy import RankError, RedundancyError
-from redundancy.dof import (closed_form, cp_closed_form_applies, cp_dof, degrees_of_freedom,
+from redundancy.linear.dof import (closed_form, cp_closed_form_applies, cp_dof, degrees_of_freedom,
                             depthwise_separable_dof, patch_injective, patch_matrix_1d, tucker_dof,
                             tucker_effective_ranks, vanilla_dof)
-from redundancy.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
-from redundancy.statmodel import BasicCNN
+from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
+from redundancy.linear.statmodel import BasicCNN
 from redundancy.testing.strategies import basic_cnns, closed_form_specs
 
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from redundancy import NotLinearError, RedundancyError, parameter_count
-from redundancy.dof import DofResult, degrees_of_freedom, vanilla_dof
-from redundancy.dof_numerical import jacobian_rank, rank_from_singular_values
-from redundancy.spec import Conv, Dense, LinearCNN
+from redundancy.linear.dof import DofResult, degrees_of_freedom, vanilla_dof
+from redundancy.linear.dof_numerical import jacobian_rank, rank_from_singular_values
+from redundancy.linear.spec import Conv, Dense, LinearCNN
 from redundancy.testing.strategies import linear_cnn_specs
 
 

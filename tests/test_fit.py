@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from redundancy.errors import RedundancyError
-from redundancy.fit import estimation_errors, fit_linear_cnn, fit_tucker_als
-from redundancy.simulate import Design, StatModelGenerator
+from redundancy.validation.fit import estimation_errors, fit_linear_cnn, fit_tucker_als
+from redundancy.validation.simulate import Design, StatModelGenerator
 
 CASES = [
     Design((12,), 3, K=4, structure="tucker", rank=2, spatial_ranks=2),

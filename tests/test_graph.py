@@ -7,7 +7,7 @@ from torch import nn
 
 from redundancy import zoo
 from redundancy.errors import RedundancyError
-from redundancy.graph import trace_model
+from redundancy.analysis.graph import trace_model
 
 
 def _names(model):

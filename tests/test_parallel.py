@@ -110,8 +110,8 @@ def test_resume_after_sigkill_loses_no_finished_work(tmp_path):
 
 def test_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
-    from redundancy.simulate import Design
-    from redundancy.validate import error_curve
+    from redundancy.validation.simulate import Design
+    from redundancy.validation.validate import error_curve
 
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cl, \
             distributed.Client(cl):

@@ -109,7 +109,7 @@ def test_bound_vs_count_on_given_axes_and_errors():
 
 
 def test_bound_vs_count_with_eps_uses_sample_complexity():
-    bounds = pytest.importorskip("redundancy.bounds")
+    bounds = pytest.importorskip("redundancy.linear.bounds")
     disp = BoundVsCountDisplay.from_report(_report(), eps=0.5, sigma=2.0).plot()
     naive, dof = disp.ax_.get_lines()
     expect = bounds.sample_complexity(100, 0.5, 2.0, naive=400)
@@ -225,8 +225,8 @@ def test_roi_display_cost_with_break_even():
 
 
 def test_error_curve_display_on_a_real_error_curve():
-    validate = pytest.importorskip("redundancy.validate")
-    from redundancy.simulate import Design
+    validate = pytest.importorskip("redundancy.validation.validate")
+    from redundancy.validation.simulate import Design
 
     res = validate.error_curve(Design((8,), 2, K=2, structure="cp", rank=1), [40, 160], n_reps=2,
                                sigma=0.5, progress=False)
@@ -238,7 +238,7 @@ def test_error_curve_display_on_a_real_error_curve():
 
 
 def test_bound_vs_count_on_a_real_report():
-    report_mod = pytest.importorskip("redundancy.report")
+    report_mod = pytest.importorskip("redundancy.analysis.report")
     import torch
     from torch import nn
 

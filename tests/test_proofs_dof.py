@@ -10,7 +10,7 @@ if str(ROOT) not in sys.path:  # `python -m pytest` from the root already has it
     sys.path.insert(0, str(ROOT))
 
 from proofs import dof_closed_forms as pf  # noqa: E402
-from redundancy.dof import cp_dof, tucker_dof, vanilla_dof  # noqa: E402
+from redundancy.linear.dof import cp_dof, tucker_dof, vanilla_dof  # noqa: E402
 
 
 def test_count_minus_gauge_certificates():

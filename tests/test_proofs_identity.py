@@ -2,7 +2,7 @@
 
 Every difference must expand to exactly 0 (not approximately), deliberately wrong variants must
 not, and the symbolic objects agree numerically with torch's convolution and with
-``redundancy.statmodel`` (an extra check; the proof itself does not use the package).
+``redundancy.linear.statmodel`` (an extra check; the proof itself does not use the package).
 """
 
 import sys
@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:  # `python -m pytest` from the root already has it
     sys.path.insert(0, str(ROOT))
 
 from proofs import whole_network_identity as pf  # noqa: E402
-from redundancy.statmodel import BasicCNN  # noqa: E402
+from redundancy.linear.statmodel import BasicCNN  # noqa: E402
 
 CASE_IDS = [c.name for c in pf.CASES]
 KRON_CASES = [c for c in pf.CASES if c.s == c.l]

@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, strategies as st
 
 from redundancy import RankError, RedundancyError
-from redundancy.compression import compress
-from redundancy.ranks import (EVBMFResult, RankSelection, energy_ranks, evbmf, evbmf_ranks, explicit_ranks,
+from redundancy.lowrank.compression import compress
+from redundancy.lowrank.ranks import (EVBMFResult, RankSelection, energy_ranks, evbmf, evbmf_ranks, explicit_ranks,
                               fraction_ranks, rank_rule, unfold)
-from redundancy.ranks import _psi, _tau_bar
+from redundancy.lowrank.ranks import _psi, _tau_bar
 
 
 def planted(rows, cols, rank, snr, seed, sigma=1.0):

@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from redundancy import zoo
 from redundancy.errors import RedundancyError
-from redundancy.report import LayerRow, analyze, numerical_rank
+from redundancy.analysis.report import LayerRow, analyze, numerical_rank
 
 ZOO = ["resnet20", "bottleneck_resnet", "mobilenet_v2", "shufflenet_v2"]
 
@@ -114,8 +114,8 @@ def _chain(draw):
 @settings(max_examples=15)
 @given(data=st.data())
 def test_closed_forms_match_numerical_jacobian_rank(data):
-    """Closed-form segment dof (auto route) equals the numerical Jacobian rank (redundancy.dof)."""
-    pytest.importorskip("redundancy.dof")
+    """Closed-form segment dof (auto route) equals the numerical Jacobian rank (redundancy.linear.dof)."""
+    pytest.importorskip("redundancy.linear.dof")
     model, shape = _chain(data.draw)
     auto = analyze(model, shape, dof="auto")
     num = analyze(model, shape, dof="numerical")
@@ -125,8 +125,8 @@ def test_closed_forms_match_numerical_jacobian_rank(data):
 
 
 def test_tucker_spec_segment_matches_spec_dof():
-    dof = pytest.importorskip("redundancy.dof")
-    from redundancy.spec import Dense, LinearCNN, TuckerConv
+    dof = pytest.importorskip("redundancy.linear.dof")
+    from redundancy.linear.spec import Dense, LinearCNN, TuckerConv
 
     spec = LinearCNN((4, 6, 6), [TuckerConv(8, 3, ranks=(2, 3), stride=3), Dense(2)])
     rep = analyze(spec.build(0), spec.input_shape)
@@ -194,7 +194,7 @@ def test_bad_arguments():
 def test_tucker2_chain_numerical_dof_matches_formula(c, r1, r2, k):
     """1x1 (C->R1) -> 3x3 (R1->R2) -> BN -> 1x1 (R2->K) with no activation is one segment whose dof
     is the Tucker-2 count R1 R2 9 + (C R1 - R1^2) + (K R2 - R2^2) (research note, sec. 3.4)."""
-    pytest.importorskip("redundancy.dof")
+    pytest.importorskip("redundancy.linear.dof")
     r1, r2 = min(r1, c), min(r2, k)
     m = nn.Sequential(nn.Conv2d(c, r1, 1, bias=False), nn.Conv2d(r1, r2, 3, padding=1, bias=False),
                       nn.BatchNorm2d(r2), nn.Conv2d(r2, k, 1))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.roi import cost_comparison, measure_latency
+from redundancy.analysis.roi import cost_comparison, measure_latency
 
 
 def _brute_break_even(data, serving):
@@ -68,7 +68,7 @@ def test_measure_latency_shapes_and_state():
 # ---- the rest needs issue4 (bounds, dof) and issue7a (count_macs) -------------------------------
 
 def _designs():
-    from redundancy.spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
+    from redundancy.linear.spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
 
     shape = (4, 8, 8)
     plain = LinearCNN(shape, [Conv(16, 3), AvgPool(2), Dense(1)]).build(seed=0)
@@ -85,13 +85,13 @@ def _flop_macs(model, shape):
 
 
 def test_estimate_roi_counts_bytes_and_samples():
-    pytest.importorskip("redundancy.bounds")
-    pytest.importorskip("redundancy.dof")
+    pytest.importorskip("redundancy.linear.bounds")
+    pytest.importorskip("redundancy.linear.dof")
     from redundancy import counts
 
     if not hasattr(counts, "count_macs"):
         pytest.skip("count_macs not merged yet")
-    from redundancy.roi import estimate_roi
+    from redundancy.analysis.roi import estimate_roi
 
     plain, tucker, shape = _designs()
     roi = estimate_roi(plain, tucker, shape, measure=False, eps=0.2, sigma=1.5, dtype=torch.float64,
@@ -119,8 +119,8 @@ def test_estimate_roi_latency_and_given_dof():
 
     if not hasattr(counts, "count_macs"):
         pytest.skip("count_macs not merged yet")
-    pytest.importorskip("redundancy.bounds")
-    from redundancy.roi import SLOWER_NOTE, estimate_roi
+    pytest.importorskip("redundancy.linear.bounds")
+    from redundancy.analysis.roi import SLOWER_NOTE, estimate_roi
 
     plain, tucker, shape = _designs()
     roi = estimate_roi(plain, tucker, shape, batch_sizes=(1, 3), repeats=2, warmup=0,
@@ -139,7 +139,7 @@ def test_estimate_roi_latency_and_given_dof():
     ({"input_shape": (3, -1)}, "input_shape"), ({"dof": (1, 2, 3)}, "dof"),
 ])
 def test_estimate_roi_bad_arguments(kw, match):
-    from redundancy.roi import estimate_roi
+    from redundancy.analysis.roi import estimate_roi
 
     net = nn.Linear(3, 1)
     args = {"input_shape": (3,), **kw}
@@ -148,7 +148,7 @@ def test_estimate_roi_bad_arguments(kw, match):
 
 
 def test_estimate_roi_not_a_module():
-    from redundancy.roi import estimate_roi
+    from redundancy.analysis.roi import estimate_roi
 
     with pytest.raises(RedundancyError, match="original must be a torch.nn.Module"):
         estimate_roi("resnet", nn.Linear(3, 1), (3,))
@@ -158,7 +158,7 @@ def test_estimate_roi_nonlinear_models_use_segments():
     torch.manual_seed(0)
     a = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
     b = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 2))
-    from redundancy.roi import estimate_roi
+    from redundancy.analysis.roi import estimate_roi
 
     roi = estimate_roi(a, b, (3, 6, 6), measure=False, eps=0.5)
     assert roi.dof_source == "segments"

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from redundancy.errors import RankError, RedundancyError
-from redundancy.simulate import Design, StatModelGenerator, covariance
+from redundancy.validation.simulate import Design, StatModelGenerator, covariance
 
 
 @st.composite

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from redundancy import whole_network_tensor
-from redundancy._fastconv import FastConv3dMode, conv3d_by_2d
+from redundancy.linear._fastconv import FastConv3dMode, conv3d_by_2d
 from redundancy.errors import RedundancyError
-from redundancy.tensor import _linear_head
+from redundancy.linear.tensor import _linear_head
 
 
 @st.composite

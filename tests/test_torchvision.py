@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 tv = pytest.importorskip("torchvision")
 
-from redundancy.report import analyze  # noqa: E402
+from redundancy.analysis.report import analyze  # noqa: E402
 
 pytestmark = pytest.mark.torchvision
 SHAPE = (3, 64, 64)

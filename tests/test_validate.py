@@ -9,9 +9,9 @@ from hypothesis import given, settings, strategies as st
 from torch.func import functional_call, jacrev
 
 from redundancy.errors import RedundancyError
-from redundancy.fit import fit_linear_cnn
-from redundancy.simulate import Design, StatModelGenerator
-from redundancy.validate import ErrorCurveResult, design_dof, curve_statistics, error_curve
+from redundancy.validation.fit import fit_linear_cnn
+from redundancy.validation.simulate import Design, StatModelGenerator
+from redundancy.validation.validate import ErrorCurveResult, design_dof, curve_statistics, error_curve
 
 
 def _jacobian_rank(design: Design, seed: int) -> int:

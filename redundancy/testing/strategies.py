@@ -17,7 +17,7 @@ import math
 
 from hypothesis import strategies as st
 
-from ..spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
+from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
 
 __all__ = ["ndims", "spatial_shapes", "conv_layers", "linear_cnn_specs", "basic_cnns"]
 
@@ -63,7 +63,7 @@ def conv_layers(draw, in_shape, kinds=("conv", "tucker", "cp"), max_channels: in
 @st.composite
 def linear_cnn_specs(draw, ndim: int | None = None, max_layers: int = 3, kinds=("conv", "tucker", "cp"),
                      pooling: bool = True, dense: bool | None = None):
-    """A valid :class:`~redundancy.spec.LinearCNN` with 1..``max_layers`` conv layers, optional
+    """A valid :class:`~redundancy.linear.spec.LinearCNN` with 1..``max_layers`` conv layers, optional
     average pooling after each and an optional dense head."""
     n = draw(ndims()) if ndim is None else ndim
     shape = (draw(st.integers(1, 3)), *draw(spatial_shapes(n)))
@@ -88,8 +88,8 @@ def linear_cnn_specs(draw, ndim: int | None = None, max_layers: int = 3, kinds=(
 
 @st.composite
 def basic_cnns(draw, ndim: int | None = None):
-    """A :class:`~redundancy.statmodel.BasicCNN` (stride below, equal to and above the kernel)."""
-    from ..statmodel import BasicCNN
+    """A :class:`~redundancy.linear.statmodel.BasicCNN` (stride below, equal to and above the kernel)."""
+    from redundancy.linear.statmodel import BasicCNN
 
     n = draw(ndims()) if ndim is None else ndim
     hi = {1: 14, 2: 9, 3: 6}[n]
@@ -104,8 +104,8 @@ def basic_cnns(draw, ndim: int | None = None):
 @st.composite
 def closed_form_specs(draw, ndim: int | None = None, kinds=("conv", "tucker", "cp", "depthwise"),
                       max_channels: int = 4):
-    """A small :class:`~redundancy.spec.LinearCNN` in the closed-form pattern of
-    :func:`redundancy.dof.closed_form`: optional bias-free 1x1 convs, one conv-like layer (plain,
+    """A small :class:`~redundancy.linear.spec.LinearCNN` in the closed-form pattern of
+    :func:`redundancy.linear.dof.closed_form`: optional bias-free 1x1 convs, one conv-like layer (plain,
     depthwise, Tucker or CP, ranks possibly above the dimensions), optional 1x1 convs, optional
     average pooling, optional dense layer. Strides below, equal to and above the kernel; padding
     and dilation sometimes."""

@@ -1,0 +1,116 @@
+"""Block detection for :func:`redundancy.analysis.graph.trace_model`.
+
+A **block** is the outermost non-root module holding at least two conv/linear layers that is not a
+*container*: an ``nn.Sequential``/``ModuleList``/``ModuleDict`` holding such a module, or a module
+with two such children one of which feeds the other (parallel branches, as in a ShuffleNet
+downsampling unit, do not make a container). Its **main path** is the longest chain of layers in
+the layer data-flow graph inside it; shortcut/downsample convs are off it.
+
+Squeeze-excitation layers (fed by a global pooling of the main path, and the layers fed only by
+them) are kept off the main path. K = output width of the last main-path layer; R = narrowest
+output width of the other main-path layers. Kinds: ``inverted_residual`` (a depthwise conv and an expansion; reported with K = expanded width, R = input
+width, K/R = t), ``depthwise_separable``
+(a depthwise conv followed by a pointwise one), ``bottleneck`` (R < K), ``plain`` otherwise.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from redundancy.analysis.records import BlockInfo, LayerInfo, _is_depthwise, _is_pointwise
+
+__all__ = ["find_blocks"]
+
+
+def _longest_path(layers: list[str], edges: set, order: dict[str, int]) -> list[str]:
+    inside = set(layers)
+    best: dict[str, list[str]] = {}
+    for v in sorted(layers, key=order.get):
+        preds = [u for (u, w) in edges if w == v and u in inside and u in best]
+        cand = max((best[u] for u in preds), key=len, default=[])
+        best[v] = cand + [v]
+    return max(best.values(), key=lambda p: (len(p), order[p[-1]]), default=[])
+
+
+def _reaches(a: set, b: set, edges: set) -> bool:
+    frontier, seen = list(a), set(a)
+    while frontier:
+        u = frontier.pop()
+        for (s, t) in edges:
+            if s == u and t not in seen:
+                if t in b:
+                    return True
+                seen.add(t)
+                frontier.append(t)
+    return False
+
+
+_CONV_BLOCK = "K = output width of the last main-path layer, R = narrowest width inside the block"
+_CONV_IR = ("MobileNetV2 'expansion' reading (as redundancy.linear.bounds.kr_inverted_residual's default): "
+            "K = expanded width written by the expansion 1x1, R = block input width (the rank of the "
+            "expansion map), so K/R = t; the 'projection' reading (K = projected width, R = expanded "
+            "width, K/R = 1/t) is kr_inverted_residual(..., convention='projection')")
+
+
+def _spatial(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape[1:]:
+        n *= d
+    return n
+
+
+def _gates(names: list[str], layers: dict[str, LayerInfo], edges, order) -> set[str]:
+    """Squeeze-excitation style layers: fed by a global pooling (input spatial size 1 while a
+    predecessor's output is larger), and the layers fed only by such layers."""
+    gates: set[str] = set()
+    inside = set(names)
+    for v in sorted(names, key=order.get):
+        preds = [u for (u, w) in edges if w == v and u in inside]
+        if not preds:
+            continue
+        pooled = _spatial(layers[v].input_shape) == 1 and any(
+            _spatial(layers[u].output_shape) > 1 for u in preds)
+        if pooled or all(u in gates for u in preds):
+            gates.add(v)
+    return gates
+
+
+def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[BlockInfo]:
+    mods = dict(model.named_modules())
+    inside = {m: [l for l in layers if l.startswith(m + ".")] for m in mods if m}
+    cand = {m for m, ls in inside.items() if len(ls) >= 2 and m not in layers}
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+    def is_container(m):
+        kids = [f"{m}.{c}" for c, _ in mods[m].named_children()]
+        ckids = [k for k in kids if k in cand]
+        if isinstance(mods[m], containers):
+            return bool(ckids)
+        return any(_reaches(set(inside[a]), set(inside[b]), edges)
+                   for a in ckids for b in ckids if a != b)
+
+    blocks, chosen = [], []
+    for m in mods:
+        if m not in cand or any(m.startswith(c + ".") for c in chosen) or is_container(m):
+            continue
+        chosen.append(m)
+        gates = _gates(inside[m], layers, edges, order)
+        on_path = [l for l in inside[m] if l not in gates] or inside[m]
+        main = _longest_path(on_path, edges, order) or sorted(on_path, key=order.get)
+        info = [layers[l] for l in main]
+        K = info[-1].out_channels
+        R = min(li.out_channels for li in info[:-1]) if len(info) > 1 else None
+        dw = [i for i, li in enumerate(info) if _is_depthwise(li)]
+        expands = R is not None and R > K
+        if dw and expands and dw[0] > 0:
+            kind, conv = "inverted_residual", _CONV_IR
+            K, R = R, info[0].in_channels  # expanded width over the input width feeding the expansion
+        elif dw and any(_is_pointwise(li) for li in info[dw[0] + 1:]):
+            kind, conv = "depthwise_separable", _CONV_BLOCK
+        elif R is not None and R < K:
+            kind, conv = "bottleneck", _CONV_BLOCK
+        else:
+            kind, conv = "plain", _CONV_BLOCK
+        rest = tuple(l for l in sorted(inside[m], key=order.get) if l not in main)
+        blocks.append(BlockInfo(m, kind, tuple(main), rest, K, R, conv))
+    return blocks

@@ -1,0 +1,111 @@
+"""What the tracer records and the op tables it reads: layer, segment, block and graph records,
+the linear pass-through ops, and the dense kernel of a conv/linear layer.
+
+Shared by :mod:`.graph`, :mod:`.hooks`, :mod:`.blocks`, :mod:`.segdof` and :mod:`.report`; it
+imports none of them.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from redundancy.counts import _mac_layer_types
+
+__all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "layer_kernel"]
+
+_PASS_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+                 nn.Dropout3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d,
+                 nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Flatten, nn.Unflatten, nn.ZeroPad2d,
+                 nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle)
+_PASS_FUNCS = {torch.flatten, torch.reshape, torch.transpose, torch.permute, torch.squeeze,
+               torch.unsqueeze, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d,
+               F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, operator.getitem, torch.chunk,
+               torch.split, operator.neg, F.dropout, torch.channel_shuffle}
+_PASS_METHODS = {"view", "reshape", "flatten", "transpose", "permute", "contiguous", "squeeze",
+                 "unsqueeze", "chunk", "split", "mean", "neg", "clone"}
+_MERGE = {operator.add, operator.sub, torch.add, torch.sub, operator.iadd, operator.isub}
+_SCALE = {operator.mul, operator.truediv, torch.mul}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One conv/linear module: shapes from the first call, MACs summed over calls."""
+
+    name: str
+    type: str
+    kernel_shape: tuple[int, ...]
+    groups: int
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    macs: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """A maximal linear segment: its layers in order, its input shape and a module computing it
+    (``None``, with ``reason``, when its ops have no module form)."""
+
+    name: str
+    layers: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    module: nn.Module | None = field(repr=False, compare=False)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """A detected block: main-path layers, the layers off it (``shortcut``: shortcut/downsample
+    convs, squeeze-excitation gates), K, R and its kind."""
+
+    name: str
+    kind: str
+    main_path: tuple[str, ...]
+    shortcut: tuple[str, ...]
+    K: int
+    R: int | None
+    kr_convention: str
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """Result of :func:`trace_model`."""
+
+    layers: tuple[LayerInfo, ...]
+    segments: tuple[SegmentInfo, ...]
+    blocks: tuple[BlockInfo, ...]
+    method: str
+    notes: tuple[str, ...] = ()
+
+
+def _layer_types():
+    return _mac_layer_types()
+
+
+def layer_kernel(module: nn.Module) -> torch.Tensor:
+    """The dense weight of a conv/linear layer in the layout ``(out, in/groups, *kernel)``
+    (a transposed conv's ``(in, out/groups, *kernel)`` weight is rearranged to it)."""
+    if hasattr(module, "kernel") and callable(module.kernel):
+        return module.kernel()
+    w = module.weight
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
+        g = module.groups
+        w = w.reshape(g, w.shape[0] // g, *w.shape[1:]).transpose(1, 2).reshape(
+            g * w.shape[1], w.shape[0] // g, *w.shape[2:])
+    return w
+
+
+def _is_depthwise(li: LayerInfo) -> bool:
+    return li.groups > 1 and li.groups == li.in_channels and li.out_channels % li.groups == 0
+
+
+def _is_pointwise(li: LayerInfo) -> bool:
+    return li.groups == 1 and (li.type == "Linear" or all(k == 1 for k in li.kernel_size))

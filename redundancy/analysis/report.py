@@ -1,0 +1,375 @@
+"""``analyze(model, input_shape)``: one typed redundancy report for any torch model.
+
+Per conv/linear layer: shape, parameters, MACs, K (output channels), the architecture R and the
+numerical R of its weights, K/R, and the dof / naive count of its maximal linear segment. Per block
+(bottleneck, inverted residual, depthwise-separable, plain): K, R and K/R. Plus a model summary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from redundancy.analysis.segdof import segment_dof
+from redundancy._validation import as_generator, check_int, check_module, check_shape
+from redundancy.counts import dtype_itemsize, memory_bytes, parameter_count
+from redundancy.errors import RedundancyError
+from redundancy.analysis.kr import LAYER_KR_CONVENTION, arch_ranks, numerical_rank
+from redundancy.analysis.graph import trace_model
+from redundancy.analysis.records import layer_kernel
+
+__all__ = ["analyze", "RedundancyReport", "LayerRow", "BlockRow", "SegmentRow", "ReportSummary",
+           "DOF_MAX_PARAMS", "numerical_rank"]
+
+#: Segments with more kernel parameters than this get the closed-form dof (or are skipped).
+DOF_MAX_PARAMS = 4096
+
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One conv/linear layer. ``params`` counts its unique parameters (a tensor shared with an
+    earlier layer is counted there); ``macs`` is per sample, summed over calls."""
+
+    name: str
+    type: str
+    kernel_shape: tuple[int, ...]
+    groups: int
+    in_channels: int
+    out_channels: int
+    params: int
+    macs: int
+    calls: int
+    arch_rank: int | None
+    numerical_rank: int | None
+    rank_tol: float | None
+    rank_gap: float | None
+    kr_ratio: float | None
+    numerical_kr_ratio: float | None
+    block: str | None
+    segment: str
+    segment_dof: int | None
+    segment_naive: int
+    dof_ratio: float | None
+    dof_method: str | None
+    skip_reason: str | None
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'.
+    ``shortcut`` lists the layers off the main path (shortcut/downsample convs, squeeze-excitation).
+
+    ``numerical_R`` is the smallest numerical rank (output-channel unfolding of the weights) among
+    the main-path layers before the last, the weight-based analogue of ``R``; it can be below the
+    width ``R`` (an inverted residual's expansion has rank at most its input width)."""
+
+    name: str
+    kind: str
+    K: int
+    R: int | None
+    kr_ratio: float | None
+    numerical_R: int | None
+    numerical_kr_ratio: float | None
+    params: int
+    macs: int
+    n_layers: int
+    main_path: tuple[str, ...]
+    shortcut: tuple[str, ...]
+    kr_convention: str
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """One maximal linear segment: its layers, dof of ``theta -> W``, naive count and ratio."""
+
+    name: str
+    layers: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    dof: int | None
+    naive: int
+    dof_ratio: float | None
+    method: str | None
+    skip_reason: str | None
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """Model totals. ``flops = 2 * macs``; ``bytes`` = unique parameters at ``dtype``."""
+
+    params: int
+    macs: int
+    flops: int
+    bytes: int
+    dtype: str
+    n_layers: int
+    n_blocks: int
+    n_segments: int
+    n_segments_skipped: int
+    segment_dof: int
+    segment_naive: int
+    dof_ratio: float | None
+    trace_method: str
+    layer_kr_convention: str
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    return obj
+
+
+def _fmt(v, width=8):
+    if v is None:
+        return "-".rjust(width)
+    if isinstance(v, float):
+        return f"{v:.3g}".rjust(width)
+    return str(v).rjust(width)
+
+
+@dataclass(frozen=True)
+class RedundancyReport:
+    """Result of :func:`analyze`: layer rows, block rows, segments and a summary."""
+
+    layers: tuple[LayerRow, ...]
+    blocks: tuple[BlockRow, ...]
+    segments: tuple[SegmentRow, ...]
+    summary: ReportSummary
+    input_shape: tuple[int, ...]
+    model_name: str
+    rank_tol: float | None
+    dof_max_params: int
+    dof: str
+
+    def to_pandas(self):
+        """Layers as a ``pandas.DataFrame``, one row per conv/linear layer."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.layers], columns=[f.name for f in fields(LayerRow)])
+
+    def blocks_frame(self):
+        """Blocks as a ``pandas.DataFrame``."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.blocks], columns=[f.name for f in fields(BlockRow)])
+
+    def segments_frame(self):
+        """Segments as a ``pandas.DataFrame``."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.segments], columns=[f.name for f in fields(SegmentRow)])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (non-finite floats become ``None``)."""
+        return _jsonable({"model_name": self.model_name, "input_shape": self.input_shape,
+                          "rank_tol": self.rank_tol, "dof_max_params": self.dof_max_params,
+                          "dof": self.dof,
+                          "summary": asdict(self.summary),
+                          "layers": [asdict(r) for r in self.layers],
+                          "blocks": [asdict(r) for r in self.blocks],
+                          "segments": [asdict(r) for r in self.segments]})
+
+    def to_json(self, path=None, *, indent: int = 2) -> str:
+        """JSON text of :meth:`to_dict`; written to ``path`` too when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
+    def __repr__(self) -> str:
+        s = self.summary
+        head = (f"RedundancyReport({self.model_name}, input {self.input_shape}: {s.n_layers} layers, "
+                f"{s.n_blocks} blocks, params={s.params:,}, macs={s.macs:,}, flops={s.flops:,}, "
+                f"bytes={s.bytes:,} at {s.dtype}; segment dof/naive={s.segment_dof:,}/{s.segment_naive:,} "
+                f"over {s.n_segments - s.n_segments_skipped} of {s.n_segments} segments)")
+        cols = f"{'name':<28} {'type':<10} {'K':>6} {'R':>6} {'K/R':>6} {'R_num':>6} {'params':>9} {'macs':>11} {'seg dof':>8} {'naive':>8}"
+        lines = [head, cols]
+        rows = list(self.layers)
+        shown = rows if len(rows) <= 40 else rows[:20] + [None] + rows[-19:]
+        for r in shown:
+            if r is None:
+                lines.append(f"... {len(rows) - 39} more layers ...")
+                continue
+            lines.append(f"{r.name[-28:]:<28} {r.type[:10]:<10} {r.out_channels:>6} {_fmt(r.arch_rank, 6)} "
+                         f"{_fmt(r.kr_ratio, 6)} {_fmt(r.numerical_rank, 6)} {r.params:>9,} {r.macs:>11,} "
+                         f"{_fmt(r.segment_dof)} {r.segment_naive:>8}")
+        if self.blocks:
+            lines.append(f"{'block':<28} {'kind':<20} {'K':>6} {'R':>6} {'K/R':>6} {'R_num':>6}")
+            for b in self.blocks[:40]:
+                lines.append(f"{b.name[-28:]:<28} {b.kind:<20} {b.K:>6} {_fmt(b.R, 6)} {_fmt(b.kr_ratio, 6)} "
+                             f"{_fmt(b.numerical_R, 6)}")
+            if len(self.blocks) > 40:
+                lines.append(f"... {len(self.blocks) - 40} more blocks ...")
+            kinds = {b.kind: b.kr_convention for b in self.blocks}
+            lines += [f"K/R convention ({k}): {c}" for k, c in kinds.items()]
+        return "\n".join(lines)
+
+
+def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: float | None = None,
+            dof_max_params: int = DOF_MAX_PARAMS, dof: str = "auto", dtype="float32",
+            trace: str = "auto", seed=0) -> RedundancyReport:
+    """Redundancy report of any torch model for inputs of shape ``input_shape`` (no batch dim).
+
+    Per layer: ``params``, ``macs`` (``numel(out) * C_in/groups * prod(kernel)``, see
+    :func:`redundancy.counts.count_macs`), K = output channels, the architecture R (bottleneck
+    width feeding the layer inside its linear segment, ``r_1 = C_in prod(k_1)``,
+    ``r_j = min(K_j, r_(j-1) prod(k_j))``, reported when ``r < K``), the numerical R (rank of the
+    output-channel unfolding of the weights, :func:`numerical_rank`), ``kr_ratio = K / R`` and the
+    dof and naive count of its maximal linear segment (``dof_ratio = naive / dof``).
+
+    Segment dof (of ``theta -> W``, offsets left out): a closed form where the chain has one (one
+    layer; depthwise then pointwise; a chain of pointwise layers; see :mod:`redundancy.analysis.segdof`),
+    otherwise the rank of the Jacobian (:func:`redundancy.linear.dof.degrees_of_freedom`) for segments with
+    at most ``dof_max_params`` kernel parameters, otherwise a skip reason. The naive
+    count is the number of kernel parameters of the segment's layers (biases and BatchNorm are left
+    out: they do not enlarge the set of maps ``W``).
+
+    Blocks: see :mod:`redundancy.analysis.graph`; ``K/R`` conventions are stated in each row's
+    ``kr_convention`` (MobileNetV2's inverted residual: K = expanded width, R = input width, K/R = t).
+
+    The model is traced with ``torch.fx`` (forward hooks when fx fails) on one zero input, in eval
+    mode; its own train/eval modes and BatchNorm statistics are left as they were.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    input_shape : tuple of int
+        Per-sample input shape, e.g. ``(3, 32, 32)``.
+    progress : bool
+        tqdm bar over layers.
+    rank_tol : float or None
+        Relative singular-value cut for the numerical rank; default ``max(m, n) * eps(dtype)``.
+    dof_max_params : int
+        Largest segment (kernel parameters) given the numerical dof; keeps ``analyze`` fast (the
+        Jacobian-rank cost grows like the square of the parameter count).
+    dof : {"auto", "numerical", "none"}
+        ``"auto"``: closed form first, numerical when none; ``"numerical"``: numerical whenever the
+        segment is small enough (closed form above the limit); ``"none"``: no segment dof.
+    dtype : str or torch.dtype
+        Storage type for ``summary.bytes``.
+    trace : {"auto", "fx", "hooks"}
+    seed : int or numpy.random.Generator
+        Random point of the numerical dof.
+
+    Examples
+    --------
+    >>> from redundancy import zoo
+    >>> rep = analyze(zoo.bottleneck_resnet(kr=4, layers=(1,), widths=(8,), stem_width=32), (3, 8, 8))
+    >>> [(b.kind, b.K, b.R, b.kr_ratio) for b in rep.blocks]
+    [('bottleneck', 32, 8, 4.0)]
+    >>> rep.summary.flops == 2 * rep.summary.macs
+    True
+    """
+    check_module("model", model)
+    shape = check_shape("input_shape", input_shape)
+    if rank_tol is not None and (isinstance(rank_tol, bool) or not isinstance(rank_tol, (int, float))
+                                 or not 0 < rank_tol < 1):
+        raise RedundancyError(f"rank_tol={rank_tol!r} is not allowed; rank_tol must be None or a number in (0, 1)")
+    dof_max_params = check_int("dof_max_params", dof_max_params, min_value=0)
+    dtype_itemsize(dtype)  # validates dtype before any work
+    as_generator(seed)     # validates seed
+    if dof not in ("auto", "numerical", "none"):
+        raise RedundancyError(f"dof={dof!r} is not allowed; choose one of ['auto', 'numerical', 'none']")
+    if trace not in ("auto", "fx", "hooks"):
+        raise RedundancyError(f"trace={trace!r} is not allowed; choose one of ['auto', 'fx', 'hooks']")
+    if not any(True for _ in model.parameters()):
+        raise RedundancyError(f"model {type(model).__name__} has no parameters; nothing to analyse")
+
+    g = trace_model(model, shape, method=trace)
+    layers = {li.name: li for li in g.layers}
+    if not layers:
+        raise RedundancyError(f"model {type(model).__name__} has no conv or linear layer reached by "
+                              f"input_shape={shape}; nothing to analyse")
+    modules = dict(model.named_modules())
+    arch = arch_ranks(g, layers, modules)
+    block_of = {}
+    for b in g.blocks:
+        for n in b.main_path + b.shortcut:
+            block_of[n] = b.name
+
+    from tqdm.auto import tqdm
+
+    seg_rows, seg_of = [], {}
+    for seg in tqdm(g.segments, desc="segment dof", disable=not progress):
+        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed)
+        ratio = sd.naive / sd.dof if sd.dof else None
+        row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason)
+        seg_rows.append(row)
+        for n in seg.layers:
+            seg_of[n] = row
+
+    seen: set[int] = set()
+    rows = []
+    for li in tqdm(g.layers, desc="layers", disable=not progress):
+        mod = modules[li.name]
+        n_par = 0
+        for p in mod.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                n_par += p.numel()
+        skip = None
+        try:
+            rank, tol, gap = numerical_rank(layer_kernel(mod), li.groups, rank_tol)
+        except (RuntimeError, ValueError) as exc:
+            rank = tol = gap = None
+            skip = f"numerical rank failed: {exc}"
+        r_arch = arch.get(li.name)
+        r_arch = r_arch if r_arch is not None and r_arch < li.out_channels else None
+        sr = seg_of[li.name]
+        if sr.skip_reason and skip is None:
+            skip = sr.skip_reason
+        rows.append(LayerRow(
+            name=li.name, type=li.type, kernel_shape=li.kernel_shape, groups=li.groups,
+            in_channels=li.in_channels, out_channels=li.out_channels, params=int(n_par), macs=li.macs,
+            calls=li.calls,
+            arch_rank=r_arch, numerical_rank=rank, rank_tol=tol, rank_gap=gap,
+            kr_ratio=li.out_channels / r_arch if r_arch else None,
+            numerical_kr_ratio=li.out_channels / rank if rank else None,
+            block=block_of.get(li.name), segment=sr.name, segment_dof=sr.dof, segment_naive=sr.naive,
+            dof_ratio=sr.dof_ratio, dof_method=sr.method, skip_reason=skip))
+
+    block_rows = []
+    num = {r.name: r.numerical_rank for r in rows}
+    for b in g.blocks:
+        names = b.main_path + b.shortcut
+        if b.kind == "inverted_residual":  # R = rank of the expansion map (K/R = t reading)
+            inner = [num[b.main_path[0]]] if num[b.main_path[0]] is not None else []
+        else:
+            inner = [num[n] for n in b.main_path[:-1] if num[n] is not None]
+        r_num = min(inner) if inner else None
+        block_rows.append(BlockRow(
+            name=b.name, kind=b.kind, K=b.K, R=b.R, kr_ratio=b.K / b.R if b.R else None,
+            numerical_R=r_num, numerical_kr_ratio=b.K / r_num if r_num else None,
+            params=parameter_count(modules[b.name]), macs=sum(layers[n].macs for n in names),
+            n_layers=len(names), main_path=b.main_path, shortcut=b.shortcut, kr_convention=b.kr_convention))
+
+    done = [s for s in seg_rows if s.dof is not None]
+    dof_tot, naive_tot = sum(s.dof for s in done), sum(s.naive for s in done)
+    macs = sum(li.macs for li in g.layers)
+    summary = ReportSummary(
+        params=parameter_count(model), macs=macs, flops=2 * macs,
+        bytes=memory_bytes(model, dtype=dtype), dtype=str(dtype).replace("torch.", ""),
+        n_layers=len(rows), n_blocks=len(block_rows), n_segments=len(seg_rows),
+        n_segments_skipped=len(seg_rows) - len(done), segment_dof=dof_tot, segment_naive=naive_tot,
+        dof_ratio=naive_tot / dof_tot if dof_tot else None, trace_method=g.method,
+        layer_kr_convention=LAYER_KR_CONVENTION, notes=g.notes)
+    return RedundancyReport(tuple(rows), tuple(block_rows), tuple(seg_rows), summary, shape,
+                            type(model).__name__, rank_tol, dof_max_params, dof)

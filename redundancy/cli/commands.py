@@ -1,0 +1,428 @@
+"""The ``redundancy`` command line. It parses, calls the library and writes; it computes nothing itself.
+
+Exit codes: 0 success, 1 a computation failed, 2 a bad argument. Every error is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from redundancy.analysis.table import report_text
+from redundancy.errors import RedundancyError
+
+EPILOG = """examples:
+  redundancy demo                              built-in example: table and summary on the terminal
+  redundancy demo --out demo-out               ... and JSON, CSV and PNG files into demo-out/
+  redundancy analyze resnet20 --out rep        analyze a zoo model
+  redundancy analyze mypkg.models:make_net --input-shape 3,32,32 --weights net.pt
+  redundancy roi resnet20 mypkg.models:small --input-shape 3,32,32 --eps 0.05 \\
+      --cost-per-sample 0.1 --cost-per-gmac 1e-4 --inferences-per-month 1e7 --out roi
+  redundancy simulate --quick --out sim        error-versus-n validation study (short)
+
+exit codes: 0 success, 1 a computation failed, 2 a bad argument.
+"""
+
+DEMO_SHAPE = (8, 12, 12)
+DEMO_K, DEMO_R = 32, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a shape; give comma-separated positive integers such as 3,32,32")
+    return shape
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of positive integers such as 1,8,32")
+    return vals
+
+
+def _float(text: str, *, strict: bool) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not np.isfinite(v) or v < 0 or (strict and v == 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number {'>' if strict else '>='} 0")
+    return v
+
+
+def _pos_float(text: str) -> float:
+    return _float(text, strict=True)
+
+
+def _nonneg_float(text: str) -> float:
+    return _float(text, strict=False)
+
+
+def _kv(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. kr=4)")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _out_dir(path: str | None) -> str | None:
+    if path is None:
+        return None
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise RedundancyError(f"--out={path!r} exists and is not a directory")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _save_fig(display, path: str) -> None:
+    display.figure_.savefig(path, dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(display.figure_)
+
+
+def _agg():
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI only writes files
+
+
+def load_model(spec: str, model_args: dict | None = None):
+    """A model from a zoo name or ``package.module:factory``; returns ``(model, default_input_shape)``."""
+    kwargs = dict(model_args or {})
+    if ":" in spec:
+        mod_name, _, attr = spec.partition(":")
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError as exc:
+            raise RedundancyError(f"MODEL={spec!r}: cannot import module {mod_name!r} ({exc})") from None
+        factory = getattr(mod, attr, None)
+        if factory is None or not callable(factory):
+            raise RedundancyError(f"MODEL={spec!r}: module {mod_name!r} has no callable {attr!r}")
+        model = factory(**kwargs)
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise RedundancyError(f"MODEL={spec!r}: {attr}() returned {type(model).__name__}, "
+                                  "not a torch.nn.Module")
+        return model, None
+    from redundancy import zoo
+
+    names = list(zoo.MODELS)
+    if spec not in names:
+        raise RedundancyError(f"MODEL={spec!r} is not a zoo model ({', '.join(names)}) nor "
+                              "package.module:factory")
+    return zoo.get_model(spec, **kwargs), zoo.default_input_shape(spec)
+
+
+def _model(spec, weights, input_shape, model_args, what="MODEL"):
+    from redundancy.checkpoint import load_weights
+
+    model, default = load_model(spec, model_args)
+    if weights is not None:
+        load_weights(model, weights)
+    shape = input_shape or default
+    if shape is None:
+        raise RedundancyError(f"{what}={spec!r} is not a zoo model; give --input-shape C,H,W")
+    model.eval()
+    return model, tuple(shape)
+
+
+def _write_report(report, out: str, *, stem: str = "report", title: str | None = None) -> list[str]:
+    from redundancy.plotting import BoundVsCountDisplay
+
+    _agg()
+    files = [os.path.join(out, f"{stem}.json"), os.path.join(out, f"{stem}_layers.csv"),
+             os.path.join(out, f"{stem}_blocks.csv"), os.path.join(out, f"{stem}_bound_vs_count.png")]
+    report.to_json(files[0])
+    report.to_pandas().to_csv(files[1], index=False)
+    report.blocks_frame().to_csv(files[2], index=False)
+    try:
+        disp = BoundVsCountDisplay.from_report(report)
+    except RedundancyError:
+        return files[:3]  # nothing to plot (no analysable segment)
+    disp.title = title
+    _save_fig(disp.plot(), files[3])
+    return files
+
+
+# ----------------------------------------------------------------------------------- demo
+def demo_specs():
+    """The demo's two designs as specs: (Tucker-compressed, plain conv), same shapes."""
+    from redundancy.linear.spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
+
+    spec = LinearCNN(DEMO_SHAPE, [TuckerConv(DEMO_K, 3, ranks=(DEMO_R, DEMO_R)), AvgPool(2), Dense(1)])
+    return spec, LinearCNN(DEMO_SHAPE, [Conv(DEMO_K, 3), AvgPool(2), Dense(1)])
+
+
+def demo_design(seed: int = 0):
+    """The demo's two designs: (spec, compressed net, original net) for ``seed``."""
+    spec, plain = demo_specs()
+    return spec, spec.build(seed=seed), plain.build(seed=seed)
+
+
+def demo_text(seed: int = 0):
+    """The deterministic part of the demo (compared with ``tests/golden/demo.txt``) and its results."""
+    from redundancy.linear.dof import degrees_of_freedom
+    from redundancy.analysis.report import analyze
+
+    spec, net, _ = demo_design(seed)
+    dof = degrees_of_freedom(spec)
+    report = analyze(net, spec.input_shape)
+    lines = ["redundancy demo: a Tucker-compressed linear CNN",
+             f"  input shape            {spec.input_shape}",
+             f"  layers                 {', '.join(spec.layer_names())}",
+             f"  K (output channels)    {DEMO_K},  R (Tucker rank)  {DEMO_R},  K/R = {DEMO_K / DEMO_R:g}",
+             f"  naive parameter count  {int(dof.naive)}",
+             f"  degrees of freedom     {int(dof.dof)}  (method {dof.method})",
+             f"  naive / dof            {dof.naive / dof.dof:.4f}",
+             "", report_text(report)]
+    return "\n".join(lines), dof, report
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from redundancy.analysis.roi import estimate_roi
+    from redundancy.linear.tensor import whole_network_tensor
+
+    t0 = time.perf_counter()
+    out = _out_dir(args.out)
+    text, dof, report = demo_text(args.seed)
+    spec, net, plain = demo_design(args.seed)
+    res = whole_network_tensor(net, spec.input_shape)
+    x = np.random.default_rng(args.seed).normal(size=(64, *spec.input_shape))
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)).reshape(64, -1).numpy()
+    err = float(np.abs(res.apply(x) - y).max() / np.abs(y).max())
+    print(text)
+    print()
+    print(f"whole-network tensor     W shape {res.W.shape}, ||W||_F = {np.linalg.norm(res.W):.4f}")
+    print(f"identity check           max relative error of <W, x> + b vs forward on 64 inputs: {err:.1e}")
+    from redundancy.lowrank.compression import compress
+    from redundancy.linear.dof import degrees_of_freedom
+
+    plain_dof = degrees_of_freedom(demo_specs()[1])
+    # the design as it would be deployed: the plain conv compressed into a Tucker-2 chain
+    # (1x1 -> 3x3 -> 1x1); it reaches the same set of W as the TuckerConv spec, hence the same dof
+    deployed = compress(plain, ranks=(DEMO_R, DEMO_R), method="tucker").model
+    roi = estimate_roi(plain, deployed, spec.input_shape, batch_sizes=(1, 8), repeats=5, warmup=2, eps=0.1,
+                       cost_per_sample=0.05, cost_per_gmac=1e-4, inferences_per_month=1e8, seed=args.seed,
+                       dof=(plain_dof.dof, dof.dof), naive=(plain_dof.naive, dof.naive))
+    print("ROI of the design deployed as a Tucker-2 chain (redundancy.compress of the plain conv) vs the plain "
+          "conv\n(eps=0.1, $0.05/sample, $1e-4/GMAC, 1e8 inferences/month):")
+    print("  " + repr(roi).replace("\n", "\n  "))
+    print(f"  note: {roi.notes[0]}")
+    if out is not None:
+        from redundancy.plotting import RoiDisplay
+
+        files = _write_report(report, out, stem="demo_report", title="demo: Tucker-compressed linear CNN")
+        path = os.path.join(out, "demo_roi.json")
+        with open(path, "w") as fh:
+            json.dump(roi.to_dict(), fh, indent=2)
+        roi.to_pandas().to_csv(os.path.join(out, "demo_roi.csv"))
+        _save_fig(RoiDisplay.from_result(roi).plot(), os.path.join(out, "demo_roi.png"))
+        _save_fig(RoiDisplay.from_result(roi).plot(kind="cost"), os.path.join(out, "demo_roi_cost.png"))
+        files += [path, os.path.join(out, "demo_roi.csv"), os.path.join(out, "demo_roi.png"),
+                  os.path.join(out, "demo_roi_cost.png")]
+        print("wrote " + ", ".join(files))
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0 if err < 1e-10 else 1
+
+
+# ----------------------------------------------------------------------------------- analyze / roi / simulate
+def _analyze(args: argparse.Namespace) -> int:
+    out = _out_dir(args.out)
+    model, shape = _model(args.model, args.weights, args.input_shape, dict(args.model_arg))
+    from redundancy.analysis.report import analyze
+
+    report = analyze(model, shape, progress=not args.no_progress)
+    print(f"redundancy analyze {args.model}  input shape {shape}")
+    print(report_text(report))
+    if out is not None:
+        print("wrote " + ", ".join(_write_report(report, out, title=args.model)))
+    return 0
+
+
+def _roi(args: argparse.Namespace) -> int:
+    import torch
+
+    from redundancy.analysis.roi import estimate_roi
+
+    out = _out_dir(args.out)
+    a, shape_a = _model(args.original, args.weights_original, args.input_shape,
+                        dict(args.original_arg), "ORIGINAL")
+    b, shape_b = _model(args.compressed, args.weights_compressed, args.input_shape,
+                        dict(args.compressed_arg), "COMPRESSED")
+    if shape_a != shape_b:
+        raise RedundancyError(f"the two models have different default input shapes {shape_a} and "
+                              f"{shape_b}; give --input-shape")
+    roi = estimate_roi(a, b, shape_a, dtype=getattr(torch, args.dtype), batch_sizes=args.batch_sizes,
+                       repeats=args.repeats, warmup=args.warmup, eps=args.eps, sigma=args.sigma,
+                       cost_per_sample=args.cost_per_sample, cost_per_gmac=args.cost_per_gmac,
+                       inferences_per_month=args.inferences_per_month, seed=args.seed,
+                       progress=not args.no_progress)
+    print(f"redundancy roi {args.original} -> {args.compressed}")
+    print(roi)
+    for note in roi.notes:
+        print(f"note: {note}")
+    if out is not None:
+        from redundancy.plotting import RoiDisplay
+
+        _agg()
+        with open(os.path.join(out, "roi.json"), "w") as fh:
+            json.dump(roi.to_dict(), fh, indent=2)
+        roi.to_pandas().to_csv(os.path.join(out, "roi.csv"))
+        _save_fig(RoiDisplay.from_result(roi).plot(), os.path.join(out, "roi.png"))
+        written = ["roi.json", "roi.csv", "roi.png"]
+        if roi.data_cost_original is not None and roi.serving_cost_per_month_original is not None:
+            _save_fig(RoiDisplay.from_result(roi).plot(kind="cost"), os.path.join(out, "roi_cost.png"))
+            written.append("roi_cost.png")
+        print("wrote " + ", ".join(os.path.join(out, f) for f in written))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from redundancy.validation.study import run_study
+
+    out = _out_dir(args.out)
+    result = run_study(out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    print(f"redundancy simulate ({'quick' if args.quick else 'full'}, seed {args.seed}) -> {out}")
+    if isinstance(result, dict):
+        curves = result.get("curves")
+        if isinstance(curves, list) and curves and isinstance(curves[0], dict):
+            from redundancy.analysis.table import format_table
+
+            print(format_table(curves, [("curve", "label"), ("dof", "dof"), ("naive", "naive"),
+                                        ("slope", "slope"), ("C dof", "constant_dof"),
+                                        ("C naive", "constant_naive")]))
+        for key, value in result.items():
+            if isinstance(value, (str, int, float, bool)) or value is None:
+                print(f"  {key}: {value}")
+            elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                print(f"  {key}: {', '.join(value)}")
+    elif result is not None:
+        print(result)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- parser
+def _sub(sub, name, help_, epilog):
+    return sub.add_parser(name, help=help_, description=help_, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="redundancy", description="Model redundancy of (compressed) CNNs: whole-network tensor, "
+        "degrees of freedom, sample-complexity bounds, K/R and ROI.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = _sub(sub, "demo", "run the built-in example end to end (Tucker-compressed linear CNN)",
+             "examples:\n  redundancy demo\n  redundancy demo --seed 3 --out demo-out\n\n"
+             "Without --out nothing is written; the table and summary are printed.")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", metavar="DIR", help="write JSON, CSV and PNG files into DIR")
+    p.set_defaults(func=_demo)
+
+    p = _sub(sub, "analyze", "redundancy report of a torch model",
+             "examples:\n  redundancy analyze resnet20\n  redundancy analyze resnet20 --model-arg kr=4 "
+             "--out rep\n  redundancy analyze mypkg.models:make_net --input-shape 3,32,32 --weights net.pt")
+    p.add_argument("model", metavar="MODEL", help="a zoo name or package.module:factory")
+    p.add_argument("--weights", metavar="FILE", help="state_dict file (loaded with weights_only=True)")
+    p.add_argument("--input-shape", type=_shape, metavar="C,H,W",
+                   help="one input without the batch dimension (default: the zoo model's)")
+    p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for the zoo model or factory (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="write report.json, CSV tables and a PNG into DIR")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_analyze)
+
+    p = _sub(sub, "roi", "what a compressed design saves and costs (params, MACs, latency, data, money)",
+             "examples:\n  redundancy roi bottleneck_resnet bottleneck_resnet --original-arg kr=1 "
+             "--compressed-arg kr=4\n"
+             "  redundancy roi a.b:orig a.b:comp --input-shape 3,32,32 --eps 0.05 --cost-per-sample 0.1 \\\n"
+             "      --cost-per-gmac 1e-4 --inferences-per-month 1e7 --out roi\n\n"
+             "Low-rank layers can be slower than the layer they replace: latency is measured, not assumed.")
+    p.add_argument("original", metavar="ORIGINAL", help="zoo name or package.module:factory")
+    p.add_argument("compressed", metavar="COMPRESSED", help="zoo name or package.module:factory")
+    p.add_argument("--weights-original", metavar="FILE")
+    p.add_argument("--weights-compressed", metavar="FILE")
+    p.add_argument("--original-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for ORIGINAL's zoo model or factory (repeatable)")
+    p.add_argument("--compressed-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for COMPRESSED's zoo model or factory (repeatable)")
+    p.add_argument("--input-shape", type=_shape, metavar="C,H,W")
+    p.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "float16"], default="float32")
+    p.add_argument("--batch-sizes", type=_ints, default=(1, 8, 32), metavar="B1,B2,...")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--eps", type=_pos_float, default=0.1, help="target prediction error (default 0.1)")
+    p.add_argument("--sigma", type=_pos_float, default=1.0, help="noise level (default 1)")
+    p.add_argument("--cost-per-sample", type=_nonneg_float, help="cost of one labelled sample")
+    p.add_argument("--cost-per-gmac", type=_nonneg_float, help="cost of serving 1e9 MACs")
+    p.add_argument("--inferences-per-month", type=_nonneg_float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="DIR", help="write roi.json, roi.csv and PNGs into DIR")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_roi)
+
+    p = _sub(sub, "simulate", "error-versus-n validation study (statistical model, fitted by torch)",
+             "examples:\n  redundancy simulate --quick --out sim")
+    p.add_argument("--quick", action="store_true", help="small grid (minutes, not hours)")
+    p.add_argument("--out", metavar="DIR", required=True, help="write JSON and PNG into DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        print("redundancy: error: give a COMMAND (demo, analyze, roi, simulate)", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except RedundancyError as exc:
+        print(f"redundancy: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("redundancy: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a computation failed: one line, no traceback
+        msg = (str(exc).strip().splitlines() or [""])[0]
+        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {msg}", file=sys.stderr)
+        return 1

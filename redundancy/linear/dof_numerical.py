@@ -1,0 +1,258 @@
+"""Numerical degrees of freedom: the generic rank of the Jacobian of the parametrisation map.
+
+For a model that is affine in its input, ``f(x; θ) = W(θ) x + b(θ)``. Its degrees of freedom are
+
+.. math::  \\mathrm{dof} = \\operatorname{rank} \\frac{\\partial\\, (\\mathrm{vec}\\,W(θ),\\ b(θ))}{\\partial θ}
+           \\quad\\text{at a generic } θ ,
+
+the dimension of the set of reachable ``(W, b)``. θ is every parameter of the model, each shared
+tensor once; buffers (BatchNorm running statistics) are constants.
+
+**How it scales.** The Jacobian of ``θ ↦ (W, b)`` has ``(n_in + 1)·n_out`` rows. We never form it.
+A measurement ``m(W, b) = uᵀ (W x + b)`` is one scalar, and its gradient with respect to θ,
+``∇_θ uᵀ f(x; θ)``, is one row of ``S·J`` where ``S`` is the measurement map. These rows are computed
+as per-example gradients (``torch.func.vmap`` over ``torch.func.grad`` of a ``functional_call``),
+in chunks. Rank-one measurements ``u xᵀ`` span every linear functional on ``(W, b)``, so for random
+Gaussian ``(x_j, u_j)`` each new row lies in the span of the earlier ones with probability zero
+until the span is the whole row space of ``J``: ``rank(S J) = rank(J)`` as soon as the rank stops
+growing. The row count grows geometrically (256, 512, ...) until ``oversample`` rows add nothing,
+and is never more than ``n_params + oversample``. When ``(n_in + 1)·n_out`` is no larger than that,
+the exact Jacobian is used instead (inputs ``0, e_1, ..., e_n``, all outputs).
+
+**Rank.** Columns are scaled to unit norm (rank is invariant; this removes the scale of each
+parameter, e.g. ``c^{L-1}`` when all weights are multiplied by ``c``). For small matrices (at most
+``SVD_MAX_ENTRIES`` entries) and for the exact Jacobian the values ``s`` are the singular values
+(float64 SVD); for large sketches they are the absolute diagonal of the unpivoted QR factor of
+``(S J)ᵀ`` (the distance of each random row to the span of the earlier rows, sorted), which is
+about 10x cheaper and exact in the same generic sense. ``rank = #{s_i > tol·s_1}`` with
+``tol = 100·max(m, n)·ε_float64`` unless given. The reported ``gap`` is ``s_r / s_{r+1}``
+(``inf`` when nothing is cut).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from redundancy._validation import as_generator, check_choice, check_int, check_module, check_positive_float, check_shape
+from redundancy.errors import NotLinearError, RedundancyError
+from redundancy.linear.tensor import find_nonlinear_module
+
+__all__ = ["NumericalRank", "jacobian_rank", "rank_from_singular_values", "random_point"]
+
+
+@dataclass(frozen=True)
+class NumericalRank:
+    """Outcome of :func:`jacobian_rank` (see :class:`redundancy.linear.dof.DofResult` for the public result)."""
+
+    rank: int
+    gap: float
+    tol: float
+    singular_values: np.ndarray
+    n_rows: int
+    n_params: int
+    exact: bool
+    n_outputs: int
+    decomposition: str = "svd"
+
+
+def rank_from_singular_values(s: np.ndarray, shape: tuple[int, int], tol: float | None = None
+                              ) -> tuple[int, float, float]:
+    """Return ``(rank, gap, tol)`` for singular values ``s`` (descending) of a matrix of ``shape``.
+
+    ``rank = #{s_i > tol·s_1}`` with ``tol = 100·max(shape)·eps`` by default; ``gap = s_r/s_{r+1}``.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    if tol is None:
+        tol = 100.0 * max(shape) * np.finfo(np.float64).eps
+    if s.size == 0 or s[0] == 0:
+        return 0, float("inf"), float(tol)
+    r = int(np.count_nonzero(s > tol * s[0]))
+    if r >= s.size:
+        gap = float("inf")
+    else:
+        gap = float(s[r - 1] / s[r]) if s[r] > 0 else float("inf")
+    return r, gap, float(tol)
+
+
+def random_point(model: nn.Module, seed: Any = 0) -> dict[str, torch.Tensor]:
+    """A random float64 value for every (deduplicated) parameter of ``model``.
+
+    Tensors with two or more dimensions get ``N(0, 1/fan_in)`` entries (``fan_in = numel/shape[0]``),
+    vectors (biases, BatchNorm affine) get ``N(0, 1)``: a generic point at a sensible scale.
+    """
+    rng = as_generator(seed)
+    out = {}
+    for name, p in model.named_parameters():
+        fan = max(1, p.numel() // p.shape[0]) if p.dim() >= 2 else 1
+        out[name] = torch.from_numpy(rng.normal(scale=1.0 / math.sqrt(fan), size=tuple(p.shape)))
+    return out
+
+
+def _flat_grads(grads: dict[str, torch.Tensor], names: list[str]) -> np.ndarray:
+    return torch.cat([grads[n].reshape(grads[n].shape[0], -1) for n in names], dim=1).numpy()
+
+
+def _check_affine(f, x1: torch.Tensor, x2: torch.Tensor) -> float:
+    with torch.no_grad():
+        y1, y2, ym = f(x1), f(x2), f((x1 + x2) / 2)
+    ref = (y1 + y2) / 2
+    scale = max(float(ref.abs().max()), float(ym.abs().max()), 1e-300)
+    return float((ym - ref).abs().max()) / scale
+
+
+def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, seed: Any = 0,
+                  progress: bool = False, at: str = "random", chunk_size: int = 256,
+                  oversample: int = 8) -> NumericalRank:
+    """Generic rank of ``∂(vec W, b)/∂θ`` for an affine ``model`` (see the module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Affine in its input (convs, pools, linear, BatchNorm in eval mode, residual additions...).
+    input_shape : tuple of int
+        One example's shape, without the batch dimension.
+    tol : float, optional
+        Relative rank tolerance (default ``100·max(m, n)·eps``).
+    seed : int or numpy.random.Generator
+        Seeds the random point and the random measurements.
+    progress : bool
+        Show a tqdm bar over the measurement chunks.
+    at : {"random", "model"}
+        Evaluate at a random point (the generic rank; default) or at the model's own weights.
+    chunk_size : int
+        Measurements per vectorised chunk.
+    oversample : int
+        Rows that must add no rank before the rank is accepted.
+
+    Returns
+    -------
+    NumericalRank
+    """
+    check_module("model", model)
+    input_shape = check_shape("input_shape", input_shape, min_len=1, max_len=5)
+    check_choice("at", at, ("random", "model"))
+    chunk_size = check_int("chunk_size", chunk_size, min_value=1)
+    oversample = check_int("oversample", oversample, min_value=1)
+    if tol is not None:
+        tol = check_positive_float("tol", tol)
+        if tol >= 1:
+            raise RedundancyError(f"tol={tol!r} is not allowed; tol is relative and must be in (0, 1)")
+    bad = find_nonlinear_module(model)
+    if bad is not None:
+        raise NotLinearError(f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
+                             "degrees_of_freedom needs an affine model", module_name=bad[0])
+    rng = as_generator(seed)
+    net = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
+    names = [n for n, _ in net.named_parameters()]
+    if not names:
+        raise RedundancyError("model has no parameters; its degrees of freedom are 0 by definition "
+                              "and there is nothing to compute")
+    if at == "random":
+        params = random_point(net, rng)
+    else:
+        params = {n: p.detach().clone() for n, p in net.named_parameters()}
+    buffers = {n: b for n, b in net.named_buffers()}
+    n_params = sum(p.numel() for p in params.values())
+
+    def fwd(p, x):
+        return torch.func.functional_call(net, (p, buffers), (x,))
+
+    n_in = math.prod(input_shape)
+    try:
+        with torch.no_grad():
+            y0 = fwd(params, torch.zeros((1, *input_shape), dtype=torch.float64))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RedundancyError(f"the model cannot be evaluated on input_shape={input_shape}: {first}") from exc
+    if not isinstance(y0, torch.Tensor) or y0.shape[:1] != (1,):
+        raise RedundancyError("model must return one tensor with the batch dimension first")
+    n_out = int(y0[0].numel())
+    xs = torch.from_numpy(rng.normal(size=(2, *input_shape)))
+    err = _check_affine(lambda x: fwd(params, x), xs[:1], xs[1:])
+    if not np.isfinite(err) or err > 1e-8:
+        raise NotLinearError(f"model is not linear in its input: the midpoint test fails (relative error "
+                             f"{err:.2e} > 1e-8); degrees_of_freedom needs an affine model")
+
+    def meas(p, x, u):
+        return (fwd(p, x.unsqueeze(0)).reshape(-1) * u).sum()
+
+    grad_fn = torch.func.vmap(torch.func.grad(meas), in_dims=(None, 0, 0))
+    full_rows = (n_in + 1) * n_out
+    cap = n_params + oversample
+    exact = full_rows <= min(cap, 2048)
+
+    def rows_for(X: torch.Tensor, U: torch.Tensor, bar) -> np.ndarray:
+        out = []
+        for i in range(0, X.shape[0], chunk_size):
+            with torch.enable_grad():
+                g = grad_fn(params, X[i:i + chunk_size], U[i:i + chunk_size])
+            out.append(_flat_grads(g, names))
+            if bar is not None:
+                bar.update(min(chunk_size, X.shape[0] - i))
+        return np.concatenate(out, axis=0) if out else np.zeros((0, n_params))
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=full_rows if exact else min(cap, 256), desc="dof: Jacobian rows", unit="row",
+               disable=not progress, leave=False)
+    try:
+        if exact:
+            eye_in = torch.cat([torch.zeros(1, n_in, dtype=torch.float64),
+                                torch.eye(n_in, dtype=torch.float64)]).reshape(n_in + 1, *input_shape)
+            eye_out = torch.eye(n_out, dtype=torch.float64)
+            X = eye_in.repeat_interleave(n_out, dim=0)
+            U = eye_out.repeat(n_in + 1, 1)
+            J = rows_for(X, U, bar)
+        else:
+            J = np.zeros((0, n_params))
+            target = min(cap, 256)
+            while True:
+                need = target - J.shape[0]
+                X = torch.from_numpy(rng.normal(size=(need, *input_shape)))
+                U = torch.from_numpy(rng.normal(size=(need, n_out)))
+                J = np.concatenate([J, rows_for(X, U, bar)], axis=0)
+                s, r, gap, used_tol, kind = _svd_rank(J, tol)
+                if r <= J.shape[0] - oversample or J.shape[0] >= cap:
+                    break
+                target = min(cap, 2 * target)
+                bar.total = target
+                bar.refresh()
+    finally:
+        bar.close()
+    if exact:
+        s, r, gap, used_tol, kind = _svd_rank(J, tol, exact=True)
+    return NumericalRank(rank=r, gap=gap, tol=used_tol, singular_values=s, n_rows=int(J.shape[0]),
+                         n_params=int(n_params), exact=bool(exact), n_outputs=n_out,
+                         decomposition=kind)
+
+
+#: Above this many matrix entries the rank comes from a QR factorisation instead of an SVD.
+SVD_MAX_ENTRIES = 4_000_000
+
+
+def _svd_rank(J: np.ndarray, tol: float | None, *, exact: bool = False):
+    """Rank of ``J`` with unit-norm columns: SVD for small or structured (exact) matrices, else the
+    diagonal of the unpivoted QR of ``Jᵀ`` (rows are generic random measurements, so the distance of
+    row j to the span of rows 1..j-1 is ≈ 0 exactly when the earlier rows already span the row space)."""
+    norms = np.linalg.norm(J, axis=0)
+    Jn = J[:, norms > 0] / norms[norms > 0]
+    if Jn.size == 0:
+        return np.zeros(0), 0, float("inf"), float(tol or 0.0), "svd"
+    if exact or Jn.size <= SVD_MAX_ENTRIES:
+        s = np.linalg.svd(Jn, compute_uv=False)
+        kind = "svd"
+    else:
+        from scipy.linalg import qr
+
+        R = qr(Jn[: Jn.shape[1]].T, mode="r", overwrite_a=True, check_finite=False)[0]
+        s = np.sort(np.abs(np.diag(R)))[::-1]
+        kind = "qr"
+    r, gap, used = rank_from_singular_values(s, J.shape, tol)
+    return s, r, gap, used, kind

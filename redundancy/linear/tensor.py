@@ -1,0 +1,389 @@
+"""The whole-network weight tensor of a model that is affine in its input.
+
+For a network with linear activations every layer is a linear map, so the composition is affine:
+
+.. math::  f(x) = \\langle \\mathcal W, x \\rangle + b, \\qquad
+           \\mathcal W[o, \\ldots] = \\partial f_o / \\partial x .
+
+:func:`whole_network_tensor` computes ``W`` (shape ``(n_outputs, *input_shape)``) as the Jacobian of
+the flattened output with respect to the input, with batched vector-Jacobian products
+(``torch.func.vjp`` under ``torch.func.vmap``) or batched Jacobian-vector products, whichever needs
+fewer products, in float64. While the Jacobian is differentiated, float64 ``conv3d`` calls run as
+sums of ``conv2d`` over their depth taps (:mod:`redundancy.linear._fastconv`; same values, a faster
+batched backward), and a final ``nn.Linear`` of an ``nn.Sequential`` seeds the products with its
+weight rows; ``fast=False`` turns both off.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from redundancy.linear._fastconv import FastConv3dMode
+from redundancy._validation import check_choice, check_int, check_module, check_shape
+from redundancy.errors import NotLinearError, RedundancyError
+
+__all__ = ["WholeNetworkTensor", "whole_network_tensor", "NONLINEAR_MODULES", "find_nonlinear_module"]
+
+#: Module types that are never affine in their input.
+NONLINEAR_MODULES: tuple[type[nn.Module], ...] = tuple(
+    getattr(nn, n) for n in (
+        "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
+        "Sigmoid", "Tanh", "Hardtanh", "Hardswish", "Hardsigmoid", "Softplus", "Softsign", "Softmax",
+        "Softmax2d", "LogSoftmax", "LogSigmoid", "Softmin", "Tanhshrink", "Softshrink", "Hardshrink",
+        "Threshold", "GLU", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "FractionalMaxPool2d",
+        "FractionalMaxPool3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+        "InstanceNorm3d", "LocalResponseNorm", "MultiheadAttention", "RNN", "LSTM", "GRU",
+    ) if hasattr(nn, n)
+)
+
+_STOCHASTIC = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+
+@dataclass(frozen=True, eq=False)
+class WholeNetworkTensor:
+    """Result of :func:`whole_network_tensor`: ``model(x) = <W, x> + bias``.
+
+    Attributes
+    ----------
+    W : numpy.ndarray
+        float64 array of shape ``(n_outputs, *input_shape)``.
+    bias : numpy.ndarray
+        float64 offset of shape ``(n_outputs,)`` (the model's output at ``x = 0`` for an affine model).
+    input_shape, output_shape : tuple of int
+        Shapes without the batch dimension; ``n_outputs = prod(output_shape)``.
+    point : numpy.ndarray or None
+        The point of a local linearisation (``at=``), ``None`` for an exactly affine model.
+    method : str
+        ``"vjp"`` (batched reverse mode) or ``"jvp"`` (batched forward mode).
+    max_check_error : float or None
+        Largest relative error of ``<W, x> + b`` against the model's forward pass on the random
+        check inputs (``None`` when the check was skipped).
+    """
+
+    W: np.ndarray
+    bias: np.ndarray
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    point: np.ndarray | None = None
+    method: str = "vjp"
+    max_check_error: float | None = field(default=None)
+
+    @property
+    def n_outputs(self) -> int:
+        return int(math.prod(self.output_shape))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """``W`` as an ``(n_outputs, prod(input_shape))`` matrix."""
+        return self.W.reshape(self.n_outputs, -1)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.W if dtype is None else self.W.astype(dtype)
+
+    def apply(self, x: Any) -> np.ndarray:
+        """Evaluate ``<W, x> + b`` for ``x`` of shape ``input_shape`` or ``(n, *input_shape)``."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape == self.input_shape:
+            return self.matrix @ x.reshape(-1) + self.bias
+        if x.shape[1:] != self.input_shape:
+            raise RedundancyError(
+                f"x has shape {x.shape}; expected {self.input_shape} or (n, *{self.input_shape})")
+        return x.reshape(x.shape[0], -1) @ self.matrix.T + self.bias
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "W": self.W.tolist(), "bias": self.bias.tolist(), "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape), "method": self.method,
+            "point": None if self.point is None else self.point.tolist(),
+            "max_check_error": self.max_check_error,
+        }
+
+    def __repr__(self) -> str:
+        kind = "affine" if self.point is None else "linearised at a point"
+        err = "" if self.max_check_error is None else f", check error {self.max_check_error:.1e}"
+        return (f"WholeNetworkTensor(W shape={self.W.shape}, ||W||_F={np.linalg.norm(self.W):.4g}, "
+                f"{kind}, method={self.method!r}{err})")
+
+
+def find_nonlinear_module(model: nn.Module) -> tuple[str, str] | None:
+    """Return ``(name, reason)`` of the first submodule that is structurally non-linear, else ``None``.
+
+    Non-linear types (:data:`NONLINEAR_MODULES`), BatchNorm in training mode (its output depends on
+    the batch) and active dropout count as non-linear.
+    """
+    for name, mod in model.named_modules():
+        label = name or "<root>"
+        if isinstance(mod, NONLINEAR_MODULES):
+            return label, f"{type(mod).__name__} is not affine"
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.training:
+            return label, f"{type(mod).__name__} is in training mode (batch statistics); call model.eval()"
+        if isinstance(mod, _STOCHASTIC) and mod.training and mod.p > 0:
+            return label, f"{type(mod).__name__}(p={mod.p}) is active in training mode; call model.eval()"
+    return None
+
+
+def _run_checked(model: nn.Module, x: torch.Tensor, input_shape) -> torch.Tensor:
+    """Forward pass that turns torch's shape errors into a RedundancyError naming the layer."""
+    entered: list[str] = []
+    names = {m: n for n, m in model.named_modules()}
+    hooks = [m.register_forward_pre_hook(lambda mod, args: entered.append(names.get(mod, "?")))
+             for m in model.modules()]
+    try:
+        return model(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        where = f" in submodule '{entered[-1] or '<root>'}'" if entered else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RedundancyError(
+            f"the model cannot be evaluated on input_shape={tuple(input_shape)}{where}: {first}. "
+            "input_shape is the shape of one example without the batch dimension, e.g. (C, H, W)") from exc
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _locate_nonaffine(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor) -> str | None:
+    """Name the deepest submodule whose own map fails the midpoint test f((a+b)/2) = (f(a)+f(b))/2."""
+    records: dict[str, list] = {}
+    hooks = []
+    for name, mod in model.named_modules():
+
+        def hook(mod, args, out, name=name):
+            records.setdefault(name, []).append((args, out))
+        hooks.append(mod.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x1)
+            model(x2)
+    finally:
+        for h in hooks:
+            h.remove()
+    modules = dict(model.named_modules())
+    failing = []
+    for name, rec in records.items():
+        if len(rec) != 2:
+            continue
+        (a1, o1), (a2, o2) = rec
+        if not (all(isinstance(t, torch.Tensor) for t in a1) and isinstance(o1, torch.Tensor)):
+            continue
+        mid = tuple((u + v) / 2 for u, v in zip(a1, a2))
+        try:
+            with torch.no_grad():
+                om = modules[name](*mid)
+        except Exception:  # noqa: BLE001 - a module that cannot be re-called is simply not tested
+            continue
+        ref = (o1 + o2) / 2
+        scale = max(float(ref.abs().max()), 1e-300)
+        if float((om - ref).abs().max()) > 1e-7 * scale:
+            failing.append(name)
+    if not failing:
+        return None
+    # the deepest failing module: no other failing module lies below it
+    def below(o: str, n: str) -> bool:
+        return o != n and (n == "" or o.startswith(n + "."))
+    deepest = [n for n in failing if not any(below(o, n) for o in failing)]
+    return deepest[0] or "<root>"
+
+
+
+def _linear_head(net: nn.Module, output_shape) -> tuple[nn.Module, nn.Linear] | None:
+    """``(prefix, linear)`` when ``net`` is a plain ``nn.Sequential`` ending in an ``nn.Linear``
+    (no hooks on either) whose output is the whole output, else ``None``."""
+    if type(net) is not nn.Sequential or len(net) < 2:
+        return None
+    lin = net[-1]
+    if type(lin) is not nn.Linear or tuple(output_shape) != (lin.out_features,):
+        return None
+    if any(m._forward_hooks or m._forward_pre_hooks for m in (net, lin)):
+        return None
+    if lin.weight.dtype != torch.float64:
+        return None
+    return net[:-1], lin
+
+
+def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, method: str = "auto",
+                         check: bool = True, chunk_size: int | None = None,
+                         seed: int = 0, fast: bool = True) -> WholeNetworkTensor:
+    """Whole-network weight tensor ``W`` and offset ``b`` with ``model(x) = <W, x> + b``.
+
+    For a model that is affine in its input, ``W[o] = ∂ f_o / ∂ x`` is the same at every point and
+    ``b = f(0)``. The Jacobian is computed in float64 on a deep copy of the model (the original is
+    never modified) by batched vector-Jacobian products (``torch.func.vjp`` vmapped over the rows of the
+    identity, ``method="vjp"``) or batched Jacobian-vector products (``method="jvp"``);
+    ``"auto"`` takes whichever needs fewer products (``min(n_outputs, n_inputs)``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Conv1d/2d/3d (any stride, padding, dilation, groups), AvgPool, Linear, Flatten, BatchNorm
+        in eval mode, Identity, residual additions, channel concatenation, or anything else that
+        is affine in its input.
+    input_shape : tuple of int
+        Shape of one example without the batch dimension, e.g. ``(C, H, W)``.
+    at : array-like, optional
+        Explicit **local linearisation**: if given (shape ``input_shape``), the model may be
+        non-linear and the result is its first-order Taylor expansion at ``x0 = at``:
+        ``W = J(x0)``, ``b = f(x0) - <W, x0>``. Without it a non-linear model raises
+        :class:`~redundancy.errors.NotLinearError`.
+    method : {"auto", "vjp", "jvp"}
+        How the Jacobian is assembled.
+    check : bool
+        For an affine model, verify ``<W, x> + b == model(x)`` on four random inputs ``±z_1, ±10³ z_2``
+        (relative tolerance 1e-8); a failure raises ``NotLinearError`` naming the deepest offending submodule.
+    chunk_size : int, optional
+        Number of products vmapped at once (memory control); ``None`` does all at once.
+    seed : int
+        Seed of the random check inputs.
+    fast : bool
+        Two shortcuts that give the same values faster (see
+        ``benchmarks/bench_whole_network_tensor.py``): while the Jacobian is differentiated, every
+        float64 ``conv3d`` runs as a sum of ``conv2d`` over its depth taps (torch's batched float64
+        ``conv3d`` backward is about twice slower); and for ``method="vjp"`` on a plain
+        ``nn.Sequential`` ending in an ``nn.Linear`` ``A`` (no hooks), ``J = A J_prefix`` is
+        obtained by seeding the prefix's vector-Jacobian products with the rows of ``A`` instead of
+        multiplying the identity through ``A``. The affinity check always uses the model's own
+        forward pass. ``False`` differentiates the whole model's ops as they are.
+
+    Returns
+    -------
+    WholeNetworkTensor
+        ``.W`` (shape ``(n_outputs, *input_shape)``), ``.bias``, shapes, ``.apply(x)``.
+
+    Raises
+    ------
+    NotLinearError
+        A submodule is not affine (ReLU, max-pool, BatchNorm in train mode, a functional
+        non-linearity inside ``forward``...) and ``at`` was not given.
+    RedundancyError
+        ``model`` is not a module, ``input_shape`` is malformed, or the model cannot run on it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from redundancy import whole_network_tensor
+    >>> net = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(12, 1))
+    >>> res = whole_network_tensor(net, (1, 8))
+    >>> res.W.shape
+    (1, 1, 8)
+    >>> x = torch.randn(1, 8, dtype=torch.float64)
+    >>> bool(abs(res.apply(x.numpy())[0] - net.double()(x[None]).item()) < 1e-10)
+    True
+    """
+    check_module("model", model)
+    input_shape = check_shape("input_shape", input_shape, min_len=1, max_len=5)
+    check_choice("method", method, ("auto", "vjp", "jvp"))
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, min_value=1)
+    if not isinstance(fast, bool):
+        raise RedundancyError(f"fast must be True or False; got {fast!r}")
+    linearise = at is not None
+    if not linearise:
+        bad = find_nonlinear_module(model)
+        if bad is not None:
+            raise NotLinearError(
+                f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
+                "whole_network_tensor needs an affine model; pass at=x0 for a local linearisation",
+                module_name=bad[0])
+    # Always a converted deep copy: the caller's model keeps its dtype and state even if its forward
+    # mutates itself (a custom module, or a training-mode forward allowed with at=).
+    net = copy.deepcopy(model).to(torch.float64)
+    n_in = math.prod(input_shape)
+    if linearise:
+        x0 = torch.as_tensor(np.asarray(at, dtype=np.float64))
+        if tuple(x0.shape) != input_shape:
+            raise RedundancyError(f"at has shape {tuple(x0.shape)}; it must have input_shape={input_shape}")
+    else:
+        x0 = torch.zeros(input_shape, dtype=torch.float64)
+
+    with torch.no_grad():
+        y0 = _run_checked(net, x0[None], input_shape)
+    if not isinstance(y0, torch.Tensor) or y0.shape[:1] != (1,):
+        raise RedundancyError("model must return one tensor with the batch dimension first; "
+                              f"got {type(y0).__name__}")
+    output_shape = tuple(y0.shape[1:])
+    n_out = math.prod(output_shape)
+
+    def run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if fast:
+            with FastConv3dMode():
+                return module(x.unsqueeze(0))
+        return module(x.unsqueeze(0))
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return run(net, x).reshape(-1)
+
+    if method == "auto":
+        method = "vjp" if n_out <= n_in else "jvp"
+
+    def jacobian() -> torch.Tensor:
+        with torch.enable_grad():
+            if method == "vjp":
+                head = _linear_head(net, output_shape) if fast else None
+                if head is not None:
+                    # rows of J = A J_prefix: the vjp of the prefix with the Linear's weight rows as
+                    # cotangents (the vjp of the head with identity cotangents is a product with I).
+                    prefix, lin = head
+                    out_pre, vjp_fn = torch.func.vjp(lambda x: run(prefix, x), x0)
+                    seeds = lin.weight.detach()
+                    if tuple(out_pre.shape) != (1, lin.in_features):
+                        head = None
+                if head is None:
+                    _, vjp_fn = torch.func.vjp(f, x0)
+                    seeds = torch.eye(n_out, dtype=torch.float64)
+                else:
+                    seeds = seeds.reshape(n_out, 1, lin.in_features)
+                (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(seeds)
+                jac = jac.reshape(n_out, *input_shape)
+            else:
+                eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *input_shape)
+                cols = torch.func.vmap(lambda v: torch.func.jvp(f, (x0,), (v,))[1], chunk_size=chunk_size)(eye)
+                jac = cols.T.reshape(n_out, *input_shape)
+        return jac
+
+    try:
+        jac = jacobian()
+    except RuntimeError as exc:  # torch.func refuses e.g. in-place updates of captured tensors
+        first = str(exc).strip().splitlines()[0]
+        raise RedundancyError(
+            f"the model's forward cannot be differentiated with torch.func ({first}); "
+            "whole_network_tensor needs a forward without in-place updates of module state") from exc
+    W = jac.detach().numpy().copy()
+    y0np = y0.detach().reshape(-1).numpy()
+    # products in torch (one thread pool with the Jacobian; numpy's BLAS pool would compete)
+    jac_flat = jac.detach().reshape(n_out, -1)
+    bias = y0np - (jac_flat @ x0.reshape(-1)).numpy()
+
+    max_err = None
+    if check and not linearise:
+        gen = torch.Generator().manual_seed(int(seed))
+        z = torch.randn((2, *input_shape), generator=gen, dtype=torch.float64)
+        # +-z at two scales: an affine map satisfies f(z) + f(-z) = 2b at every scale, while a
+        # piecewise-linear map (ReLU, abs with a large offset) changes sign pattern somewhere.
+        xs = torch.cat([z[:1], -z[:1], 1e3 * z[1:], -1e3 * z[1:]])
+        with torch.no_grad():
+            ys = net(xs).reshape(len(xs), -1).numpy()
+        pred = (xs.reshape(len(xs), -1) @ jac_flat.T).numpy() + bias
+        scale = max(np.abs(ys).max(), np.abs(pred).max(), 1e-300)
+        max_err = float(np.abs(ys - pred).max() / scale)
+        if not np.isfinite(max_err) or max_err > 1e-8:
+            where = _locate_nonaffine(net, xs[2:3], xs[3:4])
+            if where is None:
+                loc = "its forward"
+            else:
+                mod = net if where == "<root>" else net.get_submodule(where)
+                hint = " (a functional non-linearity in its forward?)" if any(True for _ in mod.children()) else ""
+                loc = f"submodule '{where}'{hint}"
+            raise NotLinearError(
+                f"model is not linear in its input: {loc} fails the affinity check "
+                f"(relative error {max_err:.2e} > 1e-8). Pass at=x0 for a local linearisation",
+                module_name=where)
+    return WholeNetworkTensor(W=W, bias=bias, input_shape=input_shape, output_shape=output_shape,
+                              point=x0.numpy().copy() if linearise else None, method=method,
+                              max_check_error=max_err)

@@ -1,0 +1,396 @@
+"""Rank-selection rules for Tucker / CP compression, each returning the ranks and why.
+
+* :func:`explicit_ranks`: the ranks given, validated against the mode sizes.
+* :func:`energy_ranks`: per mode, the fewest singular values of the mode-``n`` unfolding that keep
+  a fraction ``energy`` of ``Σ σ_i²``.
+* :func:`fraction_ranks`: ranks whose factorised form keeps a fraction of the parameters.
+* :func:`evbmf_ranks`: per mode, the rank chosen by empirical variational Bayesian matrix
+  factorisation (:func:`evbmf`, Nakajima et al. 2013) of the mode-``n`` unfolding.
+* :func:`rank_rule`: any of these as a callable for :func:`redundancy.lowrank.compression.compress`.
+
+References
+----------
+Nakajima, Sugiyama, Babacan & Tomioka, "Global analytic solution of fully-observed variational
+Bayesian matrix factorization", JMLR 14 (2013). Nakajima, Tomioka, Sugiyama & Babacan, "Condition
+for perfect dimensionality recovery by variational Bayesian PCA", JMLR 16 (2015) (noise variance).
+Kim et al., ICLR 2016 (EVBMF ranks for Tucker-2 compression).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import brentq, minimize_scalar
+
+from redundancy._validation import check_choice, check_positive_float, check_ranks, check_shape
+from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel
+from redundancy.errors import RankError, RedundancyError
+
+__all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ranks", "fraction_ranks",
+           "evbmf_ranks", "rank_rule", "unfold"]
+
+
+def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
+    """Mode-``n`` unfolding: rows indexed by mode ``n``, columns by the other modes (C order)."""
+    return np.moveaxis(tensor, mode, 0).reshape(tensor.shape[mode], -1)
+
+
+@dataclass(frozen=True, eq=False)
+class RankSelection:
+    """Ranks chosen by a rule, with the reason per mode and the numbers behind it.
+
+    Attributes
+    ----------
+    rule : str
+    shape : tuple of int
+    modes : tuple of int
+    ranks : tuple of int
+        One rank per entry of ``modes``.
+    reasons : tuple of str
+        Why each rank was chosen.
+    details : dict
+        Rule-specific numbers (singular values, threshold, EVBMF results, achieved fraction).
+    """
+
+    rule: str
+    shape: tuple[int, ...]
+    modes: tuple[int, ...]
+    ranks: tuple[int, ...]
+    reasons: tuple[str, ...]
+    details: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        det = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in self.details.items()}
+        return {"rule": self.rule, "shape": list(self.shape), "modes": list(self.modes),
+                "ranks": list(self.ranks), "reasons": list(self.reasons), "details": det}
+
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.DataFrame({"mode": self.modes, "size": [self.shape[m] for m in self.modes],
+                             "rank": self.ranks, "reason": self.reasons})
+
+
+@dataclass(frozen=True, eq=False)
+class EVBMFResult:
+    """Empirical VB matrix factorisation of an ``n_rows × n_cols`` matrix.
+
+    Attributes
+    ----------
+    rank : int
+        Number of singular components kept (0 allowed: nothing rises above the noise).
+    singular_values : numpy.ndarray
+        All ``min(n_rows, n_cols)`` singular values, descending.
+    shrunk : numpy.ndarray
+        The EVB estimates of the ``rank`` kept singular values (each in ``(0, γ_h)``).
+    sigma2 : float
+        Noise variance (given, or estimated by minimising the free energy).
+    threshold : float
+        The EVB cut-off ``γ̲ = sqrt(M σ² (1 + τ̲)(1 + α/τ̲))``; components with ``γ_h > γ̲`` are kept.
+    tau : float
+        ``τ̲``, the positive root of ``log(1+τ) + α log(1+τ/α) − τ``.
+    alpha : float
+        ``L / M`` with ``L = min(n_rows, n_cols)``, ``M = max(...)``.
+    transposed : bool
+        True when the matrix had more rows than columns (it was transposed first).
+    sigma2_estimated : bool
+    """
+
+    rank: int
+    singular_values: np.ndarray
+    shrunk: np.ndarray
+    sigma2: float
+    threshold: float
+    tau: float
+    alpha: float
+    shape: tuple[int, int]
+    transposed: bool
+    sigma2_estimated: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "singular_values": self.singular_values.tolist(),
+                "shrunk": self.shrunk.tolist(), "sigma2": self.sigma2, "threshold": self.threshold,
+                "tau": self.tau, "alpha": self.alpha, "shape": list(self.shape), "transposed": self.transposed,
+                "sigma2_estimated": self.sigma2_estimated}
+
+    def __repr__(self) -> str:
+        return (f"EVBMFResult(rank={self.rank} of {len(self.singular_values)}, shape={self.shape}, "
+                f"sigma2={self.sigma2:.4g}, threshold={self.threshold:.4g})")
+
+
+def _psi(tau: np.ndarray | float, alpha: float):
+    """Free energy of a kept component minus that of a dropped one (×2/M): ``log(1+τ) + α log(1+τ/α) − τ``."""
+    return np.log1p(tau) + alpha * np.log1p(tau / alpha) - tau
+
+
+def _tau_of_x(x: np.ndarray, alpha: float) -> np.ndarray:
+    """Solve ``x = (1 + τ)(1 + α/τ)`` for the larger root ``τ ≥ sqrt(α)`` (needs ``x ≥ (1+sqrt α)²``)."""
+    b = x - 1.0 - alpha
+    return 0.5 * (b + np.sqrt(np.maximum(b * b - 4.0 * alpha, 0.0)))
+
+
+def _tau_bar(alpha: float) -> float:
+    hi = max(1.0, 4.0 * math.sqrt(alpha))
+    while _psi(hi, alpha) >= 0:
+        hi *= 2.0
+    return float(brentq(_psi, math.sqrt(alpha), hi, args=(alpha,), xtol=1e-14, rtol=1e-14))
+
+
+def _free_energy(sigma2: float, gamma2: np.ndarray, M: int, alpha: float, x_bar: float) -> float:
+    """``2F/M`` up to constants: ``Σ_h [x_h − log x_h + 1{x_h > x̲} ψ(τ(x_h))]``, ``x_h = γ_h²/(Mσ²)``."""
+    x = gamma2 / (M * sigma2)
+    keep = x > x_bar
+    return float(np.sum(x - np.log(x)) + np.sum(_psi(_tau_of_x(x[keep], alpha), alpha)))
+
+
+def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
+    """Global analytic empirical VB matrix factorisation (Nakajima et al. 2013): the rank it keeps.
+
+    For ``V`` (``L × M`` after transposing so that ``L ≤ M``) with singular values ``γ_h`` and
+    noise variance ``σ²``, let ``α = L/M`` and ``τ̲`` be the positive root of
+    ``ψ(τ) = log(1+τ) + α log(1+τ/α) − τ``. Component ``h`` is kept iff
+
+    .. math::  \\gamma_h > \\underline\\gamma = \\sigma\\sqrt{M(1+\\underline\\tau)(1+\\alpha/\\underline\\tau)}
+
+    and its estimate is :math:`\\hat\\gamma_h = \\frac{\\gamma_h}{2}\\big(1 - \\frac{(L+M)\\sigma^2}{\\gamma_h^2}
+    + \\sqrt{(1 - \\frac{(L+M)\\sigma^2}{\\gamma_h^2})^2 - \\frac{4LM\\sigma^4}{\\gamma_h^4}}\\big)`.
+    When ``sigma2`` is not given it minimises the free energy
+    ``Σ_h [x_h − log x_h + 1{x_h > x̲} ψ(τ(x_h))]`` (``x_h = γ_h²/(Mσ²)``, ``x̲ = (1+τ̲)(1+α/τ̲)``,
+    ``x = (1+τ)(1+α/τ)``) over ``σ²`` in ``[γ_min²/(M x̲), Σγ²/(LM)]`` (a log grid, then a bounded
+    1-D refinement). The rank is never negative and never above ``L``; 0 means "all noise".
+
+    Parameters
+    ----------
+    matrix : array-like, 2-D
+        Any shape; more rows than columns is handled by transposing.
+    sigma2 : float, optional
+        Known noise variance.
+
+    Returns
+    -------
+    EVBMFResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> low = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 30))
+    >>> evbmf(low + 0.1 * rng.normal(size=(40, 30))).rank
+    3
+    """
+    V = _as_array(matrix, "matrix")
+    if V.ndim != 2:
+        raise RedundancyError(f"matrix has shape {V.shape}; evbmf needs a 2-D array")
+    transposed = V.shape[0] > V.shape[1]
+    if transposed:
+        V = V.T
+    L, M = V.shape
+    alpha = L / M
+    gamma = np.linalg.svd(V, compute_uv=False)
+    tau = _tau_bar(alpha)
+    x_bar = (1.0 + tau) * (1.0 + alpha / tau)
+    empty = np.zeros(0)
+    if sigma2 is not None:
+        sigma2 = check_positive_float("sigma2", sigma2)
+    if gamma[0] == 0.0:
+        return EVBMFResult(0, gamma, empty, float(sigma2 or 0.0), 0.0, tau, alpha, (L, M), transposed, sigma2 is None)
+    estimated = sigma2 is None
+    if estimated:
+        g2 = np.maximum(gamma, gamma[0] * 1e-12) ** 2  # numerically zero singular values: floor them
+        lo, hi = g2[-1] / (M * x_bar), float(np.sum(g2)) / (L * M)
+        lo = min(lo, hi * 1e-3)
+        grid = np.geomspace(lo, hi, 600)
+        vals = [_free_energy(s, g2, M, alpha, x_bar) for s in grid]
+        i = int(np.argmin(vals))
+        a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        res = minimize_scalar(lambda s: _free_energy(s, g2, M, alpha, x_bar), bounds=(a, b), method="bounded",
+                              options={"xatol": a * 1e-10})
+        sigma2 = float(res.x) if res.fun <= vals[i] else float(grid[i])
+    threshold = math.sqrt(M * sigma2 * x_bar)
+    rank = int(np.sum(gamma > threshold))
+    g = gamma[:rank]
+    c = 1.0 - (L + M) * sigma2 / g**2
+    shrunk = 0.5 * g * (c + np.sqrt(np.maximum(c * c - 4.0 * L * M * sigma2**2 / g**4, 0.0)))
+    return EVBMFResult(rank, gamma, shrunk, float(sigma2), threshold, tau, alpha, (L, M), transposed, estimated)
+
+
+def _modes(arr_ndim: int, modes: Any) -> tuple[int, ...]:
+    if modes is None:
+        return tuple(range(arr_ndim))
+    if isinstance(modes, (int, np.integer)):
+        modes = (modes,)
+    modes = tuple(int(m) for m in modes)
+    if not modes or len(set(modes)) != len(modes) or any(not 0 <= m < arr_ndim for m in modes):
+        raise RedundancyError(f"modes={modes!r} must be distinct integers in [0, {arr_ndim - 1}]")
+    return modes
+
+
+def explicit_ranks(shape: Any, ranks: Any, *, modes: Any = None) -> RankSelection:
+    """The given ranks, checked to be integers in ``[1, mode size]``.
+
+    Examples
+    --------
+    >>> explicit_ranks((8, 4, 3, 3), (4, 2), modes=(0, 1)).ranks
+    (4, 2)
+    """
+    shape = check_shape("shape", shape)
+    modes = _modes(len(shape), modes)
+    ranks = check_ranks("ranks", ranks, [shape[m] for m in modes], labels=[f"mode {m}" for m in modes])
+    return RankSelection("explicit", shape, modes, ranks, tuple("given" for _ in modes))
+
+
+def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> RankSelection:
+    """Per mode, the smallest ``r`` with ``Σ_{i≤r} σ_i² ≥ energy · Σ_i σ_i²`` (mode-``n`` unfolding).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.zeros((4, 5)); t[0, 0], t[1, 1] = 10.0, 1.0
+    >>> energy_ranks(t, 0.95).ranks
+    (1, 1)
+    """
+    arr = _as_array(tensor)
+    energy = check_positive_float("energy", energy)
+    if energy > 1:
+        raise RedundancyError(f"energy={energy} is not allowed; energy must be in (0, 1]")
+    modes = _modes(arr.ndim, modes)
+    ranks, reasons, svals = [], [], {}
+    for m in modes:
+        s = np.linalg.svd(unfold(arr, m), compute_uv=False)
+        cum = np.cumsum(s**2)
+        total = cum[-1]
+        r = int(np.searchsorted(cum, energy * total * (1 - 1e-12)) + 1) if total > 0 else 1
+        r = min(max(r, 1), arr.shape[m])
+        ranks.append(r)
+        kept = cum[r - 1] / total if total > 0 else 1.0
+        reasons.append(f"mode {m}: {r} of {len(s)} singular values keep {kept:.4f} >= {energy} of the energy")
+        svals[m] = s
+    return RankSelection("energy", arr.shape, modes, tuple(ranks), tuple(reasons),
+                         {"energy": energy, "singular_values": svals})
+
+
+def _tucker_params(shape, modes, ranks):
+    core = math.prod(ranks[modes.index(i)] if i in modes else shape[i] for i in range(len(shape)))
+    return core + sum(shape[m] * r for m, r in zip(modes, ranks))
+
+
+def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: str = "tucker") -> RankSelection:
+    """Ranks whose factorised form has at most ``fraction · prod(shape)`` parameters.
+
+    Tucker: ``R_m = max(1, floor(c · I_m))`` with one scale ``c`` (the largest, by bisection) such
+    that ``prod(core) + Σ_m I_m R_m ≤ fraction · prod(shape)``. CP: ``R = floor(fraction ·
+    prod(shape) / Σ I_n)`` (at least 1). When even ranks 1 exceed the budget, ranks 1 are returned
+    and the reason says so.
+
+    Examples
+    --------
+    >>> fraction_ranks((64, 32, 3, 3), 0.25, modes=(0, 1)).ranks
+    (24, 12)
+    """
+    shape = check_shape("shape", getattr(shape, "shape", shape))
+    fraction = check_positive_float("fraction", fraction)
+    if fraction > 1:
+        raise RedundancyError(f"fraction={fraction} is not allowed; fraction must be in (0, 1]")
+    check_choice("method", method, ("tucker", "cp"))
+    total = math.prod(shape)
+    budget = fraction * total
+    if method == "cp":
+        bound = cp_rank_bound(shape)
+        r = int(min(max(1, math.floor(budget / sum(shape))), bound))
+        n = r * sum(shape)
+        why = f"CP rank {r}: {n} parameters = {n / total:.4f} of {total} (budget {fraction})"
+        return RankSelection("fraction", shape, tuple(range(len(shape))), (r,), (why,),
+                             {"fraction": fraction, "n_params": n, "achieved": n / total})
+    modes = _modes(len(shape), modes)
+
+    def ranks_at(c):
+        return tuple(min(shape[m], max(1, math.floor(c * shape[m] + 1e-9))) for m in modes)
+
+    lo, hi = 0.0, 1.0
+    if _tucker_params(shape, modes, ranks_at(hi)) <= budget:
+        lo = hi
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _tucker_params(shape, modes, ranks_at(mid)) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    ranks = ranks_at(lo)
+    n = _tucker_params(shape, modes, ranks)
+    note = "" if n <= budget else " (even ranks 1 exceed the budget)"
+    reasons = tuple(f"mode {m}: rank {r} = floor({lo:.4f} x {shape[m]}); factorised form keeps "
+                    f"{n / total:.4f} of the parameters (budget {fraction}){note}" for m, r in zip(modes, ranks))
+    return RankSelection("fraction", shape, modes, ranks, reasons,
+                         {"fraction": fraction, "scale": lo, "n_params": n, "achieved": n / total})
+
+
+def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: float | None = None) -> RankSelection:
+    """Per mode, the EVBMF rank of the mode-``n`` unfolding (Kim et al. 2016 use modes 0 and 1).
+
+    EVBMF may keep no component (rank 0: the unfolding looks like noise). Compression needs at
+    least ``min_rank`` (default 1): the raw EVBMF rank is kept in ``details`` and the reason says
+    when the floor was applied.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> k = np.einsum("ab,ia,jb->ij", rng.normal(size=(2, 2)), rng.normal(size=(30, 2)), rng.normal(size=(20, 2)))
+    >>> evbmf_ranks(k + 0.01 * rng.normal(size=(30, 20))).ranks
+    (2, 2)
+    """
+    arr = _as_array(tensor)
+    modes = _modes(arr.ndim, modes)
+    ranks, reasons, results = [], [], {}
+    for m in modes:
+        res = evbmf(unfold(arr, m), sigma2=sigma2)
+        r = min(max(res.rank, min_rank), arr.shape[m])
+        floor = f"; raised to min_rank={min_rank}" if r != res.rank else ""
+        nxt = f", largest dropped {res.singular_values[res.rank]:.4g}" if res.rank < len(res.singular_values) else ""
+        reasons.append(f"mode {m}: EVBMF keeps {res.rank} of {len(res.singular_values)} singular values above "
+                       f"the cut-off {res.threshold:.4g} (sigma2={res.sigma2:.4g}{nxt}){floor}")
+        ranks.append(r)
+        results[m] = res
+    return RankSelection("evbmf", arr.shape, modes, tuple(ranks), tuple(reasons), {"evbmf": results})
+
+
+def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, Any], Any]:
+    """A rank rule as a callable ``(name, layer) -> ranks`` for :func:`redundancy.lowrank.compression.compress`.
+
+    ``rule`` is ``"energy"`` (``energy=``), ``"evbmf"`` (``min_rank=``, ``sigma2=``) or
+    ``"fraction"`` (``fraction=``); Tucker rules act on the channel modes (0, 1) of the kernel and
+    return ``(R_out, R_in)``; for CP only ``"fraction"`` applies and returns one int. The
+    selections made are recorded in the callable's ``selections`` dict.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from redundancy.lowrank.compression import compress
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3))
+    >>> rule = rank_rule("fraction", fraction=0.5)
+    >>> compress(net, ranks=rule).ranks
+    {'0': (9, 4)}
+    """
+    check_choice("rule", rule, ("energy", "evbmf", "fraction"))
+    check_choice("method", method, ("tucker", "cp"))
+    if method == "cp" and rule != "fraction":
+        raise RedundancyError(f"rule={rule!r} is not defined for method='cp'; use rule='fraction'")
+    selections: dict[str, RankSelection] = {}
+
+    def choose(name, layer):
+        kernel = layer_kernel(layer) if hasattr(layer, "parameters") else _as_array(layer)
+        if rule == "fraction":
+            sel = fraction_ranks(kernel.shape, modes=(0, 1), method=method, **params)
+        elif rule == "energy":
+            sel = energy_ranks(kernel, modes=(0, 1), **params)
+        else:
+            sel = evbmf_ranks(kernel, modes=(0, 1), **params)
+        selections[name] = sel
+        return sel.ranks[0] if method == "cp" else sel.ranks
+
+    choose.selections = selections
+    choose.rule = rule
+    return choose

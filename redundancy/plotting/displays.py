@@ -1,0 +1,381 @@
+"""Displays (scikit-learn style): build from a result, then ``.plot(ax=None)`` draws.
+
+Each Display holds the numbers it draws (computed by the library, never by the Display), and after
+``plot`` keeps the Axes in ``ax_`` and the Figure in ``figure_``. matplotlib is imported inside
+``plot`` only, and nothing here ever opens a window (no ``show`` call).
+
+* :class:`BoundVsCountDisplay`: naive parameter count against degrees of freedom (or the two
+  sample-complexity bounds ``n(eps)``), per linear segment, per block or per model, on a log scale,
+  each pair annotated with its K/R.
+* :class:`ErrorCurveDisplay`: estimation error against sample size ``n`` (log-log), with the spread
+  over repetitions, the fitted slope and the two ``sqrt(d/n)`` reference curves.
+* :class:`RoiDisplay`: compressed / original ratios (parameters, MACs, bytes, latency, samples) or
+  the cumulative cost of the two designs over months with the break-even.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from redundancy.errors import RedundancyError
+
+__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
+
+
+def _axes(ax, n_items: int = 0):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.4, 0.28 * n_items), 4.8))
+    return ax
+
+
+def _short(label: str, width: int = 22) -> str:
+    return label if len(label) <= width else "…" + label[-(width - 1):]
+
+
+def _get(row, name, default=None):
+    if isinstance(row, Mapping):
+        return row.get(name, default)
+    return getattr(row, name, default)
+
+
+def _num(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def _fmt_kr(kr: float) -> str:
+    return "" if not np.isfinite(kr) else f"K/R={kr:.3g}"
+
+
+@dataclass
+class BoundVsCountDisplay:
+    """Naive count against dof (or against the sample-complexity bound), log scale, K/R annotated.
+
+    Parameters
+    ----------
+    labels : list of str
+        One label per point pair (a segment, a block or a model).
+    naive, dof : array of float
+        Naive parameter count and degrees of freedom, or, when ``eps`` is set, the two bounds
+        ``n(eps)`` computed from them.
+    kr_ratio : array of float
+        K/R of each item (NaN where there is none).
+    eps, sigma : float or None
+        Target error and noise level when the values are sample sizes.
+    """
+
+    labels: list
+    naive: np.ndarray
+    dof: np.ndarray
+    kr_ratio: np.ndarray
+    eps: float | None = None
+    sigma: float = 1.0
+    title: str | None = None
+
+    @classmethod
+    def from_report(cls, report, *, by: str = "segment", eps: float | None = None, sigma: float = 1.0,
+                    constant: float = 1.0, log_factor: float = 1.0) -> "BoundVsCountDisplay":
+        """Build from a :class:`~redundancy.analysis.report.RedundancyReport` (or several).
+
+        Parameters
+        ----------
+        report : RedundancyReport, or a list / dict of them
+            With several reports (a dict's keys are the labels) one point pair per model is drawn.
+        by : {"segment", "model"}
+            ``"segment"``: one pair per maximal linear segment (each segment once; K/R is the largest
+            of its layers); ``"model"``: the sums over segments of each report.
+        eps : float, optional
+            When given, plot ``n(eps)`` from :func:`redundancy.linear.bounds.sample_complexity` instead of
+            the counts.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> from redundancy.analysis.report import analyze
+        >>> net = nn.Sequential(nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 3), nn.ReLU(), nn.Flatten(),
+        ...                     nn.Linear(8 * 4 * 4, 1))
+        >>> disp = BoundVsCountDisplay.from_report(analyze(net, (8, 6, 6))).plot()
+        >>> disp.ax_.get_yscale(), len(disp.ax_.get_lines())
+        ('log', 2)
+        """
+        if by not in ("segment", "model"):
+            raise RedundancyError(f"by={by!r} is not allowed; choose one of ['segment', 'model']")
+        if isinstance(report, Mapping):
+            items = list(report.items())
+        elif isinstance(report, Sequence) and not isinstance(report, (str, bytes)):
+            items = [(_model_label(r, i), r) for i, r in enumerate(report)]
+            by = "model"
+        else:
+            items = [(_model_label(report, 0), report)]
+        if len(items) > 1 or isinstance(report, Mapping):
+            by = "model"
+        if not items:
+            raise RedundancyError("report=[] is empty; give at least one RedundancyReport")
+        labels, naive, dof, kr = [], [], [], []
+        for name, rep in items:
+            segs = _segments(rep)
+            if by == "segment":
+                for s in segs:
+                    labels.append(s["label"]), naive.append(s["naive"]), dof.append(s["dof"])
+                    kr.append(s["kr"])
+            else:
+                labels.append(str(name))
+                naive.append(sum(s["naive"] for s in segs))
+                dof.append(sum(s["dof"] for s in segs))
+                krs = [s["kr"] for s in segs if np.isfinite(s["kr"])]
+                kr.append(max(krs) if krs else math.nan)
+        if not labels:
+            raise RedundancyError("the report has no layer with a segment dof and naive count to plot")
+        if eps is not None:
+            from redundancy.linear.bounds import sample_complexity
+
+            pairs = [sample_complexity(int(d), eps, sigma, naive=int(n), constant=constant,
+                                       log_factor=log_factor) for d, n in zip(dof, naive)]
+            dof = [p.n for p in pairs]
+            naive = [p.n_naive for p in pairs]
+        return cls(labels=labels, naive=np.asarray(naive, dtype=float), dof=np.asarray(dof, dtype=float),
+                   kr_ratio=np.asarray(kr, dtype=float), eps=eps, sigma=sigma)
+
+    def plot(self, ax=None, *, annotate: bool = True, **kwargs) -> "BoundVsCountDisplay":
+        """Draw on ``ax`` (a new figure when ``None``); ``kwargs`` go to both ``ax.plot`` calls."""
+        n = len(self.labels)
+        ax = _axes(ax, n)
+        x = np.arange(n)
+        ax.vlines(x, np.minimum(self.dof, self.naive), np.maximum(self.dof, self.naive), color="0.75",
+                  lw=1, zorder=1)
+        if self.eps is None:
+            names = ("naive parameter count", "degrees of freedom")
+        else:
+            names = ("n(ε) from the naive count", "n(ε) from the dof")
+        ax.plot(x, self.naive, "o", label=names[0], **{"mfc": "none", "ms": 10, "mew": 1.5, **kwargs})
+        ax.plot(x, self.dof, "s", label=names[1], **{"ms": 5, **kwargs})
+        ax.set_yscale("log")
+        ax.set_xticks(x)
+        many = n > 12
+        ax.set_xticklabels([_short(str(lab)) for lab in self.labels] if many else self.labels,
+                           rotation=(90 if many else 45) if n > 3 else 0,
+                           ha="center" if many or n <= 3 else "right", fontsize=7 if many else None)
+        if self.eps is None:
+            ax.set_ylabel("parameters (naive count) / degrees of freedom")
+        else:
+            ax.set_ylabel(f"samples n(ε) for ε={self.eps:g}, σ={self.sigma:g}")
+        ax.set_title(self.title or "naive count vs degrees of freedom")
+        if annotate:
+            for xi, top, kr in zip(x, np.maximum(self.dof, self.naive), self.kr_ratio):
+                if np.isfinite(kr):
+                    ax.annotate(_fmt_kr(kr), (xi, top), textcoords="offset points", xytext=(0, 7),
+                                ha="center", va="bottom", fontsize=7 if many else 8,
+                                rotation=90 if many else 0)
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * (4.0 if many else 2.0))  # room for the annotations on the log axis
+        ax.legend(loc="best")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+def _model_label(rep, i):
+    name = _get(rep, "model_name", None)
+    if name:
+        return str(name)
+    summ = _get(rep, "summary", {}) or {}
+    return _get(summ, "model", None) or f"model {i}"
+
+
+def _segments(rep) -> list[dict[str, Any]]:
+    """Distinct linear segments of a report with a dof: label, dof, naive count, largest K/R.
+
+    Uses the report's ``segments`` rows (name, dof, naive) when it has them; otherwise groups the
+    layer rows by their ``segment`` (taking ``segment_dof`` / ``segment_naive`` once per segment).
+    K/R of a segment is the largest ``kr_ratio`` of its layers.
+    """
+    kr: dict[Any, float] = {}
+    first: dict[Any, dict[str, Any]] = {}
+    for row in _get(rep, "layers", None) or []:
+        seg = _get(row, "segment")
+        if seg is None:
+            continue
+        k = _num(_get(row, "kr_ratio"))
+        if np.isfinite(k) and not (np.isfinite(kr.get(seg, math.nan)) and kr[seg] >= k):
+            kr[seg] = k
+        if seg not in first:
+            first[seg] = {"label": str(_get(row, "name", seg)), "dof": _num(_get(row, "segment_dof")),
+                          "naive": _num(_get(row, "segment_naive")), "n": 0}
+        first[seg]["n"] += 1
+    segs = _get(rep, "segments", None)
+    if segs:
+        items = [(_get(r, "name"), str(_get(r, "name")), _num(_get(r, "dof")), _num(_get(r, "naive")))
+                 for r in segs]
+    else:
+        items = [(seg, f["label"] + ("…" if f["n"] > 1 else ""), f["dof"], f["naive"])
+                 for seg, f in first.items()]
+    return [{"label": label, "dof": d, "naive": n, "kr": kr.get(seg, math.nan)}
+            for seg, label, d, n in items if np.isfinite(d) and np.isfinite(n)]
+
+
+@dataclass
+class ErrorCurveDisplay:
+    """Estimation error against sample size, one curve per result, with the ``sqrt(d/n)`` references.
+
+    ``results`` are :class:`redundancy.validation.validate.ErrorCurveResult` (``n_grid``, ``errors`` of shape
+    ``(len(n_grid), n_reps)``, ``dof``, ``naive``, ``sigma``, ``slope``, ``slope_ci``,
+    ``constant_dof``, ``constant_naive``, ``label``). The curve is the RMS error over repetitions,
+    ``sqrt(mean_j e_{n,j}^2)`` (the quantity the slope and constants are fitted on); the reference
+    curves are ``constant * sigma * sqrt(d / n)`` with ``d`` the dof and the naive count and the
+    fitted constants, so the ``dof`` reference passes through the data when the bound is tight.
+    """
+
+    results: list
+
+    @classmethod
+    def from_result(cls, result) -> "ErrorCurveDisplay":
+        """Build from one result or a list of them (objects or dicts with the fields above).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> n = np.array([10.0, 20, 40])
+        >>> res = {"n_grid": n, "errors": np.sqrt(5 / n)[:, None] * [0.9, 1.1], "dof": 5, "naive": 20,
+        ...        "sigma": 1.0, "constant_dof": 1.0, "constant_naive": 0.5, "label": "toy"}
+        >>> disp = ErrorCurveDisplay.from_result(res).plot()
+        >>> disp.ax_.get_xscale(), len(disp.lines_)
+        ('log', 1)
+        """
+        results = list(result) if isinstance(result, (list, tuple)) else [result]
+        if not results:
+            raise RedundancyError("result=[] is empty; give at least one ErrorCurveResult")
+        for i, r in enumerate(results):
+            n, e = np.asarray(_get(r, "n_grid")), np.asarray(_get(r, "errors"))
+            if n.ndim != 1 or e.ndim not in (1, 2) or e.shape[0] != n.shape[0]:
+                raise RedundancyError(
+                    f"result[{i}] has n_grid of shape {n.shape} and errors of shape {e.shape}; errors "
+                    "must have shape (len(n_grid), n_reps)")
+        return cls(results=results)
+
+    def plot(self, ax=None, *, references: bool = True, band: tuple[float, float] = (10, 90),
+             **kwargs) -> "ErrorCurveDisplay":
+        """Draw the RMS error per ``n`` with a percentile ``band`` over repetitions (log-log)."""
+        ax = _axes(ax)
+        self.lines_ = []
+        for i, r in enumerate(self.results):
+            n = np.asarray(_get(r, "n_grid"), dtype=float)
+            e = np.asarray(_get(r, "errors"), dtype=float).reshape(len(n), -1)
+            med = np.sqrt(np.nanmean(e ** 2, axis=1))
+            lo, hi = np.nanpercentile(e, band, axis=1)
+            label = _get(r, "label") or f"result {i}"
+            slope, ci = _get(r, "slope"), _get(r, "slope_ci")
+            if slope is not None and np.isfinite(_num(slope)):
+                label += f" (slope {float(slope):.2f}"
+                if ci is not None:
+                    label += f", CI [{float(ci[0]):.2f}, {float(ci[1]):.2f}]"
+                label += ")"
+            (line,) = ax.plot(n, med, "o-", label=label, **kwargs)
+            self.lines_.append(line)
+            if e.shape[1] > 1:
+                ax.fill_between(n, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+            if references:
+                for key, cname, style in (("dof", "constant_dof", "--"), ("naive", "constant_naive", ":")):
+                    d, c = _num(_get(r, key)), _num(_get(r, cname))
+                    sig = _num(_get(r, "sigma", 1.0))
+                    if np.isfinite(d) and np.isfinite(c) and np.isfinite(sig):
+                        ax.plot(n, c * sig * np.sqrt(d / n), style, color=line.get_color(), lw=1,
+                                label=f"{c:.3g}·σ·√({key} {int(d)}/n)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sample size n")
+        ax.set_ylabel("RMS estimation error")
+        ax.set_title("error vs sample size")
+        ax.legend(loc="best", fontsize=8)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+@dataclass
+class RoiDisplay:
+    """ROI of a compressed design: ratios to the original, or cumulative cost over months."""
+
+    result: Any
+    months: np.ndarray = field(default_factory=lambda: np.linspace(0, 24, 97))
+
+    @classmethod
+    def from_result(cls, roi, *, months=None) -> "RoiDisplay":
+        """Build from a :class:`redundancy.analysis.roi.RoiResult`; ``months`` is the horizon of ``kind="cost"``.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> from redundancy.analysis.roi import estimate_roi
+        >>> a = nn.Sequential(nn.Conv2d(8, 8, 3), nn.Flatten(), nn.Linear(8 * 4 * 4, 1))
+        >>> b = nn.Sequential(nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 3), nn.Flatten(), nn.Linear(128, 1))
+        >>> roi = estimate_roi(a, b, (8, 6, 6), batch_sizes=(1,), repeats=2, warmup=0)
+        >>> disp = RoiDisplay.from_result(roi).plot()
+        >>> len(disp.bars_)          # params, MACs, bytes, two n(eps), one latency
+        6
+        """
+        if not hasattr(roi, "params_original"):
+            raise RedundancyError(f"roi={type(roi).__name__} is not a RoiResult")
+        if months is None:
+            be = roi.break_even_months
+            horizon = 24.0 if be is None or not np.isfinite(be) else max(24.0, 2 * be)
+            months = np.linspace(0, horizon, 97)
+        return cls(result=roi, months=np.asarray(months, dtype=float))
+
+    def ratios(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Labels, compressed/original ratios and their error half-widths (latency quartiles)."""
+        r = self.result
+        labels = ["params", "MACs", "bytes", "n(ε) dof", "n(ε) naive"]
+        vals = [r.params_compressed / r.params_original, r.macs_compressed / r.macs_original,
+                r.bytes_compressed / r.bytes_original, r.n_compressed / r.n_original,
+                r.n_naive_compressed / r.n_naive_original]
+        errs = [0.0] * len(vals)
+        for p in r.latency:
+            labels.append(f"latency b={p.batch_size}")
+            vals.append(p.compressed_median_s / p.original_median_s)
+            # spread of the ratio from the quartiles of both designs (ratio of quartile extremes)
+            lo = p.compressed_q25_s / p.original_q75_s
+            hi = p.compressed_q75_s / p.original_q25_s
+            errs.append(max(hi - lo, 0.0) / 2)
+        return labels, np.asarray(vals, dtype=float), np.asarray(errs, dtype=float)
+
+    def plot(self, ax=None, *, kind: str = "ratios", **kwargs) -> "RoiDisplay":
+        """``kind="ratios"``: bars of compressed / original (1 = no change; latency above 1 means
+        slower). ``kind="cost"``: cumulative cost (data + serving) of both designs over months."""
+        if kind not in ("ratios", "cost"):
+            raise RedundancyError(f"kind={kind!r} is not allowed; choose one of ['ratios', 'cost']")
+        r = self.result
+        ax = _axes(ax)
+        if kind == "ratios":
+            labels, vals, errs = self.ratios()
+            x = np.arange(len(labels))
+            colors = ["C2" if v < 0.999 else "C3" if v > 1.001 else "0.6" for v in vals]
+            self.bars_ = ax.bar(x, vals, yerr=errs, color=colors, **kwargs)
+            ax.axhline(1.0, color="k", lw=1, ls="--")
+            ax.set_xticks(x)
+            ax.set_xticklabels(labels, rotation=45, ha="right")
+            ax.set_ylabel("compressed / original")
+            ax.set_title("what compression changes (below 1: saved)")
+        else:
+            if r.data_cost_original is None or r.serving_cost_per_month_original is None:
+                raise RedundancyError("kind='cost' needs a RoiResult computed with cost_per_sample, "
+                                      "cost_per_gmac and inferences_per_month")
+            co, cc = r.cumulative_cost(self.months)
+            ax.plot(self.months, co, label="original", **kwargs)
+            ax.plot(self.months, cc, label="compressed", **kwargs)
+            if r.break_even_months is not None:
+                ax.axvline(r.break_even_months, color="k", ls="--", lw=1,
+                           label=f"break-even {r.break_even_months:.2f} months")
+            ax.set_xlabel("months in service")
+            ax.set_ylabel("cumulative cost (data + serving)")
+            ax.set_title("cost of the two designs")
+            ax.legend(loc="best")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
