@@ -12,7 +12,7 @@ from torch import nn
 from redundancy._validation import check_module
 from redundancy.errors import CheckpointError
 
-__all__ = ["load_weights"]
+__all__ = ["load_weights", "load_checkpoint"]
 
 _SHOW = 8
 
@@ -59,24 +59,7 @@ def load_weights(model: nn.Module, path, *, strict: bool = True) -> nn.Module:
     True
     """
     check_module("model", model)
-    if not isinstance(path, (str, os.PathLike)):
-        raise CheckpointError(f"weights={path!r} is not a file path; give the path of a saved state_dict")
-    if not os.path.isfile(path):
-        raise CheckpointError(f"weights={os.fspath(path)!r} does not exist or is not a file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln]
-        if lines:
-            raise CheckpointError(
-                f"weights={os.fspath(path)!r} was refused: it contains a pickled Python object that "
-                f"could run code when loaded ({lines[0].rstrip('.')}); save only model.state_dict() "
-                "(tensors)") from None
-        raise CheckpointError(f"weights={os.fspath(path)!r} is not a readable torch checkpoint "
-                              f"({str(exc).splitlines()[-1].strip() or type(exc).__name__})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        msg = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"weights={os.fspath(path)!r} is not a readable torch checkpoint ({msg})") from None
+    obj = load_checkpoint(path, what="weights")
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping):
@@ -101,3 +84,38 @@ def load_weights(model: nn.Module, path, *, strict: bool = True) -> nn.Module:
         raise CheckpointError(f"weights={os.fspath(path)!r} does not match the model: " + "; ".join(problems))
     model.load_state_dict(dict(obj), strict=strict)
     return model
+
+
+def load_checkpoint(path, *, what: str = "checkpoint"):
+    """Read a file written by ``torch.save`` with ``torch.load(..., weights_only=True)``.
+
+    Only tensors, numbers, strings and containers of them load; a file holding a pickled Python
+    object (which could run code) is refused with a :class:`CheckpointError`, as is a file that is
+    missing or not a torch checkpoint. ``what`` names the argument in the messages.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> f = os.path.join(tempfile.mkdtemp(), "c.pt"); torch.save({"epoch": 3, "w": torch.ones(2)}, f)
+    >>> load_checkpoint(f)["epoch"]
+    3
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError(f"{what}={path!r} is not a file path; give the path of a saved state_dict")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{what}={os.fspath(path)!r} does not exist or is not a file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln]
+        if lines:
+            raise CheckpointError(
+                f"{what}={os.fspath(path)!r} was refused: it contains a pickled Python object that "
+                f"could run code when loaded ({lines[0].rstrip('.')}); save only model.state_dict() "
+                "(tensors)") from None
+        raise CheckpointError(f"{what}={os.fspath(path)!r} is not a readable torch checkpoint "
+                              f"({str(exc).splitlines()[-1].strip() or type(exc).__name__})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{what}={os.fspath(path)!r} is not a readable torch checkpoint ({msg})") from None
+    return obj

@@ -18,21 +18,25 @@ import numpy as np
 from redundancy._validation import as_generator, check_int
 from redundancy.errors import RedundancyError
 
-__all__ = ["Dataset", "load_digits_data", "load_mnist1d"]
+__all__ = ["Dataset", "as_dataset", "load_digits_data", "load_mnist1d"]
+
+_MAX_EXAMPLES = 10_000_000
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A classification data set split into train and test.
+    """A data set split into train and test: classification (int64 labels) or regression.
 
     Attributes
     ----------
     name : str
     X_train, X_test : numpy.ndarray
-        float32 inputs ``(n, C, *spatial)``.
+        float32 inputs ``(n, C, *spatial)`` (or ``(n, features)`` for an MLP).
     y_train, y_test : numpy.ndarray
-        int64 labels in ``[0, n_classes)``.
+        int64 labels in ``[0, n_classes)`` for classification; float32 targets ``(n,)`` or
+        ``(n, outputs)`` for regression (``n_classes = 0``).
     n_classes : int
+        Number of classes; 0 marks a regression data set.
     """
 
     name: str
@@ -46,8 +50,17 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.X_train.shape[1:])
 
+    @property
+    def task(self) -> str:
+        """``"classification"`` or ``"regression"`` (``n_classes == 0``)."""
+        return "regression" if self.n_classes == 0 else "classification"
+
     def subsample(self, n_train: int, seed=0) -> "Dataset":
         """The first ``n_train`` training examples after a seeded, class-stratified shuffle."""
+        if self.task == "regression":
+            n_train = check_int("n_train", n_train, min_value=1, max_value=len(self.y_train))
+            idx = np.sort(as_generator(seed).permutation(len(self.y_train))[:n_train])
+            return Dataset(self.name, self.X_train[idx], self.y_train[idx], self.X_test, self.y_test, 0)
         n_train = check_int("n_train", n_train, min_value=self.n_classes, max_value=len(self.y_train))
         rng = as_generator(seed)
         order = rng.permutation(len(self.y_train))
@@ -112,3 +125,86 @@ def load_mnist1d(num_samples: int = 5000, seed: int = 42, train_split: float = 0
     f = lambda a: np.asarray(a, dtype=np.float32)[:, None]  # noqa: E731
     return Dataset("mnist1d", f(d["x"]), np.asarray(d["y"], dtype=np.int64), f(d["x_test"]),
                    np.asarray(d["y_test"], dtype=np.int64), 10)
+
+
+def _array(name: str, value: Any, dtype) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise RedundancyError(f"{name} could not be read as an array ({exc}); give a numpy array or tensor") from None
+    if arr.dtype == object or arr.ndim == 0 or arr.size == 0:
+        raise RedundancyError(f"{name} has shape {arr.shape} and dtype {arr.dtype}; a non-empty numeric array "
+                              "with the examples along the first axis is required")
+    if len(arr) > _MAX_EXAMPLES:
+        raise RedundancyError(f"{name} has {len(arr)} examples; at most {_MAX_EXAMPLES} are allowed")
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise RedundancyError(f"{name} has dtype {arr.dtype}; a numeric array is required")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise RedundancyError(f"{name} holds NaN or inf; every value must be finite")
+    return arr
+
+
+def _targets(name: str, y: Any) -> tuple[np.ndarray, bool]:
+    raw = _array(name, y, None)
+    is_class = np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool
+    return (raw.astype(np.int64) if is_class else raw.astype(np.float32)), bool(is_class)
+
+
+def as_dataset(data: Any, *, name: str = "arrays", n_classes: int | None = None) -> Dataset:
+    """The :class:`Dataset` behind ``data``: a ``Dataset`` as it is, or arrays.
+
+    * ``(X, y)``: one set, used both to train and to evaluate (``X_test is X_train``);
+    * ``(X_train, y_train, X_test, y_test)``: an explicit split.
+
+    Integer (or bool) labels make a classification set with ``n_classes = max(y) + 1`` (unless
+    given); floating targets make a regression set (``n_classes = 0``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = as_dataset((np.zeros((6, 3)), np.array([0, 1, 2, 0, 1, 2])))
+    >>> ds.task, ds.n_classes, ds.input_shape
+    ('classification', 3, (3,))
+    >>> as_dataset((np.zeros((4, 2)), np.linspace(0, 1, 4))).task
+    'regression'
+    """
+    if isinstance(data, Dataset):
+        return data
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 4):
+        raise RedundancyError(f"data={type(data).__name__} is not allowed; give a redundancy.data.Dataset, "
+                              "(X, y) or (X_train, y_train, X_test, y_test)")
+    if len(data) == 2:
+        X = _array("X", data[0], np.float32)
+        y, is_class = _targets("y", data[1])
+        Xs, ys = (X, y, X, y), (is_class,)
+    else:
+        Xtr, Xte = _array("X_train", data[0], np.float32), _array("X_test", data[2], np.float32)
+        ytr, c1 = _targets("y_train", data[1])
+        yte, c2 = _targets("y_test", data[3])
+        if c1 != c2:
+            raise RedundancyError("y_train and y_test must both be integer labels or both float targets")
+        if Xtr.shape[1:] != Xte.shape[1:]:
+            raise RedundancyError(f"X_train has example shape {Xtr.shape[1:]} but X_test has {Xte.shape[1:]}")
+        Xs, ys = (Xtr, ytr, Xte, yte), (c1,)
+    for Xa, ya, label in ((Xs[0], Xs[1], "train"), (Xs[2], Xs[3], "test")):
+        if len(Xa) != len(ya):
+            raise RedundancyError(f"the {label} inputs have {len(Xa)} examples but the targets {len(ya)}")
+    if ys[0]:
+        if min(Xs[1].min(), Xs[3].min()) < 0:
+            raise RedundancyError("class labels must be integers >= 0")
+        found = int(max(Xs[1].max(), Xs[3].max())) + 1
+        k = found if n_classes is None else check_int("n_classes", n_classes, min_value=found, max_value=100_000)
+        if k < 2:
+            raise RedundancyError(f"the labels hold {k} class; classification needs at least 2")
+    else:
+        k = 0
+    return Dataset(str(name), Xs[0], Xs[1], Xs[2], Xs[3], k)
