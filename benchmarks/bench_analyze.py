@@ -22,18 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
-import sys
 import time
 import warnings
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import torch  # noqa: E402
+import torch
 
-from redundancy import zoo  # noqa: E402
-from redundancy.analysis.report import analyze  # noqa: E402
+from redundancy import zoo
+from redundancy.analysis.report import analyze
 
 
 def _time(fn, repeats: int) -> list[float]:

@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -38,12 +37,10 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import redundancy  # noqa: E402
-from redundancy.lowrank.compression import compress  # noqa: E402
-from redundancy.lowrank.ranks import rank_rule  # noqa: E402
+import redundancy
+from redundancy.lowrank.compression import compress
+from redundancy.lowrank.ranks import rank_rule
 
 
 class BasicBlock(nn.Module):

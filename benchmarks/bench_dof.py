@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -37,12 +36,10 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import redundancy  # noqa: E402
-from redundancy.counts import parameter_count  # noqa: E402
-from redundancy.linear.dof import degrees_of_freedom  # noqa: E402
+import redundancy
+from redundancy.counts import parameter_count
+from redundancy.linear.dof import degrees_of_freedom
 
 
 def bottleneck(c: int, r: int) -> nn.Module:

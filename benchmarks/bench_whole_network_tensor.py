@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -44,11 +43,9 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import redundancy  # noqa: E402
-from redundancy import whole_network_tensor  # noqa: E402
+import redundancy
+from redundancy import whole_network_tensor
 
 
 def make_models(quick: bool) -> list[tuple[str, nn.Module, tuple[int, ...]]]:

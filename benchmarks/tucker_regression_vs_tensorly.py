@@ -8,16 +8,14 @@ Prints, per n, the median time and median ‖Ŵ − W*‖_F of each route over r
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from redundancy.validation.fit import estimation_errors, fit_linear_cnn, fit_tucker_als  # noqa: E402
-from redundancy.validation.simulate import Design, StatModelGenerator  # noqa: E402
+from redundancy.validation.fit import estimation_errors, fit_linear_cnn, fit_tucker_als
+from redundancy.validation.simulate import Design, StatModelGenerator
 
 
 def tensorly_fit(design, X, y, seed):

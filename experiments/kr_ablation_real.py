@@ -4,9 +4,10 @@ Each network: stem conv (1 -> 16, BN, ReLU), two bottleneck blocks
 ``1x1 conv C->R, k conv R->R, 1x1 conv R->K``, each conv followed by BatchNorm and ReLU (average pooling by 2 between them),
 global average pooling and a linear classifier ``K -> 10``. K/R in {1, 2, 4, 8}:
 (a) fixed R = 8, K in {8, 16, 32, 64}; (b) fixed K = 32, R in {32, 16, 8, 4}.
-Trained with Adam (lr 3e-3, batch 64, a fixed number of steps whatever the training-set size),
-cross-entropy; test accuracy for several training-set sizes, mean ± sd over 3 seeds; parameters
-and MACs (multiply-accumulates per example, counted by forward hooks on conv/linear layers).
+Trained with :func:`redundancy.training.train` (Adam, lr 3e-3, batch 64, a fixed number of steps
+whatever the training-set size; each epoch a seeded shuffle), cross-entropy; test accuracy from
+:func:`redundancy.training.evaluate` for several training-set sizes, mean ± sd over 3 seeds;
+parameters and MACs from :func:`redundancy.count_macs`.
 Data: scikit-learn's digits (2-D, 8x8) and MNIST-1D from the ``mnist1d`` generator (1-D, length
 40); nothing is downloaded. Finished runs are cached (``--out``/cache) so a rerun resumes.
 
@@ -14,20 +15,14 @@ Data: scikit-learn's digits (2-D, 8x8) and MNIST-1D from the ``mnist1d`` generat
 """
 
 import argparse
-import functools
 import json
-import math
-import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from redundancy.parallel import run_tasks  # noqa: E402
+from redundancy.parallel import run_tasks
 
 R_FIXED, K_FIXED = 8, 32
 RATIOS = (1, 2, 4, 8)
@@ -61,27 +56,6 @@ def build(ndim, K, R, seed):
     return nn.Sequential(*layers, pool, nn.Flatten(), nn.Linear(K, 10))
 
 
-def count_macs(net, input_shape):
-    import torch
-    from torch import nn
-
-    macs = [0]
-
-    def hook(m, inp, out):
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            macs[0] += out[0].numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
-        elif isinstance(m, nn.Linear):
-            macs[0] += m.in_features * m.out_features
-
-    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        net(torch.zeros(1, *input_shape))
-    for h in hs:
-        h.remove()
-    return int(macs[0])
-
-
-@functools.lru_cache(maxsize=2)
 def _load(name):
     from redundancy.data import load_digits_data, load_mnist1d
 
@@ -91,29 +65,17 @@ def _load(name):
 def train_one(task):
     """Train one network; return test accuracy, params, MACs."""
     import torch
-    from torch import nn
+
+    from redundancy import count_macs, parameter_count
+    from redundancy.training import evaluate, train
 
     torch.set_num_threads(1)
     ds = _load(task["dataset"]).subsample(task["n_train"], seed=task["seed"])
     ndim = len(ds.input_shape) - 1
     net = build(ndim, task["K"], task["R"], task["seed"])
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    X, y = torch.from_numpy(ds.X_train), torch.from_numpy(ds.y_train)
-    g = torch.Generator().manual_seed(task["seed"])
-    t0 = time.perf_counter()
-    net.train()
-    for _ in range(task["steps"]):
-        idx = torch.randint(len(y), (min(64, len(y)),), generator=g)
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(net(X[idx]), y[idx])
-        loss.backward()
-        opt.step()
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(torch.from_numpy(ds.X_test)).argmax(1).numpy() == ds.y_test).mean())
-        train_acc = float((net(X).argmax(1) == y).float().mean())
-    return {"test_accuracy": acc, "train_accuracy": train_acc, "params": sum(p.numel() for p in net.parameters()),
-            "macs": count_macs(net, ds.input_shape), "seconds": time.perf_counter() - t0}
+    fit = train(net, ds, epochs=None, max_steps=task["steps"], batch_size=64, lr=3e-3, seed=task["seed"])
+    return {"test_accuracy": evaluate(net, ds).accuracy, "train_accuracy": evaluate(net, ds, split="train").accuracy,
+            "params": parameter_count(net), "macs": sum(count_macs(net, ds.input_shape).values()), "seconds": fit.seconds}
 
 
 def figures(rows, out):
@@ -167,13 +129,8 @@ def main(argv=None):
                     meta.append({"ablation": abl})
     t0 = time.perf_counter()
     unique = list({json.dumps(t, sort_keys=True): t for t in tasks}.values())  # (a) and (b) share K=32, R=8
-    # workers import this file as a module (picklable by reference; per-process data cache)
-    here = str(Path(__file__).resolve().parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join([here, str(Path(here).parent), os.environ.get("PYTHONPATH", "")])
-    sys.path.insert(0, here)
-    from kr_ablation_real import train_one as worker
-
-    done = run_tasks(worker, unique, backend="loky", n_jobs=a.n_jobs, cache_dir=out / "cache", progress=True)
+    # train_one is defined in __main__: joblib's loky pickles it (and what it uses) by value
+    done = run_tasks(train_one, unique, backend="loky", n_jobs=a.n_jobs, cache_dir=out / "cache", progress=True)
     by_key = {json.dumps(t, sort_keys=True): r for t, r in zip(unique, done)}
     rows = [dict(t, **m, **by_key[json.dumps(t, sort_keys=True)]) for t, m in zip(tasks, meta)]
     summary = []
@@ -190,7 +147,7 @@ def main(argv=None):
 
     result = {"study": "kr_ablation_real", "inputs": {"quick": a.quick, "sizes": sizes, "steps": steps,
                                                       "seeds": list(range(a.seeds)), "R_fixed": R_FIXED,
-                                                      "K_fixed": K_FIXED, "optimizer": "Adam lr 3e-3 batch 64"},
+                                                      "K_fixed": K_FIXED, "optimizer": "Adam lr 3e-3 batch 64 (redundancy.training.train)"},
               "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__},
               "summary": summary, "runs": rows, "seconds": time.perf_counter() - t0}
     result["figures"] = figures(rows, out)

@@ -8,13 +8,11 @@ Thin wrapper around :func:`redundancy.validation.study.run_study` (also reachabl
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from redundancy.validation.study import run_study  # noqa: E402
+from redundancy.validation.study import run_study
 
 
 def main(argv=None):

@@ -168,11 +168,11 @@ def _save(path: str, model: nn.Module, opt, epoch: int, losses: list[float], gen
     os.replace(tmp, path)  # atomic: a kill during the save leaves the previous checkpoint whole
 
 
-def train(model: nn.Module, data: Any, *, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
+def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: int = 64, lr: float = 1e-3,
           weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.9,
           loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
           parameters=None, seed: int = 0, device: Any = "cpu", checkpoint: str | os.PathLike | None = None,
-          progress: bool = False, desc: str = "train") -> TrainResult:
+          progress: bool = False, desc: str = "train", max_steps: int | None = None) -> TrainResult:
     r"""Train ``model`` in place by mini-batch gradient descent on the training split of ``data``.
 
     Each epoch visits the training examples once in a seeded random order, in batches of
@@ -194,7 +194,7 @@ def train(model: nn.Module, data: Any, *, epochs: int = 10, batch_size: int = 64
     data : Dataset or arrays
         See :func:`redundancy.data.as_dataset`.
     epochs, batch_size : int
-        Passes over the training set, examples per step.
+        Passes over the training set (``None``: as many as ``max_steps`` needs), examples per step.
     lr, weight_decay, momentum : float
         Optimizer settings (``momentum`` for SGD only).
     optimizer : {"adam", "sgd"}
@@ -210,6 +210,9 @@ def train(model: nn.Module, data: Any, *, epochs: int = 10, batch_size: int = 64
         exists at the start, training resumes after its last finished epoch.
     progress : bool
         Show a tqdm bar over epochs.
+    max_steps : int, optional
+        Stop after this many optimizer steps (a fixed step budget whatever the training-set size);
+        ``epochs`` is then only an upper bound.
 
     Returns
     -------
@@ -228,13 +231,19 @@ def train(model: nn.Module, data: Any, *, epochs: int = 10, batch_size: int = 64
     """
     model = check_module("model", model)
     ds = as_dataset(data)
-    epochs = check_int("epochs", epochs, min_value=0, max_value=_MAX_EPOCHS)
     batch_size = check_int("batch_size", batch_size, min_value=1, max_value=_MAX_BATCH)
     lr = check_positive_float("lr", lr)
     weight_decay = check_nonnegative_float("weight_decay", weight_decay)
     momentum = check_nonnegative_float("momentum", momentum)
     optimizer = check_choice("optimizer", optimizer, ("adam", "sgd"))
     seed = check_int("seed", seed, min_value=0, max_value=2 ** 63 - 1)
+    if max_steps is not None:
+        max_steps = check_int("max_steps", max_steps, min_value=1, max_value=10 ** 9)
+    if epochs is None:
+        if max_steps is None:
+            raise RedundancyError("epochs=None needs max_steps; give epochs, max_steps or both")
+        epochs = -(-max_steps // -(-len(ds.y_train) // batch_size))
+    epochs = check_int("epochs", epochs, min_value=0, max_value=_MAX_EPOCHS)
     if loss is not None and not callable(loss):
         raise RedundancyError(f"loss={loss!r} is not callable; give loss(model, X, y) -> scalar tensor or None")
     dev = check_device(device)
@@ -275,6 +284,8 @@ def train(model: nn.Module, data: Any, *, epochs: int = 10, batch_size: int = 64
         for epoch in bar:
             total, count = 0.0, 0
             for idx in batches(len(y), batch_size, gen):
+                if max_steps is not None and steps >= max_steps:
+                    break
                 idx = idx.to(dev)
                 opt.zero_grad(set_to_none=True)
                 value = loss_fn(model, X[idx], y[idx])
@@ -288,7 +299,9 @@ def train(model: nn.Module, data: Any, *, epochs: int = 10, batch_size: int = 64
                 total += float(value.detach()) * len(idx)
                 count += len(idx)
                 steps += 1
-            losses.append(total / max(count, 1))
+            if count == 0:  # the step budget ran out before this epoch
+                break
+            losses.append(total / count)
             bar.set_postfix(loss=f"{losses[-1]:.4g}")
             if ckpt is not None:
                 _save(ckpt, model, opt, epoch + 1, losses, gen)
@@ -296,8 +309,8 @@ def train(model: nn.Module, data: Any, *, epochs: int = 10, batch_size: int = 64
     settings = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
                 "momentum": momentum if optimizer == "sgd" else None, "device": str(dev),
                 "loss": "default" if loss is None else getattr(loss, "__name__", "custom"),
-                "n_train": int(len(y))}
-    return TrainResult(tuple(losses), epochs, steps, time.perf_counter() - t0, seed, settings, start, model)
+                "n_train": int(len(y)), "max_steps": max_steps, "epochs_asked": epochs}
+    return TrainResult(tuple(losses), len(losses), steps, time.perf_counter() - t0, seed, settings, start, model)
 
 
 @torch.no_grad()

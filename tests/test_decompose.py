@@ -191,3 +191,21 @@ def test_unsupported_layers():
         decompose_layer(torch.nn.ReLU(), 1)
     with pytest.raises(UnsupportedLayerError, match="groups=2"):
         decompose_layer(torch.nn.Conv2d(4, 4, 3, groups=2), (2, 2))
+
+
+def test_tensorly_backed_products_match_direct_formulas():
+    """unfold / mode products / CP reconstruction (tensorly) against the textbook definitions."""
+    from redundancy.lowrank.decompose import cp_full, mode_product, multi_mode_product, unfold
+
+    rng = np.random.default_rng(0)
+    T = rng.normal(size=(3, 4, 5))
+    for m in range(3):
+        assert np.array_equal(unfold(T, m), np.moveaxis(T, m, 0).reshape(T.shape[m], -1))
+    A = rng.normal(size=(6, 4))
+    direct = np.einsum("ij,ajc->aic", A, T)
+    np.testing.assert_allclose(mode_product(T, A, 1), direct, rtol=1e-12, atol=1e-12)
+    B, C = rng.normal(size=(2, 3)), rng.normal(size=(7, 5))
+    np.testing.assert_allclose(multi_mode_product(T, [B, C], [0, 2]), np.einsum("ia,kc,abc->ibk", B, C, T),
+                               rtol=1e-12, atol=1e-12)
+    w, f = rng.normal(size=2), [rng.normal(size=(n, 2)) for n in (3, 4, 5)]
+    np.testing.assert_allclose(cp_full(w, f), np.einsum("z,az,bz,cz->abc", w, *f), rtol=1e-12, atol=1e-12)

@@ -121,3 +121,11 @@ def test_bad_data_is_refused():
         as_dataset((np.zeros((3, 2)), np.array([0, 1])))
     with pytest.raises(RedundancyError, match="data="):
         as_dataset("digits")
+
+
+def test_step_budget_is_exact():
+    X, y = _blobs(n=100)
+    res = train(_net(), (X, y), epochs=None, max_steps=7, batch_size=30, seed=0)
+    assert res.steps == 7 and res.epochs == 2  # 4 steps per epoch
+    with pytest.raises(RedundancyError, match="max_steps"):
+        train(_net(), (X, y), epochs=None)

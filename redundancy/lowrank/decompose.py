@@ -36,15 +36,37 @@ from redundancy.errors import RankError, RedundancyError, UnsupportedLayerError
 
 __all__ = [
     "TuckerDecomposition", "CPDecomposition", "tucker_decompose", "cp_decompose",
-    "decompose_layer", "decompose_whole_network", "layer_kernel", "mode_product", "cp_rank_bound",
+    "decompose_layer", "decompose_whole_network", "layer_kernel", "mode_product", "multi_mode_product", "cp_full", "unfold",
+    "cp_rank_bound",
 ]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def mode_product(tensor: np.ndarray, matrix: np.ndarray, mode: int) -> np.ndarray:
-    """Mode-``n`` product ``(T ×_n A)[.., i, ..] = Σ_j A[i, j] T[.., j, ..]``."""
-    return np.moveaxis(np.tensordot(matrix, tensor, axes=([1], [mode])), 0, mode)
+    """Mode-``n`` product ``(T ×_n A)[.., i, ..] = Σ_j A[i, j] T[.., j, ..]`` (tensorly's ``mode_dot``,
+    numpy backend whatever backend the caller has set)."""
+    with tl.backend_context("numpy"):
+        return tl.tenalg.mode_dot(np.asarray(tensor), np.asarray(matrix), mode)
+
+
+def multi_mode_product(tensor: np.ndarray, matrices, modes) -> np.ndarray:
+    """``T ×_{m_1} A_1 ×_{m_2} A_2 ...`` (tensorly's ``multi_mode_dot``, numpy backend)."""
+    with tl.backend_context("numpy"):
+        return tl.tenalg.multi_mode_dot(np.asarray(tensor), [np.asarray(a) for a in matrices], modes=list(modes))
+
+
+def cp_full(weights, factors) -> np.ndarray:
+    """``Σ_r w_r a^{(1)}_r ∘ ... ∘ a^{(N)}_r`` (tensorly's ``cp_to_tensor``, numpy backend)."""
+    with tl.backend_context("numpy"):
+        return tl.cp_to_tensor((np.asarray(weights), [np.asarray(f) for f in factors]))
+
+
+def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
+    """Mode-``n`` unfolding ``T_(n)`` of shape ``(shape[n], prod(other sizes))`` (tensorly's ``unfold``:
+    the remaining modes in their order, last index fastest)."""
+    with tl.backend_context("numpy"):
+        return tl.unfold(np.asarray(tensor), mode)
 
 
 def _as_array(tensor: Any, name: str = "tensor") -> np.ndarray:
@@ -105,10 +127,7 @@ class TuckerDecomposition:
 
     def to_tensor(self) -> np.ndarray:
         """The reconstructed tensor ``G ×_{m_1} U_1 ...`` (shape ``shape``)."""
-        out = self.core
-        for u, m in zip(self.factors, self.modes):
-            out = mode_product(out, u, m)
-        return out
+        return multi_mode_product(self.core, self.factors, self.modes)
 
     @property
     def compression_ratio(self) -> float:
@@ -161,7 +180,7 @@ class CPDecomposition:
 
     def to_tensor(self) -> np.ndarray:
         """The reconstructed tensor ``Σ_r w_r ∘_n factors[n][:, r]``."""
-        return _cp_full(self.weights, self.factors)
+        return cp_full(self.weights, self.factors)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "cp", "shape": list(self.shape), "rank": self.rank, "rel_error": self.rel_error,
@@ -186,11 +205,6 @@ def _partial_tucker(tensor, ranks, modes, n_iter_max, tol, seed):
     return np.asarray(core, dtype=np.float64), [np.asarray(f, dtype=np.float64) for f in factors]
 
 
-def _cp_full(weights, factors):
-    letters = "abcdefghijklmnopq"[: len(factors)]
-    return np.einsum(f"z,{','.join(c + 'z' for c in letters)}->{letters}", weights, *factors)
-
-
 def _parafac(tensor, rank, n_iter_max, tol, init, seed, chunk=25):
     """ALS through tensorly's ``parafac`` in chunks of ``chunk`` sweeps, warm-started.
 
@@ -210,7 +224,7 @@ def _parafac(tensor, rank, n_iter_max, tol, init, seed, chunk=25):
         weights = np.asarray(weights, dtype=np.float64)
         factors = [np.asarray(f, dtype=np.float64) for f in factors]
         done += n
-        err = float(np.linalg.norm(tensor - _cp_full(weights, factors))) / norm
+        err = float(np.linalg.norm(tensor - cp_full(weights, factors))) / norm
         if err < 1e-14 or prev - err < tol * max(err, 1e-300):
             break
         prev, state = err, CPTensor((weights, factors))

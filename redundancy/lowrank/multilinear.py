@@ -33,6 +33,7 @@ from redundancy.counts import parameter_count
 from redundancy.linear.dof_closed import tucker_dof
 from redundancy.errors import RankError, UnsupportedLayerError
 from redundancy.linear.tensor import whole_network_tensor
+from redundancy.lowrank.decompose import unfold
 
 __all__ = ["MultilinearRankCheck", "multilinear_rank_check", "multilinear_rank"]
 
@@ -50,7 +51,7 @@ def multilinear_rank(tensor: Any, *, rtol: float = 1e-10) -> tuple[tuple[int, ..
     arr = np.asarray(tensor, dtype=np.float64)
     ranks, gaps = [], []
     for m in range(arr.ndim):
-        s = np.linalg.svd(np.moveaxis(arr, m, 0).reshape(arr.shape[m], -1), compute_uv=False)
+        s = np.linalg.svd(unfold(arr, m), compute_uv=False)
         r = int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
         ranks.append(r)
         gaps.append(float(s[r - 1] / s[r]) if 0 < r < len(s) and s[r] > 0 else float("inf"))

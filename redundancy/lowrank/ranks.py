@@ -26,16 +26,11 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from redundancy._validation import check_choice, check_positive_float, check_ranks, check_shape
-from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel
+from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel, unfold
 from redundancy.errors import RankError, RedundancyError
 
 __all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ranks", "fraction_ranks",
            "evbmf_ranks", "rank_rule", "unfold"]
-
-
-def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
-    """Mode-``n`` unfolding: rows indexed by mode ``n``, columns by the other modes (C order)."""
-    return np.moveaxis(tensor, mode, 0).reshape(tensor.shape[mode], -1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,6 +30,7 @@ import torch
 
 from redundancy._validation import as_generator, check_choice, check_int, check_positive_float
 from redundancy.errors import RedundancyError
+from redundancy.lowrank.decompose import mode_product, multi_mode_product
 from redundancy.validation.simulate import Design
 
 __all__ = ["FitResult", "fit_linear_cnn", "fit_tucker_als", "estimation_errors"]
@@ -211,16 +212,8 @@ def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int =
     return _finish("lbfgs", W_hat, loss, n_iter, n_iter < max_iter, losses, t0, W_star, cov, n)
 
 
-def _mode_product(T, U, mode):
-    """``T ×_mode U``: contract mode ``mode`` of ``T`` with the columns of ``U`` (rows become the new mode)."""
-    return np.moveaxis(np.tensordot(T, U, axes=([mode], [1])), -1, mode)
-
-
 def _tucker_full(G, Us):
-    W = G
-    for j, U in enumerate(Us):
-        W = _mode_product(W, U, j)
-    return W
+    return multi_mode_product(G, Us, range(len(Us)))
 
 
 def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 1e-12, W_star=None,
@@ -268,7 +261,7 @@ def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 
         Us.append(np.linalg.svd(unf, full_matrices=False)[0][:, :r])
     G = W0
     for j, U in enumerate(Us):
-        G = _mode_product(G, U.T, j)
+        G = mode_product(G, U.T, j)
     M = len(dims)
     S_t = S.reshape(dims + dims)
     b_t = b.reshape(dims)
@@ -279,7 +272,7 @@ def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 
             H = G
             for k in range(M):
                 if k != j:
-                    H = _mode_product(H, Us[k], k)
+                    H = mode_product(H, Us[k], k)
             Hj = np.moveaxis(H, j, 0).reshape(ranks[j], -1)  # (R_j, rest)
             Sj = np.moveaxis(np.moveaxis(S_t, j, 0), M + j, M)  # (dim_j, rest..., dim_j, rest...)
             Sj = Sj.reshape(dims[j], Hj.shape[1], dims[j], Hj.shape[1])
@@ -288,7 +281,7 @@ def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 
             U = np.linalg.lstsq(A, rhs, rcond=None)[0].reshape(dims[j], ranks[j])
             Q, Rq = np.linalg.qr(U)
             Us[j] = Q
-            G = _mode_product(G, Rq, j)
+            G = mode_product(G, Rq, j)
         T = Us[0]
         for U in Us[1:]:
             T = np.kron(T, U)

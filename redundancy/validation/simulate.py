@@ -35,6 +35,7 @@ from redundancy._validation import (as_generator, check_choice, check_int, check
 from redundancy.errors import RankError, RedundancyError
 from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
 from redundancy.linear.statmodel import BasicCNN
+from redundancy.lowrank.decompose import cp_full, multi_mode_product
 
 __all__ = ["Design", "StatModelGenerator", "covariance"]
 
@@ -263,9 +264,7 @@ class StatModelGenerator:
                 G = rng.normal(size=(R, *d.spatial_ranks))
                 Us = [_orthonormal(rng, li, ri) for li, ri in zip(d.kernel, d.spatial_ranks)]
                 Vs = [_orthonormal(rng, P, R) for _ in range(C)]
-                core = G
-                for i, U in enumerate(Us):
-                    core = np.moveaxis(np.tensordot(core, U, axes=([1 + i], [1])), -1, 1 + i)
+                core = multi_mode_product(G, Us, range(1, 1 + len(Us)))
                 with torch.no_grad():
                     conv.core.copy_(torch.from_numpy(G[:, None]))
                     conv.u_in.fill_(1.0)
@@ -275,7 +274,7 @@ class StatModelGenerator:
                 us = [rng.normal(size=(li, R)) for li in d.kernel]
                 us = [u / np.linalg.norm(u, axis=0) for u in us]
                 Vs = [rng.normal(size=(P, R)) for _ in range(C)]
-                core = np.einsum(",".join(f"{c}r" for c in "abc"[:N]) + "->r" + "abc"[:N], *us)
+                core = cp_full(np.ones(R), [np.eye(R), *us])  # core[r] = u_1[:, r] ∘ ... ∘ u_N[:, r]
                 with torch.no_grad():
                     conv.u_in.fill_(1.0)
                     for p_, u in zip(conv.u_spatial, us):
