@@ -460,9 +460,9 @@ def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch
     >>> X = rng.normal(size=(100, 2)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
     >>> nets = [nn.Linear(2, 2) for _ in range(4)]
     >>> sub = np.stack([rng.permutation(100)[:70] for _ in range(4)])
-    >>> res = train_ensemble(nets, (X, y), sub, seeds=[0, 1, 2, 3], epochs=5, lr=0.05)
+    >>> res = train_ensemble(nets, (X, y), sub, seeds=[0, 1, 2, 3], epochs=40, lr=0.05)
     >>> res.losses.shape, evaluate(nets[0], (X, y)).accuracy > 0.9
-    ((4, 5), True)
+    ((4, 40), True)
     """
     from torch.func import functional_call, stack_module_state, vmap
 
