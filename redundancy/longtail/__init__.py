@@ -8,6 +8,7 @@
 * :mod:`redundancy.longtail.compressions`: low-rank, magnitude pruning and int8 quantization.
 """
 
+from redundancy.longtail import compressions
 from redundancy.longtail.estimator import MemorizationResult, estimate_memorization
 from redundancy.longtail.fz_runs import load_fz_runs
 from redundancy.longtail.mismatch import LongTailRiskReport, mismatch_report
@@ -15,4 +16,4 @@ from redundancy.longtail.subsample import draw_runs, make_models, memorization
 from redundancy.longtail.tail import tail_flip_rates
 
 __all__ = ["memorization", "MemorizationResult", "estimate_memorization", "load_fz_runs", "draw_runs",
-           "make_models", "mismatch_report", "LongTailRiskReport", "tail_flip_rates"]
+           "make_models", "mismatch_report", "LongTailRiskReport", "tail_flip_rates", "compressions"]
