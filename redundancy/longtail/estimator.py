@@ -209,7 +209,8 @@ def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=No
         top_i[a:a + block] = np.take_along_axis(part, order, 1)
         top_v[a:a + block] = np.take_along_axis(vals, order, 1)
     return MemorizationResult(mem, se, p_in, p_out, n_in, n_out, defined,
-                              top_v[:, 0].copy() if m else np.zeros(0), top_i[:, 0].copy() if m else np.zeros(0, np.int64),
+                              top_v[:, 0].copy() if m else np.zeros(0),
+                              top_i[:, 0].copy() if m else np.zeros(0, np.int64),
                               top_i, top_v, dense, Cte.mean(0) if m else np.zeros(0),
                               _labels("y_train", y_train, n), _labels("y_test", y_test, m), int(T),
                               {"top_k": k, **(settings or {})})

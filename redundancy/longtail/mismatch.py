@@ -204,7 +204,8 @@ class LongTailRiskReport:
                 "settings": dict(self.settings)}
 
     def __repr__(self) -> str:
-        lines = [f"LongTailRiskReport(split={self.split!r}, n={self.n}, reference accuracy={self.reference_accuracy:.4f})"]
+        lines = [f"LongTailRiskReport(split={self.split!r}, n={self.n}, "
+                 f"reference accuracy={self.reference_accuracy:.4f})"]
         for r in self.rows:
             lines.append(f"  {r['model']:<20} acc {r['accuracy']:.4f}  flip {r['flip_rate']:.4f}  "
                          f"ref-correct->wrong {r['ref_correct_to_wrong']:.4f}")
