@@ -13,7 +13,8 @@ from redundancy.longtail.estimator import MemorizationResult, estimate_memorizat
 from redundancy.longtail.fz_runs import load_fz_runs
 from redundancy.longtail.mismatch import LongTailRiskReport, mismatch_report
 from redundancy.longtail.subsample import draw_runs, make_models, memorization
-from redundancy.longtail.tail import tail_flip_rates
+from redundancy.longtail.tail import example_loss, tail_flip_rates
 
 __all__ = ["memorization", "MemorizationResult", "estimate_memorization", "load_fz_runs", "draw_runs",
-           "make_models", "mismatch_report", "LongTailRiskReport", "tail_flip_rates", "compressions"]
+           "make_models", "mismatch_report", "LongTailRiskReport", "tail_flip_rates", "compressions",
+           "example_loss"]

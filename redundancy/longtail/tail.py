@@ -20,7 +20,7 @@ from redundancy.errors import RedundancyError
 from redundancy.longtail.mismatch import as_scores
 from redundancy.training import evaluate
 
-__all__ = ["tail_flip_rates", "tail_indices"]
+__all__ = ["tail_flip_rates", "tail_indices", "example_loss"]
 
 
 def tail_indices(y_split, y_train, n_classes: int, scores=None, fraction: float = 0.1) -> tuple[np.ndarray, str]:
@@ -71,3 +71,30 @@ def tail_flip_rates(reference, compressed, data: Any, scores=None, *, fraction: 
     return {"flip_rate": float(mis.mean()), "tail_flip_rate": float(mis[idx].mean()), "tail": how,
             "tail_n": int(len(idx)), "n": int(len(y)), "fraction": fraction, "split": split,
             "accuracy_reference": float(a.accuracy), "accuracy_compressed": float(b.accuracy)}
+
+
+def example_loss(model, data: Any, *, split: str = "test", device: Any = "cpu") -> np.ndarray:
+    """Per-example cross-entropy :math:`-\\log p_\\theta(y_j \\mid x_j)` of ``model`` (a long-tail score).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> lin = nn.Linear(2, 2); _ = nn.init.zeros_(lin.weight); _ = nn.init.zeros_(lin.bias)
+    >>> example_loss(lin, (np.ones((3, 2), "float32"), np.array([0, 1, 0]))).round(4).tolist()
+    [0.6931, 0.6931, 0.6931]
+    """
+    import torch
+
+    from redundancy.training import check_device, predict
+
+    check_module("model", model)
+    ds = as_dataset(data)
+    split = check_choice("split", split, ("test", "train"))
+    if ds.task != "classification":
+        raise RedundancyError("example_loss needs a classification data set (integer labels)")
+    dev = check_device(device)
+    X = torch.as_tensor(np.ascontiguousarray(ds.X_test if split == "test" else ds.X_train)).to(dev)
+    y = torch.as_tensor(ds.y_test if split == "test" else ds.y_train).to(dev)
+    out = predict(model.to(dev), X).double()
+    return torch.nn.functional.cross_entropy(out, y, reduction="none").cpu().numpy()
