@@ -10,7 +10,8 @@ maximal influence, the reference's loss, any array) it adds
 * the mismatch rate in equal-count score bins (quantile edges; tied scores share a bin);
 * the enrichment of mismatches among the ``top_fraction`` highest-score examples
   (:math:`k = \lceil \text{top\_fraction}\cdot n \rceil`, ties broken by position),
-  ``rate_top / rate_rest``, with the one-sided permutation p-value
+  ``rate_top / rate_all`` (1: no concentration; at most ``1 / top_fraction``; ``rate_rest`` is
+  reported too), with the one-sided permutation p-value
   :math:`(1 + \#\{\pi: X_\pi \ge X\}) / (1 + P)` where :math:`X` is the number of mismatches in the
   top set and :math:`X_\pi` that of a uniformly random set of ``k`` examples (a shuffle of the
   scores); under no association :math:`X` is hypergeometric;
@@ -115,9 +116,9 @@ def score_stats(mismatch, score, *, n_bins: int = 5, top_fraction: float = 0.1, 
     bins = [{"bin": b, "lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int((which == b).sum()),
              "mismatch_rate": float(mis[which == b].mean()) if (which == b).any() else 0.0}
             for b in range(len(edges) - 1)]
+    rate_all = float(mis.mean())
     row = {"top_fraction": top_fraction, "n_top": k, "mismatch_top": x, "rate_top": rate_top, "rate_rest": rate_rest,
-           "enrichment": rate_top / rate_rest if rate_rest > 0 else None, "p_value": p,
-           "auc": _auc(score, mis)}
+           "enrichment": rate_top / rate_all if rate_all > 0 else None, "p_value": p, "auc": _auc(score, mis)}
     return row, bins
 
 
