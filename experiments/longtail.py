@@ -15,8 +15,8 @@ Per data set:
    int8 static (FX, convs and linears, calibrated on 256 training images).
 4. :func:`redundancy.longtail.mismatch_report` on the training split with ``mem(i)`` as the score and
    on the test split with the maximal influence ``max_i infl(i, j)`` and the reference's loss as
-   scores: mismatch rate per score quintile, enrichment in the top decile with a permutation
-   p-value, AUC.
+   scores: mismatch rate per score bin (memorization: edges -1, 0.1, 0.3, 0.5, 0.7, 1; influence and
+   loss: 5 equal-width bins), enrichment in the top decile with a permutation p-value, AUC.
 
     python experiments/longtail.py --quick    # T = 64 models, fewer epochs and examples (minutes)
     python experiments/longtail.py            # T = 500 models per data set
@@ -42,6 +42,7 @@ from redundancy.longtail.nets import mlp, small_cnn
 from redundancy.training import evaluate, train
 
 ROOT = Path(__file__).resolve().parents[1]
+MEM_BINS = [-1.0, 0.1, 0.3, 0.5, 0.7, 1.0]  # memorization bins (values below -1 / above 1 cannot occur)
 
 
 def make_mlp(input_shape, hidden):
@@ -65,8 +66,8 @@ def run_dataset(name, cfg, out, cache, progress):
     suite = compression_suite(ref, ds.X_train[:256])
     test_rep = mismatch_report(ref, suite, ds, scores={"max_influence": mem.max_infl,
                                                        "reference_loss": example_loss(ref, ds)},
-                               n_bins=5, top_fraction=0.1, n_permutations=cfg["perms"], seed=0)
-    train_rep = mismatch_report(ref, suite, ds, scores={"memorization": mem.mem}, split="train", n_bins=5,
+                               n_bins="uniform:5", top_fraction=0.1, n_permutations=cfg["perms"], seed=0)
+    train_rep = mismatch_report(ref, suite, ds, scores={"memorization": mem.mem}, split="train", n_bins=MEM_BINS,
                                 top_fraction=0.1, n_permutations=cfg["perms"], seed=0)
     figures = draw(name, mem, test_rep, train_rep, out)
     sparsity = {k: weight_sparsity(v) for k, v in suite.items() if k.startswith("prune")}

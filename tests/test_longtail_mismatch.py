@@ -72,6 +72,19 @@ def test_auc_enrichment_bins_against_direct(rng):
         assert b["count"] == sel.sum() and b["mismatch_rate"] == pytest.approx(mis[sel].mean())
     assert bt["mismatch_rate"].iloc[-1] > bt["mismatch_rate"].iloc[0]
     assert "s_auc" in rep.to_pandas().columns and "mismatch_b" in rep.example_table().columns
+    # explicit edges and uniform bins: counts and rates from the edges directly
+    for bins, edges in (([-5.0, 0.0, 0.5, 5.0], np.array([-5.0, 0.0, 0.5, 5.0])),
+                        ("uniform:3", np.linspace(score.min(), score.max(), 4))):
+        bt = mismatch_report(_fixed(ref, 3), {"b": _fixed(cmps["b"], 3)}, (X, y), scores={"s": score}, n_bins=bins,
+                             n_permutations=0).bin_table()
+        which = np.clip(np.digitize(score, edges) - 1, 0, len(edges) - 2)
+        assert bt["count"].tolist() == np.bincount(which, minlength=len(edges) - 1).tolist()
+        for b in range(len(edges) - 1):
+            if (which == b).any():
+                assert bt["mismatch_rate"][b] == pytest.approx(mis[which == b].mean())
+                assert bt["mean_score"][b] == pytest.approx(score[which == b].mean())
+    with pytest.raises(RedundancyError, match="bins"):
+        mismatch_report(_fixed(ref, 3), _fixed(cmps["b"], 3), (X, y), scores=score, n_bins=[1.0, 0.0])
 
 
 def test_permutation_p_value_matches_hypergeometric():

@@ -34,7 +34,8 @@ from redundancy.errors import RedundancyError
 from redundancy.longtail.estimator import MemorizationResult
 from redundancy.training import evaluate
 
-__all__ = ["LongTailRiskReport", "mismatch_report", "mismatch_stats", "score_stats", "as_scores", "as_models"]
+__all__ = ["LongTailRiskReport", "mismatch_report", "mismatch_stats", "score_stats", "bin_edges", "as_scores",
+           "as_models"]
 
 _MAX_PERMUTATIONS = 1_000_000
 
@@ -91,9 +92,31 @@ def _auc(score, pos):
     return float((rankdata(score)[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def score_stats(mismatch, score, *, n_bins: int = 5, top_fraction: float = 0.1, n_permutations: int = 2000,
+def bin_edges(score, bins=5) -> np.ndarray:
+    """Bin edges: ``int`` = equal-count (quantile) bins, tied scores kept together (so possibly fewer);
+    ``"uniform:K"`` = ``K`` equal-width bins over the score's range; an increasing array = those
+    edges (scores outside fall into the first / last bin)."""
+    if isinstance(bins, str) and bins.startswith("uniform:") and bins[8:].isdigit() and int(bins[8:]) >= 1:
+        edges = np.linspace(score.min(), score.max() + (score.max() == score.min()), int(bins[8:]) + 1)
+    elif isinstance(bins, (int, np.integer)) and not isinstance(bins, bool) and 1 <= bins <= 1000:
+        edges = np.unique(np.quantile(score, np.linspace(0, 1, int(bins) + 1)))
+    else:
+        try:
+            edges = np.asarray(bins, dtype=np.float64)
+        except (TypeError, ValueError):
+            edges = np.zeros(0)
+        if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all() or np.any(np.diff(edges) <= 0):
+            raise RedundancyError(f"bins={bins!r} is not allowed; give an int in [1, 1000] (quantile bins), "
+                                  "'uniform:K', or an increasing array of at least 2 finite edges")
+    if len(edges) < 2:
+        edges = np.array([score.min(), score.max() + (score.max() == score.min())])
+    return edges
+
+
+def score_stats(mismatch, score, *, n_bins=5, top_fraction: float = 0.1, n_permutations: int = 2000,
                 seed=0) -> tuple[dict, list[dict]]:
-    """Enrichment, permutation p-value and AUC of one score, and the mismatch rate per score bin."""
+    """Enrichment, permutation p-value and AUC of one score, and the mismatch rate per score bin
+    (``n_bins`` as ``bins`` of :func:`bin_edges`)."""
     mis = np.asarray(mismatch, bool)
     n = len(mis)
     k = min(n, max(1, math.ceil(top_fraction * n)))
@@ -109,11 +132,10 @@ def score_stats(mismatch, score, *, n_bins: int = 5, top_fraction: float = 0.1, 
         hits += int((mis[pick].sum(1) >= x).sum())
         done += b
     p = (1 + hits) / (1 + done) if done else 1.0
-    edges = np.unique(np.quantile(score, np.linspace(0, 1, n_bins + 1)))
-    if len(edges) < 2:
-        edges = np.array([score.min(), score.max()])
+    edges = bin_edges(score, n_bins)
     which = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
     bins = [{"bin": b, "lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int((which == b).sum()),
+             "mean_score": float(score[which == b].mean()) if (which == b).any() else float(edges[b:b + 2].mean()),
              "mismatch_rate": float(mis[which == b].mean()) if (which == b).any() else 0.0}
             for b in range(len(edges) - 1)]
     rate_all = float(mis.mean())
@@ -233,8 +255,10 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
         One value per example of ``split``; a MemorizationResult gives ``mem`` (train) or
         ``max_infl`` (test).
     split : {"test", "train"}
-    n_bins, top_fraction, n_permutations, seed
-        Score bins, the high-score set and the permutation test.
+    n_bins : int, "uniform:K" or array of edges
+        Score bins (see :func:`bin_edges`): equal-count by default.
+    top_fraction, n_permutations, seed
+        The high-score set and the permutation test.
 
     Examples
     --------
@@ -255,12 +279,13 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
     if ds.task != "classification":
         raise RedundancyError("mismatch_report needs a classification data set (integer labels)")
     split = check_choice("split", split, ("test", "train"))
-    n_bins = check_int("n_bins", n_bins, min_value=1, max_value=1000)
     n_permutations = check_int("n_permutations", n_permutations, min_value=0, max_value=_MAX_PERMUTATIONS)
     if not (isinstance(top_fraction, float) and 0 < top_fraction < 1):
         raise RedundancyError(f"top_fraction={top_fraction!r} is not allowed; it must be a float in (0, 1)")
     y = ds.y_test if split == "test" else ds.y_train
     sc = as_scores(scores, len(y), split)
+    for s in sc.values():
+        bin_edges(s, n_bins)  # refuse bad bins before any model runs
     ref = evaluate(reference, ds, split=split, device=device, batch_size=batch_size)
     rows, per, srows, bins, mism = [], [], [], [], {}
     for name, model in models.items():
@@ -277,5 +302,6 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
     counts = np.bincount(y, minlength=ds.n_classes)
     return LongTailRiskReport(split, int(len(y)), ds.n_classes, float(ref.accuracy), tuple(rows), np.array(per),
                               counts, tuple(srows), tuple(bins), mism, sc, np.asarray(y),
-                              {"n_bins": n_bins, "top_fraction": top_fraction, "n_permutations": n_permutations,
+                              {"n_bins": n_bins if isinstance(n_bins, (int, str)) else list(map(float, n_bins)),
+                               "top_fraction": top_fraction, "n_permutations": n_permutations,
                                "seed": seed})

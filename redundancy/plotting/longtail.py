@@ -29,7 +29,8 @@ def _axes(ax, size=(6.4, 4.8)):
 class MismatchByScoreDisplay:
     """Mismatch rate per score bin for several compressed models.
 
-    ``curves`` maps a model name to ``(bin centres, mismatch rates, counts)``; ``score`` names the score.
+    ``curves`` maps a model name to ``(mean score of each bin, mismatch rates, counts)``; ``score``
+    names the score.
     """
 
     curves: dict
@@ -60,7 +61,7 @@ class MismatchByScoreDisplay:
         curves, stats = {}, {}
         for m in report.models:
             rows = [b for b in report.bins if b["model"] == m and b["score"] == score]
-            curves[m] = (np.array([(b["lo"] + b["hi"]) / 2 for b in rows]),
+            curves[m] = (np.array([b["mean_score"] for b in rows]),
                          np.array([b["mismatch_rate"] for b in rows]), np.array([b["count"] for b in rows]))
             stats[m] = next(r for r in report.score_rows if r["model"] == m and r["score"] == score)
         return cls(curves, score, stats)
@@ -73,7 +74,7 @@ class MismatchByScoreDisplay:
             auc = "n/a" if s["auc"] is None else f"{s['auc']:.2f}"
             (line,) = ax.plot(x, r, marker="o", label=f"{m} (AUC {auc}, p={s['p_value']:.2g})", **kwargs)
             self.lines_.append(line)
-        ax.set_xlabel(f"{self.score} (bin centre, equal-count bins)")
+        ax.set_xlabel(f"{self.score} (mean of each bin)")
         ax.set_ylabel("mismatch rate (reference vs compressed)")
         ax.set_title(f"mismatches by {self.score}")
         ax.legend(loc="best", fontsize="small")
