@@ -82,6 +82,7 @@ class RoiResult:
     break_even_months: float | None
     cheaper_after_break_even: str | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    long_tail: dict | None = None  # redundancy.longtail.tail_flip_rates on ``data`` (flip rate overall / tail)
 
     @property
     def params_saved(self) -> int:
@@ -173,6 +174,9 @@ class RoiResult:
                          f"({self.cheaper_after_break_even} cheaper afterwards)")
         elif self.cheaper_after_break_even is not None:
             lines.append(f"  no break-even: {self.cheaper_after_break_even} is cheaper at all times")
+        if self.long_tail is not None:
+            lines.append(f"  flip rate {self.long_tail['flip_rate']:.4f} overall, "
+                         f"{self.long_tail['tail_flip_rate']:.4f} on the {self.long_tail['tail']} (long tail)")
         return "\n".join(lines)
 
 
@@ -264,7 +268,8 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
                  sigma: float = 1.0, constant: float = 1.0, log_factor: float = 1.0,
                  cost_per_sample: float | None = None, cost_per_gmac: float | None = None,
                  inferences_per_month: float | None = None, dof=None, naive=None,
-                 measure: bool = True, seed: int = 0, progress: bool = False) -> RoiResult:
+                 measure: bool = True, seed: int = 0, progress: bool = False, data=None, tail_scores=None,
+                 tail_fraction: float = 0.1) -> RoiResult:
     """Estimate what replacing ``original`` by ``compressed`` saves and costs, before deployment.
 
     Savings: parameters (each shared tensor once), MACs of conv/linear layers
@@ -306,6 +311,10 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         Seed of the latency inputs.
     progress : bool
         Show a progress bar over the latency sweep.
+    data, tail_scores, tail_fraction : optional
+        With a classification ``data`` set: the long-tail cost, ``long_tail`` =
+        :func:`redundancy.longtail.tail_flip_rates` (flip rate overall and on the ``tail_fraction``
+        of test examples with the highest ``tail_scores``, or of the rarest classes).
 
     Examples
     --------
@@ -361,6 +370,11 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         if slower:
             notes.append(f"Measured here: the compressed model is SLOWER at batch size(s) {slower}.")
 
+    long_tail = None
+    if data is not None:
+        from redundancy.longtail.tail import tail_flip_rates
+
+        long_tail = tail_flip_rates(original, compressed, data, tail_scores, fraction=tail_fraction)
     data, serving, be, cheaper = cost_comparison([n for n, _ in samples], macs, cps, cpg, ipm)
     return RoiResult(
         input_shape=shape, dtype=str(dtype).replace("torch.", ""), eps=eps, sigma=sigma,
@@ -374,4 +388,4 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         n_naive_compressed=samples[1][1], latency=latency, data_cost_original=data[0],
         data_cost_compressed=data[1], serving_cost_per_month_original=serving[0],
         serving_cost_per_month_compressed=serving[1], break_even_months=be,
-        cheaper_after_break_even=cheaper, notes=tuple(notes))
+        cheaper_after_break_even=cheaper, notes=tuple(notes), long_tail=long_tail)

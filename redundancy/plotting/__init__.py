@@ -3,5 +3,7 @@
 """
 
 from redundancy.plotting.displays import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay
+from redundancy.plotting.longtail import ClassFlipDisplay, MemorizationDisplay, MismatchByScoreDisplay
 
-__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
+__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "ClassFlipDisplay", "MemorizationDisplay",
+           "MismatchByScoreDisplay"]

@@ -1,0 +1,188 @@
+"""Feldman-Zhang subsampling: train ``T`` models on random subsets, record 0/1 correctness, estimate.
+
+:func:`memorization` draws, for model ``t``, a subset of ``round(subset_ratio * n_train)`` training
+examples without replacement, an initialisation seed and a batch-order seed (all from ``seed``,
+model by model, so the first models do not change when ``n_models`` grows), trains the models in
+chunks with :func:`redundancy.training.train_ensemble` (``torch.func.vmap``: many small models at
+once), records each model's 0/1 correctness on the whole training set and the test set, and returns
+:func:`~redundancy.longtail.estimator.estimate_memorization` of the masks and correctness.
+
+Chunks run through :func:`redundancy.parallel.run_tasks` (joblib, or dask.distributed on a
+cluster); with ``cache_dir`` each finished chunk is stored at once, so a killed run resumes without
+losing finished chunks. The cache key holds the data, the architecture and initialisation of
+``make_model`` (a hash of its weights at seed 0), the subsets, the seeds and the training settings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from redundancy._validation import check_choice, check_int, check_positive_float
+from redundancy.data import as_dataset
+from redundancy.errors import RedundancyError
+from redundancy.longtail.estimator import MAX_DENSE, MemorizationResult, estimate_memorization
+from redundancy.parallel import BACKENDS, run_tasks
+from redundancy.training import check_device, predict, train_ensemble
+
+__all__ = ["memorization", "draw_runs", "make_models"]
+
+_MAX_MODELS = 100_000
+
+
+def draw_runs(n_train: int, n_models: int, subset_ratio: float = 0.7, seed: int = 0):
+    """Subsets ``(T, m)`` (sorted indices), initialisation seeds and batch seeds of ``T`` runs.
+
+    Examples
+    --------
+    >>> sub, init, order = draw_runs(10, 3, 0.7, seed=0)
+    >>> sub.shape, len(init), len(order)
+    ((3, 7), 3, 3)
+    """
+    m = int(round(subset_ratio * n_train))
+    if not 1 <= m < n_train:
+        raise RedundancyError(f"subset_ratio={subset_ratio} of n_train={n_train} gives a subset of {m}; "
+                              "it must hold at least 1 and leave at least 1 example out")
+    ss = np.random.SeedSequence(seed)
+    sub, init, order = [], [], []
+    for child in ss.spawn(n_models):
+        rng = np.random.default_rng(child)
+        sub.append(np.sort(rng.choice(n_train, m, replace=False)))
+        a, b = rng.integers(0, 2 ** 62, size=2)
+        init.append(int(a))
+        order.append(int(b))
+    return np.stack(sub), init, order
+
+
+def make_models(make_model: Callable[[], torch.nn.Module], seeds) -> list[torch.nn.Module]:
+    """``make_model()`` once per seed, each under ``torch.manual_seed(seed)`` (caller's RNG untouched)."""
+    out = []
+    for s in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(s))
+            model = make_model()
+        if not isinstance(model, torch.nn.Module):
+            raise RedundancyError(f"make_model() returned {type(model).__name__}; it must return a torch.nn.Module")
+        out.append(model)
+    return out
+
+
+def _pack(a: np.ndarray) -> str:
+    return base64.b64encode(np.packbits(a.astype(bool), axis=None).tobytes()).decode()
+
+
+def _unpack(s: str, shape) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(s), np.uint8))
+    return bits[: int(np.prod(shape))].reshape(shape).astype(bool)
+
+
+def _fingerprint(make_model, ds) -> tuple[str, str]:
+    h = hashlib.sha256()
+    for a in (ds.X_train, ds.y_train, ds.X_test, ds.y_test):
+        h.update(np.ascontiguousarray(a).tobytes())
+    g = hashlib.sha256(f"{getattr(make_model, '__module__', '')}.{getattr(make_model, '__qualname__', '')}".encode())
+    for name, t in make_models(make_model, [0])[0].state_dict().items():
+        g.update(name.encode())
+        g.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:24], g.hexdigest()[:24]
+
+
+class _Chunk:
+    """Train one chunk of runs and return packed correctness (picklable for joblib/dask)."""
+
+    def __init__(self, make_model, ds, device):
+        self.make_model, self.ds, self.device = make_model, ds, device
+        self.__qualname__ = "_Chunk"  # stable: part of the cache key (with this module's name)
+
+    def __call__(self, task: dict) -> dict:
+        ds, sub = self.ds, np.asarray(task["subsets"], dtype=np.int64)
+        models = make_models(self.make_model, task["init_seeds"])
+        res = train_ensemble(models, ds, sub, seeds=task["order_seeds"], device=self.device, **task["train"])
+        dev = check_device(self.device)
+        out = {}
+        for split, X, y in (("train", ds.X_train, ds.y_train), ("test", ds.X_test, ds.y_test)):
+            Xt = torch.as_tensor(np.ascontiguousarray(X)).to(dev)
+            yt = torch.as_tensor(y).to(dev)
+            corr = np.stack([(predict(m, Xt).argmax(1) == yt).cpu().numpy() for m in models])
+            out[split] = _pack(corr)
+        out["final_loss"] = res.losses[:, -1].tolist() if res.epochs else []
+        return out
+
+
+def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_models: int = 100,
+                 subset_ratio: float = 0.7, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
+                 optimizer: str = "adam", weight_decay: float = 0.0, seed: int = 0, device: Any = "cpu",
+                 chunk_size: int = 50, backend: str = "sequential", n_jobs: int = 1, cache_dir=None,
+                 top_k: int = 10, max_dense: int = MAX_DENSE, progress: bool = False) -> MemorizationResult:
+    """Feldman-Zhang memorization and influence by training ``n_models`` models on random subsets.
+
+    Parameters
+    ----------
+    make_model : callable
+        ``make_model() -> torch.nn.Module`` (a fresh, randomly initialised classifier without
+        buffers or dropout); module-level for process backends.
+    data : Dataset or arrays
+        A classification data set; memorization is estimated on its training split, influence on
+        its test split.
+    n_models, subset_ratio : int, float
+        ``T`` runs, each on ``round(subset_ratio * n_train)`` examples.
+    epochs, batch_size, lr, optimizer, weight_decay
+        Training of every run (:func:`redundancy.training.train_ensemble`).
+    seed : int
+    device : str
+    chunk_size : int
+        Runs trained at once (one vmapped ensemble, one cached task).
+    backend, n_jobs, cache_dir
+        Passed to :func:`redundancy.parallel.run_tasks`.
+    top_k, max_dense
+        See :func:`~redundancy.longtail.estimator.estimate_memorization`.
+
+    Returns
+    -------
+    MemorizationResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> res = memorization(lambda: nn.Linear(4, 2), (X, y), n_models=8, epochs=3, seed=0)
+    >>> res.mem.shape, res.n_models
+    ((60,), 8)
+    """
+    ds = as_dataset(data)
+    if ds.task != "classification":
+        raise RedundancyError("memorization needs a classification data set (integer labels)")
+    if not callable(make_model):
+        raise RedundancyError(f"make_model={make_model!r} is not callable; give a function returning a new model")
+    n_models = check_int("n_models", n_models, min_value=2, max_value=_MAX_MODELS)
+    subset_ratio = check_positive_float("subset_ratio", subset_ratio)
+    chunk_size = check_int("chunk_size", chunk_size, min_value=1, max_value=_MAX_MODELS)
+    seed = check_int("seed", seed, min_value=0)
+    check_choice("backend", backend, BACKENDS)
+    check_device(device)
+    sub, init, order = draw_runs(len(ds.y_train), n_models, subset_ratio, seed)
+    dkey, mkey = _fingerprint(make_model, ds)
+    train_kw = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+                "weight_decay": weight_decay}
+    tasks = [{"data": dkey, "model": mkey, "subsets": sub[a:a + chunk_size], "init_seeds": init[a:a + chunk_size],
+              "order_seeds": order[a:a + chunk_size], "train": train_kw}
+             for a in range(0, n_models, chunk_size)]
+    results = run_tasks(_Chunk(make_model, ds, str(device)), tasks, backend=backend, n_jobs=n_jobs,
+                        cache_dir=cache_dir, progress=progress, desc="memorization chunks")
+    n, m = len(ds.y_train), len(ds.y_test)
+    Ctr = np.concatenate([_unpack(r["train"], (len(t["init_seeds"]), n)) for r, t in zip(results, tasks)])
+    Cte = np.concatenate([_unpack(r["test"], (len(t["init_seeds"]), m)) for r, t in zip(results, tasks)])
+    masks = np.zeros((n_models, n), bool)
+    np.put_along_axis(masks, sub, True, axis=1)
+    settings = {"subset_ratio": subset_ratio, "seed": seed, "chunk_size": chunk_size, "device": str(device),
+                "source": "trained", "mean_final_loss": float(np.mean([v for r in results for v in r["final_loss"]]
+                                                                      or [0.0])), **train_kw}
+    return estimate_memorization(masks, Ctr, Cte, y_train=ds.y_train, y_test=ds.y_test, top_k=top_k,
+                                 max_dense=max_dense, settings=settings)

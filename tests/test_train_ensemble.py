@@ -1,0 +1,75 @@
+"""train_ensemble (vmapped) against the same models trained one by one with train()."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from redundancy.errors import RedundancyError
+from redundancy.training import train, train_ensemble
+
+
+def _data(n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = (rng.normal(size=(n, 1, 6)) + np.eye(3, 6)[y][:, None]).astype(np.float32)
+    return X, y.astype(np.int64)
+
+
+def _cnn(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16, 3))
+
+
+@pytest.mark.parametrize("optimizer,batch_size", [("adam", 16), ("sgd", 25)])
+def test_vmapped_equals_sequential(optimizer, batch_size):
+    X, y = _data()
+    rng = np.random.default_rng(1)
+    T, m = 5, 63  # 63 = 0.7 * 90; the last batch is smaller than batch_size
+    sub = np.stack([rng.choice(90, m, replace=False) for _ in range(T)])
+    seeds = [11, 12, 13, 14, 15]
+    models = [_cnn(100 + t) for t in range(T)]
+    refs = [copy.deepcopy(mo) for mo in models]
+    kw = dict(epochs=4, batch_size=batch_size, lr=0.02, optimizer=optimizer, weight_decay=1e-3)
+    res = train_ensemble(models, (X, y), sub, seeds=seeds, **kw)
+    seq_losses = []
+    for t in range(T):
+        r = train(refs[t], (X[sub[t]], y[sub[t]]), seed=seeds[t], **kw)
+        seq_losses.append(r.losses)
+        for (n, p), (n2, q) in zip(models[t].named_parameters(), refs[t].named_parameters()):
+            assert n == n2
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(res.losses, np.array(seq_losses), rtol=1e-5)
+    assert res.losses.shape == (T, 4) and res.steps == 4 * int(np.ceil(m / batch_size))
+    # and the models really differ from one another (different subsets/seeds)
+    assert not torch.allclose(models[0][0].weight, models[1][0].weight)
+
+
+def test_regression_matches_sequential():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = (X @ np.array([1.0, -2.0, 0.5])).astype(np.float32)
+    sub = np.stack([rng.choice(40, 28, replace=False) for _ in range(3)])
+    models = [nn.Linear(3, 1) for _ in range(3)]
+    refs = copy.deepcopy(models)
+    train_ensemble(models, (X, y), sub, seeds=[0, 1, 2], epochs=3, batch_size=8, lr=0.05)
+    for t in range(3):
+        train(refs[t], (X[sub[t]], y[sub[t]]), seed=t, epochs=3, batch_size=8, lr=0.05)
+        torch.testing.assert_close(models[t].weight, refs[t].weight, rtol=1e-5, atol=1e-6)
+
+
+def test_refuses_bad_input():
+    X, y = _data()
+    sub = np.stack([np.arange(10), np.arange(10)])
+    with pytest.raises(RedundancyError, match="BatchNorm"):
+        train_ensemble([nn.Sequential(nn.Flatten(), nn.BatchNorm1d(6))] * 2, (X, y), sub, seeds=[0, 1])
+    with pytest.raises(RedundancyError, match="subsets"):
+        train_ensemble([_cnn(0), _cnn(1)], (X, y), [np.arange(10), np.arange(9)], seeds=[0, 1])
+    with pytest.raises(RedundancyError, match="subsets"):
+        train_ensemble([_cnn(0), _cnn(1)], (X, y), sub + 100, seeds=[0, 1])
+    with pytest.raises(RedundancyError, match="seeds"):
+        train_ensemble([_cnn(0), _cnn(1)], (X, y), sub, seeds=[0])
+    with pytest.raises(RedundancyError, match="architecture"):
+        train_ensemble([_cnn(0), nn.Sequential(nn.Flatten(), nn.Linear(6, 3))], (X, y), sub, seeds=[0, 1])
