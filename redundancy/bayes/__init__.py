@@ -1,0 +1,1 @@
+"""Bayesian redundancy: spike-and-slab variational networks (filled in below)."""
