@@ -31,7 +31,7 @@ from redundancy._validation import check_int, check_positive_float
 from redundancy.bayes.convert import WEIGHT_TYPES, SpikeSlabNet, flat_leaves, mlp, to_spike_slab
 from redundancy.bayes.result import SpikeSlabResult
 from redundancy.data import as_dataset
-from redundancy.errors import RedundancyError
+from redundancy.errors import RedundancyError, UnsupportedLayerError
 from redundancy.training import check_device, predict, train
 
 __all__ = ["fit_spike_slab", "expected_calibration_error", "posterior_predictive"]
@@ -160,7 +160,9 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
         raise RedundancyError(f"model_or_widths={type(model_or_widths).__name__} is not allowed; give an "
                               "nn.Sequential or a list of hidden widths such as (64, 32)")
     leaves = flat_leaves(model)
-    first = next(m for _, m in leaves if type(m) in WEIGHT_TYPES)
+    first = next((m for _, m in leaves if type(m) in WEIGHT_TYPES), None)
+    if first is None:
+        raise UnsupportedLayerError("the model has no Linear or Conv layer to put a spike-and-slab prior on")
     if select_features is None:
         select_features = isinstance(first, nn.Linear)
     n_train = len(ds.y_train)
