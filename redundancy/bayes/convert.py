@@ -31,7 +31,7 @@ from redundancy.bayes.layers import (MODES, SpikeSlabConv1d, SpikeSlabConv2d, Sp
                                      SpikeSlabLinear)
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 
-__all__ = ["SpikeSlabNet", "to_spike_slab", "mlp", "flat_leaves", "WEIGHT_TYPES", "PASS_TYPES"]
+__all__ = ["SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn", "flat_leaves", "WEIGHT_TYPES", "PASS_TYPES"]
 
 WEIGHT_TYPES = {nn.Linear: SpikeSlabLinear, nn.Conv1d: SpikeSlabConv1d, nn.Conv2d: SpikeSlabConv2d,
                 nn.Conv3d: SpikeSlabConv3d}
@@ -198,3 +198,36 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
         raise RedundancyError(f"the model does not accept inputs of shape {tuple(input_shape)} "
                               f"({str(exc).splitlines()[0]})") from None
     return net.set_mode("relaxed")
+
+
+def small_cnn(input_shape: Sequence[int], channels: Sequence[int], n_out: int, *, hidden: int = 32,
+              seed: int = 0) -> nn.Sequential:
+    """A plain CNN for ``(C, L)`` or ``(C, H, W)`` inputs: per entry of ``channels`` a 3-wide conv
+    (padding 1), ReLU and max-pooling by 2 (while the size allows), then ``Flatten``,
+    ``Linear(·, hidden)``, ReLU, ``Linear(hidden, n_out)``.
+
+    Examples
+    --------
+    >>> small_cnn((1, 8, 8), (4, 8), 10)(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+    shape = tuple(check_int("input_shape", s, min_value=1, max_value=_MAX_WIDTH) for s in input_shape)
+    if len(shape) not in (2, 3):
+        raise RedundancyError(f"input_shape={shape} is not allowed; a small CNN needs (C, L) or (C, H, W)")
+    channels = tuple(check_int("channels", c, min_value=1, max_value=4096) for c in channels)
+    if not 1 <= len(channels) <= 8:
+        raise RedundancyError(f"channels={channels} is not allowed; give 1 to 8 conv widths")
+    hidden = check_int("hidden", hidden, min_value=1, max_value=_MAX_WIDTH)
+    conv, pool = (nn.Conv1d, nn.MaxPool1d) if len(shape) == 2 else (nn.Conv2d, nn.MaxPool2d)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        c, size = shape[0], list(shape[1:])
+        for w in channels:
+            layers += [conv(c, w, 3, padding=1), nn.ReLU()]
+            if min(size) >= 2:
+                layers.append(pool(2))
+                size = [s // 2 for s in size]
+            c = w
+        layers += [nn.Flatten(), nn.Linear(c * math.prod(size), hidden), nn.ReLU(), nn.Linear(hidden, n_out)]
+    return nn.Sequential(*layers)
