@@ -87,7 +87,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
                    slab_scale: float = 1.0, epochs: int = 50, batch_size: int = 64, lr: float = 1e-2,
                    seed: int = 0, device: Any = "cpu", select_features: bool | None = None,
                    noise_scale: float | None = None, temperature: tuple[float, float] = (1.0, 0.1),
-                   init_inclusion: float = 0.9, init_scale: float = 1e-3, n_samples: int = 32,
+                   init_inclusion: float = 0.9, init_scale: float = 0.05, n_samples: int = 32,
                    checkpoint=None, progress: bool = False) -> SpikeSlabResult:
     r"""Fit node-level (and input-feature) spike-and-slab posteriors to ``data``.
 
@@ -209,7 +209,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
         first_layer.input_pip.detach().cpu().double().numpy()
     if reg:
         y = y.float()
-        log_s = float(net.log_noise)
+        log_s = float(net.log_noise.detach())
         logp = -torch.stack([gaussian_nll(o, y, torch.tensor(log_s)) for o in outs])
         nll = float(-(torch.logsumexp(logp.double(), 0) - math.log(n_samples)).mean())
         mean = outs.mean(0).reshape(y.shape) if outs[0].numel() == y.numel() else outs.mean(0)
