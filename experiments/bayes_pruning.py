@@ -130,16 +130,18 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="experiments/results/bayes_pruning")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ", ".join(CASES))
     a = ap.parse_args()
+    cases = [c for c in a.cases.split(",") if c in CASES]
     epochs, ft = (15, 3) if a.quick else (60, 10)
     seeds = [0, 1, 2]
     os.makedirs(a.out, exist_ok=True)
-    tasks = [{"case": c, "seed": s, "epochs": epochs, "ft": ft} for c in CASES for s in seeds]
+    tasks = [{"case": c, "seed": s, "epochs": epochs, "ft": ft} for c in cases for s in seeds]
     rows = run_tasks(one, tasks, backend="sequential" if a.workers == 1 else "loky", n_jobs=a.workers,
                      cache_dir=os.path.join(a.out, "cache"), progress=True)
     table = summarize(rows)
     plot(rows, table, os.path.join(a.out, "bayes_pruning.png"))
-    out = {"quick": a.quick, "epochs": epochs, "fine_tune_epochs": ft, "seeds": seeds, "cases": CASES,
+    out = {"quick": a.quick, "cases_run": cases, "epochs": epochs, "fine_tune_epochs": ft, "seeds": seeds, "cases": CASES,
            "summary_mean_sd": table, "runs": rows,
            "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}}
     with open(os.path.join(a.out, "results.json"), "w") as fh:
