@@ -402,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_simulate)
     importlib.import_module("redundancy.cli.longtail").add_parser(sub)
+    importlib.import_module("redundancy.cli.bayes").add_parser(sub)
     return parser
 
 

@@ -1,0 +1,323 @@
+r"""Turn a fitted spike-and-slab network into a plain, smaller deterministic network.
+
+:func:`prune_by_inclusion` keeps the median-probability model: node ``j`` stays when its posterior
+inclusion probability ``p_j > threshold`` (1/2 by default, Barbieri & Berger), input feature ``k``
+when ``r_k > threshold``; each kept weight is its posterior mean given inclusion, ``μ``. Removing
+a node deletes its row (and bias) in its layer and the matching input columns of the next weight
+layer (through a ``Flatten``, the ``H·W`` columns of a channel). Removed input features are
+dropped by a :class:`FeatureSelect` in front of the first weight layer, so the pruned network takes
+the same inputs as before. With the default threshold the pruned network computes exactly what the
+fitted network computes in ``"median"`` mode.
+
+:func:`prune_by_magnitude` is the baseline: the same surgery on a plain network, keeping the
+nodes with the largest ``‖w_j‖₂`` (incoming weights and bias).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from redundancy._validation import check_int
+from redundancy.bayes.convert import WEIGHT_TYPES, flat_leaves
+from redundancy.bayes.layers import SpikeSlabLayer, SpikeSlabLinear
+from redundancy.errors import RedundancyError
+
+__all__ = ["FeatureSelect", "PruneResult", "prune_by_inclusion", "prune_by_magnitude", "prune_to_counts",
+           "slice_network"]
+
+
+class FeatureSelect(nn.Module):
+    """Keep the entries ``index`` along dimension 1 (features or input channels)."""
+
+    def __init__(self, index: torch.Tensor):
+        super().__init__()
+        self.register_buffer("index", torch.as_tensor(index, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(1, self.index)
+
+    def extra_repr(self) -> str:
+        return f"{len(self.index)} kept"
+
+
+def _is_weight(m: nn.Module) -> bool:
+    return isinstance(m, SpikeSlabLayer) or type(m) in WEIGHT_TYPES
+
+
+def _plain(m: nn.Module, W: torch.Tensor, b: torch.Tensor | None) -> nn.Module:
+    if isinstance(m, (nn.Linear, SpikeSlabLinear)):
+        new = nn.Linear(W.shape[1], W.shape[0], bias=b is not None)
+    else:
+        conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[W.dim() - 2]
+        new = conv(W.shape[1], W.shape[0], tuple(W.shape[2:]), stride=m.stride, padding=m.padding,
+                   dilation=m.dilation, bias=b is not None)
+    new = new.to(device=W.device, dtype=W.dtype)
+    with torch.no_grad():
+        new.weight.copy_(W)
+        if b is not None:
+            new.bias.copy_(b)
+    return new
+
+
+def _params(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(m, SpikeSlabLayer):
+        return m.weight_mu.detach(), None if m.bias_mu is None else m.bias_mu.detach()
+    return m.weight.detach(), None if m.bias is None else m.bias.detach()
+
+
+@torch.no_grad()
+def slice_network(modules: list[nn.Module], keep: list[torch.Tensor | None], input_shape: tuple[int, ...],
+                  feature_keep: torch.Tensor | None = None) -> nn.Sequential:
+    """A plain ``nn.Sequential`` with, in the ``i``-th weight layer, only the output nodes ``keep[i]``
+    (``None``: all) and, in front of the first, only the input units ``feature_keep``."""
+    p = _params(next(m for m in modules if _is_weight(m)))[0]
+    x = torch.zeros((1, *input_shape), dtype=p.dtype, device=p.device)
+    out: list[nn.Module] = []
+    cur, wi = None, 0
+    for m in modules:
+        if _is_weight(m):
+            W, b = _params(m)
+            if wi == 0 and feature_keep is not None:
+                out.append(FeatureSelect(feature_keep.to(W.device)))
+                cur = feature_keep
+            if cur is not None:
+                W = W.index_select(1, cur.to(W.device))
+            k = keep[wi]
+            if k is not None:
+                W = W.index_select(0, k.to(W.device))
+                b = None if b is None else b[k.to(W.device)]
+            out.append(_plain(m, W, b))
+            cur, wi = k, wi + 1
+        elif isinstance(m, nn.Flatten):
+            if cur is not None:
+                s = math.prod(x.shape[2:])
+                cur = (cur[:, None] * s + torch.arange(s)).reshape(-1)
+            out.append(copy.deepcopy(m))
+        else:
+            out.append(copy.deepcopy(m))
+        if _is_weight(m) and isinstance(m, SpikeSlabLayer):
+            saved = m.mode
+            m.mode = "median"
+            x = m(x)
+            m.mode = saved
+        else:
+            x = m(x)
+    return nn.Sequential(*out).eval()
+
+
+def _top(score: np.ndarray, k: int) -> torch.Tensor:
+    order = np.argsort(-score, kind="stable")[:k]
+    return torch.as_tensor(np.sort(order), dtype=torch.long)
+
+
+@dataclass(frozen=True, repr=False)
+class PruneResult:
+    """A pruned plain network and what was removed.
+
+    Attributes
+    ----------
+    model : nn.Sequential
+        The smaller deterministic network (takes the original inputs).
+    removed : list of dict
+        One entry per removed node or feature: ``layer``, ``kind`` (node/feature), ``channel``,
+        ``score`` (PIP or magnitude).
+    nodes_before, nodes_after : dict of str to int
+        Nodes per gated layer.
+    features_before, features_after : int or None
+    params_before, params_after : int
+    forced : tuple of str
+        Layers where no node passed the threshold and the top-scoring one was kept anyway.
+    """
+
+    model: nn.Module = field(compare=False)
+    removed: list[dict[str, Any]]
+    nodes_before: dict[str, int]
+    nodes_after: dict[str, int]
+    features_before: int | None
+    features_after: int | None
+    params_before: int
+    params_after: int
+    criterion: str
+    threshold: float | None
+    forced: tuple[str, ...] = ()
+    fine_tune: dict[str, Any] | None = None
+
+    def to_pandas(self):
+        """What was removed: one row per node or feature."""
+        import pandas as pd
+
+        return pd.DataFrame(self.removed, columns=["layer", "kind", "channel", "score"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"removed": list(self.removed), "nodes_before": dict(self.nodes_before),
+                "nodes_after": dict(self.nodes_after), "features_before": self.features_before,
+                "features_after": self.features_after, "params_before": self.params_before,
+                "params_after": self.params_after, "criterion": self.criterion, "threshold": self.threshold,
+                "forced": list(self.forced), "fine_tune": self.fine_tune}
+
+    def __repr__(self) -> str:
+        nodes = ", ".join(f"{n}: {self.nodes_before[n]}->{a}" for n, a in self.nodes_after.items())
+        feats = "" if self.features_before is None else f", features {self.features_before}->{self.features_after}"
+        return (f"PruneResult({self.criterion}, nodes [{nodes}]{feats}, params {self.params_before}->"
+                f"{self.params_after})")
+
+
+def _count(m: nn.Module) -> int:
+    return int(sum(p.numel() for p in m.parameters()))
+
+
+def _net_count(net) -> int:
+    """Parameters of the deterministic network behind a spike-and-slab net (weights and biases)."""
+    return int(sum(sum(t.numel() for t in _params(m) if t is not None) for _, m in net.weight_layers()))
+
+
+def _assemble(modules, names, scores, keep, feat_score, feat_keep, input_shape, criterion, threshold, forced,
+              params_before) -> PruneResult:
+    model = slice_network(modules, keep, input_shape, feat_keep)
+    wnames = [n for n, m in zip(names, modules) if _is_weight(m)]
+    removed, before, after = [], {}, {}
+    for name, s, k in zip(wnames, scores, keep):
+        if s is None:
+            continue
+        kept = set(range(len(s))) if k is None else set(k.tolist())
+        before[name], after[name] = len(s), len(kept)
+        removed += [{"layer": name, "kind": "node", "channel": j, "score": float(s[j])}
+                    for j in range(len(s)) if j not in kept]
+    if feat_score is not None:
+        kept = set(feat_keep.tolist())
+        removed += [{"layer": wnames[0], "kind": "feature", "channel": j, "score": float(feat_score[j])}
+                    for j in range(len(feat_score)) if j not in kept]
+    return PruneResult(model, removed, before, after, None if feat_score is None else len(feat_score),
+                       None if feat_score is None else len(feat_keep), params_before, _count(model), criterion,
+                       threshold, tuple(forced))
+
+
+def _fine_tune(res: PruneResult, data, epochs, kw) -> PruneResult:
+    if data is None or epochs == 0:
+        return res
+    from redundancy.training import train
+
+    tr = train(res.model, data, epochs=epochs, desc="fine-tune", **kw)
+    res.model.eval()
+    info = {"epochs": epochs, "final_loss": tr.losses[-1], **{k: str(v) for k, v in kw.items()}}
+    return PruneResult(**{**res.__dict__, "fine_tune": info})
+
+
+def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_epochs: int = 0, lr: float = 1e-3,
+                       batch_size: int = 64, seed: int = 0, device: Any = "cpu", progress: bool = False
+                       ) -> PruneResult:
+    """Keep the nodes and input features whose PIP exceeds ``threshold``; weights = posterior means ``μ``.
+
+    Parameters
+    ----------
+    result : SpikeSlabResult
+    threshold : float in [0, 1)
+        Nodes and features with PIP ``<= threshold`` are removed. When none of a layer's nodes pass,
+        the one with the largest PIP is kept (listed in ``forced``).
+    data, fine_tune_epochs, lr, batch_size, seed, device, progress
+        Optional fine-tuning of the pruned network with :func:`redundancy.training.train`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redundancy.bayes import fit_spike_slab
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> res = fit_spike_slab((6,), (X, y), epochs=10, lr=3e-2, n_samples=2)
+    >>> pruned = prune_by_inclusion(res)
+    >>> pruned.params_after <= pruned.params_before
+    True
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
+        raise RedundancyError(f"threshold={threshold!r} is not allowed; it must be a number in [0, 1)")
+    net = getattr(result, "net", None)
+    if net is None or not hasattr(result, "node_pip"):
+        raise RedundancyError("result must be a SpikeSlabResult from fit_spike_slab (with its fitted net)")
+    fine_tune_epochs = check_int("fine_tune_epochs", fine_tune_epochs, min_value=0, max_value=100_000)
+    modules = list(net.body)
+    keep, scores, forced = [], [], []
+    for name, m in net.weight_layers():
+        if m.node_logit is None:
+            keep.append(None)
+            scores.append(None)
+            continue
+        s = result.node_pip[name]
+        idx = np.flatnonzero(s > threshold)
+        if len(idx) == 0:
+            idx, _ = np.array([int(np.argmax(s))]), forced.append(name)
+        keep.append(torch.as_tensor(idx, dtype=torch.long))
+        scores.append(s)
+    fs, fk = result.feature_pip, None
+    if fs is not None:
+        idx = np.flatnonzero(fs > threshold)
+        if len(idx) == 0:
+            idx, _ = np.array([int(np.argmax(fs))]), forced.append("<features>")
+        fk = torch.as_tensor(idx, dtype=torch.long)
+    res = _assemble(modules, net.names, scores, keep, fs, fk, net.input_shape, "pip", float(threshold), forced,
+                    _net_count(net))
+    return _fine_tune(res, data, fine_tune_epochs, dict(lr=lr, batch_size=batch_size, seed=seed, device=device,
+                                                         progress=progress))
+
+
+def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> PruneResult:
+    """Keep, in each gated layer of a fitted network, the ``counts[layer]`` nodes with the largest PIP
+    (``order="pip"``) or the largest ``‖μ_j‖₂`` (``order="magnitude"``); features are not removed."""
+    if order not in ("pip", "magnitude"):
+        raise RedundancyError(f"order={order!r} is not allowed; choose 'pip' or 'magnitude'")
+    net = result.net
+    keep, scores = [], []
+    for name, m in net.weight_layers():
+        if m.node_logit is None:
+            keep.append(None)
+            scores.append(None)
+            continue
+        s = result.node_pip[name] if order == "pip" else result.node_magnitude[name]
+        k = check_int(f"counts[{name!r}]", counts.get(name, len(s)), min_value=1, max_value=len(s))
+        keep.append(_top(s, k))
+        scores.append(s)
+    return _assemble(list(net.body), net.names, scores, keep, None, None, net.input_shape, order, None, [],
+                     _net_count(net))
+
+
+def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *, data=None,
+                       fine_tune_epochs: int = 0, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
+                       device: Any = "cpu", progress: bool = False) -> PruneResult:
+    """Baseline: keep, in each named hidden weight layer of a plain ``nn.Sequential``, the
+    ``counts[layer]`` nodes with the largest ``‖w_j‖₂`` (weights and bias); other layers keep all.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    >>> prune_by_magnitude(net, {"0": 3}, (4,)).nodes_after
+    {'0': 3}
+    """
+    leaves = flat_leaves(model)
+    names, modules = [n for n, _ in leaves], [m for _, m in leaves]
+    unknown = set(counts) - {n for n, m in leaves if _is_weight(m)}
+    if unknown:
+        raise RedundancyError(f"counts names {sorted(unknown)}, which are not weight layers of the model")
+    keep, scores = [], []
+    for n, m in leaves:
+        if not _is_weight(m):
+            continue
+        if n not in counts:
+            keep.append(None)
+            scores.append(None)
+            continue
+        W, b = _params(m)
+        sq = (W.reshape(W.shape[0], -1) ** 2).sum(1) + (0 if b is None else b ** 2)
+        s = sq.sqrt().cpu().double().numpy()
+        keep.append(_top(s, check_int(f"counts[{n!r}]", counts[n], min_value=1, max_value=len(s))))
+        scores.append(s)
+    res = _assemble(modules, names, scores, keep, None, None, tuple(input_shape), "magnitude", None, [],
+                    _count(model))
+    return _fine_tune(res, data, fine_tune_epochs, dict(lr=lr, batch_size=batch_size, seed=seed, device=device,
+                                                         progress=progress))
