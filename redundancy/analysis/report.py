@@ -96,6 +96,7 @@ class SegmentRow:
     dof_ratio: float | None
     method: str | None
     skip_reason: str | None
+    route: str = "skipped"
 
 
 @dataclass(frozen=True)
@@ -309,9 +310,11 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
 
     seg_rows, seg_of = [], {}
     for seg in tqdm(g.segments, desc="segment dof", disable=not progress):
-        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed)
+        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed,
+                         progress=progress)
         ratio = sd.naive / sd.dof if sd.dof else None
-        row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason)
+        row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason,
+                         sd.route)
         seg_rows.append(row)
         for n in seg.layers:
             seg_of[n] = row
