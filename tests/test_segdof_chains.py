@@ -31,7 +31,7 @@ def jacobian_dof(model: nn.Module, input_shape) -> int:
         y = torch.func.functional_call(net, (p, buffers), (X,)).reshape(n_in + 1, -1)
         return y[1:] - y[:1]
 
-    jac = torch.func.jacrev(W)(params)
+    jac = torch.func.jacfwd(W)(params)
     J = torch.cat([jac[n].reshape(-1, params[n].numel()) for n in params], dim=1)
     norms = J.norm(dim=0)
     J = J[:, norms > 1e-10 * norms.max()]       # offsets (biases) only move W by round-off
