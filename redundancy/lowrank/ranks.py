@@ -401,6 +401,11 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
     return ``(R_out, R_in)``; for CP only ``"fraction"`` applies and returns one int. The
     selections made are recorded in the callable's ``selections`` dict.
 
+    A grouped conv (``groups = g``) is decomposed block by block (one ``(K/g, C/g, *k)`` block per
+    group, see :func:`redundancy.lowrank.compression.compress`), so the rule picks ranks for one
+    block: ``"fraction"`` on the block shape, ``"energy"`` / ``"evbmf"`` on every block, keeping
+    the largest rank any group asks for (the chain uses the same ranks in every group).
+
     Examples
     --------
     >>> import torch
@@ -418,12 +423,29 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
 
     def choose(name, layer):
         kernel = layer_kernel(layer) if hasattr(layer, "parameters") else _as_array(layer)
-        if rule == "fraction":
-            sel = fraction_ranks(kernel.shape, modes=(0, 1), method=method, **params)
-        elif rule == "energy":
-            sel = energy_ranks(kernel, modes=(0, 1), **params)
-        else:
-            sel = evbmf_ranks(kernel, modes=(0, 1), **params)
+        g = int(getattr(layer, "groups", 1) or 1) if hasattr(layer, "parameters") else 1
+        blocks = np.split(kernel, g, axis=0) if g > 1 else [kernel]
+
+        def select(block):
+            if rule == "fraction":
+                return fraction_ranks(block.shape, modes=(0, 1), method=method, **params)
+            if rule == "energy":
+                return energy_ranks(block, modes=(0, 1), **params)
+            return evbmf_ranks(block, modes=(0, 1), **params)
+
+        sels = [select(b) for b in (blocks[:1] if rule == "fraction" else blocks)]
+        if len(blocks) == 1 or rule == "fraction":
+            sel = sels[0]
+            if g > 1:
+                sel = RankSelection(sel.rule, sel.shape, sel.modes, sel.ranks,
+                                    tuple(f"per group (groups={g}, block {sel.shape}): {r}" for r in sel.reasons),
+                                    {**sel.details, "groups": g})
+        else:   # compress needs one rank pair for every group: the largest any group asks for
+            ranks = tuple(max(x.ranks[i] for x in sels) for i in range(len(sels[0].ranks)))
+            reasons = tuple(f"per group (groups={g}, block {sels[0].shape}): max over groups of "
+                            f"{[x.ranks[i] for x in sels]}" for i in range(len(ranks)))
+            sel = RankSelection(rule, sels[0].shape, sels[0].modes, ranks, reasons,
+                                {"groups": g, "per_group": sels})
         selections[name] = sel
         return sel.ranks[0] if method == "cp" else sel.ranks
 
