@@ -54,7 +54,7 @@ mids = st.sampled_from(["bn", "id", "drop"])
 width = st.integers(1, 4)
 
 
-@settings(max_examples=12)
+@settings(max_examples=6)
 @given(nd=st.integers(1, 3), C=width, a=width, b=width, K=width, k=st.integers(2, 3), s=st.integers(1, 2),
        p=st.integers(0, 1), m1=mids, m2=mids)
 def test_tucker2_chain(nd, C, a, b, K, k, s, p, m1, m2):
@@ -67,7 +67,7 @@ def test_tucker2_chain(nd, C, a, b, K, k, s, p, m1, m2):
     assert seg.dof == jacobian_dof(model, shape)
 
 
-@settings(max_examples=12)
+@settings(max_examples=6)
 @given(nd=st.integers(1, 3), C=width, R=st.integers(1, 5), K=width, k=st.integers(2, 3), m1=mids, m2=mids)
 def test_cp_chain(nd, C, R, K, k, m1, m2):
     size = (5, 4, 3)[nd - 1]
@@ -77,11 +77,11 @@ def test_cp_chain(nd, C, R, K, k, m1, m2):
     seg = one_segment(model, shape)
     assert seg.dof is not None
     assert seg.dof == jacobian_dof(model, shape), seg   # closed or numerical: both must be right
-    if R <= min(C, K):
+    if 1 < R <= min(C, K):
         assert seg.route == "closed:cp"
 
 
-@settings(max_examples=12)
+@settings(max_examples=6)
 @given(nd=st.integers(1, 3), C=width, w=width, K=width, k=st.integers(2, 3), pre=st.booleans(), m1=mids)
 def test_depthwise_separable_and_pointwise_depthwise(nd, C, w, K, k, pre, m1):
     size = (5, 4, 3)[nd - 1]
@@ -93,11 +93,11 @@ def test_depthwise_separable_and_pointwise_depthwise(nd, C, w, K, k, pre, m1):
     shape = (C,) + (size,) * nd
     seg = one_segment(model, shape)
     assert seg.dof == jacobian_dof(model, shape), seg
-    if not pre:
+    if not pre and C > 1:
         assert seg.route == "closed:depthwise_separable"
 
 
-@settings(max_examples=10)
+@settings(max_examples=6)
 @given(widths=st.lists(st.integers(1, 6), min_size=3, max_size=5), tokens=st.booleans(), m1=mids)
 def test_pointwise_and_svd_linear_chain(widths, tokens, m1):
     layers = []
@@ -113,7 +113,7 @@ def test_pointwise_and_svd_linear_chain(widths, tokens, m1):
     assert seg.dof == matrix_rank_dof(widths[0], widths[-1], r) == jacobian_dof(model, shape)
 
 
-@settings(max_examples=10)
+@settings(max_examples=6)
 @given(C=width, a=width, b=width, c=width, K=width, k=st.integers(2, 3), three=st.booleans())
 def test_tensor_train_chain(C, a, b, c, K, k, three):
     nd = 3 if three else 2

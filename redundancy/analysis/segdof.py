@@ -251,7 +251,7 @@ def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[st
     ``"numerical"`` (numerical within those limits, closed form above), ``"none"`` (skip).
     The result's ``route`` is ``"closed:<structure>"``, ``"numerical"`` or ``"skipped"``."""
     naive = segment_naive(seg, modules)
-    if any(layers[n].calls == 0 for n in seg.layers):
+    if any(layers[n].calls == 0 or isinstance(modules[n], nn.MultiheadAttention) for n in seg.layers):
         return SegmentDof(None, naive, None, seg.reason, "skipped")
     if route == "none":
         return SegmentDof(None, naive, None, "segment dof not requested (dof='none')", "skipped")
