@@ -15,10 +15,17 @@ models where the plain route takes >= 10 s (both routes must give the same integ
 route climbs a size ladder until a model exceeds ``--cap`` seconds or (plain only) the identity
 basis would need more than ``--max-gb`` GiB, and the largest model it finished is recorded.
 
+Large linear models (``--large``): the issue-11 model (two 64-channel 3x3 convs and a Linear head
+on 64x16x16, 237,706 parameters) is refused at once with the size and a time estimate (the rank to
+certify is 163,850); the same head on 3 input channels (235,338 parameters, rank <= 7,690) runs
+on the column-sketched route and is compared with its closed form; a Tucker-2 ResNet-50 stage is
+analysed with the closed forms and with the numerical route on every segment.
+
 Usage::
 
     python benchmarks/bench_dof.py            # full run (about 6-10 min on one shared core)
     python benchmarks/bench_dof.py --quick    # smaller ladders
+    python benchmarks/bench_dof.py --large [--quick]
 """
 
 from __future__ import annotations
@@ -137,6 +144,76 @@ def run(quick: bool, cap: float, max_gb: float) -> dict:
     }
 
 
+def conv_head(c_in: int) -> nn.Module:
+    """Two 64-channel 3x3 convs (padding 1) and a Linear head to 10 outputs on 64x16x16 features
+    (no activation): 237,706 parameters with ``c_in = 64`` (the issue's model), 235,338 with 3."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(c_in, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1), nn.Flatten(),
+                         nn.Linear(64 * 16 * 16, 10)).double().eval()
+
+
+def tucker_stage(n_blocks: int, rank: int) -> nn.Module:
+    """A ResNet-50 layer1-like stage: bottlenecks 256 -> 64 -> 64 -> 256 with ReLUs, each 3x3 conv
+    replaced by its Tucker-2 chain 1x1 (64->r) -> 3x3 (r->r) -> 1x1 (r->64) (redundancy.compress)."""
+    from redundancy.lowrank.compression import compress
+
+    torch.manual_seed(0)
+    blocks = [nn.Sequential(nn.Conv2d(256, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                            nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                            nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU())
+              for _ in range(n_blocks)]
+    net = nn.Sequential(*blocks)
+    names = [f"{i}.3" for i in range(n_blocks)]
+    return compress(net, {n: (rank, rank) for n in names}, layers=names).model.eval()
+
+
+def run_large(quick: bool) -> dict:
+    """The large linear models: the scalable numerical route (column-sketched Jacobian rows, size
+    refusal) against the closed forms."""
+    from redundancy.analysis.report import analyze
+    from redundancy.errors import RedundancyError
+
+    out = {}
+    # (a) the issue's 237k model: rank to certify min(n_params, n_out (n_in + 1)) = 163,850 -> refused
+    net = conv_head(64)
+    t0 = time.perf_counter()
+    try:
+        degrees_of_freedom(net, (64, 16, 16))
+        status = "computed"
+    except RedundancyError as exc:
+        status = f"refused: {exc}"
+    out["conv_head_64"] = {"n_params": parameter_count(net), "seconds": time.perf_counter() - t0, "status": status,
+                           "closed_form": 10 * (64 * 16 * 16 + 1),
+                           "baseline": "issue 11: the old route ran > 400 s at 4.7 GB with no estimate (not rerun)"}
+    # (b) the same head on 3 input channels: 235k parameters, rank <= 10 * 769 = 7,690 (sketched rows)
+    net = conv_head(3)
+    t0 = time.perf_counter()
+    res = degrees_of_freedom(net, (3, 16, 16))
+    out["conv_head_3"] = {"n_params": parameter_count(net), "seconds": time.perf_counter() - t0, "dof": res.dof,
+                          "closed_form": 10 * (3 * 16 * 16 + 1), "same": res.dof == 10 * (3 * 16 * 16 + 1),
+                          "decomposition": res.decomposition, "rows": res.n_rows, "gap": res.gap,
+                          "note": "generic conv operators are injective here, so W = head . convs is any "
+                                  "10 x 768 matrix: dof = n_out (n_in + 1)"}
+    # (c) a Tucker-2 ResNet-50 stage: closed forms (auto) vs the numerical route on every segment
+    n_blocks, rank = (1, 8) if quick else (3, 16)
+    net = tucker_stage(n_blocks, rank)
+    t0 = time.perf_counter()
+    closed = analyze(net, (256, 8, 8))
+    t_closed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    num = analyze(net, (256, 8, 8), dof="numerical")
+    t_num = time.perf_counter() - t0
+    segs = []
+    for a, b in zip(closed.segments, num.segments):
+        segs.append({"segment": a.name, "naive": a.naive, "closed": a.dof, "closed_route": a.route,
+                     "numerical": b.dof, "numerical_route": b.route, "same": a.dof == b.dof})
+    out["tucker_stage"] = {"blocks": n_blocks, "rank": rank, "n_params": parameter_count(net),
+                           "closed_seconds": t_closed, "numerical_seconds": t_num,
+                           "ratio": t_num / t_closed, "segments": segs,
+                           "all_same": all(x["same"] for x in segs)}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller ladders")
@@ -144,10 +221,32 @@ def main(argv=None) -> int:
     parser.add_argument("--max-gb", type=float, default=8.0, help="skip plain models whose basis exceeds this (GiB)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dof.json"), help="JSON output")
+    parser.add_argument("--large", action="store_true",
+                        help="only the large linear models (237k-parameter conv head, Tucker-2 ResNet-50 stage)")
     args = parser.parse_args(argv)
     if args.threads < 1 or args.cap <= 0 or args.max_gb <= 0:
         parser.error("--threads, --cap and --max-gb must be positive")
     torch.set_num_threads(args.threads)
+    if args.large:
+        large = run_large(args.quick)
+        large.update(quick=args.quick, torch_threads=args.threads,
+                     versions={"torch": torch.__version__, "numpy": np.__version__})
+        a, b, c = large["conv_head_64"], large["conv_head_3"], large["tucker_stage"]
+        print(f"conv head on 64x16x16 ({a['n_params']:,} params): {a['status'][:160]} ({a['seconds']:.1f} s)")
+        print(f"conv head on 3x16x16 ({b['n_params']:,} params): dof {b['dof']} vs closed form {b['closed_form']} "
+              f"({'same' if b['same'] else 'DIFFERENT'}) in {b['seconds']:.1f} s ({b['decomposition']}, {b['rows']} rows)")
+        print(f"Tucker-2 stage ({c['blocks']} block(s), rank {c['rank']}, {c['n_params']:,} params): closed "
+              f"{c['closed_seconds']:.1f} s, numerical {c['numerical_seconds']:.1f} s, all segments same: {c['all_same']}")
+        for x in c["segments"]:
+            print(f"  {x['segment']:40s} naive {x['naive']:6d} closed {x['closed']} ({x['closed_route']}) "
+                  f"numerical {x['numerical']} ({x['numerical_route']})")
+        print(f"ratio = numerical/closed = {c['ratio']:.0f}x (Tucker-2 stage)")
+        out = Path(args.out if args.out != str(ROOT / "benchmarks" / "results" / "dof.json")
+                   else ROOT / "benchmarks" / "results" / ("dof_large_quick.json" if args.quick else "dof_large.json"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(large, indent=2, default=str))
+        print(f"wrote {out}")
+        return 0 if b["same"] and c["all_same"] else 1
     result = run(args.quick, args.cap, args.max_gb)
     print(f"float64, {args.threads} torch thread(s); plain = 1 run, ours = median of 3")
     print(f"{'model':40s} {'params':>6s} {'plain s':>8s} {'ours s':>7s} {'ratio':>7s}  dof plain/ours")

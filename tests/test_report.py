@@ -198,9 +198,11 @@ def test_tucker2_chain_numerical_dof_matches_formula(c, r1, r2, k):
     r1, r2 = min(r1, c), min(r2, k)
     m = nn.Sequential(nn.Conv2d(c, r1, 1, bias=False), nn.Conv2d(r1, r2, 3, padding=1, bias=False),
                       nn.BatchNorm2d(r2), nn.Conv2d(r2, k, 1))
-    (seg,) = analyze(m, (c, 8, 8)).segments
+    (seg,) = analyze(m, (c, 8, 8), dof="numerical").segments
     assert seg.method.startswith("numerical")
     assert seg.dof == r1 * r2 * 9 + (c * r1 - r1 ** 2) + (k * r2 - r2 ** 2)
+    (closed,) = analyze(m, (c, 8, 8)).segments   # the traced chain's closed form agrees
+    assert closed.route == "closed:tucker2" and closed.dof == seg.dof
     assert seg.naive == c * r1 + r1 * r2 * 9 + r2 * k
 
 

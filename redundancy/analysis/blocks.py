@@ -8,9 +8,14 @@ the layer data-flow graph inside it; shortcut/downsample convs are off it.
 
 Squeeze-excitation layers (fed by a global pooling of the main path, and the layers fed only by
 them) are kept off the main path. K = output width of the last main-path layer; R = narrowest
-output width of the other main-path layers. Kinds: ``inverted_residual`` (a depthwise conv and an expansion; reported with K = expanded width, R = input
-width, K/R = t), ``depthwise_separable``
-(a depthwise conv followed by a pointwise one), ``bottleneck`` (R < K), ``plain`` otherwise.
+output width of the other main-path layers. Kinds: ``attention`` (a ``nn.MultiheadAttention`` on
+the main path; K/R = the MLP expansion), ``multi_branch`` (branches whose outputs are concatenated:
+Fire, inception; K = concatenated width), ``inverted_residual`` (a depthwise conv and an expansion
+wider than both the block input and output, MobileNetV2 or ConvNeXt's Linear-based one; reported
+with K = expanded width, R = input width, K/R = t), ``depthwise_separable`` (a depthwise conv
+followed by a pointwise one), ``bottleneck`` (R < K and R no wider than the block input: narrower
+than both ends), ``plain`` otherwise (a VGG stack that only widens is plain). R is None (no K/R
+label) wherever K/R would not exceed 1.
 """
 
 from __future__ import annotations
@@ -75,8 +80,29 @@ def _gates(names: list[str], layers: dict[str, LayerInfo], edges, order) -> set[
     return gates
 
 
-def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[BlockInfo]:
+_CONV_CONCAT = ("multi-branch module with concatenated outputs (Fire, inception): K = concatenated width "
+                "of the branches, R = rank bound of the block's linear reading: the width of a shared "
+                "first layer (Fire's squeeze), else the sum over branches of each branch's narrowest width "
+                "(the block input width included)")
+_CONV_ATTN = ("transformer block: K = hidden width of its MLP, R = model (embedding) width, so K/R is the "
+              "MLP expansion ratio (the 'expansion' reading of an inverted bottleneck); attention itself "
+              "(softmax(QK^T)V) is not linear and has no K/R")
+_CONV_PLAIN = "plain stack or block without a bottleneck or expansion: no K/R (R = None)"
+
+
+def _stacked(c, mods, cand, inside, edges) -> bool:
+    """Whether module ``c`` holds two candidate children one of which feeds the other (a stack)."""
+    kids = [f"{c}.{k}" if c else k for k, _ in mods[c].named_children()]
+    ckids = [k for k in kids if k in cand]
+    return any(_reaches(set(inside[a]), set(inside[b]), edges) for a in ckids for b in ckids if a != b)
+
+
+def find_blocks(model, layers: dict[str, LayerInfo], edges, order, widths: dict[str, int] | None = None
+                ) -> list[BlockInfo]:
+    """Blocks (see the module docstring); ``widths`` are the modules' output channel counts (for
+    concatenated multi-branch modules)."""
     mods = dict(model.named_modules())
+    widths = widths or {}
     inside = {m: [l for l in layers if l.startswith(m + ".")] for m in mods if m}
     cand = {m for m, ls in inside.items() if len(ls) >= 2 and m not in layers}
     containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -86,8 +112,8 @@ def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[Block
         ckids = [k for k in kids if k in cand]
         if isinstance(mods[m], containers):
             return bool(ckids)
-        return any(_reaches(set(inside[a]), set(inside[b]), edges)
-                   for a in ckids for b in ckids if a != b)
+        # a wrapper of a stack (a ViT's Encoder around its Sequential of blocks), or a stack itself
+        return _stacked(m, mods, cand, inside, edges) or any(_stacked(c, mods, cand, inside, edges) for c in ckids)
 
     blocks, chosen = [], []
     for m in mods:
@@ -100,17 +126,45 @@ def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[Block
         info = [layers[l] for l in main]
         K = info[-1].out_channels
         R = min(li.out_channels for li in info[:-1]) if len(info) > 1 else None
+        E = max(li.out_channels for li in info[:-1]) if len(info) > 1 else None
+        c_in = info[0].in_channels
         dw = [i for i, li in enumerate(info) if _is_depthwise(li)]
-        expands = R is not None and R > K
-        if dw and expands and dw[0] > 0:
+        attn = [i for i, l in enumerate(main) if isinstance(mods[l], nn.MultiheadAttention)]
+        inner = set(on_path)
+        sinks = [l for l in on_path if not any(u == l and v in inner for (u, v) in edges)]
+        out_w = widths.get(m)
+        concat = (len(sinks) >= 2 and out_w is not None and not dw
+                  and sum(layers[l].out_channels for l in sinks) == out_w
+                  and all(layers[l].out_channels < out_w for l in sinks))
+        if attn:
+            mlp = [li for li in info[attn[-1] + 1:]]
+            kind, conv = "attention", _CONV_ATTN
+            if len(mlp) >= 2:
+                K, R = max(li.out_channels for li in mlp[:-1]), mlp[0].in_channels
+            else:
+                K, R = info[-1].out_channels, None
+        elif concat:
+            kind, conv = "multi_branch", _CONV_CONCAT
+            roots = [l for l in on_path if not any(v == l and u in inner for (u, v) in edges)]
+            K = out_w
+            if len(roots) == 1:
+                R = min(c_in, layers[roots[0]].out_channels)
+            else:
+                R = 0
+                for s_ in sinks:
+                    path = _longest_path([l for l in on_path if l == s_ or _reaches({l}, {s_}, edges)], edges, order)
+                    R += min([layers[path[0]].in_channels] + [layers[l].out_channels for l in path])
+        elif dw and E is not None and E > K and E > c_in:
             kind, conv = "inverted_residual", _CONV_IR
-            K, R = R, info[0].in_channels  # expanded width over the input width feeding the expansion
+            K, R = E, c_in  # expanded width over the input width feeding the expansion
         elif dw and any(_is_pointwise(li) for li in info[dw[0] + 1:]):
             kind, conv = "depthwise_separable", _CONV_BLOCK
-        elif R is not None and R < K:
+        elif R is not None and R < K and R <= c_in:
             kind, conv = "bottleneck", _CONV_BLOCK
         else:
-            kind, conv = "plain", _CONV_BLOCK
+            kind, conv = "plain", _CONV_PLAIN
+        if R is not None and K <= R:
+            R = None      # a K/R label only where K/R > 1
         rest = tuple(l for l in sorted(inside[m], key=order.get) if l not in main)
         blocks.append(BlockInfo(m, kind, tuple(main), rest, K, R, conv))
     return blocks

@@ -32,8 +32,8 @@ from torch import fx, nn
 from redundancy.analysis.blocks import find_blocks
 from redundancy.analysis.hooks import hook_structure
 from redundancy.analysis.records import (_MERGE, _PASS_FUNCS, _PASS_METHODS, _PASS_MODULES, _SCALE,
-                                         BlockInfo, LayerInfo, ModelGraph, SegmentInfo, _layer_types,
-                                         layer_kernel)
+                                         BlockInfo, LayerInfo, ModelGraph, SegmentInfo, _is_attention,
+                                         _layer_types, attention_macs, layer_kernel)
 from redundancy.counts import _layer_macs, eval_mode
 from redundancy.errors import RedundancyError
 
@@ -165,8 +165,9 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
     """
     types = _layer_types()
     names: dict[int, str] = {}
+    attn = [nm for nm, mod in model.named_modules() if _is_attention(mod)]
     for nm, mod in model.named_modules():
-        if isinstance(mod, types):
+        if isinstance(mod, types) and not any(nm.startswith(a + ".") for a in attn):
             names.setdefault(id(mod), nm)
     layer_ids = set(names)
     p = next(iter(model.parameters()), None)
@@ -179,11 +180,16 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
     def hook(mod, args, out):
         nm = names[id(mod)]
         d = info.get(nm)
+        if _is_attention(mod):
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            macs = attention_macs(mod, args, out)
+        else:
+            macs = _layer_macs(mod, args[0], out)
         if d is None:
             info[nm] = {"mod": mod, "in": tuple(args[0].shape[1:]), "out": tuple(out.shape[1:]),
-                        "macs": _layer_macs(mod, args[0], out), "calls": 1}
+                        "macs": macs, "calls": 1}
         else:
-            d["macs"] += _layer_macs(mod, args[0], out)
+            d["macs"] += macs
             d["calls"] += 1
 
     for mod in {id(m): m for m in model.modules() if id(m) in layer_ids}.values():
@@ -223,11 +229,39 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
         groups = getattr(mod, "groups", 1)
         c_in = getattr(mod, "in_channels", getattr(mod, "in_features", w.shape[1] * groups))
         c_out = getattr(mod, "out_channels", getattr(mod, "out_features", w.shape[0]))
+        if _is_attention(mod):
+            c_in = c_out = mod.embed_dim
         layers[nm] = LayerInfo(nm, type(mod).__name__, tuple(w.shape), int(groups), int(c_in), int(c_out),
                                ks, d["in"], d["out"], int(d["macs"]), d["calls"])
+    attn_layers = {nm for nm in layers if _is_attention(all_mods[nm])}
+    nxt = {a: (t, p) for a, (t, p) in nxt.items() if a not in attn_layers and t not in attn_layers}
     segments = _segments(model, layers, nxt, used)
-    blocks = find_blocks(model, layers, edges, order)
+    blocks = find_blocks(model, layers, edges, order, _module_widths(model, x))
     return ModelGraph(tuple(layers.values()), tuple(segments), tuple(blocks), used, tuple(notes))
+
+
+def _module_widths(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """Output channel count (dim 1 of a tensor with >= 3 dims) of every non-root module, first call."""
+    widths: dict[str, int] = {}
+    handles = []
+    for nm, mod in model.named_modules():
+        if not nm:
+            continue
+
+        def hook(m, args, out, nm=nm):
+            if nm not in widths and isinstance(out, torch.Tensor) and out.dim() >= 3:
+                widths[nm] = int(out.shape[1])
+
+        handles.append(mod.register_forward_hook(hook))
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(x)
+    except Exception:  # widths are a hint for block kinds; a model the hooks cannot run keeps none
+        widths.clear()
+    finally:
+        for h in handles:
+            h.remove()
+    return widths
 
 
 def _segments(model, layers, nxt, used) -> list[SegmentInfo]:
@@ -258,6 +292,9 @@ def _segments(model, layers, nxt, used) -> list[SegmentInfo]:
             reason = reason or "a layer of the segment is called more than once"
         if layers[head].calls == 0:
             reason = "layer never called in forward for this input_shape"
+        elif _is_attention(modules[head]):
+            reason = ("attention softmax(Q K^T) V is not linear in its input: no linear segment dof "
+                      "(its parameters and MACs are counted)")
         name = chain[0] if len(chain) == 1 else f"{chain[0]}..{chain[-1]}"
         module = None if reason else nn.Sequential(*[p for p in parts if p is not None])
         out.append(SegmentInfo(name, tuple(chain), layers[head].input_shape, module, reason))

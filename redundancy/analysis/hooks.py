@@ -35,6 +35,8 @@ def hook_structure(model, x, shape, layer_ids, names):
 
     def post(mod, args, out):
         in_key = pending[id(mod)].pop()
+        if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+            out = out[0]   # attention returns (output, weights)
         if isinstance(out, torch.Tensor):
             keep.append(out)
             calls.append((mod, in_key, (id(out), out._version)))

@@ -87,7 +87,28 @@ class ModelGraph:
 
 
 def _layer_types():
-    return _mac_layer_types()
+    return _mac_layer_types() + (nn.MultiheadAttention,)
+
+
+def _is_attention(mod) -> bool:
+    return isinstance(mod, nn.MultiheadAttention)
+
+
+def attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
+    """MACs of one ``nn.MultiheadAttention`` call (what ``F.multi_head_attention_forward`` does):
+    projections ``L·E·E`` (queries) + ``S·E·kdim`` + ``S·E·vdim`` (keys, values) + ``L·E·E`` (output),
+    and the two products ``QKᵀ`` and ``AV``: ``2·L·S·E`` (all heads together)."""
+    q = args[0]
+    k = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else q
+    batch_first = getattr(mod, "batch_first", False)
+    if q.dim() == 2:
+        n, L, S = 1, q.shape[0], k.shape[0]
+    elif batch_first:
+        n, L, S = q.shape[0], q.shape[1], k.shape[1]
+    else:
+        n, L, S = q.shape[1], q.shape[0], k.shape[0]
+    E = mod.embed_dim
+    return int(n * (L * E * E + S * E * mod.kdim + S * E * mod.vdim + L * E * E + 2 * L * S * E))
 
 
 def layer_kernel(module: nn.Module) -> torch.Tensor:
@@ -95,6 +116,10 @@ def layer_kernel(module: nn.Module) -> torch.Tensor:
     (a transposed conv's ``(in, out/groups, *kernel)`` weight is rearranged to it)."""
     if hasattr(module, "kernel") and callable(module.kernel):
         return module.kernel()
+    if isinstance(module, nn.MultiheadAttention):   # the stacked q, k, v projections (3E x E)
+        if module.in_proj_weight is not None:
+            return module.in_proj_weight
+        return torch.cat([module.q_proj_weight, module.k_proj_weight, module.v_proj_weight], dim=0)
     w = module.weight
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
         g = module.groups

@@ -24,10 +24,21 @@ from redundancy.analysis.graph import trace_model
 from redundancy.analysis.records import layer_kernel
 
 __all__ = ["analyze", "RedundancyReport", "LayerRow", "BlockRow", "SegmentRow", "ReportSummary",
-           "DOF_MAX_PARAMS", "numerical_rank"]
+           "DOF_MAX_PARAMS", "READING", "numerical_rank"]
 
-#: Segments with more kernel parameters than this get the closed-form dof (or are skipped).
-DOF_MAX_PARAMS = 4096
+#: How to read naive/dof and K/R together (summary.reading).
+READING = (
+    "Reading them together: naive/dof is exact linear algebra on each maximal linear segment (the "
+    "linear maps between non-linearities), so with a ReLU after every conv it is close to 1 by "
+    "construction and measures only factorised chains; K/R is a per-block width ratio from the "
+    "architecture, which the paper's theory derives for linear networks and extends to non-linear "
+    "activations only as a heuristic supported by ablations, not a theorem: it does not claim that "
+    "a non-linear block of K/R = 4 has 4x fewer effective parameters.")
+
+#: Segments with more kernel parameters than this get only a closed-form dof (or are skipped, with
+#: the reason in ``summary.skipped``). The numerical route has its own size limit
+#: (:data:`redundancy.linear.dof_numerical.NUMERICAL_MAX_RANK`) and a time estimate.
+DOF_MAX_PARAMS = 250_000
 
 
 
@@ -96,6 +107,7 @@ class SegmentRow:
     dof_ratio: float | None
     method: str | None
     skip_reason: str | None
+    route: str = "skipped"
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,43 @@ class ReportSummary:
     trace_method: str
     layer_kr_convention: str
     notes: tuple[str, ...]
+    coverage_params: float = 1.0
+    coverage_segments: float = 1.0
+    routes: tuple[tuple[str, int], ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    params_outside_layers: int = 0
+    block_kr: tuple[float, float] | None = None
+    reading: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every segment's dof was computed (full coverage)."""
+        return self.n_segments_skipped == 0
+
+    def text(self) -> str:
+        """The one coherent answer: linear-theory redundancy over the covered segments, the blocks'
+        architectural K/R, the coverage, and how to read the two together."""
+        lin = ("-" if self.dof_ratio is None else f"{self.dof_ratio:.3f}")
+        kr = ("no block with K/R > 1" if self.block_kr is None else
+              (f"{self.block_kr[0]:.3g}" if self.block_kr[0] == self.block_kr[1]
+               else f"{self.block_kr[0]:.3g} to {self.block_kr[1]:.3g}"))
+        return (f"linear-theory redundancy naive/dof = {lin} ({self.segment_naive:,}/{self.segment_dof:,} "
+                f"over the covered segments); architectural K/R of the blocks: {kr}; "
+                f"{self.coverage_text()}. {self.reading}")
+
+    def coverage_text(self) -> str:
+        """One line: covered segments and kernel parameters, the routes used, what was skipped."""
+        routes = ", ".join(f"{r} {n}" for r, n in self.routes)
+        text = (f"dof computed for {self.n_segments - self.n_segments_skipped}/{self.n_segments} segments, "
+                f"{100 * self.coverage_params:.1f}% of kernel parameters ({routes})")
+        if self.skipped:
+            text += "; SKIPPED: " + "; ".join(f"{n}: {r}" for n, r in self.skipped[:3])
+            if len(self.skipped) > 3:
+                text += f"; ... {len(self.skipped) - 3} more"
+        if self.params_outside_layers:
+            text += (f"; {self.params_outside_layers:,} parameters are in no conv/linear layer "
+                     "(normalisation, embeddings...) and in no segment")
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -198,8 +247,7 @@ class RedundancyReport:
         s = self.summary
         head = (f"RedundancyReport({self.model_name}, input {self.input_shape}: {s.n_layers} layers, "
                 f"{s.n_blocks} blocks, params={s.params:,}, macs={s.macs:,}, flops={s.flops:,}, "
-                f"bytes={s.bytes:,} at {s.dtype}; segment dof/naive={s.segment_dof:,}/{s.segment_naive:,} "
-                f"over {s.n_segments - s.n_segments_skipped} of {s.n_segments} segments)")
+                f"bytes={s.bytes:,} at {s.dtype})\n{s.text()}")
         cols = f"{'name':<28} {'type':<10} {'K':>6} {'R':>6} {'K/R':>6} {'R_num':>6} {'params':>9} {'macs':>11} {'seg dof':>8} {'naive':>8}"
         lines = [head, cols]
         rows = list(self.layers)
@@ -309,9 +357,11 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
 
     seg_rows, seg_of = [], {}
     for seg in tqdm(g.segments, desc="segment dof", disable=not progress):
-        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed)
+        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed,
+                         progress=progress)
         ratio = sd.naive / sd.dof if sd.dof else None
-        row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason)
+        row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason,
+                         sd.route)
         seg_rows.append(row)
         for n in seg.layers:
             seg_of[n] = row
@@ -361,8 +411,13 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
             params=parameter_count(modules[b.name]), macs=sum(layers[n].macs for n in names),
             n_layers=len(names), main_path=b.main_path, shortcut=b.shortcut, kr_convention=b.kr_convention))
 
+    krs = [b.kr_ratio for b in block_rows if b.kr_ratio is not None and b.kr_ratio > 1]
     done = [s for s in seg_rows if s.dof is not None]
     dof_tot, naive_tot = sum(s.dof for s in done), sum(s.naive for s in done)
+    all_naive = sum(s.naive for s in seg_rows)
+    routes: dict[str, int] = {}
+    for s_ in seg_rows:
+        routes[s_.route] = routes.get(s_.route, 0) + 1
     macs = sum(li.macs for li in g.layers)
     summary = ReportSummary(
         params=parameter_count(model), macs=macs, flops=2 * macs,
@@ -370,6 +425,12 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
         n_layers=len(rows), n_blocks=len(block_rows), n_segments=len(seg_rows),
         n_segments_skipped=len(seg_rows) - len(done), segment_dof=dof_tot, segment_naive=naive_tot,
         dof_ratio=naive_tot / dof_tot if dof_tot else None, trace_method=g.method,
-        layer_kr_convention=LAYER_KR_CONVENTION, notes=g.notes)
+        layer_kr_convention=LAYER_KR_CONVENTION, notes=g.notes,
+        coverage_params=naive_tot / all_naive if all_naive else 1.0,
+        coverage_segments=len(done) / len(seg_rows) if seg_rows else 1.0,
+        routes=tuple(sorted(routes.items())),
+        skipped=tuple((s_.name, s_.skip_reason or "skipped") for s_ in seg_rows if s_.dof is None),
+        params_outside_layers=int(parameter_count(model) - sum(r.params for r in rows)),
+        block_kr=(min(krs), max(krs)) if krs else None, reading=READING)
     return RedundancyReport(tuple(rows), tuple(block_rows), tuple(seg_rows), summary, shape,
                             type(model).__name__, rank_tol, dof_max_params, dof)

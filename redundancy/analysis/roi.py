@@ -29,7 +29,8 @@ from redundancy._validation import (check_int, check_module, check_nonnegative_f
 from redundancy.errors import NotLinearError, RedundancyError
 from redundancy.analysis.latency import LatencyPoint, _dtype, measure_latency
 
-__all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "measure_latency", "cost_comparison"]
+__all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "design_dof_coverage", "measure_latency",
+           "cost_comparison"]
 
 SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain of smaller ones; "
                "fewer MACs do not guarantee lower latency, and the chain can be slower.")
@@ -82,6 +83,8 @@ class RoiResult:
     break_even_months: float | None
     cheaper_after_break_even: str | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    coverage_original: float = 1.0
+    coverage_compressed: float = 1.0
     long_tail: dict | None = None  # redundancy.longtail.tail_flip_rates on ``data`` (flip rate overall / tail)
 
     @property
@@ -165,7 +168,10 @@ class RoiResult:
                  f"  macs     {self.macs_original:>14,d} -> {self.macs_compressed:>14,d}",
                  f"  bytes    {self.bytes_original:>14,d} -> {self.bytes_compressed:>14,d}",
                  f"  n(eps)   {self.n_original:>14,d} -> {self.n_compressed:>14,d}  (dof bound, "
-                 f"{self.dof_source})"]
+                 f"{self.dof_source}; coverage {100 * self.coverage_original:.0f}% / "
+                 f"{100 * self.coverage_compressed:.0f}%)"]
+        if self.notes and self.notes[0].startswith("INCOMPLETE"):
+            lines.insert(1, "  WARNING: " + self.notes[0])
         for p in self.latency:
             lines.append(f"  latency  batch {p.batch_size:>4d}: {p.original_median_s * 1e3:.3f} ms -> "
                          f"{p.compressed_median_s * 1e3:.3f} ms (speed-up x{p.speedup:.2f})")
@@ -181,20 +187,28 @@ class RoiResult:
 
 
 def design_dof(model: nn.Module, input_shape, *, max_params: int = 50_000) -> tuple[int, int, str]:
-    """Degrees of freedom and naive count of one design, as used by :func:`estimate_roi`.
+    """Degrees of freedom and naive count of one design, as used by :func:`estimate_roi`:
+    ``(dof, naive, source)``; see :func:`design_dof_coverage` (which also says how much was covered)."""
+    d = design_dof_coverage(model, input_shape, max_params=max_params)
+    return d["dof"], d["naive"], d["source"]
+
+
+def design_dof_coverage(model: nn.Module, input_shape, *, max_params: int = 50_000) -> dict[str, Any]:
+    """Degrees of freedom of one design with its coverage.
 
     A model that is linear in its input is measured as a whole (``redundancy.linear.dof.degrees_of_freedom``,
-    ``source="whole-network"``). For a non-linear model there is no whole-network tensor; the
+    ``source="whole-network"``, coverage 1). For a non-linear model there is no whole-network tensor; the
     design's dof is then the sum over its maximal linear segments of the segment dof reported by
-    :func:`redundancy.analysis.report.analyze` (its ``summary.segment_dof``; each segment once, skipped
-    segments left out), and the naive count the sum of the segments' naive counts
-    (``summary.segment_naive``, ``source="segments"``): a proxy that treats the segments as
-    separately estimated linear maps. A linear model with more than ``max_params`` parameters also
-    takes the segment route (the whole-network Jacobian rank would be too costly).
+    :func:`redundancy.analysis.report.analyze` (its ``summary.segment_dof``), and the naive count the
+    sum of the segments' naive counts (``summary.segment_naive``, ``source="segments"``): a proxy
+    that treats the segments as separately estimated linear maps. ``coverage`` is the fraction of
+    the segments' kernel parameters whose dof was computed (``summary.coverage_params``) and
+    ``skipped`` lists the segments left out with their reasons. A linear model with more than
+    ``max_params`` parameters also takes the segment route.
 
     Returns
     -------
-    (dof, naive, source)
+    dict with ``dof``, ``naive``, ``source``, ``coverage``, ``coverage_text``, ``skipped``.
     """
     from redundancy.counts import parameter_count
     from redundancy.linear.dof import degrees_of_freedom
@@ -203,8 +217,9 @@ def design_dof(model: nn.Module, input_shape, *, max_params: int = 50_000) -> tu
     if find_nonlinear_module(model) is None and parameter_count(model) <= max_params:
         try:
             res = degrees_of_freedom(model, input_shape, method="auto")
-            return int(res.dof), int(res.naive), "whole-network"
-        except NotLinearError:  # non-linear through functional calls
+            return {"dof": int(res.dof), "naive": int(res.naive), "source": "whole-network", "coverage": 1.0,
+                    "coverage_text": "whole network (linear model)", "skipped": ()}
+        except (NotLinearError, RedundancyError):  # non-linear through functional calls, or too large
             pass
     from redundancy.analysis.report import analyze
 
@@ -212,7 +227,9 @@ def design_dof(model: nn.Module, input_shape, *, max_params: int = 50_000) -> tu
     if not summ.segment_dof:
         raise RedundancyError("the model has no analysable linear segment; pass dof=(dof_original, "
                               "dof_compressed) and naive=(...) to estimate_roi explicitly")
-    return int(summ.segment_dof), int(summ.segment_naive), "segments"
+    return {"dof": int(summ.segment_dof), "naive": int(summ.segment_naive), "source": "segments",
+            "coverage": float(summ.coverage_params), "coverage_text": summ.coverage_text(),
+            "skipped": summ.skipped}
 
 
 def _macs(model, input_shape) -> int:
@@ -268,7 +285,8 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
                  sigma: float = 1.0, constant: float = 1.0, log_factor: float = 1.0,
                  cost_per_sample: float | None = None, cost_per_gmac: float | None = None,
                  inferences_per_month: float | None = None, dof=None, naive=None,
-                 measure: bool = True, seed: int = 0, progress: bool = False, data=None, tail_scores=None,
+                 measure: bool = True, seed: int = 0, progress: bool = False,
+                 allow_partial: bool = False, data=None, tail_scores=None,
                  tail_fraction: float = 0.1) -> RoiResult:
     """Estimate what replacing ``original`` by ``compressed`` saves and costs, before deployment.
 
@@ -307,6 +325,12 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         Unit costs (any currency) and serving volume.
     dof, naive : pair of int, optional
         Override the designs' dof / naive counts.
+    allow_partial : bool
+        The two designs are compared only at full coverage (every linear segment of both designs
+        has a dof). When a segment of either design was skipped, ``estimate_roi`` refuses
+        (``RedundancyError`` naming the skipped segments) unless ``allow_partial=True``: then it
+        warns (``RuntimeWarning`` and a note in the result) and the data and money figures compare
+        sums over different coverage (``coverage_original``, ``coverage_compressed``).
     seed : int
         Seed of the latency inputs.
     progress : bool
@@ -349,16 +373,32 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     params = [parameter_count(original), parameter_count(compressed)]
     macs = [_macs(original, shape), _macs(compressed, shape)]
     itemsize = torch.empty((), dtype=dtype).element_size()
+    if not isinstance(allow_partial, bool):
+        raise RedundancyError(f"allow_partial={allow_partial!r} is not allowed; use True or False")
+    cov, partial_note = [1.0, 1.0], None
     if dof is None:
-        (d_o, n_o, src_o), (d_c, n_c, src_c) = design_dof(original, shape), design_dof(compressed, shape)
-        src = src_o if src_o == src_c else f"{src_o}/{src_c}"
-        dofs, naives = [d_o, d_c], [n_o, n_c] if naive is None else naive
+        do, dc = design_dof_coverage(original, shape), design_dof_coverage(compressed, shape)
+        src = do["source"] if do["source"] == dc["source"] else f"{do['source']}/{dc['source']}"
+        dofs, naives = [do["dof"], dc["dof"]], [do["naive"], dc["naive"]] if naive is None else naive
+        cov = [do["coverage"], dc["coverage"]]
+        if do["skipped"] or dc["skipped"]:
+            partial_note = (f"INCOMPLETE COVERAGE: original: {do['coverage_text']}; compressed: "
+                            f"{dc['coverage_text']}. The data and money figures compare dof sums over "
+                            "different parts of the two designs and are not a like-for-like estimate.")
+            if not allow_partial:
+                raise RedundancyError(partial_note + " estimate_roi refuses to give them; pass "
+                                      "allow_partial=True to get them with this warning, or dof=(...)")
+            import warnings
+
+            warnings.warn(partial_note, RuntimeWarning, stacklevel=2)
     else:
         dofs, naives, src = dof, params if naive is None else naive, "given"
     samples = [_samples(d, nv, eps, sigma, constant, log_factor) for d, nv in zip(dofs, naives)]
 
     latency: tuple[LatencyPoint, ...] = ()
     notes = [SLOWER_NOTE, "Parameter, MAC and byte savings are upper bounds on deployment gains."]
+    if partial_note:
+        notes.insert(0, partial_note)
     if src != "whole-network":
         notes.append("The models are not linear in their input: dof and naive counts are sums over "
                      "maximal linear segments (a proxy), or given by the caller.")
@@ -375,7 +415,7 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         from redundancy.longtail.tail import tail_flip_rates
 
         long_tail = tail_flip_rates(original, compressed, data, tail_scores, fraction=tail_fraction)
-    data, serving, be, cheaper = cost_comparison([n for n, _ in samples], macs, cps, cpg, ipm)
+    data_cost, serving, be, cheaper = cost_comparison([n for n, _ in samples], macs, cps, cpg, ipm)
     return RoiResult(
         input_shape=shape, dtype=str(dtype).replace("torch.", ""), eps=eps, sigma=sigma,
         cost_per_sample=cps, cost_per_gmac=cpg, inferences_per_month=ipm, batch_sizes=bs,
@@ -385,7 +425,8 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         bytes_compressed=params[1] * itemsize, dof_original=dofs[0], dof_compressed=dofs[1],
         naive_original=naives[0], naive_compressed=naives[1], dof_source=src,
         n_original=samples[0][0], n_compressed=samples[1][0], n_naive_original=samples[0][1],
-        n_naive_compressed=samples[1][1], latency=latency, data_cost_original=data[0],
-        data_cost_compressed=data[1], serving_cost_per_month_original=serving[0],
+        n_naive_compressed=samples[1][1], latency=latency, data_cost_original=data_cost[0],
+        data_cost_compressed=data_cost[1], serving_cost_per_month_original=serving[0],
         serving_cost_per_month_compressed=serving[1], break_even_months=be,
-        cheaper_after_break_even=cheaper, notes=tuple(notes), long_tail=long_tail)
+        cheaper_after_break_even=cheaper, notes=tuple(notes), coverage_original=cov[0],
+        coverage_compressed=cov[1], long_tail=long_tail)

@@ -8,16 +8,24 @@ covers the receptive field, some output position sees every tap of the composite
 from kernels to operators is the same up to an injective restriction. Pooling to a fixed output
 size (adaptive pooling) or a flatten pins the spatial size; then the segment is taken as it is.
 
-Closed forms (generic weights):
+Closed forms (generic weights), matched on the traced chain of real torch layers with only
+BatchNorm (eval), identity and dropout between them, in 1-D, 2-D and 3-D (``route`` in brackets):
 
-* one layer (with BatchNorm/pool/dropout around it): ``dof = numel(kernel)`` (the map from a
-  kernel to its convolution operator is linear and injective);
-* depthwise (C channels, ``taps`` kernel taps) then pointwise to K: for each channel c the
-  composite kernel is the outer product ``P[:, c] D[c, :]``, a rank-one ``K x taps`` matrix, so
-  ``dof = C (taps + K - 1)``;
-* a chain of pointwise layers (1x1 convs with ``groups=1``, or ``nn.Linear``) of widths
-  ``n_0 -> n_1 -> ... -> n_m``: the product of matrices has rank ``r = min(n_i)``, and the set of
-  ``n_m x n_0`` matrices of rank ``<= r`` has dimension ``r (n_0 + n_m - r)``.
+* one layer [``closed:one_layer``]: ``dof = numel(kernel)`` over the taps that reach an output
+  (the map from a kernel to its convolution operator is linear and injective);
+* pointwise chain (1x1 convs, ``nn.Linear``; an SVD pair of Linear layers) of widths
+  ``n_0 -> ... -> n_m`` [``closed:pointwise``]: ``r(n_0 + n_m - r)``, ``r = min(n_i)``;
+* Tucker-2 chain 1x1 -> kxk -> 1x1 [``closed:tucker2``] and tensor-train chains (full convs whose
+  kernels act on disjoint spatial axes, e.g. 1x1 -> kx1 -> 1xk -> 1x1) [``closed:tensor_train``]:
+  :func:`~redundancy.linear.dof_closed.tucker_dof` / :func:`~redundancy.linear.dof_closed.tt_dof`
+  over the modes ``(C, T_1, ..., T_s, K)`` with bond ranks the narrowest widths between them;
+* CP chain 1x1 -> depthwise -> 1x1 [``closed:cp``]: ``R(C + T + K - 2)`` under Kruskal's condition
+  with generic factors; depthwise then pointwise [``closed:depthwise_separable``]:
+  ``C(T - 1) + w(K + C - w)``; pointwise then depthwise [``closed:cp_no_post``]: ``R(C + T - 1)``.
+
+Every other chain (two spatial kernels on one axis, grouped convs, flatten into a Linear...) takes
+the numerical route, within the size limits of :mod:`redundancy.linear.dof_numerical`; above them
+the segment is skipped with the reason, and the report's coverage says so.
 """
 
 from __future__ import annotations
@@ -28,7 +36,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from redundancy.analysis.records import LayerInfo, SegmentInfo, _is_pointwise
+from redundancy.analysis.records import LayerInfo, SegmentInfo
+from redundancy.errors import RedundancyError
+from redundancy.linear.dof_closed import (cp_closed_form_applies, cp_dof, depthwise_separable_dof,
+                                          matrix_rank_dof, tt_dof, tt_effective_ranks, tucker_dof,
+                                          tucker_effective_ranks)
 
 _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                nn.Dropout3d)
@@ -40,6 +52,7 @@ class SegmentDof:
     naive: int
     method: str | None
     reason: str | None
+    route: str = "skipped"
 
 
 def segment_naive(seg: SegmentInfo, modules: dict[str, nn.Module]) -> int:
@@ -93,28 +106,124 @@ def _observable_taps(li: LayerInfo, mod: nn.Module) -> list[int]:
     return out
 
 
-def _closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) -> tuple[int, str] | None:
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _kind(li: LayerInfo, mod: nn.Module) -> str | None:
+    """'P' pointwise (1x1 conv / Linear, groups 1), 'S' spatial full conv, 'D' depthwise
+    (groups = in = out), 'G' other grouped conv, None for layers without a closed form."""
+    if isinstance(mod, nn.Linear):
+        return "P"
+    if not isinstance(mod, _CONVS) or hasattr(mod, "kernel"):
+        return None
+    if li.groups == 1:
+        return "P" if all(k == 1 for k in li.kernel_size) else "S"
+    if li.groups == li.in_channels == li.out_channels:
+        return "D"
+    return "G"
+
+
+def _plain_pointwise(mod: nn.Module) -> bool:
+    if isinstance(mod, nn.Linear):
+        return True
+    pad = mod.padding
+    return (not isinstance(pad, str) and all(p == 0 for p in pad) and all(s == 1 for s in mod.stride))
+
+
+def _axes(li: LayerInfo) -> set[int]:
+    return {i for i, k in enumerate(li.kernel_size) if k > 1}
+
+
+def _chain_closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) -> tuple[int, str, str] | None:
+    """Closed form of a chain of layers joined by BatchNorm/identity/dropout: ``(dof, route, text)``.
+
+    The composite kernel of ``L_m ∘ ... ∘ L_1`` (widths ``a_0 = C, a_1, ..., a_m = K``) is
+    ``W[a_m, a_0, t_1..t_m] = Σ L_m[a_m, a_(m-1), t_m] ... L_1[a_1, a_0, t_1]``, a tensor train over
+    the modes of size > 1. Full convs whose kernels act on pairwise disjoint spatial axes keep their
+    taps apart, so ``W`` ranges over the tensor-train variety of shape ``(C, T_1, ..., T_s, K)``
+    (``T_j`` the observable taps of spatial layer j) with bond ranks the narrowest width between
+    consecutive spatial layers: :func:`~redundancy.linear.dof_closed.tt_dof` (Tucker-2 for one
+    spatial layer, ``r(C + K - r)`` for pointwise chains). One depthwise layer (R channels, T taps)
+    between pointwise chains is a CP chain: ``W = Σ_r b_r ∘ d_r ∘ a_r`` with CP dof
+    ``R(C + T + K - 2)`` where Kruskal's condition holds and the factors are generic
+    (:func:`~redundancy.linear.dof_closed.cp_dof`); without a pre chain it is depthwise separable
+    ``C(T - 1) + w(K + C - w)``; without a post chain ``R(C + T - 1)``.
+    """
+
+    if seg.module is None:
+        return None
+    layer_ids = {id(modules[n]) for n in seg.layers}
+    if not all(id(m) in layer_ids or isinstance(m, _SPATIAL_OK) for m in seg.module):
+        return None
+    infos = [layers[n] for n in seg.layers]
+    mods = [modules[n] for n in seg.layers]
+    kinds = [_kind(li, m) for li, m in zip(infos, mods)]
+    if any(k in (None, "G") for k in kinds):
+        return None
+    if len(infos) == 1 and kinds[0] != "P":
+        return None  # single layers: the one-layer rule
+    widths = [infos[0].in_channels] + [li.out_channels for li in infos]
+    C, K = widths[0], widths[-1]
+    spatial = [i for i, k in enumerate(kinds) if k in ("S", "D")]
+    if any(kinds[i] == "P" and not _plain_pointwise(mods[i]) for i in range(len(infos))) and spatial:
+        return None
+    if "D" in kinds:
+        if kinds.count("D") != 1 or "S" in kinds:
+            return None
+        d = kinds.index("D")
+        R = infos[d].out_channels
+        T = math.prod(_observable_taps(infos[d], mods[d]))
+        w_in, w_out = min(widths[:d + 1]), min(widths[d + 1:])
+        if d == len(infos) - 1:   # pointwise chain, then depthwise: W[r] = d_r ∘ a_r
+            if w_in < min(R, C):
+                return None
+            return R * (C + T - 1), "closed:cp_no_post", f"R(C + T - 1), R = {R}, C = {C}, T = {T}"
+        if d == 0:
+            w = min(w_out, C, K)
+            return (depthwise_separable_dof(C, T, K, w), "closed:depthwise_separable",
+                    f"C(T - 1) + w(K + C - w), C = {C}, T = {T}, K = {K}, w = {w}")
+        if w_in < min(R, C) or w_out < min(R, K) or not cp_closed_form_applies((C, T, K), R):
+            return None
+        return cp_dof((C, T, K), R), "closed:cp", f"CP rank {R} in {(C, T, K)}: R(sum n_i - M + 1)"
+    # tensor train over (C, T_1, ..., T_s, K)
+    seen: set[int] = set()
+    for i in spatial:
+        ax = _axes(infos[i])
+        if ax & seen:
+            return None   # two spatial kernels on one axis: the composite kernel is a convolution
+        seen |= ax
+    if len(spatial) > 1:
+        for j, i in enumerate(spatial):
+            ax = _axes(infos[i])
+            if any(mods[q].stride[a] != 1 for q in range(i + 1, len(mods)) if not isinstance(mods[q], nn.Linear)
+                   for a in ax):
+                return None
+            if math.prod(_observable_taps(infos[i], mods[i])) != math.prod(infos[i].kernel_size):
+                return None
+    taps = [math.prod(_observable_taps(infos[i], mods[i])) for i in spatial]
+    bounds = [-1] + spatial + [len(infos)]
+    bonds = [min(widths[bounds[j] + 1:bounds[j + 1] + 1]) for j in range(len(bounds) - 1)]
+    shape = (C, *taps, K)
+    if len(spatial) == 0:
+        r = min(bonds[0], C, K)
+        return matrix_rank_dof(C, K, r), "closed:pointwise", f"product of matrices, rank {r}: r(C + K - r)"
+    if len(spatial) == 1:
+        ranks = (bonds[0], taps[0], bonds[1])
+        return (tucker_dof(shape, ranks), "closed:tucker2",
+                f"Tucker-2 {shape} ranks {tucker_effective_ranks(shape, ranks)}: prod r + sum(n r - r^2)")
+    return tt_dof(shape, bonds), "closed:tensor_train", f"TT{shape} ranks {tt_effective_ranks(shape, bonds)}"
+
+
+def _closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) -> tuple[int, str, str] | None:
+    """``(dof, route, text)`` of the first closed form that matches the segment, or None."""
     infos = [layers[n] for n in seg.layers]
     if any(hasattr(modules[n], "kernel") for n in seg.layers):
         return None
     if len(infos) == 1:
         li, mod = infos[0], modules[seg.layers[0]]
         n = math.prod(li.kernel_shape[:2]) * math.prod(_observable_taps(li, mod))
-        return int(n), "closed form: one layer, dof = kernel taps that reach an output"
-    layer_ids = {id(modules[n]) for n in seg.layers}
-    only_bn = seg.module is not None and all(id(m) in layer_ids or isinstance(m, _SPATIAL_OK)
-                                             for m in seg.module)
-    if (only_bn and len(infos) == 2 and infos[0].groups == infos[0].in_channels == infos[0].out_channels
-            and _is_pointwise(infos[1])):
-        c, k = infos[0].in_channels, infos[1].out_channels
-        taps = math.prod(_observable_taps(infos[0], modules[seg.layers[0]]))
-        return c * (taps + k - 1), "closed form: depthwise then pointwise, C (taps + K - 1)"
-    if (seg.module is not None and all(_is_pointwise(li) for li in infos)
-            and all(id(m) in layer_ids or isinstance(m, _SPATIAL_OK) for m in seg.module)):
-        widths = [infos[0].in_channels] + [li.out_channels for li in infos]
-        r = min(widths)
-        return r * (widths[0] + widths[-1] - r), f"closed form: product of matrices, rank {r}"
-    return None
+        return int(n), "closed:one_layer", "one layer, dof = kernel taps that reach an output"
+    return _chain_closed_form(seg, layers, modules)
 
 
 def _linear_part(seq: nn.Sequential) -> nn.Sequential:
@@ -134,33 +243,36 @@ def _linear_part(seq: nn.Sequential) -> nn.Sequential:
 
 
 def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[str, nn.Module], *,
-                max_params: int, route: str = "auto", seed=0) -> SegmentDof:
+                max_params: int, route: str = "auto", seed=0, progress: bool = False) -> SegmentDof:
     """dof of ``theta -> W`` for one segment; see the module docstring for the routes.
 
-    ``route``: ``"auto"`` (closed form when the chain has one, else numerical up to ``max_params``),
-    ``"numerical"`` (numerical up to ``max_params``, closed form above), ``"none"`` (skip)."""
+    ``route``: ``"auto"`` (closed form when the chain has one, else numerical up to ``max_params``
+    kernel parameters and :data:`~redundancy.linear.dof_numerical.NUMERICAL_MAX_RANK`),
+    ``"numerical"`` (numerical within those limits, closed form above), ``"none"`` (skip).
+    The result's ``route`` is ``"closed:<structure>"``, ``"numerical"`` or ``"skipped"``."""
     naive = segment_naive(seg, modules)
-    if any(layers[n].calls == 0 for n in seg.layers):
-        return SegmentDof(None, naive, None, seg.reason)
+    if any(layers[n].calls == 0 or isinstance(modules[n], nn.MultiheadAttention) for n in seg.layers):
+        return SegmentDof(None, naive, None, seg.reason, "skipped")
     if route == "none":
-        return SegmentDof(None, naive, None, "segment dof not requested (dof='none')")
+        return SegmentDof(None, naive, None, "segment dof not requested (dof='none')", "skipped")
     reason = seg.reason
-    if route == "auto":
-        cf = _closed_form(seg, layers, modules)
-        if cf is not None:
-            return SegmentDof(cf[0], naive, cf[1], None)
+    cf = _closed_form(seg, layers, modules)
+    if route == "auto" and cf is not None:
+        return SegmentDof(cf[0], naive, "closed form: " + cf[2], None, cf[1])
     if seg.module is not None and naive <= max_params:
         from redundancy.linear.dof import degrees_of_freedom
 
         shape = _reduced_shape(seg.module, seg.input_shape)
         try:
-            res = degrees_of_freedom(_linear_part(seg.module), shape, method="numerical", seed=seed)
-            return SegmentDof(int(res.dof), naive, f"numerical Jacobian rank at input {shape}", None)
-        except Exception as exc:  # report, never crash the whole report
+            res = degrees_of_freedom(_linear_part(seg.module), shape, method="numerical", seed=seed,
+                                     progress=progress)
+            return SegmentDof(int(res.dof), naive, f"numerical Jacobian rank at input {shape}", None, "numerical")
+        except RedundancyError as exc:  # size refusal or a model the numerical route cannot run
+            reason = f"numerical dof refused: {str(exc)[:200]}"
+        except (RuntimeError, ValueError, TypeError) as exc:  # report, never crash the whole report
             reason = f"numerical dof failed: {type(exc).__name__}: {str(exc)[:120]}"
     elif seg.module is not None:
         reason = f"segment has {naive} kernel parameters, above dof_max_params={max_params}"
-    cf = _closed_form(seg, layers, modules)
     if cf is not None:
-        return SegmentDof(cf[0], naive, cf[1], None)
-    return SegmentDof(None, naive, None, (reason or "no route") + "; no closed form for this chain")
+        return SegmentDof(cf[0], naive, "closed form: " + cf[2], None, cf[1])
+    return SegmentDof(None, naive, None, (reason or "no route") + "; no closed form for this chain", "skipped")

@@ -49,6 +49,14 @@ def report_text(report) -> str:
     parts = ["layers", format_table(list(report.layers), LAYER_COLUMNS)]
     if len(report.blocks):
         parts += ["", "blocks", format_table(list(report.blocks), BLOCK_COLUMNS)]
-    parts += ["", "summary: " + ", ".join(f"{k} {_cell(get(k))}" for k in
-                                          ("params", "macs", "flops", "bytes", "n_layers", "n_blocks"))]
+    line = "summary: " + ", ".join(f"{k} {_cell(get(k))}" for k in
+                                   ("params", "macs", "flops", "bytes", "n_layers", "n_blocks"))
+    kr = get("block_kr")
+    if get("segment_dof") is not None:
+        line += f", naive/dof {_cell(get('dof_ratio'))} (linear segments)"
+        line += ", block K/R " + ("-" if not kr else (_cell(kr[0]) if kr[0] == kr[1] else
+                                                      f"{_cell(kr[0])} to {_cell(kr[1])}"))
+    parts += ["", line]
+    if hasattr(s, "text"):
+        parts += ["coverage: " + s.coverage_text(), "reading: " + str(get("reading"))]
     return "\n".join(parts)

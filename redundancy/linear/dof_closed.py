@@ -38,6 +38,7 @@ from redundancy.errors import RankError, RedundancyError
 __all__ = [
     "matrix_rank_dof", "vanilla_dof", "tucker_effective_ranks", "tucker_dof", "cp_dof",
     "cp_closed_form_applies", "depthwise_separable_dof", "patch_matrix_1d", "patch_injective",
+    "tt_effective_ranks", "tt_dof",
 ]
 
 
@@ -114,6 +115,55 @@ def tucker_dof(shape: Sequence[int], ranks: Sequence[int]) -> int:
     shape = check_shape("shape", shape, min_len=1)
     r = tucker_effective_ranks(shape, ranks)
     return int(math.prod(r) + sum(n * a - a * a for n, a in zip(shape, r)))
+
+
+def tt_effective_ranks(shape: Sequence[int], ranks: Sequence[int]) -> tuple[int, ...]:
+    """Clip tensor-train bond ranks ``r_1..r_{d-1}`` of a tensor of ``shape = (n_1..n_d)`` to what
+    the format can reach: ``r_i <- min(r_i, Π_{j<=i} n_j, Π_{j>i} n_j)``, then
+    ``r_i <- min(r_i, r_{i-1} n_i, n_{i+1} r_{i+1})`` (``r_0 = r_d = 1``) until stable.
+
+    Examples
+    --------
+    >>> tt_effective_ranks((4, 9, 6), (8, 8))
+    (4, 6)
+    """
+    shape = check_shape("shape", shape, min_len=1)
+    r = list(_ranks("ranks", ranks, len(shape) - 1)) if len(shape) > 1 else []
+    d = len(shape)
+    r = [min(a, math.prod(shape[:i + 1]), math.prod(shape[i + 1:])) for i, a in enumerate(r)]
+    full = [1] + r + [1]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(1, d):
+            cap = min(full[i - 1] * shape[i - 1], shape[i] * full[i + 1])
+            if full[i] > cap:
+                full[i], changed = cap, True
+    return tuple(full[1:-1])
+
+
+def tt_dof(shape: Sequence[int], ranks: Sequence[int]) -> int:
+    """Dimension of the tensors of ``shape = (n_1..n_d)`` with tensor-train ranks ``<= ranks``
+    (``d - 1`` bond ranks), after :func:`tt_effective_ranks`:
+
+    .. math::  \\sum_{i=1}^{d} r_{i-1} n_i r_i - \\sum_{i=1}^{d-1} r_i^2,\\qquad r_0 = r_d = 1
+
+    (Holtz, Rohwedder & Schneider 2012: the gauge group is ``Π GL(r_i)``). With ``d = 2`` this is
+    the matrix-rank count ``r(m + n - r)``; with ``d = 3`` and a free middle mode it is the
+    Tucker-2 count :func:`tucker_dof` ``(n_1, n_2, n_3), (r_1, n_2, r_2)``.
+
+    Examples
+    --------
+    >>> tt_dof((4, 5), (2,)) == matrix_rank_dof(4, 5, 2)
+    True
+    >>> tt_dof((8, 9, 16), (4, 4)) == tucker_dof((8, 9, 16), (4, 9, 4))
+    True
+    """
+    shape = check_shape("shape", shape, min_len=1)
+    if len(shape) == 1:
+        return int(shape[0])
+    r = [1, *tt_effective_ranks(shape, ranks), 1]
+    return int(sum(r[i] * n * r[i + 1] for i, n in enumerate(shape)) - sum(a * a for a in r[1:-1]))
 
 
 def cp_closed_form_applies(shape: Sequence[int], R: int) -> bool:

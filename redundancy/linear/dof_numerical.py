@@ -44,7 +44,25 @@ from redundancy._validation import as_generator, check_choice, check_int, check_
 from redundancy.errors import NotLinearError, RedundancyError
 from redundancy.linear.tensor import find_nonlinear_module
 
-__all__ = ["NumericalRank", "jacobian_rank", "rank_from_singular_values", "random_point"]
+__all__ = ["NumericalRank", "jacobian_rank", "rank_from_singular_values", "random_point",
+           "NUMERICAL_MAX_RANK", "estimate_seconds"]
+
+#: The numerical route refuses when ``m = min(n_params, (n_in + 1)·n_out)`` (the largest rank it
+#: may have to certify) exceeds this: it stores an ``m x m`` float64 sketch (1.2 GB at 12,000) and
+#: factorises it (about a minute on one core at that size).
+NUMERICAL_MAX_RANK = 12_000
+
+#: Above this many parameters (and when ``(n_in + 1)·n_out`` is smaller), each chunk of Jacobian
+#: rows is compressed at once by a randomised column sketch (Gaussian diagonal, orthonormal DCT,
+#: column subset), so the rows are never stored at full width.
+SKETCH_MIN_PARAMS = 4096
+
+
+def estimate_seconds(n_params: int, n_rows: int, width: int) -> float:
+    """Rough size-based time of the numerical route on one CPU core: ``n_rows`` per-example
+    gradients of ``n_params`` entries (about ``3e-8 s`` per entry, sketch included) and one
+    factorisation of an ``n_rows x width`` matrix (about ``1e-10 s`` per ``n_rows²·width``)."""
+    return float(3e-8 * n_rows * n_params + 1e-10 * n_rows * n_rows * width)
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,8 @@ class NumericalRank:
     exact: bool
     n_outputs: int
     decomposition: str = "svd"
+    sketch_width: int | None = None
+    estimated_seconds: float | None = None
 
 
 def rank_from_singular_values(s: np.ndarray, shape: tuple[int, int], tol: float | None = None
@@ -109,7 +129,7 @@ def _check_affine(f, x1: torch.Tensor, x2: torch.Tensor) -> float:
 
 def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, seed: Any = 0,
                   progress: bool = False, at: str = "random", chunk_size: int = 256,
-                  oversample: int = 8) -> NumericalRank:
+                  oversample: int = 8, max_rank: int = NUMERICAL_MAX_RANK) -> NumericalRank:
     """Generic rank of ``∂(vec W, b)/∂θ`` for an affine ``model`` (see the module docstring).
 
     Parameters
@@ -130,6 +150,9 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
         Measurements per vectorised chunk.
     oversample : int
         Rows that must add no rank before the rank is accepted.
+    max_rank : int
+        Refuse (``RedundancyError``, with the size and a time estimate) when
+        ``min(n_params, (n_in + 1)·n_out)`` exceeds it; see :data:`NUMERICAL_MAX_RANK`.
 
     Returns
     -------
@@ -140,6 +163,7 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
     check_choice("at", at, ("random", "model"))
     chunk_size = check_int("chunk_size", chunk_size, min_value=1)
     oversample = check_int("oversample", oversample, min_value=1)
+    max_rank = check_int("max_rank", max_rank, min_value=1)
     if tol is not None:
         tol = check_positive_float("tol", tol)
         if tol >= 1:
@@ -185,23 +209,36 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
 
     grad_fn = torch.func.vmap(torch.func.grad(meas), in_dims=(None, 0, 0))
     full_rows = (n_in + 1) * n_out
-    cap = n_params + oversample
-    exact = full_rows <= min(cap, 2048)
+    m = min(n_params, full_rows)
+    exact = full_rows <= min(n_params + oversample, 2048)
+    sketch = not exact and n_params > SKETCH_MIN_PARAMS and full_rows + oversample < n_params
+    width = full_rows + oversample if sketch else n_params
+    cap = min(n_params, full_rows) + oversample
+    est = estimate_seconds(n_params, min(cap, full_rows) if exact else cap, width)
+    if m > max_rank:
+        raise RedundancyError(
+            f"the numerical dof would have to certify a rank up to min(n_params={n_params}, "
+            f"(n_in+1)*n_out={full_rows}) = {m}, above max_rank={max_rank} (about {est:,.0f} s and "
+            f"{8 * cap * width / 2**30:.1f} GiB); use a closed form (a LinearCNN spec, or a chain "
+            "analyze() recognises), a smaller input_shape, or raise max_rank")
+    chunk = max(1, min(chunk_size, (64 << 20) // (8 * n_params)))
+    omega = _Sketch(n_params, width, rng) if sketch else None
 
     def rows_for(X: torch.Tensor, U: torch.Tensor, bar) -> np.ndarray:
         out = []
-        for i in range(0, X.shape[0], chunk_size):
+        for i in range(0, X.shape[0], chunk):
             with torch.enable_grad():
-                g = grad_fn(params, X[i:i + chunk_size], U[i:i + chunk_size])
-            out.append(_flat_grads(g, names))
+                g = grad_fn(params, X[i:i + chunk], U[i:i + chunk])
+            rows = _flat_grads(g, names)
+            out.append(rows if omega is None else omega(rows))
             if bar is not None:
-                bar.update(min(chunk_size, X.shape[0] - i))
-        return np.concatenate(out, axis=0) if out else np.zeros((0, n_params))
+                bar.update(min(chunk, X.shape[0] - i))
+        return np.concatenate(out, axis=0) if out else np.zeros((0, width))
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=full_rows if exact else min(cap, 256), desc="dof: Jacobian rows", unit="row",
-               disable=not progress, leave=False)
+    bar = tqdm(total=full_rows if exact else min(cap, 256), unit="row", disable=not progress, leave=False,
+               desc=f"dof: Jacobian rows ({n_params} params, est. {est:,.0f} s)")
     try:
         if exact:
             eye_in = torch.cat([torch.zeros(1, n_in, dtype=torch.float64),
@@ -211,7 +248,7 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
             U = eye_out.repeat(n_in + 1, 1)
             J = rows_for(X, U, bar)
         else:
-            J = np.zeros((0, n_params))
+            J = np.zeros((0, width))
             target = min(cap, 256)
             while True:
                 need = target - J.shape[0]
@@ -230,7 +267,29 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
         s, r, gap, used_tol, kind = _svd_rank(J, tol, exact=True)
     return NumericalRank(rank=r, gap=gap, tol=used_tol, singular_values=s, n_rows=int(J.shape[0]),
                          n_params=int(n_params), exact=bool(exact), n_outputs=n_out,
-                         decomposition=kind)
+                         decomposition=kind + ("+sketch" if sketch else ""),
+                         sketch_width=int(width) if sketch else None, estimated_seconds=est)
+
+
+class _Sketch:
+    """``rows -> (rows · D_s) · Ω``: column scales ``D_s`` fixed from the first chunk (unit-norm
+    columns, rank-invariant), then ``Ω = diag(g) · DCT · P`` (Gaussian ``g``, orthonormal DCT-II,
+    ``width`` random columns ``P``). For a generic ``g`` the row space of the Jacobian (dimension
+    ``<= width - oversample``) meets the kernel of ``Ω`` only in 0, so ranks are kept; each chunk is
+    sketched as soon as it is computed and the full-width rows are never stored."""
+
+    def __init__(self, n: int, width: int, rng: np.random.Generator):
+        self.g = rng.normal(size=n)
+        self.cols = np.sort(rng.choice(n, size=width, replace=False))
+        self.scale = None
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        from scipy.fft import dct
+
+        if self.scale is None:
+            norms = np.linalg.norm(rows, axis=0)
+            self.scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0) * self.g
+        return dct(rows * self.scale, type=2, norm="ortho", axis=1)[:, self.cols]
 
 
 #: Above this many matrix entries the rank comes from a QR factorisation instead of an SVD.

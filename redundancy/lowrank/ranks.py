@@ -92,6 +92,9 @@ class EVBMFResult:
     transposed : bool
         True when the matrix had more rows than columns (it was transposed first).
     sigma2_estimated : bool
+    n_degenerate : int
+        Numerically zero singular values (dead or pruned rows/columns, exact rank deficiency) left
+        out of the noise model: EVBMF runs on the non-degenerate part (see :func:`evbmf`).
     """
 
     rank: int
@@ -104,12 +107,13 @@ class EVBMFResult:
     shape: tuple[int, int]
     transposed: bool
     sigma2_estimated: bool
+    n_degenerate: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.rank, "singular_values": self.singular_values.tolist(),
                 "shrunk": self.shrunk.tolist(), "sigma2": self.sigma2, "threshold": self.threshold,
                 "tau": self.tau, "alpha": self.alpha, "shape": list(self.shape), "transposed": self.transposed,
-                "sigma2_estimated": self.sigma2_estimated}
+                "sigma2_estimated": self.sigma2_estimated, "n_degenerate": self.n_degenerate}
 
     def __repr__(self) -> str:
         return (f"EVBMFResult(rank={self.rank} of {len(self.singular_values)}, shape={self.shape}, "
@@ -157,6 +161,16 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     ``x = (1+τ)(1+α/τ)``) over ``σ²`` in ``[γ_min²/(M x̲), Σγ²/(LM)]`` (a log grid, then a bounded
     1-D refinement). The rank is never negative and never above ``L``; 0 means "all noise".
 
+    **Degenerate matrices** (the unfolding of a pruned kernel: dead output or input channels give
+    zero rows or columns, and exact rank deficiency gives numerically zero ``γ_h``): a zero
+    ``γ_h`` makes ``-log x_h`` unbounded, and the free energy then drives ``σ²`` to ~0 and keeps
+    nearly every component. EVBMF therefore runs on the non-degenerate part: zero rows and columns
+    are dropped, and ``V = Q V'`` with ``Q`` orthonormal onto the row space is replaced by ``V'``
+    (``L' = #{γ_h > 10·max(L, M)·ε·γ_1}`` rows, the same non-zero singular values), so
+    ``α = L'/M'``; ``n_degenerate`` counts what was left out. When the live part itself is exactly
+    rank deficient (no noise reaches those directions) the noise estimate is 0 and the rank is
+    ``L'`` (the ``σ² → 0`` limit).
+
     Parameters
     ----------
     matrix : array-like, 2-D
@@ -182,19 +196,40 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     transposed = V.shape[0] > V.shape[1]
     if transposed:
         V = V.T
-    L, M = V.shape
-    alpha = L / M
-    gamma = np.linalg.svd(V, compute_uv=False)
-    tau = _tau_bar(alpha)
-    x_bar = (1.0 + tau) * (1.0 + alpha / tau)
-    empty = np.zeros(0)
+    shape = V.shape
+    n_sv = min(shape)
     if sigma2 is not None:
         sigma2 = check_positive_float("sigma2", sigma2)
-    if gamma[0] == 0.0:
-        return EVBMFResult(0, gamma, empty, float(sigma2 or 0.0), 0.0, tau, alpha, (L, M), transposed, sigma2 is None)
+    # the non-degenerate part: drop dead rows/columns, then the numerically zero singular values
+    # (V = Q V' with Q orthonormal onto its row space: same non-zero singular values, fewer rows)
+    rn, cn = np.linalg.norm(V, axis=1), np.linalg.norm(V, axis=0)
+    big = max(float(rn.max(initial=0.0)), float(cn.max(initial=0.0)))
+    V2 = V[rn > 1e-12 * big][:, cn > 1e-12 * big] if big > 0 else V[:0, :0]
+    if V2.shape[0] > V2.shape[1]:
+        V2 = V2.T
+    gamma_all = np.linalg.svd(V2, compute_uv=False) if V2.size else np.zeros(0)
+    gamma_full = np.zeros(n_sv)
+    gamma_full[:len(gamma_all)] = gamma_all
+    empty = np.zeros(0)
+    if gamma_all.size == 0 or gamma_all[0] == 0.0:
+        alpha = shape[0] / shape[1]
+        tau = _tau_bar(alpha)
+        return EVBMFResult(0, gamma_full, empty, float(sigma2 or 0.0), 0.0, tau, alpha, shape, transposed,
+                           sigma2 is None, n_sv)
+    nz = gamma_all > max(V2.shape) * np.finfo(np.float64).eps * 10 * gamma_all[0]
+    gamma = gamma_all[nz]
+    M = V2.shape[1]
+    L = int(gamma.size)
+    alpha = L / M
+    tau = _tau_bar(alpha)
+    x_bar = (1.0 + tau) * (1.0 + alpha / tau)
     estimated = sigma2 is None
+    if estimated and L < min(V2.shape):
+        # exactly low rank once dead rows/columns are gone: no noise reaches the other directions,
+        # the noise estimate is 0 and every non-zero component is kept (the sigma2 -> 0 limit)
+        return EVBMFResult(L, gamma_full, gamma.copy(), 0.0, 0.0, tau, alpha, shape, transposed, True, n_sv - L)
     if estimated:
-        g2 = np.maximum(gamma, gamma[0] * 1e-12) ** 2  # numerically zero singular values: floor them
+        g2 = gamma ** 2
         lo, hi = g2[-1] / (M * x_bar), float(np.sum(g2)) / (L * M)
         lo = min(lo, hi * 1e-3)
         grid = np.geomspace(lo, hi, 600)
@@ -209,7 +244,8 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     g = gamma[:rank]
     c = 1.0 - (L + M) * sigma2 / g**2
     shrunk = 0.5 * g * (c + np.sqrt(np.maximum(c * c - 4.0 * L * M * sigma2**2 / g**4, 0.0)))
-    return EVBMFResult(rank, gamma, shrunk, float(sigma2), threshold, tau, alpha, (L, M), transposed, estimated)
+    return EVBMFResult(rank, gamma_full, shrunk, float(sigma2), threshold, tau, alpha, shape, transposed, estimated,
+                       n_sv - L)
 
 
 def _modes(arr_ndim: int, modes: Any) -> tuple[int, ...]:
@@ -360,6 +396,11 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
     return ``(R_out, R_in)``; for CP only ``"fraction"`` applies and returns one int. The
     selections made are recorded in the callable's ``selections`` dict.
 
+    A grouped conv (``groups = g``) is decomposed block by block (one ``(K/g, C/g, *k)`` block per
+    group, see :func:`redundancy.lowrank.compression.compress`), so the rule picks ranks for one
+    block: ``"fraction"`` on the block shape, ``"energy"`` / ``"evbmf"`` on every block, keeping
+    the largest rank any group asks for (the chain uses the same ranks in every group).
+
     Examples
     --------
     >>> import torch
@@ -377,12 +418,29 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
 
     def choose(name, layer):
         kernel = layer_kernel(layer) if hasattr(layer, "parameters") else _as_array(layer)
-        if rule == "fraction":
-            sel = fraction_ranks(kernel.shape, modes=(0, 1), method=method, **params)
-        elif rule == "energy":
-            sel = energy_ranks(kernel, modes=(0, 1), **params)
-        else:
-            sel = evbmf_ranks(kernel, modes=(0, 1), **params)
+        g = int(getattr(layer, "groups", 1) or 1) if hasattr(layer, "parameters") else 1
+        blocks = np.split(kernel, g, axis=0) if g > 1 else [kernel]
+
+        def select(block):
+            if rule == "fraction":
+                return fraction_ranks(block.shape, modes=(0, 1), method=method, **params)
+            if rule == "energy":
+                return energy_ranks(block, modes=(0, 1), **params)
+            return evbmf_ranks(block, modes=(0, 1), **params)
+
+        sels = [select(b) for b in (blocks[:1] if rule == "fraction" else blocks)]
+        if len(blocks) == 1 or rule == "fraction":
+            sel = sels[0]
+            if g > 1:
+                sel = RankSelection(sel.rule, sel.shape, sel.modes, sel.ranks,
+                                    tuple(f"per group (groups={g}, block {sel.shape}): {r}" for r in sel.reasons),
+                                    {**sel.details, "groups": g})
+        else:   # compress needs one rank pair for every group: the largest any group asks for
+            ranks = tuple(max(x.ranks[i] for x in sels) for i in range(len(sels[0].ranks)))
+            reasons = tuple(f"per group (groups={g}, block {sels[0].shape}): max over groups of "
+                            f"{[x.ranks[i] for x in sels]}" for i in range(len(ranks)))
+            sel = RankSelection(rule, sels[0].shape, sels[0].modes, ranks, reasons,
+                                {"groups": g, "per_group": sels})
         selections[name] = sel
         return sel.ranks[0] if method == "cp" else sel.ranks
 
