@@ -1,0 +1,15 @@
+"""Channel pruning by Classification Accuracy Reduction (CAR) and its baselines.
+
+* :func:`car_scores` / :class:`CARResult`: accuracy (or loss, R², a caller's metric) drop of every
+  channel, class-wise CAR, layer redundancy curves; many masked variants per forward pass.
+* :func:`car_prune` / :func:`prune` / :class:`PruneResult`: greedy CAR pruning with recomputation
+  (or a baseline criterion), physical removal with Torch-Pruning, optional fine-tuning.
+* Baselines: :func:`l1_scores`, :func:`l2_scores`, :func:`random_scores`, :func:`activation_scores`,
+  :func:`taylor_scores`.
+"""
+
+from redundancy.pruning.car import CARResult, car_scores, layer_redundancy
+from redundancy.pruning.groups import ChannelGroup, find_groups, masked_forward, prune_units
+
+__all__ = ["CARResult", "car_scores", "layer_redundancy", "ChannelGroup", "find_groups", "masked_forward",
+           "prune_units"]
