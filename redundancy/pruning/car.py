@@ -195,7 +195,7 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     --------
     >>> import numpy as np, torch
     >>> from torch import nn
-    >>> torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)).eval()
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)).eval()
     >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
     >>> y = net(torch.as_tensor(X)).argmax(1).numpy()
     >>> res = car_scores(net, (X, y))
