@@ -3,5 +3,7 @@
 """
 
 from redundancy.plotting.displays import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay
+from redundancy.plotting.pruning import CARCurveDisplay, ClasswiseCARDisplay, FilterDisplay, PruningAccuracyDisplay
 
-__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
+__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "CARCurveDisplay", "ClasswiseCARDisplay",
+           "FilterDisplay", "PruningAccuracyDisplay"]
