@@ -197,35 +197,40 @@ def unit_masks(groups: list[ChannelGroup], removed_sets) -> dict[str, torch.Tens
     return masks
 
 
-def _apply(mask: torch.Tensor, out: torch.Tensor, module: nn.Module) -> torch.Tensor:
-    V = mask.shape[0]
+def _apply(zeros, V: int, out: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """Set to 0 the channels ``zeros = (variant indices, channel indices)`` of ``out`` (``V`` blocks
+    of rows, variant-major); only the removed channels are touched."""
     if out.shape[0] % V:
         raise RedundancyError(f"a batch of {out.shape[0]} cannot hold {V} mask variants")
     n = out.shape[0] // V
-    C = out.shape[-1] if isinstance(module, nn.Linear) or out.dim() == 2 else out.shape[1]
-    if C < mask.shape[1]:
-        raise RedundancyError(f"an output with {C} channels cannot take a mask of {mask.shape[1]}")
-    full = torch.ones(V, C, dtype=out.dtype, device=out.device)
-    full[:, :mask.shape[1]] = mask.to(out.dtype)
-    if isinstance(module, nn.Linear) or out.dim() == 2:
-        shape = (V, 1) + (1,) * (out.dim() - 2) + (C,)
+    vs, cs = zeros
+    last = isinstance(module, nn.Linear) or out.dim() == 2
+    C = out.shape[-1] if last else out.shape[1]
+    if len(cs) and int(cs.max()) >= C:
+        raise RedundancyError(f"an output with {C} channels cannot lose channel {int(cs.max())}")
+    o = out.reshape(V, n, -1, C) if last else out.reshape(V, n, C, -1)
+    if last:
+        o[vs, :, :, cs] = 0
     else:
-        shape = (V, 1, C) + (1,) * (out.dim() - 2)
-    return (out.reshape(V, n, *out.shape[1:]) * full.reshape(shape)).reshape(out.shape)
+        o[vs, :, cs, :] = 0
+    return o.reshape(out.shape)
 
 
 @contextlib.contextmanager
 def mask_hooks(model: nn.Module, masks: dict[str, torch.Tensor]):
     """Inside the block, a forward of a batch of ``V * n`` examples (``V`` copies of ``n``) runs
     variant ``v`` on rows ``v*n .. (v+1)*n - 1``, with the output channels of module ``name`` multiplied
-    by ``masks[name][v]`` (the forward hook returns ``out * mask``)."""
+    by ``masks[name][v]`` (the forward hook sets the channels where the mask is 0 to 0)."""
     mods = dict(model.named_modules())
     handles = []
     try:
         for name, mask in masks.items():
             module = mods[name]
-            m = mask.to(next(iter(module.parameters()), mask).device)
-            handles.append(module.register_forward_hook(lambda mod, a, out, m=m: _apply(m, out, mod)))
+            dev = next(iter(module.parameters()), mask).device
+            vs, cs = (mask == 0).nonzero(as_tuple=True)
+            z = (vs.to(dev), cs.to(dev))
+            handles.append(module.register_forward_hook(
+                lambda mod, a, out, z=z, V=mask.shape[0]: _apply(z, V, out, mod)))
         yield model
     finally:
         for h in handles:

@@ -16,7 +16,7 @@ Quality of one variant (higher is better):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
 
 import numpy as np
 import torch
@@ -77,11 +77,88 @@ def _quality(out: torch.Tensor, y: torch.Tensor, metric, task: str, n_classes: i
     return (1.0 - res / tot).cpu().numpy() if tot > 0 else np.zeros(V), None
 
 
+def _leaves(model: nn.Module):
+    return [m for m in model.modules() if next(m.children(), None) is None]
+
+
+@torch.no_grad()
+def _record(model: nn.Module, x: torch.Tensor):
+    """(module, output copy) of every leaf-module call of ``model(x)``, in call order."""
+    calls = []
+    hs = [m.register_forward_hook(lambda mod, a, o: calls.append((mod, o.clone() if torch.is_tensor(o) else None)))
+          for m in _leaves(model)]
+    try:
+        model(x)
+    finally:
+        for h in hs:
+            h.remove()
+    return calls
+
+
+@contextlib.contextmanager
+def _replay(calls, upto: int, M: int, needed=None, poison: int = -1):
+    """Leaf calls ``0..upto`` return their recorded output repeated ``M`` times (variant-major);
+    a call not in ``needed`` returns uninitialised memory of the right shape instead (its value
+    never reaches the output, see :func:`_needed`); call ``poison`` returns NaN."""
+    queues: dict = {}
+    for j, (mod, o) in enumerate(calls[:upto + 1]):
+        queues.setdefault(mod, []).append((j, o))
+    saved = []
+    try:
+        for mod, q in queues.items():
+            had = "forward" in mod.__dict__
+            saved.append((mod, had, mod.__dict__.get("forward")))
+            orig = mod.forward
+            it = iter(q)
+
+            def fwd(*a, _it=it, _orig=orig, **k):
+                j, o = next(_it, (None, None))
+                if o is None:
+                    return _orig(*a, **k)
+                shape = (M * o.shape[0], *o.shape[1:])
+                if j == poison:
+                    return torch.full(shape, float("nan"), dtype=o.dtype, device=o.device)
+                if needed is not None and j not in needed:
+                    return torch.empty(shape, dtype=o.dtype, device=o.device)
+                return o.repeat(M, *([1] * (o.dim() - 1)))
+            mod.forward = fwd
+        yield
+    finally:
+        for mod, had, f in saved:
+            if had:
+                mod.forward = f
+            else:
+                del mod.forward
+
+
+@torch.no_grad()
+def _needed(model: nn.Module, calls, upto: int, x1: torch.Tensor) -> set:
+    """Replayed calls whose output reaches the model output: call ``j`` is needed when returning NaN
+    from it (all other calls replayed) makes the output of one example non-finite."""
+    one = [(m, None if o is None else o[:1]) for m, o in calls]
+    need = {upto}
+    for j in range(upto):
+        if one[j][1] is None:
+            continue
+        with _replay(one, upto, 1, poison=j):
+            out = model(x1)
+        if not torch.isfinite(out).all():
+            need.add(j)
+    return need
+
+
 @torch.no_grad()
 def variant_quality(model: nn.Module, groups, removed_sets, X: torch.Tensor, y: torch.Tensor, *,
                     metric="accuracy", task: str = "classification", n_classes: int = 0,
-                    batch_masks: int = 32, batch_size: int = 4096, progress=None):
+                    batch_masks: int = 32, batch_size: int = 4096, replay: bool = True, progress=None):
     """Quality of the unmasked model and of every variant in ``removed_sets``.
+
+    With ``replay`` (default), each data chunk first runs once unmasked while the output of every
+    leaf module is recorded; the masked pass then returns the recorded outputs (repeated for the
+    variants) for every leaf call up to the first masked module instead of computing them again, so
+    only the part of the network after the masked layer is run per variant. Recorded outputs that
+    never reach the model output (found once per masked layer by NaN probes on one example) are not
+    even copied. The values are the same (the prefix does not see the masks); only the work shrinks.
 
     Returns
     -------
@@ -97,23 +174,35 @@ def variant_quality(model: nn.Module, groups, removed_sets, X: torch.Tensor, y: 
         raise RedundancyError(f"batch_masks={M} x {min(n_chunk, N)} examples is over {_MAX_ROWS} rows per pass")
     quals, pcs = [], []
     model.eval()
+    mods = dict(model.named_modules())
+    needed_at: dict = {}
+    batches = []
     for start in range(0, len(sets), M):
         chunk_sets = sets[start:start + M]
         chunk_sets = chunk_sets + [()] * (M - len(chunk_sets))
         masks = unit_masks(groups, chunk_sets)
-        outs = []
-        with mask_hooks(model, masks):
-            for i in range(0, N, n_chunk):
-                xb = X[i:i + n_chunk]
-                rows = xb.repeat(M, *([1] * (xb.dim() - 1)))
+        batches.append((masks, {mods[name] for name in masks}))
+    outs: list[list] = [[] for _ in batches]
+    for i in range(0, N, n_chunk):  # one recording per chunk, shared by every batch of variants
+        xb = X[i:i + n_chunk]
+        calls = _record(model, xb) if replay else []
+        rows = xb.repeat(M, *([1] * (xb.dim() - 1)))
+        for b, (masks, masked_mods) in enumerate(batches):
+            upto = next((j for j, (m, _) in enumerate(calls) if m in masked_mods), -1)
+            if upto not in needed_at:
+                needed_at[upto] = _needed(model, calls, upto, xb[:1]) if upto > 0 else None
+            with _replay(calls, upto, M, needed_at[upto]), mask_hooks(model, masks):
                 o = model(rows)
-                outs.append(o.reshape(M, len(xb), *o.shape[1:]))
-        out = torch.cat(outs, 1)
-        q, pc = _quality(out, y, metric, task, n_classes)
+            if needed_at[upto] is not None and not torch.isfinite(o).all():  # a skipped output was used
+                with _replay(calls, upto, M), mask_hooks(model, masks):
+                    o = model(rows)
+            outs[b].append(o.reshape(M, len(xb), *o.shape[1:]))
+            if progress is not None and i + n_chunk >= N:
+                progress.update(M)
+    for b in range(len(batches)):
+        q, pc = _quality(torch.cat(outs[b], 1), y, metric, task, n_classes)
         quals.append(q)
         pcs.append(pc)
-        if progress is not None:
-            progress.update(len(chunk_sets))
     q = np.concatenate(quals)[:len(sets)]
     pc = None if pcs[0] is None else np.concatenate(pcs)[:len(sets)]
     return float(q[0]), q[1:], (None if pc is None else pc[0]), (None if pc is None else pc[1:])
