@@ -84,9 +84,10 @@ class PruneResult:
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
+        f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
         return (f"PruneResult(criterion={self.criterion!r}, removed={len(self.removed)}, "
-                f"params {self.params_before}->{self.params_after}, test {self.test_before}->{self.test_after}"
-                f"{'' if self.test_finetuned is None else f' (fine-tuned {self.test_finetuned})'})")
+                f"params {self.params_before}->{self.params_after}, test {f(self.test_before)}->{f(self.test_after)}"
+                f"{'' if self.test_finetuned is None else f' (fine-tuned {f(self.test_finetuned)})'})")
 
     def to_pandas(self):
         """One row per pruned layer: channels before and after."""
