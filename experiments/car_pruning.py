@@ -91,6 +91,8 @@ def summarise(rows):
             best_base = means.drop("car").max()
             out.append({"data": data, "scope": scope, "fraction": frac, "value": col,
                         **{c: round(float(means[c]), 4) for c in CRITERIA},
+                        **{f"{c}_sd": round(float(sub[sub.criterion == c][col].std(ddof=0)), 4) for c in CRITERIA},
+                        "seeds": int(sub.seed.nunique()),
                         "car_minus_best_baseline": round(float(means["car"] - best_base), 4),
                         "best_baseline": str(means.drop("car").idxmax())})
     return out
@@ -129,7 +131,7 @@ def figures(rows, cars, out: Path):
         files.append(out / f"classwise_{data}.png")
         d.figure_.savefig(files[-1], dpi=100)
         plt.close(d.figure_)
-        d = FilterDisplay.from_module(net[0], removed0, title=f"{data}: first-layer filters, CAR 50 % (layer alone)").plot()
+        d = FilterDisplay.from_module(net[0], removed0, title=f"{data}: first-layer filters kept and pruned by greedy CAR at 50 %").plot()
         files.append(out / f"filters_{data}.png")
         d.figure_.savefig(files[-1], dpi=100)
         plt.close(d.figure_)
@@ -147,9 +149,15 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="1 seed, fewer epochs and samples (minutes)")
     p.add_argument("--out", default="experiments/results/car_pruning")
     p.add_argument("--cache", default="out/car_pruning_cache", help="trained weights and finished runs")
+    p.add_argument("--seeds", type=int, help="number of seeds (default 1 with --quick, 3 without)")
+    p.add_argument("--scopes", default="0,4,network", help="comma-separated: conv layer names and/or network")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     cfg = settings(a.quick)
+    task_cfg = dict(cfg)  # what a run depends on (the seed list is not part of it: cached runs are reused)
+    if a.seeds is not None:
+        cfg["seeds"] = list(range(a.seeds))
+    scopes = [s.strip() for s in a.scopes.split(",") if s.strip()]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = str(Path(a.cache) / ("quick" if a.quick else "full"))
@@ -157,31 +165,31 @@ def main(argv=None):
     tasks = []
     for data in ("digits", "mnist1d"):
         for seed in cfg["seeds"]:
-            for scope in ("0", "4", "network"):
+            for scope in scopes:
                 for frac in cfg["fractions"]:
                     for crit in CRITERIA:
                         tasks.append({"data": data, "seed": seed, "scope": scope, "fraction": frac,
-                                      "criterion": crit, "cfg": cfg, "cache": cache})
+                                      "criterion": crit, "cfg": task_cfg, "cache": cache})
     done = run_tasks(run_one, tasks, backend="sequential", cache_dir=Path(cache) / "runs", desc="car_pruning")
     rows = [{k: t[k] for k in ("data", "seed", "scope", "fraction", "criterion")} | r for t, r in zip(tasks, done)]
     cars = {}
     for data in ("digits", "mnist1d"):
-        net, ds = trained(data, 0, cfg, cache)
+        net, ds = trained(data, 0, task_cfg, cache)
         res = car_scores(net, ds, classwise=True, split="test")
         ft = {}
-        for layer in ("0", "4"):
+        for layer in [sc for sc in scopes if sc != "network"]:
             pts = [(1.0, res.base)] + sorted(
                 ((1 - r["fraction"], r["test_finetuned"]) for r in rows
                  if r["data"] == data and r["seed"] == 0 and r["scope"] == layer and r["criterion"] == "car"),
                 reverse=True)
             ft[layer] = (np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
-        first = [r for r in rows if r["data"] == data and r["seed"] == 0 and r["scope"] == "0"
-                 and r["criterion"] == "car" and r["fraction"] == 0.5][0]
+        first = [r for r in rows if r["data"] == data and r["seed"] == 0 and r["scope"] in ("0", "network")
+                 and r["criterion"] == "car" and r["fraction"] == 0.5]
         cars[data] = {"result": res, "net": net, "finetuned": ft,
-                      "removed_first": [c for lay, c in first["removed_units"] if lay == "0"]}
+                      "removed_first": [c for lay, c in first[0]["removed_units"] if lay == "0"] if first else []}
     files = figures(rows, cars, out)
     summary = summarise(rows)
-    result = {"experiment": "car_pruning", "quick": a.quick, "settings": cfg, "criteria": list(CRITERIA),
+    result = {"experiment": "car_pruning", "quick": a.quick, "settings": cfg, "scopes": scopes, "criteria": list(CRITERIA),
               "versions": {"python": platform.python_version(), "torch": torch.__version__,
                            "redundancy": getattr(redundancy, "__version__", "dev"), "numpy": np.__version__},
               "seconds": time.perf_counter() - t0,

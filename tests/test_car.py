@@ -58,7 +58,7 @@ def _zeroed(net, names, ch):
     return m
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_batched_car_equals_one_model_per_filter_loop(seed):
     net = _cnn(seed)
     X, y = _data(net, seed)
@@ -83,6 +83,8 @@ def test_batched_car_float32_and_batch_shapes_agree():
     X, y = _data(net, 5)
     a = car_scores(net, (X, y), batch_masks=1, curves=False).car
     b = car_scores(net, (X, y), batch_masks=16, curves=False).car
+    c = car_scores(net, (X, y), batch_masks=5, curves=False, replay=False).car
+    assert np.array_equal(a, c)
     base = evaluate(net, (X, y)).accuracy
     loop = [base - evaluate(_zeroed(net, ["0", "1"], ch), (X, y)).accuracy for ch in range(5)]
     assert np.array_equal(a, b)

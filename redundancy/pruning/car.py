@@ -161,7 +161,7 @@ def _example(X: torch.Tensor) -> torch.Tensor:
 def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwise: bool = False,
                curves: bool = True, split: str = "test", max_examples: int | None = None,
                batch_masks: int = 32, batch_size: int = 4096, removed=(), groups=None, seed: int = 0,
-               device: Any = "cpu", progress: bool = False) -> CARResult:
+               device: Any = "cpu", replay: bool = True, progress: bool = False) -> CARResult:
     """CAR (or RAR) of every output channel of the chosen conv/linear layers.
 
     Parameters
@@ -190,6 +190,10 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
         Precomputed :func:`~redundancy.pruning.groups.find_groups` (``layers`` is then ignored).
     seed : int
     device : str or torch.device
+    replay : bool
+        Reuse the unmasked outputs of the layers before the masked one (see
+        :func:`~redundancy.pruning.masked.variant_quality`); ``False`` runs every variant through
+        the whole network (same numbers, slower).
 
     Examples
     --------
@@ -227,7 +231,7 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
 
     bar = tqdm(total=len(units) * (2 if curves else 1) + 1, desc="CAR", disable=not progress, leave=False)
     kw = dict(metric=metric, task=ds.task, n_classes=ds.n_classes, batch_masks=batch_masks, batch_size=batch_size,
-              progress=bar)
+              replay=bool(replay), progress=bar)
     base, q, base_pc, pcs = variant_quality(model, groups, variants, X, y, **kw)
     car = base - q
     cw = (base_pc[None, :] - pcs) if classwise else None
