@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.pruning import (activation_scores, car_prune, car_scores, find_groups, l1_scores, l2_scores,
-                                masked_forward, prune, random_scores, taylor_scores)
+from redundancy.pruning import (activation_scores, car_prune, car_scores, find_groups, finetuned_curve, l1_scores,
+                                l2_scores, masked_forward, prune, random_scores, taylor_scores)
 
 from test_car import _cnn, _data, _planted
 
@@ -99,6 +99,8 @@ def test_quality_floor_and_finetuning():
     ft = prune(net, (X, y), criterion="random", target=0.5, finetune_epochs=2, seed=1)
     assert ft.test_finetuned is not None and 0 <= ft.test_finetuned <= 1
     assert ft.removed == prune(net, (X, y), criterion="random", target=0.5, seed=1).removed
+    kept, q = finetuned_curve(net, (X, y), "0", fractions=(0.4,), finetune_epochs=1)
+    assert kept.tolist() == [1.0, 0.6] and q[0] == ft.test_before and 0 <= q[1] <= 1
 
 
 def test_prune_refuses_bad_targets():

@@ -11,11 +11,12 @@
 from redundancy.pruning.baselines import (BASELINES, ChannelScores, activation_scores, baseline_scores, l1_scores,
                                           l2_scores, random_scores, taylor_scores)
 from redundancy.pruning.car import CARResult, car_scores, layer_redundancy
-from redundancy.pruning.greedy import CRITERIA, PruneResult, car_prune, prune
+from redundancy.pruning.greedy import CRITERIA, PruneResult, car_prune, finetuned_curve, prune
 from redundancy.pruning.groups import ChannelGroup, find_groups, masked_forward, prune_units
 from redundancy.pruning.models import simple_cnn
 
-__all__ = ["CARResult", "car_scores", "layer_redundancy", "PruneResult", "prune", "car_prune", "CRITERIA",
+__all__ = ["CARResult", "car_scores", "layer_redundancy", "PruneResult", "prune", "car_prune", "finetuned_curve",
+           "CRITERIA",
            "ChannelScores", "baseline_scores", "l1_scores", "l2_scores", "random_scores", "activation_scores",
            "taylor_scores", "BASELINES", "ChannelGroup", "find_groups", "masked_forward", "prune_units",
            "simple_cnn"]

@@ -34,7 +34,7 @@ from redundancy.pruning.car import car_scores
 from redundancy.pruning.groups import find_groups, prune_units
 from redundancy.pruning.masked import as_tensors, check_metric, variant_quality
 
-__all__ = ["PruneResult", "prune", "car_prune", "CRITERIA"]
+__all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve", "CRITERIA"]
 
 CRITERIA = ("car",) + BASELINES
 
@@ -301,3 +301,36 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
     (2, 2)
     """
     return prune(model, data, criterion="car", target=target, per_step=per_step, recompute=recompute, **kw)
+
+
+def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25, 0.5, 0.75), finetune_epochs: int = 2,
+                    criterion: str = "car", **kw):
+    """A layer's redundancy curve after fine-tuning: for each fraction, prune that share of ``layer``'s
+    channels (alone, by ``criterion``), fine-tune, and read the test accuracy (R² for regression).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Fractions kept (1 first, the intact model) and the test quality, ready for
+        ``CARCurveDisplay.from_result(res, finetuned={layer: curve})``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> kept, q = finetuned_curve(net, (X, net(torch.as_tensor(X)).argmax(1).numpy()), "0", fractions=(0.5,),
+    ...                           finetune_epochs=1)
+    >>> kept.tolist(), len(q)
+    ([1.0, 0.5], 2)
+    """
+    kept, quality = [1.0], []
+    for f in fractions:
+        res = prune(model, data, criterion=criterion, target=f, layers=[layer], finetune_epochs=finetune_epochs, **kw)
+        if not quality:
+            quality.append(res.test_before)
+        size = res.channels_before[next(iter(res.channels_before))]
+        kept.append(1 - len(res.removed) / size)
+        quality.append(res.test_finetuned if finetune_epochs else res.test_after)
+    return np.asarray(kept), np.asarray(quality, dtype=float)
