@@ -403,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_simulate)
     importlib.import_module("redundancy.cli.longtail").add_parser(sub)
     importlib.import_module("redundancy.cli.bayes").add_parser(sub)
+    importlib.import_module("redundancy.cli.prune").add_parser(sub)  # redundancy prune (CAR)
     return parser
 
 

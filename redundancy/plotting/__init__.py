@@ -2,9 +2,9 @@
 ``ax_`` and ``figure_``; matplotlib is imported inside ``plot``. A Display draws; it never computes.
 """
 
-from redundancy.plotting.bayes import InclusionCurveDisplay, InclusionDisplay
+from redundancy.plotting.bayes import InclusionDisplay, InclusionCurveDisplay
 from redundancy.plotting.displays import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay
-from redundancy.plotting.longtail import ClassFlipDisplay, MemorizationDisplay, MismatchByScoreDisplay
+from redundancy.plotting.longtail import MismatchByScoreDisplay, ClassFlipDisplay, MemorizationDisplay
+from redundancy.plotting.pruning import CARCurveDisplay, ClasswiseCARDisplay, FilterDisplay, PruningAccuracyDisplay
 
-__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "ClassFlipDisplay", "MemorizationDisplay",
-           "MismatchByScoreDisplay", "InclusionDisplay", "InclusionCurveDisplay"]
+__all__ = ["InclusionDisplay", "InclusionCurveDisplay", "BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "MismatchByScoreDisplay", "ClassFlipDisplay", "MemorizationDisplay", "CARCurveDisplay", "ClasswiseCARDisplay", "FilterDisplay", "PruningAccuracyDisplay"]

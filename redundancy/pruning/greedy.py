@@ -1,0 +1,336 @@
+"""Greedy CAR pruning (and baseline pruning through the same path), physical removal, fine-tuning.
+
+CAR (Abbasi-Asl & Yu): repeat until the target is met: score every remaining unit by CAR *given
+what is already removed*, remove the ``per_step`` units with the smallest CAR (ties: lower group,
+then lower channel). ``recompute=False`` (and every baseline criterion) ranks once and removes the
+lowest-ranked units. Each group keeps at least one channel.
+
+* ``scope="network"``: one ranking over all scored layers; baseline scores are first divided by
+  each layer's L2 norm of scores (Molchanov et al.'s layer normalisation) so that layers of
+  different widths compare; CAR is an accuracy drop and needs no normalisation.
+* ``scope="layer"``: the target applies to every layer separately (each loses ``target`` of its
+  channels).
+
+The chosen units are then deleted with Torch-Pruning (:func:`~redundancy.pruning.groups.prune_units`,
+checked against the masked model), and the smaller model is optionally fine-tuned with
+:func:`redundancy.training.train`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from redundancy._validation import check_choice, check_int, check_module
+from redundancy.counts import count_macs, parameter_count
+from redundancy.data import as_dataset
+from redundancy.errors import RedundancyError
+from redundancy.pruning.baselines import BASELINES, baseline_scores
+from redundancy.pruning.car import car_scores
+from redundancy.pruning.groups import find_groups, prune_units
+from redundancy.pruning.masked import as_tensors, check_metric, variant_quality
+
+__all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve", "CRITERIA"]
+
+CRITERIA = ("car",) + BASELINES
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What :func:`prune` removed and what the smaller model scores.
+
+    Attributes
+    ----------
+    removed : tuple of (str, int)
+        ``(layer, channel)`` of every removed unit, in removal order.
+    channels_before, channels_after : dict
+        Label layer -> channel count.
+    quality_before, quality_after_mask : float
+        Scoring metric on the scoring split, intact and with the removals masked.
+    test_before, test_after, test_finetuned : float or None
+        Test accuracy (R² for regression) of the intact, the pruned and the fine-tuned model.
+    params_before, params_after, macs_before, macs_after : int
+    max_abs_diff : float
+        Largest output difference between the pruned and the masked model on a check batch.
+    history : tuple of dict
+        Per greedy step: ``removed`` units, ``quality`` after it and ``scores`` {(layer, channel): CAR}
+        of the units scored at that step.
+    model : nn.Module
+        The pruned (and fine-tuned) model.
+    """
+
+    criterion: str
+    target: Any
+    scope: str
+    removed: tuple
+    channels_before: dict
+    channels_after: dict
+    quality_before: float
+    quality_after_mask: float
+    test_before: float | None
+    test_after: float | None
+    test_finetuned: float | None
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    max_abs_diff: float
+    seed: int
+    history: tuple = field(default=(), repr=False)
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
+        return (f"PruneResult(criterion={self.criterion!r}, removed={len(self.removed)}, "
+                f"params {self.params_before}->{self.params_after}, test {f(self.test_before)}->{f(self.test_after)}"
+                f"{'' if self.test_finetuned is None else f' (fine-tuned {f(self.test_finetuned)})'})")
+
+    def to_pandas(self):
+        """One row per pruned layer: channels before and after."""
+        import pandas as pd
+
+        return pd.DataFrame([{"layer": k, "channels_before": v, "channels_after": self.channels_after[k],
+                              "removed": v - self.channels_after[k]} for k, v in self.channels_before.items()])
+
+    def to_dict(self) -> dict[str, Any]:
+        skip = {"model", "history", "removed"}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
+        d["removed"] = [list(u) for u in self.removed]
+        d["history"] = [{"removed": [list(u) for u in h["removed"]], "quality": h["quality"]} for h in self.history]
+        return d
+
+
+def _n_remove(target, groups, scope: str):
+    """Units to remove: a list (per group) for scope "layer", a total for "network"."""
+    sizes = [g.size for g in groups]
+    if target is None:
+        return [s - 1 for s in sizes] if scope == "layer" else sum(s - 1 for s in sizes)
+    if isinstance(target, numbers.Real) and not isinstance(target, (bool, numbers.Integral)):
+        if not 0 < float(target) < 1:
+            raise RedundancyError(f"target={target!r} is not allowed; a fraction must be in (0, 1)")
+        q = [int(round(float(target) * s)) for s in sizes]
+        if scope == "network":
+            q = int(round(float(target) * sum(sizes)))
+    else:
+        n = check_int("target", target, min_value=0)
+        q = [n] * len(sizes) if scope == "layer" else n
+    cap = [s - 1 for s in sizes]
+    if scope == "layer":
+        for g, k in zip(groups, q):
+            if k > g.size - 1:
+                raise RedundancyError(f"target={target!r} would remove {k} of the {g.size} channels of layer "
+                                      f"{g.layer!r}; every layer keeps at least one")
+        return q
+    if q > sum(cap):
+        raise RedundancyError(f"target={target!r} would remove {q} channels; at most {sum(cap)} can go "
+                              "(every layer keeps one)")
+    return q
+
+
+def _pick(order, removed, groups, quota, scope, k):
+    """The next ``k`` units of ``order`` that the quota allows."""
+    left = {g.index: g.size - sum(1 for u in removed if u[0] == g.index) for g in groups}
+    done = {g.index: g.size - left[g.index] for g in groups}
+    out = []
+    for u in order:
+        if len(out) >= k:
+            break
+        if u in removed or left[u[0]] <= 1:
+            continue
+        if scope == "layer" and done[u[0]] >= quota[u[0]]:
+            continue
+        out.append(u)
+        left[u[0]] -= 1
+        done[u[0]] += 1
+    return out
+
+
+def _total(quota, scope):
+    return sum(quota) if scope == "layer" else quota
+
+
+def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, layers=None, scope: str = "network",
+          per_step: int = 1, recompute: bool = True, min_quality: float | None = None, metric=None,
+          split: str = "train", max_examples: int | None = None, finetune_epochs: int = 0,
+          finetune_kw: dict | None = None, batch_masks: int = 32, seed: int = 0, device: Any = "cpu",
+          progress: bool = False) -> PruneResult:
+    """Remove channels by ``criterion`` and return the physically smaller model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Not changed; the pruned model is a copy.
+    data : Dataset or arrays
+        Units are scored on ``split`` (default the training split, so that the test accuracy
+        reported is not the one the selection saw); accuracies are reported on the test split.
+    criterion : {"car", "l1", "l2", "random", "activation", "taylor"}
+    target : float in (0, 1), int or None
+        Fraction or number of channels to remove (per layer with ``scope="layer"``); ``None``:
+        as many as ``min_quality`` allows.
+    per_step : int
+        CAR units removed per greedy step (``b``).
+    recompute : bool
+        Recompute CAR after every step (greedy) or rank once.
+    min_quality : float, optional
+        Stop before the scoring metric (on ``split``, masked) would fall below this.
+    finetune_epochs : int
+        Fine-tune the pruned model this many epochs (``finetune_kw`` goes to ``train``).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> y = net(torch.as_tensor(X)).argmax(1).numpy()
+    >>> res = prune(net, (X, y), target=0.5)
+    >>> res.channels_after, res.model[0].out_features
+    ({'0': 4}, 4)
+    """
+    from tqdm.auto import tqdm
+
+    from redundancy.training import check_device, evaluate, train
+
+    model = check_module("model", model)
+    ds = as_dataset(data)
+    criterion = check_choice("criterion", criterion, CRITERIA)
+    scope = check_choice("scope", scope, ("network", "layer"))
+    per_step = check_int("per_step", per_step, min_value=1)
+    finetune_epochs = check_int("finetune_epochs", finetune_epochs, min_value=0, max_value=10_000)
+    seed = check_int("seed", seed, min_value=0)
+    metric = check_metric(metric, ds.task)
+    if target is None and min_quality is None:
+        raise RedundancyError("give a target (fraction or count), a min_quality floor, or both")
+    dev = check_device(device)
+    model.to(dev).eval()
+    X, y = as_tensors(ds, split, model, dev, max_examples, seed)
+    groups = find_groups(model, X[:1], layers)
+    quota = _n_remove(target, groups, scope)
+    qkw = dict(metric=metric, task=ds.task, n_classes=ds.n_classes, batch_masks=batch_masks)
+    name_of = {g.index: g for g in groups}
+    lab = lambda u: (name_of[u[0]].layer, int(name_of[u[0]].channels[u[1]]))  # noqa: E731
+    removed: list = []
+    history = []
+    want = _total(quota, scope)
+    bar = tqdm(total=want, desc=f"prune ({criterion})", disable=not progress, leave=False)
+    base_q = None
+    if criterion == "car" and recompute:
+        while len(removed) < want:
+            res = car_scores(model, ds, metric=metric, split=split, max_examples=max_examples, batch_masks=batch_masks,
+                             groups=groups, removed=removed, curves=False, seed=seed, device=dev)
+            base_q = res.base if base_q is None else base_q
+            units = list(zip(res.group.tolist(), res.root.tolist()))
+            order = [units[i] for i in sorted(range(len(units)), key=lambda i: (res.car[i], units[i]))]
+            step = _pick(order, set(removed), groups, quota, scope, min(per_step, want - len(removed)))
+            if not step:
+                break
+            _, q, _, _ = variant_quality(model, groups, [tuple(removed + step)], X, y, **qkw)
+            if min_quality is not None and q[0] < min_quality:
+                break
+            removed += step
+            history.append({"removed": tuple(lab(u) for u in step), "quality": float(q[0]),
+                            "scores": {lab(u): float(c) for u, c in zip(units, res.car)}})
+            bar.update(len(step))
+    else:
+        if criterion == "car":
+            res = car_scores(model, ds, metric=metric, split=split, max_examples=max_examples, batch_masks=batch_masks,
+                             groups=groups, curves=False, seed=seed, device=dev)
+            score = res.car
+        else:
+            s = baseline_scores(model, ds, criterion, split=split, max_examples=max_examples, groups=groups,
+                                seed=seed, device=dev).score
+            score = s.copy()
+            if scope == "network":
+                gidx = np.array([g.index for g in groups for _ in range(g.size)])
+                for g in groups:
+                    nrm = np.linalg.norm(s[gidx == g.index])
+                    score[gidx == g.index] = s[gidx == g.index] / nrm if nrm > 0 else 0.0
+        units = [(g.index, r) for g in groups for r in range(g.size)]
+        order = [units[i] for i in sorted(range(len(units)), key=lambda i: (score[i], units[i]))]
+        cand = _pick(order, set(), groups, quota, scope, want)
+        if min_quality is not None:  # the longest prefix that keeps the floor
+            seqs = [tuple(cand[:k]) for k in range(1, len(cand) + 1)]
+            _, qs, _, _ = variant_quality(model, groups, seqs, X, y, **qkw) if seqs else (0, np.array([]), 0, 0)
+            keep = 0
+            while keep < len(seqs) and qs[keep] >= min_quality:
+                keep += 1
+            cand = cand[:keep]
+        removed = list(cand)
+        bar.update(len(removed))
+    bar.close()
+    base, qa, _, _ = variant_quality(model, groups, [tuple(removed)], X, y, **qkw)
+    pruned, diff = prune_units(model, groups, removed, X[:64])
+    shape = ds.input_shape
+    before = {g.layer: g.size for g in groups}
+    after = {g.layer: g.size - sum(1 for u in removed if u[0] == g.index) for g in groups}
+
+    def score_test(m):
+        if len(ds.y_test) == 0:
+            return None
+        ev = evaluate(m, ds, device=dev)
+        return ev.accuracy if ds.task == "classification" else ev.r2
+
+    t_before, t_after, t_ft = score_test(model), score_test(pruned), None
+    if finetune_epochs:
+        kw = {"lr": 1e-3, "batch_size": 64}
+        kw.update(finetune_kw or {})
+        train(pruned, ds, epochs=finetune_epochs, seed=seed, device=dev, **kw)
+        pruned.eval()
+        t_ft = score_test(pruned)
+    return PruneResult(criterion, target, scope, tuple(lab(u) for u in removed), before, after, float(base),
+                       float(qa[0]), t_before, t_after, t_ft, parameter_count(model), parameter_count(pruned),
+                       int(sum(count_macs(model, shape).values())), int(sum(count_macs(pruned, shape).values())),
+                       float(diff), seed, tuple(history), pruned)
+
+
+def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, recompute: bool = True, **kw) -> PruneResult:
+    """Greedy CAR pruning: :func:`prune` with ``criterion="car"``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> res = car_prune(net, (X, net(torch.as_tensor(X)).argmax(1).numpy()), target=2)
+    >>> len(res.removed), len(res.history)
+    (2, 2)
+    """
+    return prune(model, data, criterion="car", target=target, per_step=per_step, recompute=recompute, **kw)
+
+
+def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25, 0.5, 0.75), finetune_epochs: int = 2,
+                    criterion: str = "car", **kw):
+    """A layer's redundancy curve after fine-tuning: for each fraction, prune that share of ``layer``'s
+    channels (alone, by ``criterion``), fine-tune, and read the test accuracy (R² for regression).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Fractions kept (1 first, the intact model) and the test quality, ready for
+        ``CARCurveDisplay.from_result(res, finetuned={layer: curve})``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> kept, q = finetuned_curve(net, (X, net(torch.as_tensor(X)).argmax(1).numpy()), "0", fractions=(0.5,),
+    ...                           finetune_epochs=1)
+    >>> kept.tolist(), len(q)
+    ([1.0, 0.5], 2)
+    """
+    kept, quality = [1.0], []
+    for f in fractions:
+        res = prune(model, data, criterion=criterion, target=f, layers=[layer], finetune_epochs=finetune_epochs, **kw)
+        if not quality:
+            quality.append(res.test_before)
+        size = res.channels_before[next(iter(res.channels_before))]
+        kept.append(1 - len(res.removed) / size)
+        quality.append(res.test_finetuned if finetune_epochs else res.test_after)
+    return np.asarray(kept), np.asarray(quality, dtype=float)

@@ -1,0 +1,296 @@
+"""Channel groups of a CNN (via Torch-Pruning's ``DependencyGraph``), channel masks, physical pruning.
+
+A *unit* is what CAR scores and what pruning removes: one output channel of a conv or linear layer
+together with everything coupled to it. Torch-Pruning's :class:`torch_pruning.DependencyGraph`
+finds the couplings: a conv and its BatchNorm, the next layer's matching input channel, the
+channels of a residual sum (every conv writing into the sum and every consumer reading it), concat
+and split index shifts, depthwise convs. One *group* holds the channels that must go together; its
+units are its root channels ``r = 0..C-1``.
+
+Removal, precisely: removing unit ``r`` of a group sets to zero, on every forward pass, the output
+channel(s) that map to root index ``r`` of every conv or linear layer of the group whose output
+channels are pruned and of every BatchNorm of the group. A conv followed by a BatchNorm therefore
+contributes exactly 0 (not the BatchNorm shift ``beta - gamma * mu / sigma``). Deleting the channels
+with Torch-Pruning computes the same function whenever the operations between these outputs and
+their consumers map 0 to 0 (ReLU, max/avg pooling, flatten, dropout in eval mode, residual sums,
+concat): :func:`prune_units` checks it on a batch and refuses a mismatch.
+
+The classifier (a conv/linear whose output channels reach the model output: its group has no
+consumer) is never scored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from redundancy.errors import RedundancyError, UnsupportedLayerError
+
+__all__ = ["ChannelGroup", "find_groups", "mask_hooks", "prune_units", "masked_forward"]
+
+_CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_MAX_UNITS = 100_000
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    """Channels that are removed together.
+
+    Attributes
+    ----------
+    index : int
+        Position of the group among the model's groups.
+    layer : str
+        Qualified name of the group's label layer: its first conv/linear (in ``named_modules`` order)
+        whose output channels are pruned.
+    root : str
+        Torch-Pruning's root layer of the group (used to rebuild it on a copy of the model).
+    members : tuple of str
+        Every conv/linear whose output channels are pruned with the group.
+    size : int
+        Number of units (root channels).
+    channels : tuple of int
+        ``channels[r]`` = the label layer's output channel of unit ``r``.
+    points : tuple of (str, tuple of tuple of int)
+        Mask points: (module name, for each unit ``r`` the module's channel indices of that unit).
+    feeds_bn : tuple of str
+        Members whose output goes straight into a BatchNorm of the group (statistics of those are
+        read at the BatchNorm).
+    """
+
+    index: int
+    layer: str
+    root: str
+    members: tuple[str, ...]
+    size: int
+    channels: tuple[int, ...]
+    points: tuple[tuple[str, tuple[tuple[int, ...], ...]], ...]
+    feeds_bn: tuple[str, ...]
+
+    @property
+    def stat_points(self) -> tuple[tuple[str, tuple[tuple[int, ...], ...]], ...]:
+        """Mask points where a channel's activation is read: BatchNorms and members not feeding one."""
+        return tuple(p for p in self.points if p[0] not in self.feeds_bn)
+
+
+def _dependency_graph(model: nn.Module, example: torch.Tensor):
+    import torch_pruning as tp
+
+    try:
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    except Exception as exc:  # tracing failed: say which model, no traceback
+        raise UnsupportedLayerError(f"torch_pruning could not trace the model ({type(exc).__name__}: {exc})") from None
+
+
+def _is_out(DG, dep) -> bool:
+    return DG.is_out_channel_pruning_fn(dep.handler)
+
+
+def find_groups(model: nn.Module, example: torch.Tensor, layers=None) -> list[ChannelGroup]:
+    """The prunable channel groups of ``model`` (one forward of ``example``, batch of 1 suffices).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    example : torch.Tensor
+        One input batch (traced by Torch-Pruning).
+    layers : sequence of str, optional
+        Conv/linear module names; only groups with one of them as a member are kept
+        (default: every group but the classifier's).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    >>> [(g.layer, g.size) for g in find_groups(net.eval(), torch.zeros(1, 1, 8, 8))]
+    [('0', 4)]
+    """
+    names = {m: n for n, m in model.named_modules()}
+    order = {n: i for i, n in enumerate(names.values())}
+    DG = _dependency_graph(model, example)
+    groups: list[ChannelGroup] = []
+    for g in DG.get_all_groups(root_module_types=_CONV_LINEAR):
+        items = list(g)
+        mods = [(it.dep.target.module, it) for it in items]
+        if not any(DG.is_in_channel_pruning_fn(it.dep.handler) and isinstance(m, nn.Module)
+                   and m in names for m, it in mods):
+            continue  # the classifier: no layer reads these channels
+        size = len(items[0].root_idxs)
+        members, points, bns = [], {}, []
+        for m, it in mods:
+            if not isinstance(m, nn.Module) or m not in names:
+                continue  # Torch-Pruning's own element-wise / reshape / concat nodes
+            name = names[m]
+            if isinstance(m, _CONV_LINEAR) and _is_out(DG, it.dep):
+                members.append(name)
+            elif isinstance(m, _BN):
+                bns.append(name)
+            elif isinstance(m, _CONV_LINEAR):
+                continue  # a consumer: its input channels go, its outputs stay
+            else:
+                raise UnsupportedLayerError(
+                    f"layer {name!r} ({type(m).__name__}) is coupled to the channels of "
+                    f"{names.get(items[0].dep.target.module)!r}; CAR supports conv, linear and BatchNorm layers only")
+            per = [[] for _ in range(size)]
+            for idx, r in zip(it.idxs, it.root_idxs):
+                per[int(r)].append(int(idx))
+            old = points.get(name, [[] for _ in range(size)])
+            points[name] = [sorted(set(a + b)) for a, b in zip(old, per)]
+        members = sorted(set(members), key=order.get)
+        label = members[0]
+        node_of = {m: DG.module2node[m] for m in DG.module2node}
+        feeds = []
+        for name in members:
+            mod = dict(model.named_modules())[name]
+            outs = [o.module for o in node_of[mod].outputs]
+            if any(isinstance(o, _BN) and names.get(o) in bns for o in outs):
+                feeds.append(name)
+        root = names[items[0].dep.target.module]
+        lab = points[label]
+        channels = tuple(lab[r][0] if lab[r] else -1 for r in range(size))
+        pts = tuple((n, tuple(tuple(v) for v in points[n])) for n in sorted(points, key=order.get))
+        groups.append(ChannelGroup(len(groups), label, root, tuple(members), size, channels, pts, tuple(feeds)))
+    if layers is not None:
+        wanted = [layers] if isinstance(layers, str) else list(layers)
+        scorable = {n for g in groups for n in g.members}
+        for n in wanted:
+            if n not in scorable:
+                raise RedundancyError(f"layers contains {n!r}, which is not a prunable conv/linear layer of the "
+                                      f"model; choose from {sorted(scorable, key=order.get)}")
+        groups = [g for g in groups if set(g.members) & set(wanted)]
+    groups = sorted(groups, key=lambda g: order[g.layer])
+    groups = [ChannelGroup(i, *[getattr(g, f) for f in ("layer", "root", "members", "size", "channels",
+                                                         "points", "feeds_bn")]) for i, g in enumerate(groups)]
+    if not groups:
+        raise RedundancyError("the model has no prunable conv/linear channels (only a classifier, or none)")
+    if sum(g.size for g in groups) > _MAX_UNITS:
+        raise RedundancyError(f"the model has {sum(g.size for g in groups)} channels to score; at most {_MAX_UNITS}")
+    return groups
+
+
+def unit_masks(groups: list[ChannelGroup], removed_sets) -> dict[str, torch.Tensor]:
+    """Per mask point, a ``(V, C)`` 0/1 tensor: variant ``v`` removes the units ``removed_sets[v]``.
+
+    ``removed_sets[v]`` is an iterable of ``(group index, root index)``.
+    """
+    V = len(removed_sets)
+    shapes: dict[str, int] = {}
+    lookup = {}
+    for g in groups:
+        for name, per in g.points:
+            c = max((max(p) for p in per if p), default=-1) + 1
+            shapes[name] = max(shapes.get(name, 0), c)
+            lookup[(g.index, name)] = per
+    masks: dict[str, torch.Tensor] = {}
+    for v, removed in enumerate(removed_sets):
+        for gi, r in removed:
+            for name, per in groups[gi].points:
+                if name not in masks:
+                    masks[name] = torch.ones(V, shapes[name])
+                masks[name][v, list(per[r])] = 0.0
+    return masks
+
+
+def _apply(zeros, V: int, out: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """Set to 0 the channels ``zeros = (variant indices, channel indices)`` of ``out`` (``V`` blocks
+    of rows, variant-major); only the removed channels are touched."""
+    if out.shape[0] % V:
+        raise RedundancyError(f"a batch of {out.shape[0]} cannot hold {V} mask variants")
+    n = out.shape[0] // V
+    vs, cs = zeros
+    last = isinstance(module, nn.Linear) or out.dim() == 2
+    C = out.shape[-1] if last else out.shape[1]
+    if len(cs) and int(cs.max()) >= C:
+        raise RedundancyError(f"an output with {C} channels cannot lose channel {int(cs.max())}")
+    o = out.reshape(V, n, -1, C) if last else out.reshape(V, n, C, -1)
+    if last:
+        o[vs, :, :, cs] = 0
+    else:
+        o[vs, :, cs, :] = 0
+    return o.reshape(out.shape)
+
+
+@contextlib.contextmanager
+def mask_hooks(model: nn.Module, masks: dict[str, torch.Tensor]):
+    """Inside the block, a forward of a batch of ``V * n`` examples (``V`` copies of ``n``) runs
+    variant ``v`` on rows ``v*n .. (v+1)*n - 1``, with the output channels of module ``name`` multiplied
+    by ``masks[name][v]`` (the forward hook sets the channels where the mask is 0 to 0)."""
+    mods = dict(model.named_modules())
+    handles = []
+    try:
+        for name, mask in masks.items():
+            module = mods[name]
+            dev = next(iter(module.parameters()), mask).device
+            vs, cs = (mask == 0).nonzero(as_tuple=True)
+            z = (vs.to(dev), cs.to(dev))
+            handles.append(module.register_forward_hook(
+                lambda mod, a, out, z=z, V=mask.shape[0]: _apply(z, V, out, mod)))
+        yield model
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
+    """``model(X)`` with the units ``removed`` (iterable of ``(group, root index)``) zeroed."""
+    masks = unit_masks(groups, [list(removed)])
+    with mask_hooks(model, masks):
+        return model(X)
+
+
+def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, check: bool = True,
+                atol: float = 1e-5) -> tuple[nn.Module, float]:
+    """A physically smaller copy of ``model`` without the units ``removed``.
+
+    Each affected group is rebuilt on a deep copy with ``DependencyGraph.get_pruning_group`` from its
+    root layer and pruned once (``group.prune()``), so BatchNorms, consumers, residual partners
+    and concat offsets shrink with it. With ``check``, the copy's output on ``example`` is compared
+    with the masked model's and a difference above ``atol`` (relative to the output scale) is refused.
+
+    Returns
+    -------
+    (nn.Module, float)
+        The pruned model (eval mode) and the largest absolute output difference to the masked model.
+    """
+    removed = sorted(set((int(g), int(r)) for g, r in removed))
+    by_group: dict[int, list[int]] = {}
+    for g, r in removed:
+        by_group.setdefault(g, []).append(r)
+    for g, rs in by_group.items():
+        if len(rs) >= groups[g].size:
+            raise RedundancyError(f"cannot remove all {groups[g].size} channels of layer {groups[g].layer!r}; "
+                                  "keep at least one")
+    was_training = model.training
+    model.eval()
+    pruned = copy.deepcopy(model).eval()
+    if by_group:
+        DG = _dependency_graph(pruned, example)
+        mods = dict(pruned.named_modules())
+        for g, rs in by_group.items():
+            root = mods[groups[g].root]
+            fn = DG.get_pruner_of_module(root).prune_out_channels
+            group = DG.get_pruning_group(root, fn, idxs=sorted(rs))
+            group.prune()
+    diff = 0.0
+    if check:
+        with torch.no_grad():
+            ref = masked_forward(model, groups, removed, example)
+            out = pruned(example)
+        if out.shape != ref.shape:
+            raise RedundancyError(f"the pruned model's output shape {tuple(out.shape)} differs from {tuple(ref.shape)}")
+        diff = float((out - ref).abs().max())
+        scale = max(1.0, float(ref.abs().max()))
+        if not diff <= atol * scale:
+            raise RedundancyError(
+                f"the pruned model differs from the masked model by {diff:.3g} (> {atol} x {scale:.3g}); an "
+                "operation between a channel and its consumers does not map 0 to 0 (e.g. a sigmoid or a bias "
+                "outside a conv/linear/BatchNorm), so zeroing is not removing for this model")
+    model.train(was_training)
+    return pruned, diff
