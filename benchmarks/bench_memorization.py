@@ -11,7 +11,7 @@ medians of the time per model over ``repeats`` alternated runs.
 
 Usage::
 
-    python benchmarks/bench_memorization.py            # T = 64 models, 5 epochs, 3 repeats
+    python benchmarks/bench_memorization.py            # T = 64 models, 3 epochs, 3 repeats
     python benchmarks/bench_memorization.py --quick    # T = 16, 2 epochs, 2 repeats
 """
 
@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
-    T, epochs, repeats = (16, 2, 2) if args.quick else (64, 5, 3)
+    T, epochs, repeats = (16, 2, 2) if args.quick else (64, 3, 3)
     ds = load_digits_data(seed=0)
     rows = []
     for arch in ("mlp", "cnn"):

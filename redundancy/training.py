@@ -35,6 +35,7 @@ __all__ = ["TrainResult", "EvalResult", "train", "evaluate", "check_device", "ba
 
 _MAX_EPOCHS = 100_000
 _MAX_BATCH = 1_000_000
+_MAX_ENSEMBLE = 100_000
 
 
 def check_device(device: Any) -> torch.device:
@@ -428,9 +429,6 @@ def _check_ensemble(models, subsets, seeds, n_train):
     if len(seeds) != len(models):
         raise RedundancyError(f"seeds has {len(seeds)} entries; give one per model ({len(models)})")
     return models, torch.as_tensor(sub), seeds
-
-
-_MAX_ENSEMBLE = 100_000
 
 
 def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch_size: int = 64,

@@ -82,7 +82,7 @@ def _mlp():
 
 def test_planted_flipped_label_memorized_duplicates_not():
     X, y = _planted()
-    res = memorization(_mlp, (X, y), n_models=40, epochs=60, batch_size=32, lr=0.01, seed=0)
+    res = memorization(_mlp, (X, y), n_models=32, epochs=40, batch_size=32, lr=0.01, seed=0)
     assert res.mem[0] > 0.6                       # the singleton: fit only when trained on
     assert res.p_out[0] < 0.2 and res.p_in[0] > 0.8
     assert np.all(np.abs(res.mem[84:90]) < 0.15)  # duplicates: a copy is (almost) always in the subset

@@ -73,3 +73,23 @@ def test_refuses_bad_input():
         train_ensemble([_cnn(0), _cnn(1)], (X, y), sub, seeds=[0])
     with pytest.raises(RedundancyError, match="architecture"):
         train_ensemble([_cnn(0), nn.Sequential(nn.Flatten(), nn.Linear(6, 3))], (X, y), sub, seeds=[0, 1])
+
+
+def test_same_per_model_correctness_on_digits_cnn():
+    from redundancy.data import load_digits_data
+    from redundancy.longtail import draw_runs, make_models
+    from redundancy.longtail.nets import small_cnn
+    from redundancy.training import evaluate
+
+    ds = load_digits_data(seed=0).subsample(300, seed=0)
+    sub, init, order = draw_runs(300, 3, 0.7, seed=0)
+    models = make_models(lambda: small_cnn((1, 8, 8), 10, width=4), init)
+    refs = copy.deepcopy(models)
+    train_ensemble(models, ds, sub, seeds=order, epochs=2, lr=3e-3)
+    for t in range(3):
+        train(refs[t], (ds.X_train[sub[t]], ds.y_train[sub[t]]), seed=order[t], epochs=2, lr=3e-3)
+        for p, q in zip(models[t].parameters(), refs[t].parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+        for split in ("train", "test"):
+            np.testing.assert_array_equal(evaluate(models[t], ds, split=split).correct,
+                                          evaluate(refs[t], ds, split=split).correct)
