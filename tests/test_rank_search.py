@@ -85,7 +85,7 @@ def test_rank_penalty_matches_formula():
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_planted_tt_ranks_data_free(d):
     net = planted_net(d, (3, 8))
-    res = search_ranks(net, (1, 13, 4, 4), method="tt", layers=["0", "2"], input_shape=(32, *SPATIAL[d]))
+    res = search_ranks(net, (1, 13, 4, 4), method="tt", layers=["0", "2"], input_shape=(32, *SPATIAL[d]), iters=60, warmup=10)
     assert res.mode == "data-free"
     assert res.ranks == {"0": 3, "2": 8}, res.trajectory
     assert [t["step"] for t in res.trajectory] == [4, 4, 1, 1]
@@ -94,7 +94,7 @@ def test_planted_tt_ranks_data_free(d):
 @pytest.mark.parametrize("method", ["cp", "tucker"])
 def test_planted_cp_and_tucker_ranks_data_free(method):
     net = planted_net(2, (3, 8), method="cp" if method == "cp" else "tt")
-    res = search_ranks(net, (1, 13, 4, 4), method=method, layers=["0", "2"], input_shape=(32, 5, 5))
+    res = search_ranks(net, (1, 13, 4, 4), method=method, layers=["0", "2"], input_shape=(32, 5, 5), iters=60, warmup=10)
     assert res.ranks == {"0": 3, "2": 8}, res.trajectory
 
 
@@ -106,7 +106,7 @@ def test_planted_tt_ranks_with_data():
         net[-1].weight.mul_(20 / out.std())
         net[-1].bias.zero_()
         y = net(X).argmax(1)
-    res = search_ranks(net, (1, 13, 4, 4), data=(X.float().numpy(), y.numpy()), method="tt", layers=["0", "2"])
+    res = search_ranks(net, (1, 13, 4, 4), data=(X.float().numpy(), y.numpy()), method="tt", layers=["0", "2"], iters=60, warmup=10)
     assert res.mode == "data"
     assert res.ranks == {"0": 3, "2": 8}, res.trajectory
 

@@ -401,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_simulate)
+    importlib.import_module("redundancy.cli.ranks").add_parser(sub)
     return parser
 
 

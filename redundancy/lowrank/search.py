@@ -13,8 +13,9 @@ trade-off weight):
 
 ``L_val`` is the cross-entropy of the mixed network on a held-out split of ``data`` (10 % of the
 training split, never the test split), or, with ``data=None`` (data-free mode), the same
-reconstruction error as in ``L_w``. Each stage runs ``warmup`` factor-only iterations, then
-``iters`` joint iterations (a factor step, then a logit step), takes ``r̄_i = argmax p_i``, and
+reconstruction error as in ``L_w`` (then ``L_α = L_w`` and one gradient serves both steps). Each
+stage runs ``warmup`` factor-only iterations, then ``iters`` joint iterations (a factor step, then
+a logit step; factors by SGD-Nesterov with gradient-norm clipping at 5, logits by Adam), takes ``r̄_i = argmax p_i``, and
 contracts each layer's candidates by :func:`~redundancy.lowrank.schedule.contract` (the
 coarse-to-fine schedule of the paper's Figure 3), re-initialising factors and logits. The final
 ``r*_i`` are decomposed from the original weights and the layers replaced by their chains.
@@ -249,25 +250,23 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
             rec = reconstruction_error(ml)
             pen = rank_penalty(ml, gamma, beta)
             loss_w = rec * pen
-            opt_w.zero_grad(set_to_none=True)
-            grads = torch.autograd.grad(loss_w, fac, allow_unused=True)
-            for p, g in zip(fac, grads):
+            joint = t >= warmup
+            # data-free: L_w and L_alpha are the same product, so one backward serves both steps
+            wrt = fac + alphas if (joint and Xv is None) else fac
+            grads = torch.autograd.grad(loss_w, wrt)
+            for p, g in zip(wrt, grads):
                 p.grad = g
             torch.nn.utils.clip_grad_norm_(fac, 5.0)
             opt_w.step()
-            loss_a = torch.zeros(())
-            if t >= warmup:
-                if Xv is not None:
-                    if not order:
-                        order = batches(len(yv), batch_size, gen)
-                    b = order.pop().to(dev)
-                    val = nn.functional.cross_entropy(net(Xv[b]), yv[b])
-                else:
-                    val = reconstruction_error(ml)
-                loss_a = val * rank_penalty(ml, gamma, beta)
-                opt_a.zero_grad(set_to_none=True)
+            loss_a = loss_w.detach() if (joint and Xv is None) else torch.zeros(())
+            if joint and Xv is not None:
+                if not order:
+                    order = batches(len(yv), batch_size, gen)
+                b = order.pop().to(dev)
+                loss_a = nn.functional.cross_entropy(net(Xv[b]), yv[b]) * rank_penalty(ml, gamma, beta)
                 for p, g in zip(alphas, torch.autograd.grad(loss_a, alphas)):
                     p.grad = g
+            if joint:
                 opt_a.step()
             if not torch.isfinite(loss_w) or not torch.isfinite(loss_a):
                 raise RedundancyError(f"the search loss became non-finite at stage {stage}, iteration {t}; "

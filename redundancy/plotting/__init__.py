@@ -3,5 +3,6 @@
 """
 
 from redundancy.plotting.displays import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay
+from redundancy.plotting.ranks import RankBandDisplay, RankParetoDisplay
 
-__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
+__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "RankBandDisplay", "RankParetoDisplay"]
