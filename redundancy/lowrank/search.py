@@ -46,7 +46,7 @@ from redundancy.lowrank.search_result import LayerRank, RankSearchResult, quanti
 from redundancy.lowrank.tt_decompose import cp3_max_rank, init_factors, tt_max_rank
 from redundancy.training import batches, check_device
 
-__all__ = ["search_ranks", "max_search_rank", "layer_positions", "replace_layers"]
+__all__ = ["search_ranks", "max_search_rank", "layer_positions", "replace_layers", "decompose_at"]
 
 _MAX_ITERS = 100_000
 
@@ -334,3 +334,31 @@ def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajec
     return RankSearchResult(method, "data-free" if ds is None else "data", tuple(rows), tuple(skipped),
                             tuple(trajectory), params_dense, params_dec, macs_dense, macs_dec, settings, seconds,
                             compressed)
+
+
+def decompose_at(model: nn.Module, ranks: dict, *, method: str = "tt", seed: int = 0) -> nn.Module:
+    """A copy of ``model`` with each named layer replaced by its chain at the given rank (no search).
+
+    ``ranks`` maps qualified layer names to one int (the tied TT / Tucker rank, the CP rank, or the
+    SVD rank of a Linear). Used for baselines (a global rank, EVBMF or energy ranks) at the same
+    chains as the search.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3))
+    >>> type(decompose_at(net, {"0": 2})[0]).__name__
+    'CompressedLayer'
+    """
+    method = check_choice("method", method, SEARCH_METHODS)
+    out = copy.deepcopy(model)
+    chains = {}
+    for name, r in ranks.items():
+        layer = out.get_submodule(name)
+        reason = skip_reason(layer)
+        if reason is not None:
+            raise RedundancyError(f"layer {name!r}: {reason}")
+        m = "svd" if isinstance(layer, nn.Linear) else method
+        w = layer.weight.detach().cpu().double().numpy()
+        chains[name] = build_chain(layer, init_factors(w, method, int(r), seed=seed), m)
+    return replace_layers(out, chains)
