@@ -101,13 +101,13 @@ def rule_ranks(model, names, rule, **kw):
 def run(dataset, seed, quick, out_rows, progress):
     torch.manual_seed(seed)
     if dataset == "mnist1d":
-        ds = load_mnist1d(num_samples=2000 if quick else 8000, seed=seed)
-        model = resnet20_1d((8, 16, 32), 1) if quick else resnet20_1d()
+        ds = load_mnist1d(num_samples=1500 if quick else 8000, seed=seed)
+        model = resnet20_1d((8, 16, 16), 1) if quick else resnet20_1d()
     else:
         ds = load_digits_data(seed=seed)
-        model = small_cnn(16 if quick else 32)
-    epochs, ft_epochs = (8, 2) if quick else (40, 10)
-    iters, warmup = (30, 5) if quick else (100, 20)
+        model = small_cnn(8 if quick else 32)
+    epochs, ft_epochs = (10, 1) if quick else (40, 10)
+    iters, warmup = (20, 5) if quick else (100, 20)
     train(model, ds, epochs=epochs, lr=3e-3, seed=seed, progress=progress)
     model.eval()
     base_acc = evaluate(model, ds).accuracy

@@ -15,7 +15,9 @@ trade-off weight):
 training split, never the test split), or, with ``data=None`` (data-free mode), the same
 reconstruction error as in ``L_w`` (then ``L_α = L_w`` and one gradient serves both steps). Each
 stage runs ``warmup`` factor-only iterations, then ``iters`` joint iterations (a factor step, then
-a logit step; factors by SGD-Nesterov with gradient-norm clipping at 5, logits by Adam), takes ``r̄_i = argmax p_i``, and
+a logit step; factors by SGD-Nesterov with gradient-norm clipping at 5, logits by Adam with
+``β₂ = 0.9`` so that the small late gradients of the product are not drowned by the large early
+ones), takes ``r̄_i = argmax p_i``, and
 contracts each layer's candidates by :func:`~redundancy.lowrank.schedule.contract` (the
 coarse-to-fine schedule of the paper's Figure 3), re-initialising factors and logits. The final
 ``r*_i`` are decomposed from the original weights and the layers replaced by their chains.
