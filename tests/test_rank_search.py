@@ -100,7 +100,7 @@ def test_planted_cp_and_tucker_ranks_data_free(method):
 
 def test_planted_tt_ranks_with_data():
     net = planted_net(1, (3, 8))
-    X = torch.randn(1000, 32, 10, dtype=torch.float64)
+    X = torch.randn(500, 32, 10, dtype=torch.float64)
     with torch.no_grad():
         out = net(X)
         net[-1].weight.mul_(20 / out.std())
