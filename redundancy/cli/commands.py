@@ -404,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     importlib.import_module("redundancy.cli.longtail").add_parser(sub)
     importlib.import_module("redundancy.cli.bayes").add_parser(sub)
     importlib.import_module("redundancy.cli.prune").add_parser(sub)  # redundancy prune (CAR)
+    importlib.import_module("redundancy.cli.ranks").add_parser(sub)
     return parser
 
 

@@ -6,5 +6,6 @@ from redundancy.plotting.bayes import InclusionDisplay, InclusionCurveDisplay
 from redundancy.plotting.displays import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay
 from redundancy.plotting.longtail import MismatchByScoreDisplay, ClassFlipDisplay, MemorizationDisplay
 from redundancy.plotting.pruning import CARCurveDisplay, ClasswiseCARDisplay, FilterDisplay, PruningAccuracyDisplay
+from redundancy.plotting.ranks import RankBandDisplay, RankParetoDisplay
 
-__all__ = ["InclusionDisplay", "InclusionCurveDisplay", "BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "MismatchByScoreDisplay", "ClassFlipDisplay", "MemorizationDisplay", "CARCurveDisplay", "ClasswiseCARDisplay", "FilterDisplay", "PruningAccuracyDisplay"]
+__all__ = ["InclusionDisplay", "InclusionCurveDisplay", "BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "MismatchByScoreDisplay", "ClassFlipDisplay", "MemorizationDisplay", "CARCurveDisplay", "ClasswiseCARDisplay", "FilterDisplay", "PruningAccuracyDisplay", "RankBandDisplay", "RankParetoDisplay"]

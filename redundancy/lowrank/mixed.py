@@ -1,0 +1,131 @@
+"""The softmax relaxation of one layer's rank (RENE §4.1) and the rank penalty (Eq. 5).
+
+A :class:`MixedRankLayer` holds, for every candidate rank ``r`` of its candidate set ``R``, the
+factors of a rank-``r`` decomposition ``Ŵ_r`` and one logit ``α_r``; with ``p = softmax(α)`` it
+computes the layer with the mixed kernel
+
+.. math::  W_{mix} = \\sum_{r \\in R} p_r \\hat W_r ,
+
+one convolution (a conv is linear in its weight), with the original layer's bias, stride,
+padding, dilation and padding mode. The rank penalty of a set of mixed layers is
+
+.. math::  L_r = \\gamma \\sum_i \\Big(\\sum_{r \\in R_i} p_i(r)\\, r / \\max R_i\\Big)^{\\beta}
+
+with ``γ = 0.4, β = 0.8`` by default: the defaults of the authors' public re-implementation (its
+config says "Section 5.1 defaults"; not checked against the paper's PDF).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from redundancy.lowrank.tt_decompose import init_factors
+
+__all__ = ["MixedRankLayer", "rank_penalty", "reconstruction_error"]
+
+
+def _rank_axis(j: int, k: int, n_factors: int, method: str) -> bool:
+    """Whether axis ``k`` of factor ``j`` is a rank axis (``A (t, a)``, ``G (a, s, b)`` or ``(s, a)``, ``B (b, c)``)."""
+    if n_factors == 2:
+        return (j, k) in ((0, 1), (1, 0))
+    if method == "cp":
+        return (j, k) in ((0, 1), (1, 1), (2, 0))
+    return (j, k) in ((0, 1), (1, 0), (1, 2), (2, 0))
+
+
+class MixedRankLayer(nn.Module):
+    """One layer computing with ``W_mix = Σ_r softmax(α)_r Ŵ_r`` over candidate ranks.
+
+    Parameters
+    ----------
+    layer : Conv1d/2d/3d (groups 1) or Linear
+        The layer to relax; a frozen copy is kept (its weight is the target ``W``).
+    method : {"tt", "cp", "tucker"}
+        Decomposition of a conv kernel; a Linear always uses the SVD.
+    candidates : sequence of int
+        Candidate ranks; each gets factors initialised by TT-SVD / CP-ALS / HOOI / SVD.
+    seed : int
+    """
+
+    def __init__(self, layer: nn.Module, method: str, candidates: Sequence[int], seed: int = 0):
+        super().__init__()
+        self.layer = copy.deepcopy(layer)
+        for p in self.layer.parameters():
+            p.requires_grad_(False)
+        self.method = "svd" if isinstance(layer, nn.Linear) else method
+        self.candidates = tuple(sorted(int(r) for r in candidates))
+        self.kernel_size = tuple(getattr(layer, "kernel_size", ()))
+        w = layer.weight.detach()
+        kernel = w.cpu().double().numpy()
+        self.register_buffer("target", w.clone())
+        self.n_factors = 2 if isinstance(layer, nn.Linear) else 3
+        # factors of every candidate, zero-padded to the largest rank R and stacked: one einsum for all
+        R, n = max(self.candidates), len(self.candidates)
+        inits = [init_factors(kernel, method, r, seed=seed) for r in self.candidates]
+        shapes = [list(f.shape) for f in inits[-1]]
+        stacked, masks = [], []
+        for j in range(self.n_factors):
+            shape = [n] + [R if _rank_axis(j, k, self.n_factors, self.method) else d
+                           for k, d in enumerate(shapes[j])]
+            buf, mask = np.zeros(shape), np.zeros(shape)
+            for i, fs in enumerate(inits):
+                sl = (i,) + tuple(slice(0, d) for d in fs[j].shape)
+                buf[sl], mask[sl] = fs[j], 1.0
+            stacked.append(nn.Parameter(torch.as_tensor(buf, dtype=w.dtype, device=w.device)))
+            masks.append(torch.as_tensor(mask, dtype=w.dtype, device=w.device))
+        self.factors = nn.ParameterList(stacked)
+        for j, m in enumerate(masks):
+            self.register_buffer(f"mask{j}", m)
+        self.alpha = nn.Parameter(torch.zeros(n, dtype=w.dtype, device=w.device))
+
+    def probs(self) -> torch.Tensor:
+        """``p = softmax(α)`` over the candidates."""
+        return torch.softmax(self.alpha, 0)
+
+    def _masked(self):
+        return [self.factors[j] * getattr(self, f"mask{j}") for j in range(self.n_factors)]
+
+    def candidate_kernels(self) -> torch.Tensor:
+        """``Ŵ_r`` of every candidate, stacked ``(n_candidates, *W.shape)``, rebuilt from the factors."""
+        fs = self._masked()
+        if self.n_factors == 2:
+            return torch.einsum("nta,nac->ntc", *fs)
+        if self.method == "cp":
+            w = torch.einsum("nta,nsa,nac->ntcs", *fs)
+        else:
+            w = torch.einsum("nta,nasb,nbc->ntcs", *fs)
+        return w.reshape(w.shape[0], w.shape[1], w.shape[2], *self.kernel_size)
+
+    def candidate_kernel(self, i: int) -> torch.Tensor:
+        """``Ŵ_r`` of the ``i``-th candidate."""
+        return self.candidate_kernels()[i]
+
+    def mixed_weight(self) -> torch.Tensor:
+        """``W_mix = Σ_r p_r Ŵ_r``."""
+        return torch.tensordot(self.probs(), self.candidate_kernels(), dims=1)
+
+    def expected_rank(self) -> torch.Tensor:
+        """``Σ_r p_r r``."""
+        return (self.probs() * torch.as_tensor(self.candidates, dtype=self.alpha.dtype, device=self.alpha.device)).sum()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.mixed_weight()
+        if isinstance(self.layer, nn.Linear):
+            return F.linear(x, w, self.layer.bias)
+        return self.layer._conv_forward(x, w, self.layer.bias)
+
+
+def reconstruction_error(layers: Sequence[MixedRankLayer]) -> torch.Tensor:
+    """``Σ_i ||W_i − W_mix,i||_F²``."""
+    return sum(((m.target - m.mixed_weight()) ** 2).sum() for m in layers)
+
+
+def rank_penalty(layers: Sequence[MixedRankLayer], gamma: float = 0.4, beta: float = 0.8) -> torch.Tensor:
+    """``L_r = γ Σ_i (Σ_r p_i(r) r / max R_i)^β``."""
+    return gamma * sum((m.expected_rank() / max(m.candidates)) ** beta for m in layers)

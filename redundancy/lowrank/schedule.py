@@ -1,0 +1,95 @@
+"""The coarse-to-fine rank schedule of RENE (Aghababaei-Harandi & Amini, arXiv 2409.03555, Figure 3).
+
+Search the candidates ``{r_min, r_min + s, ..., <= r_max}`` at step ``s``; take ``r̄ = argmax p``;
+contract to ``[r̄ − ⌈s/2⌉, r̄ + ⌈s/2⌉]`` (clipped to the allowed ``[lo, hi]``) at the step
+``s ← ⌊s/f⌋``; repeat while ``s >= 1``. Figure 3's example: ``[100..800]`` step 100, ``r̄ = 200`` ->
+``[150, 250]`` step 10, ``r̄ = 240`` -> ``[235, 245]`` step 1. (The printed Algorithm 1 divides
+``s`` one line earlier, which would give ``[195, 205]``; this follows the figure, as the authors'
+re-implementation does.)
+
+A consequence worth knowing: the fine interval only reaches ``⌈s/2⌉`` below the coarse winner, so a
+true rank more than half a coarse step below the winning coarse candidate cannot be reached.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+from redundancy._validation import check_int
+from redundancy.errors import RedundancyError
+
+__all__ = ["MAX_CANDIDATES", "grid", "contract", "coarse_to_fine", "default_plan"]
+
+MAX_CANDIDATES = 64
+
+
+def grid(r_min: int, r_max: int, step: int) -> tuple[int, ...]:
+    """``(r_min, r_min + step, ...)`` up to ``r_max``; refuses more than ``MAX_CANDIDATES`` candidates."""
+    r_min = check_int("r_min", r_min, min_value=1)
+    r_max = check_int("r_max", r_max, min_value=r_min)
+    step = check_int("step", step, min_value=1)
+    n = (r_max - r_min) // step + 1
+    if n > MAX_CANDIDATES:
+        raise RedundancyError(f"the candidate grid [{r_min}, {r_max}] at step {step} has {n} ranks; at most "
+                              f"{MAX_CANDIDATES} per layer are allowed (raise the step)")
+    return tuple(range(r_min, r_max + 1, step))
+
+
+def contract(r_bar: int, step: int, factor: int, lo: int = 1, hi: int | None = None):
+    """The next stage after choosing ``r_bar`` at ``step``: ``(candidates, new_step)``, or ``None`` when
+    ``step // factor < 1`` (the search ends).
+
+    Examples
+    --------
+    >>> contract(200, 100, 10)
+    ((150, 160, 170, 180, 190, 200, 210, 220, 230, 240, 250), 10)
+    >>> contract(240, 10, 10)[0]
+    (235, 236, 237, 238, 239, 240, 241, 242, 243, 244, 245)
+    >>> contract(245, 1, 10) is None
+    True
+    """
+    step = check_int("step", step, min_value=1)
+    factor = check_int("factor", factor, min_value=2)
+    new = step // factor
+    if new < 1:
+        return None
+    half = math.ceil(step / 2)
+    a = max(lo, r_bar - half)
+    b = r_bar + half if hi is None else min(hi, r_bar + half)
+    return grid(a, max(a, b), new), new
+
+
+def coarse_to_fine(r_min: int, r_max: int, step: int, factor: int, choose: Callable[[Sequence[int]], int]):
+    """Run the schedule with ``choose(candidates) -> r̄`` (the optimisation of one stage).
+
+    Returns the trajectory: a list of ``(candidates, step, r̄)``, one per stage.
+
+    Examples
+    --------
+    >>> traj = coarse_to_fine(100, 800, 100, 10, lambda c: min(c, key=lambda r: abs(r - 241)))
+    >>> [(c[0], c[-1], s, r) for c, s, r in traj]
+    [(100, 800, 100, 200), (150, 250, 10, 240), (235, 245, 1, 241)]
+    """
+    cands, s = grid(r_min, r_max, step), step
+    out = []
+    while True:
+        r_bar = int(choose(cands))
+        if r_bar not in cands:
+            raise RedundancyError(f"choose returned {r_bar}, which is not a candidate")
+        out.append((cands, s, r_bar))
+        nxt = contract(r_bar, s, factor, 1, r_max)
+        if nxt is None:
+            return out
+        cands, s = nxt
+
+
+def default_plan(max_rank: int, n_coarse: int = 8) -> tuple[tuple[int, ...], int, int]:
+    """Default first stage of a layer whose ranks run over ``[1, max_rank]``: ``(candidates, step, factor)``.
+
+    The step is ``⌈max_rank / n_coarse⌉`` and ``factor = step`` (so the second stage is at step 1);
+    a layer with ``max_rank <= n_coarse`` is searched at step 1 in one stage.
+    """
+    max_rank = check_int("max_rank", max_rank, min_value=1)
+    step = max(1, math.ceil(max_rank / n_coarse))
+    return grid(1, max_rank, step), step, max(2, step)

@@ -1,0 +1,366 @@
+r"""Automatic per-layer rank selection (RENE; Aghababaei-Harandi & Amini, arXiv 2409.03555).
+
+Every searched layer ``i`` becomes a :class:`~redundancy.lowrank.mixed.MixedRankLayer`: one
+decomposition ``Ŵ_{i,r}`` per candidate rank and logits ``α_i``, computing with
+``W_mix,i = Σ_r p_i(r) Ŵ_{i,r}``, ``p_i = softmax(α_i)``. Two multiplicative objectives (no
+trade-off weight):
+
+.. math::
+
+    L_w = \Big[\sum_i \|W_i - W_{mix,i}\|_F^2\Big]\cdot L_r \quad\text{(factors)},\qquad
+    L_\alpha = L_{val}\cdot L_r \quad\text{(logits)},\qquad
+    L_r = \gamma \sum_i \Big(\sum_r p_i(r)\, r / \max R_i\Big)^{\beta}
+
+``L_val`` is the cross-entropy of the mixed network on a held-out split of ``data`` (10 % of the
+training split, never the test split), or, with ``data=None`` (data-free mode), the same
+reconstruction error as in ``L_w`` (then ``L_α = L_w`` and one gradient serves both steps). Each
+stage runs ``warmup`` factor-only iterations, then ``iters`` joint iterations (a factor step, then
+a logit step; factors by SGD-Nesterov with gradient-norm clipping at 5, logits by Adam with
+``β₂ = 0.9`` so that the small late gradients of the product are not drowned by the large early
+ones), takes ``r̄_i = argmax p_i``, and
+contracts each layer's candidates by :func:`~redundancy.lowrank.schedule.contract` (the
+coarse-to-fine schedule of the paper's Figure 3), re-initialising factors and logits. The final
+``r*_i`` are decomposed from the original weights and the layers replaced by their chains.
+
+Only the data-free mode needs no training data: the paper's "no training data" claim fits the
+factor step (Eq. 6), which only compares kernels; its logit step (Eq. 7) uses a validation loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from redundancy._validation import check_choice, check_int, check_module, check_positive_float, check_shape
+from redundancy.counts import eval_mode
+from redundancy.data import as_dataset
+from redundancy.errors import RedundancyError
+from redundancy.lowrank.mixed import MixedRankLayer, rank_penalty, reconstruction_error
+from redundancy.lowrank.rank_chains import (SEARCH_METHODS, build_chain, chain_kernel, chain_macs, chain_params,
+                                            dense_macs, skip_reason)
+from redundancy.lowrank.schedule import contract, default_plan, grid
+from redundancy.lowrank.search_result import LayerRank, RankSearchResult, quantile_band
+from redundancy.lowrank.tt_decompose import cp3_max_rank, init_factors, tt_max_rank
+from redundancy.training import batches, check_device
+
+__all__ = ["search_ranks", "max_search_rank", "layer_positions", "replace_layers", "decompose_at"]
+
+_MAX_ITERS = 100_000
+
+
+def max_search_rank(layer: nn.Module, method: str) -> int:
+    """Largest rank worth searching: ``min(exact rank, break-even rank)``, at least 1.
+
+    Exact rank: ``min(out, in)`` (SVD), ``max(min(C_out, S C_in), min(C_out S, C_in))`` (TT, Tucker
+    with tied ranks), ``prod/max`` of the view (CP); break-even: the largest ``r`` whose chain has
+    no more parameters than the layer.
+    """
+    if isinstance(layer, nn.Linear):
+        exact, m = min(layer.in_features, layer.out_features), "svd"
+    else:
+        dims = (layer.out_channels, int(np.prod(layer.kernel_size)), layer.in_channels)
+        exact, m = (cp3_max_rank(*dims) if method == "cp" else tt_max_rank(*dims)), method
+    dense = sum(p.numel() for p in layer.parameters())
+    r = 1
+    while r < exact and chain_params(layer, r + 1, m) <= dense:
+        r += 1
+    return r
+
+
+def layer_positions(model: nn.Module, names, input_shape) -> dict[str, list[tuple[int, int]]]:
+    """Per named layer and call, ``(P_in, P_out)``: input and output positions of one input example."""
+    pos: dict[str, list] = {n: [] for n in names}
+    handles = []
+    for n in names:
+        mod = model.get_submodule(n)
+
+        def hook(m, args, out, n=n):
+            ch_in = m.in_features if isinstance(m, nn.Linear) else m.in_channels
+            ch_out = m.out_features if isinstance(m, nn.Linear) else m.out_channels
+            pos[n].append((args[0].numel() // ch_in, out.numel() // ch_out))
+        handles.append(mod.register_forward_hook(hook))
+    p = next(iter(model.parameters()))
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(torch.zeros((1, *input_shape), dtype=p.dtype, device=p.device))
+    finally:
+        for h in handles:
+            h.remove()
+    return pos
+
+
+def replace_layers(model: nn.Module, new: dict[str, nn.Module]) -> nn.Module:
+    """Set ``model.<name> = new[name]`` for every qualified name (in place); returns ``model``."""
+    for name, mod in new.items():
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, mod)
+    return model
+
+
+def _select(model, layers):
+    if layers is None:
+        names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+    else:
+        names = [layers] if isinstance(layers, str) else list(layers)
+        known = dict(model.named_modules())
+        for n in names:
+            if n not in known or not n:
+                raise RedundancyError(f"layers entry {n!r} is not a submodule name of the model")
+    keep, skipped = [], []
+    for n in names:
+        mod = model.get_submodule(n)
+        reason = skip_reason(mod)
+        if reason is not None:
+            skipped.append({"name": n, "layer_type": type(mod).__name__, "reason": reason})
+        else:
+            keep.append(n)
+    return keep, skipped
+
+
+def _plan(name, spec, max_rank, factor):
+    """Normalise a candidates spec to ``(candidates, step, factor)`` clipped to ``[1, max_rank]``."""
+    if spec is None:
+        return default_plan(max_rank)
+    if isinstance(spec, dict):
+        return _plan(name, spec.get(name), max_rank, factor)
+    if isinstance(spec, tuple) and len(spec) in (3, 4) and all(isinstance(v, (int, np.integer)) for v in spec):
+        r_min, r_max, step = (int(v) for v in spec[:3])
+        f = int(spec[3]) if len(spec) == 4 else factor
+        r_max = min(r_max, max_rank)
+        r_min = min(r_min, r_max)
+        return grid(r_min, r_max, step), step, f
+    try:
+        cands = sorted({int(r) for r in spec if 1 <= int(r) <= max_rank})
+    except (TypeError, ValueError):
+        cands = []
+    if not cands:
+        raise RedundancyError(f"candidates for layer {name!r} = {spec!r} give no rank in [1, {max_rank}]; give "
+                              "None, (r_min, r_max, step[, factor]), a list of ranks or a dict of these per layer")
+    if len(cands) > 64:
+        raise RedundancyError(f"candidates for layer {name!r} has {len(cands)} ranks; at most 64 are allowed")
+    return tuple(cands), 1, 2
+
+
+def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, method: str = "tt",
+                 layers: Any = None, input_shape: Any = None, factor: int = 10, warmup: int = 20, iters: int = 100,
+                 lr_factors: float = 1e-3, lr_logits: float = 0.05, gamma: float = 0.4, beta: float = 0.8,
+                 val_fraction: float = 0.1, batch_size: int = 256, seed: int = 0, device: Any = "cpu",
+                 progress: bool = False) -> RankSearchResult:
+    """Search one rank per layer (TT, CP or Tucker-2 for convs, SVD for Linear layers) and compress.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Not modified; searched layers are its ``Conv1d/2d/3d`` (groups 1) and ``Linear`` layers,
+        or the names in ``layers``. Grouped/depthwise convs are skipped with the reason recorded.
+    candidates : None, tuple, list or dict
+        ``None``: per layer ``[1, R_i]`` at step ``⌈R_i/8⌉`` then step 1 (``R_i`` of
+        :func:`max_search_rank`); ``(r_min, r_max, step)`` or ``(r_min, r_max, step, factor)``
+        for every layer (clipped to ``R_i``); a list of ranks (one stage); a dict per layer name.
+    data : Dataset or (X, y), optional
+        With data, the logits minimise held-out cross-entropy × ``L_r``; without, reconstruction × ``L_r``.
+    method : {"tt", "cp", "tucker"}
+    input_shape : tuple, optional
+        One input without batch dimension, for MACs (default: the data's).
+    factor : int
+        The schedule's ``f`` for tuple candidates without their own.
+    warmup, iters : int
+        Factor-only iterations, then joint iterations, per stage (20 and 100 as in the re-implementation).
+    lr_factors, lr_logits : float
+        SGD-Nesterov (momentum 0.9) learning rate of the factors; Adam learning rate of the logits.
+    gamma, beta : float
+        Rank penalty ``L_r`` (defaults 0.4, 0.8 of the authors' re-implementation).
+    val_fraction, batch_size : float, int
+        Held-out share of the training split for ``L_val`` and its batch size.
+    seed : int
+    device : str
+    progress : bool
+
+    Returns
+    -------
+    RankSearchResult
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 3))
+    >>> res = search_ranks(net, [1, 2, 3], input_shape=(4, 6, 6), iters=5, warmup=2)
+    >>> sorted(res.ranks) == ["0", "2"] and set(res.ranks.values()) <= {1, 2, 3}
+    True
+    """
+    model = check_module("model", model)
+    method = check_choice("method", method, SEARCH_METHODS)
+    warmup = check_int("warmup", warmup, min_value=0, max_value=_MAX_ITERS)
+    iters = check_int("iters", iters, min_value=1, max_value=_MAX_ITERS)
+    factor = check_int("factor", factor, min_value=2)
+    seed = check_int("seed", seed, min_value=0)
+    batch_size = check_int("batch_size", batch_size, min_value=1)
+    lr_factors, lr_logits = check_positive_float("lr_factors", lr_factors), check_positive_float("lr_logits", lr_logits)
+    gamma, beta = check_positive_float("gamma", gamma), check_positive_float("beta", beta)
+    if not (isinstance(val_fraction, float) and 0 < val_fraction < 1):
+        raise RedundancyError(f"val_fraction={val_fraction!r} is not allowed; it must be a float in (0, 1)")
+    dev = check_device(device)
+    ds = None if data is None else as_dataset(data)
+    if ds is not None and ds.task != "classification":
+        raise RedundancyError("data must be a classification data set (the logit step uses cross-entropy)")
+    if input_shape is None:
+        if ds is None:
+            raise RedundancyError("input_shape=None and data=None: give input_shape (one input, no batch dim) "
+                                  "so that MACs can be counted")
+        input_shape = ds.input_shape
+    input_shape = check_shape("input_shape", input_shape)
+    names, skipped = _select(model, layers)
+    if not names:
+        raise RedundancyError("the model has no Conv1d/2d/3d (groups 1) or Linear layer to search")
+    base = copy.deepcopy(model).to(dev).eval()
+    pos = layer_positions(base, names, input_shape)
+    mods = {n: base.get_submodule(n) for n in names}
+    max_r = {n: max_search_rank(mods[n], method) for n in names}
+    plans = {n: _plan(n, candidates, max_r[n], factor) for n in names}
+    Xv = yv = None
+    if ds is not None:
+        gen_np = np.random.default_rng(seed)
+        n_tr = len(ds.y_train)
+        idx = gen_np.permutation(n_tr)[: max(1, int(round(val_fraction * n_tr)))]
+        p0 = next(base.parameters())
+        Xv = torch.as_tensor(ds.X_train[idx]).to(device=dev, dtype=p0.dtype)
+        yv = torch.as_tensor(ds.y_train[idx]).to(dev)
+    gen = torch.Generator().manual_seed(seed)
+    trajectory, stage, t0, final = [], 0, time.perf_counter(), {}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=f"search_ranks[{method}]", disable=not progress, leave=False)
+    while True:
+        mixed = {n: MixedRankLayer(mods[n], method, plans[n][0], seed=seed) for n in names}
+        net = replace_layers(copy.deepcopy(base), mixed)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        ml = [net.get_submodule(n) for n in names]
+        fac = [p for m in ml for p in m.factors]
+        alphas = [m.alpha for m in ml]
+        for p in fac + alphas:
+            p.requires_grad_(True)
+        opt_w = torch.optim.SGD(fac, lr=lr_factors, momentum=0.9, nesterov=True)
+        opt_a = torch.optim.Adam(alphas, lr=lr_logits, betas=(0.9, 0.9))
+        order = []
+        for t in range(warmup + iters):
+            rec = reconstruction_error(ml)
+            pen = rank_penalty(ml, gamma, beta)
+            loss_w = rec * pen
+            joint = t >= warmup
+            # data-free: L_w and L_alpha are the same product, so one backward serves both steps
+            wrt = fac + alphas if (joint and Xv is None) else fac
+            grads = torch.autograd.grad(loss_w, wrt)
+            for p, g in zip(wrt, grads):
+                p.grad = g
+            torch.nn.utils.clip_grad_norm_(fac, 5.0)
+            opt_w.step()
+            loss_a = loss_w.detach() if (joint and Xv is None) else torch.zeros(())
+            if joint and Xv is not None:
+                if not order:
+                    order = batches(len(yv), batch_size, gen)
+                b = order.pop().to(dev)
+                loss_a = nn.functional.cross_entropy(net(Xv[b]), yv[b]) * rank_penalty(ml, gamma, beta)
+                for p, g in zip(alphas, torch.autograd.grad(loss_a, alphas)):
+                    p.grad = g
+            if joint:
+                opt_a.step()
+            if not torch.isfinite(loss_w) or not torch.isfinite(loss_a):
+                raise RedundancyError(f"the search loss became non-finite at stage {stage}, iteration {t}; "
+                                      "lower lr_factors / lr_logits")
+            bar.update(1)
+        with torch.no_grad():
+            rec_f, pen_f = float(reconstruction_error(ml)), float(rank_penalty(ml, gamma, beta))
+        for n, m in zip(names, ml):
+            if n in final:
+                continue
+            probs = m.probs().detach().cpu().double().numpy()
+            probs = probs / probs.sum()
+            r_bar = int(m.candidates[int(np.argmax(probs))])
+            cands, step, f = plans[n]
+            trajectory.append({"stage": stage, "step": step, "layer": n, "candidates": list(cands),
+                               "probs": probs.tolist(), "r_bar": r_bar, "loss_w": float(loss_w.detach()),
+                               "loss_a": float(loss_a.detach()), "reconstruction": rec_f, "penalty": pen_f})
+            c = contract(r_bar, step, f, 1, max_r[n])
+            if c is None:
+                final[n] = (r_bar, probs, cands)
+                plans[n] = ((r_bar,), 1, 2)   # held at r_bar while other layers go on
+            else:
+                plans[n] = (c[0], c[1], f)
+        if len(final) == len(names):
+            break
+        stage += 1
+    bar.close()
+    return _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
+                   time.perf_counter() - t0,
+                   dict(warmup=warmup, iters=iters, lr_factors=lr_factors, lr_logits=lr_logits, gamma=gamma,
+                        beta=beta, val_fraction=val_fraction, batch_size=batch_size, seed=seed, device=str(dev),
+                        candidates=repr(candidates), factor=factor, input_shape=list(input_shape)))
+
+
+def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
+            seconds, settings):
+    rows, chains = [], {}
+    for n in names:
+        r_star, probs, cands = final[n]
+        layer = mods[n]
+        m = "svd" if isinstance(layer, nn.Linear) else method
+        w = layer.weight.detach().cpu().double().numpy()
+        chain = build_chain(layer, init_factors(w, method, r_star, seed=seed), m)
+        chains[n] = chain
+        w_hat = chain_kernel(chain).detach().cpu().double().numpy()
+        rel = float(np.linalg.norm(w - w_hat) / max(np.linalg.norm(w), 1e-300))
+        c = np.asarray(cands, dtype=float)
+        mean = float((probs * c).sum())
+        std = float(np.sqrt(max(0.0, (probs * (c - mean) ** 2).sum())))
+        lo, hi = quantile_band(cands, probs)
+        p_dense = sum(p.numel() for p in layer.parameters())
+        p_dec = chain_params(layer, r_star, m)
+        macs_d = sum(dense_macs(layer, a, b) for a, b in pos[n])
+        macs_c = sum(chain_macs(layer, r_star, m, a, b) for a, b in pos[n])
+        rows.append(LayerRank(n, type(layer).__name__, m, tuple(w.shape), r_star, max_r[n], tuple(int(v) for v in cands),
+                              tuple(float(v) for v in probs), mean, std, lo, hi, p_dense, p_dec, macs_d, macs_c,
+                              max(0.0, 1.0 - p_dec / p_dense), rel))
+    compressed = replace_layers(copy.deepcopy(base), chains).to(next(model.parameters()).device)
+    from redundancy.counts import count_macs
+
+    params_dense = sum(p.numel() for p in model.parameters())
+    params_dec = sum(p.numel() for p in compressed.parameters())
+    macs_dense = sum(count_macs(base, input_shape).values())
+    macs_dec = sum(count_macs(compressed, input_shape).values())
+    return RankSearchResult(method, "data-free" if ds is None else "data", tuple(rows), tuple(skipped),
+                            tuple(trajectory), params_dense, params_dec, macs_dense, macs_dec, settings, seconds,
+                            compressed)
+
+
+def decompose_at(model: nn.Module, ranks: dict, *, method: str = "tt", seed: int = 0) -> nn.Module:
+    """A copy of ``model`` with each named layer replaced by its chain at the given rank (no search).
+
+    ``ranks`` maps qualified layer names to one int (the tied TT / Tucker rank, the CP rank, or the
+    SVD rank of a Linear). Used for baselines (a global rank, EVBMF or energy ranks) at the same
+    chains as the search.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3))
+    >>> type(decompose_at(net, {"0": 2})[0]).__name__
+    'CompressedLayer'
+    """
+    method = check_choice("method", method, SEARCH_METHODS)
+    out = copy.deepcopy(model)
+    chains = {}
+    for name, r in ranks.items():
+        layer = out.get_submodule(name)
+        reason = skip_reason(layer)
+        if reason is not None:
+            raise RedundancyError(f"layer {name!r}: {reason}")
+        m = "svd" if isinstance(layer, nn.Linear) else method
+        w = layer.weight.detach().cpu().double().numpy()
+        chains[name] = build_chain(layer, init_factors(w, method, int(r), seed=seed), m)
+    return replace_layers(out, chains)

@@ -1,0 +1,160 @@
+"""What :func:`redundancy.lowrank.search.search_ranks` returns: chosen ranks, ``p(r)`` bands, counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+__all__ = ["LayerRank", "RankSearchResult"]
+
+
+@dataclass(frozen=True)
+class LayerRank:
+    """One searched layer.
+
+    Attributes
+    ----------
+    name : str
+        Qualified name in ``model.named_modules()`` of the model passed to the search.
+    layer_type, method : str
+        ``method`` is ``"tt"``, ``"cp"``, ``"tucker"`` or ``"svd"`` (a Linear).
+    kernel_shape : tuple of int
+    rank : int
+        ``r* = argmax p`` of the last stage.
+    max_rank : int
+        Largest rank searched for this layer (``min(exact rank, break-even rank)``).
+    candidates, probs : tuple
+        The last stage's candidates and ``p(r)`` over them.
+    expected_rank, rank_std : float
+        Mean and standard deviation of ``r`` under the final ``p``.
+    rank_low, rank_high : int
+        The 5 % and 95 % quantiles of the final ``p`` (the uncertainty band on the effective rank).
+    params_dense, params_decomposed, macs_dense, macs_decomposed : int
+        Parameters (bias included) and MACs (one input) of the layer and of its chain at ``r*``.
+    redundancy : float
+        ``max(0, 1 − params(r*)/params_dense)``: the fraction of the layer's parameters the search says can go.
+    rel_error : float
+        ``||W − Ŵ_{r*}|| / ||W||`` of the decomposition the compressed model uses.
+    """
+
+    name: str
+    layer_type: str
+    method: str
+    kernel_shape: tuple[int, ...]
+    rank: int
+    max_rank: int
+    candidates: tuple[int, ...]
+    probs: tuple[float, ...]
+    expected_rank: float
+    rank_std: float
+    rank_low: int
+    rank_high: int
+    params_dense: int
+    params_decomposed: int
+    macs_dense: int
+    macs_decomposed: int
+    redundancy: float
+    rel_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for k in ("kernel_shape", "candidates", "probs"):
+            d[k] = list(d[k])
+        return d
+
+
+@dataclass(frozen=True)
+class RankSearchResult:
+    """Result of a RENE rank search.
+
+    Attributes
+    ----------
+    method : {"tt", "cp", "tucker"}
+    mode : {"data", "data-free"}
+        Whether the logits were driven by held-out cross-entropy or by the reconstruction error.
+    layers : tuple of LayerRank
+    skipped : tuple of dict
+        ``{"name", "layer_type", "reason"}`` for each layer left as it was.
+    trajectory : tuple of dict
+        One entry per stage and layer: ``stage``, ``step``, ``layer``, ``candidates``, ``probs``,
+        ``r_bar``, plus the stage's final ``loss_w``, ``loss_a``, ``reconstruction``, ``penalty``.
+    params_dense, params_decomposed, macs_dense, macs_decomposed : int
+        Whole-model totals (parameters by ``sum(p.numel())``, MACs of conv and linear layers).
+    settings : dict
+    seconds : float
+    model : torch.nn.Module
+        A copy of the input model with every searched layer replaced by its chain at ``r*``.
+    """
+
+    method: str
+    mode: str
+    layers: tuple[LayerRank, ...]
+    skipped: tuple[dict, ...]
+    trajectory: tuple[dict, ...] = field(repr=False)
+    params_dense: int = 0
+    params_decomposed: int = 0
+    macs_dense: int = 0
+    macs_decomposed: int = 0
+    settings: dict = field(default_factory=dict, repr=False)
+    seconds: float = 0.0
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ranks(self) -> dict[str, int]:
+        """``{layer name: r*}``."""
+        return {row.name: row.rank for row in self.layers}
+
+    @property
+    def params_kept(self) -> float:
+        """``params_decomposed / params_dense`` of the whole model."""
+        return self.params_decomposed / self.params_dense if self.params_dense else 1.0
+
+    @property
+    def macs_kept(self) -> float:
+        return self.macs_decomposed / self.macs_dense if self.macs_dense else 1.0
+
+    def layer_table(self):
+        """One row per searched layer: ``layer``, ``redundancy`` and the other :class:`LayerRank` fields."""
+        import pandas as pd
+
+        rows = []
+        for r in self.layers:
+            d = r.to_dict()
+            d["layer"] = d.pop("name")
+            d["kernel_shape"] = "x".join(map(str, r.kernel_shape))
+            d["candidates"] = ",".join(map(str, r.candidates))
+            d["probs"] = ",".join(f"{p:.4f}" for p in r.probs)
+            rows.append(d)
+        cols = ["layer", "redundancy", "rank", "max_rank", "expected_rank", "rank_std", "rank_low", "rank_high",
+                "params_dense", "params_decomposed", "macs_dense", "macs_decomposed", "rel_error", "method",
+                "layer_type", "kernel_shape", "candidates", "probs"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_pandas(self):
+        """Same as :meth:`layer_table`."""
+        return self.layer_table()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "mode": self.mode, "params_dense": self.params_dense,
+                "params_decomposed": self.params_decomposed, "macs_dense": self.macs_dense,
+                "macs_decomposed": self.macs_decomposed, "params_kept": self.params_kept,
+                "macs_kept": self.macs_kept, "seconds": self.seconds, "settings": dict(self.settings),
+                "layers": [r.to_dict() for r in self.layers], "skipped": [dict(s) for s in self.skipped],
+                "trajectory": [dict(t) for t in self.trajectory]}
+
+    def __repr__(self) -> str:
+        ranks = ", ".join(f"{r.name}={r.rank}" for r in self.layers[:6]) + (", ..." if len(self.layers) > 6 else "")
+        return (f"RankSearchResult(method={self.method!r}, mode={self.mode!r}, layers={len(self.layers)}, "
+                f"skipped={len(self.skipped)}, params kept={self.params_kept:.3f}, MACs kept={self.macs_kept:.3f}, "
+                f"ranks: {ranks})")
+
+
+def quantile_band(candidates, probs, lo: float = 0.05, hi: float = 0.95) -> tuple[int, int]:
+    """The ``lo`` and ``hi`` quantiles of the discrete distribution ``p`` over sorted candidates."""
+    c = np.asarray(candidates)
+    cdf = np.cumsum(np.asarray(probs, dtype=float))
+    cdf /= cdf[-1]
+    return int(c[np.searchsorted(cdf, lo)]), int(c[min(np.searchsorted(cdf, hi), len(c) - 1)])
