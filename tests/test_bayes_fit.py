@@ -114,7 +114,8 @@ def test_curve_display_and_cli(fitted, tmp_path, capsys):
     rc = main(["bayes", "mlp:8", "--data", "digits", "--epochs", "1", "--n-train", "200", "--no-progress",
                "--out", str(tmp_path / "o")])
     assert rc == 0
-    assert {"bayes.json", "pips.png", "curve.png", "removed.csv", "layers.csv"} <= {p.name for p in (tmp_path / "o").iterdir()}
+    written = {p.name for p in (tmp_path / "o").iterdir()}
+    assert {"bayes.json", "pips.png", "curve.png", "removed.csv", "layers.csv"} <= written
     assert main(["bayes", "mlp:0", "--data", "digits"]) == 2
     assert main(["bayes", "resnet20", "--data", "digits", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
