@@ -98,7 +98,7 @@ def test_planted_features_found():
     h = np.maximum(X[:, :5] @ rng.normal(size=(5, 2)) * 1.5, 0)
     y = h @ np.array([1.5, -1.5])
     y = ((y - y.mean()) / y.std() + 0.3 * rng.normal(size=600)).astype("float32")
-    r = fit_spike_slab((8,), (X, y), epochs=40, batch_size=100, lr=2e-2, n_samples=4, temperature=(1.0, 0.05),
+    r = fit_spike_slab((8,), (X, y), epochs=25, batch_size=100, lr=3e-2, n_samples=4, temperature=(1.0, 0.05),
                        init_inclusion=0.5)
     sel = r.feature_pip > 0.5
     assert sel[:5].all() and sel[5:].sum() <= 1
