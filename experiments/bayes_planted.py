@@ -68,7 +68,8 @@ def main():
     epochs, n = (60, 600) if a.quick else (120, 1000)
     os.makedirs(a.out, exist_ok=True)
     tasks = [dict(task=t, seed=s, epochs=epochs, n=n) for t in ("regression", "classification") for s in seeds]
-    rows = run_tasks(one, tasks, backend="sequential" if a.workers == 1 else "loky", n_jobs=a.workers, cache_dir=os.path.join(a.out, "cache"), progress=True)
+    rows = run_tasks(one, tasks, backend="sequential" if a.workers == 1 else "loky", n_jobs=a.workers,
+                     cache_dir=os.path.join(a.out, "cache"), progress=True)
     summary = {}
     for t in ("regression", "classification"):
         rs = [r for r in rows if r["task"] == t]

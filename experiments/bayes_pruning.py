@@ -141,7 +141,8 @@ def main():
                      cache_dir=os.path.join(a.out, "cache"), progress=True)
     table = summarize(rows)
     plot(rows, table, os.path.join(a.out, "bayes_pruning.png"))
-    out = {"quick": a.quick, "cases_run": cases, "epochs": epochs, "fine_tune_epochs": ft, "seeds": seeds, "cases": CASES,
+    out = {"quick": a.quick, "cases_run": cases, "epochs": epochs, "fine_tune_epochs": ft, "seeds": seeds,
+           "cases": CASES,
            "summary_mean_sd": table, "runs": rows,
            "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}}
     with open(os.path.join(a.out, "results.json"), "w") as fh:

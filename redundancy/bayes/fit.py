@@ -193,7 +193,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     t0 = time.perf_counter()
     tr = train(net, ds, epochs=epochs, batch_size=batch_size, lr=lr, loss=neg_elbo, seed=seed, device=dev,
                checkpoint=checkpoint, progress=progress, desc="spike-slab")
-    X = torch.as_tensor(np.ascontiguousarray(ds.X_test)).to(dev, torch.float32)
+    X = torch.as_tensor(np.ascontiguousarray(ds.X_test)).to(dev, next(net.parameters()).dtype)
     y = torch.as_tensor(np.ascontiguousarray(ds.y_test)).to(dev)
     outs = posterior_predictive(net, X, n_samples, seed + 1)
     if not torch.isfinite(outs).all():
@@ -208,7 +208,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     feature_pip = None if first_layer.input_logit is None else \
         first_layer.input_pip.detach().cpu().double().numpy()
     if reg:
-        y = y.float()
+        y = y.to(X.dtype)
         log_s = float(net.log_noise.detach())
         logp = -torch.stack([gaussian_nll(o, y, torch.tensor(log_s)) for o in outs])
         nll = float(-(torch.logsumexp(logp.double(), 0) - math.log(n_samples)).mean())
