@@ -1,0 +1,22 @@
+"""The one training and evaluation loop of the package.
+
+Every method that trains or scores a network (the real-data K/R ablation, rank-search fine-tuning,
+CAR fine-tuning, spike-and-slab fits, the memorization estimator) goes through :func:`train` and
+:func:`evaluate`; none has a loop of its own.
+
+* :func:`train`: seeded, deterministic mini-batch training (Adam or SGD) of a torch model in place,
+  with a tqdm bar, an optional custom loss ``loss(model, X, y) -> scalar`` (an ELBO, a distillation
+  loss) and an optional checkpoint file that lets an interrupted run resume where it stopped.
+* :func:`evaluate`: accuracy, mean loss, per-class accuracy and predictions (classification), or
+  mean squared error, R² and predictions (regression), in eval mode, without gradients.
+
+``data`` is a :class:`redundancy.data.Dataset` or arrays (see :func:`redundancy.data.as_dataset`).
+"""
+
+from redundancy.training.common import batches, check_device, default_loss
+from redundancy.training.ensemble import EnsembleTrainResult, train_ensemble
+from redundancy.training.evaluation import EvalResult, evaluate, predict
+from redundancy.training.loop import TrainResult, train
+
+__all__ = ["TrainResult", "EvalResult", "train", "evaluate", "predict", "check_device", "batches", "default_loss",
+           "EnsembleTrainResult", "train_ensemble"]

@@ -1,0 +1,67 @@
+"""Shared pieces of the training loops: device check, tensors of a split, default losses, batch order, size limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from redundancy.data import Dataset
+from redundancy.errors import RedundancyError
+
+
+__all__ = ["check_device", "default_loss", "batches"]
+
+_MAX_EPOCHS = 100_000
+_MAX_BATCH = 1_000_000
+_MAX_ENSEMBLE = 100_000
+
+
+def check_device(device: Any) -> torch.device:
+    """``device`` as a :class:`torch.device`, refusing one that is not available here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise RedundancyError(f"device={device!r} is not a torch device ({exc}); use 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RedundancyError(f"device={device!r} asks for CUDA, which is not available on this machine; use 'cpu'")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise RedundancyError(f"device={device!r} is not supported; use 'cpu' or 'cuda'")
+    return dev
+
+
+def _tensors(ds: Dataset, split: str, dev: torch.device, dtype: torch.dtype):
+    X = ds.X_train if split == "train" else ds.X_test
+    y = ds.y_train if split == "train" else ds.y_test
+    Xt = torch.as_tensor(np.ascontiguousarray(X)).to(device=dev, dtype=dtype)
+    yt = torch.as_tensor(np.ascontiguousarray(y)).to(dev)
+    if ds.task == "regression":
+        yt = yt.to(dtype)
+    return Xt, yt
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    p = next(iter(model.parameters()), None)
+    return p.dtype if p is not None and p.is_floating_point() else torch.float32
+
+
+def default_loss(task: str) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy (classification) or mean squared error (regression) of ``model(X)``."""
+    if task == "regression":
+        def mse(model, X, y):
+            out = model(X)
+            return nn.functional.mse_loss(out.reshape(y.shape) if out.numel() == y.numel() else out, y)
+        return mse
+
+    def ce(model, X, y):
+        return nn.functional.cross_entropy(model(X), y)
+    return ce
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, *, shuffle: bool = True):
+    """Index tensors of one epoch: a seeded permutation cut into ``batch_size`` pieces."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    return list(torch.split(order, batch_size))

@@ -1,0 +1,131 @@
+"""Scoring a model on a split: :func:`evaluate` (accuracy, loss, per-class accuracy, R²) and :func:`predict`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from redundancy._validation import check_choice, check_int, check_module
+from redundancy.data import as_dataset
+from redundancy.errors import RedundancyError
+from redundancy.training.common import _MAX_BATCH, _model_dtype, _tensors, check_device
+
+__all__ = ["EvalResult", "evaluate", "predict"]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What :func:`evaluate` measured on one split.
+
+    Attributes
+    ----------
+    task : str
+        ``"classification"`` or ``"regression"``.
+    n : int
+        Number of examples.
+    loss : float
+        Mean cross-entropy (classification) or mean squared error (regression).
+    accuracy : float or None
+        Fraction of correct argmax predictions (classification).
+    per_class_accuracy : numpy.ndarray or None
+        Accuracy on the examples of each class (NaN-free: a class absent from the split gets 0 and
+        is listed in ``absent_classes``).
+    r2 : float or None
+        Coefficient of determination ``1 − SS_res/SS_tot`` (regression; 0 when ``SS_tot = 0``).
+    predictions : numpy.ndarray
+        Argmax labels (classification) or outputs (regression), one per example.
+    correct : numpy.ndarray or None
+        Per-example 0/1 correctness (classification).
+    """
+
+    task: str
+    n: int
+    loss: float
+    accuracy: float | None
+    per_class_accuracy: np.ndarray | None = field(repr=False)
+    r2: float | None
+    predictions: np.ndarray = field(repr=False)
+    correct: np.ndarray | None = field(repr=False)
+    absent_classes: tuple[int, ...] = ()
+    split: str = "test"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "split": self.split, "n": self.n, "loss": self.loss, "accuracy": self.accuracy,
+                "r2": self.r2, "absent_classes": list(self.absent_classes),
+                "per_class_accuracy": None if self.per_class_accuracy is None else self.per_class_accuracy.tolist()}
+
+    def to_pandas(self):
+        import pandas as pd
+
+        if self.per_class_accuracy is None:
+            return pd.DataFrame([{"loss": self.loss, "r2": self.r2, "n": self.n}])
+        return pd.DataFrame({"class": np.arange(len(self.per_class_accuracy)),
+                             "accuracy": self.per_class_accuracy})
+
+
+@torch.no_grad()
+def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """``model(X)`` in eval mode, batch by batch, without gradients; the caller's mode is restored."""
+    from redundancy.counts import eval_mode
+
+    with eval_mode(model):
+        return torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+
+
+def evaluate(model: nn.Module, data: Any, *, split: str = "test", batch_size: int = 1024,
+             device: Any = "cpu") -> EvalResult:
+    r"""Score ``model`` on one split of ``data`` in eval mode, without gradients.
+
+    Classification: ``accuracy = mean(argmax f(x_i) = y_i)``, mean cross-entropy, per-class
+    accuracy. Regression: mean squared error and :math:`R^2 = 1 - \sum(y-\hat y)^2 / \sum(y-\bar y)^2`.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> net = nn.Linear(3, 2)
+    >>> with torch.no_grad():
+    ...     _ = net.weight.copy_(torch.tensor([[1., 0, 0], [-1., 0, 0]])); _ = net.bias.zero_()
+    >>> X = np.array([[1., 0, 0], [-1., 0, 0], [2., 1, 1]], dtype="float32"); y = np.array([0, 1, 1])
+    >>> r = evaluate(net, (X, y))
+    >>> round(r.accuracy, 3), r.per_class_accuracy.tolist()
+    (0.667, [1.0, 0.5])
+    """
+    model = check_module("model", model)
+    ds = as_dataset(data)
+    split = check_choice("split", split, ("train", "test"))
+    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=_MAX_BATCH)
+    dev = check_device(device)
+    model.to(dev)
+    X, y = _tensors(ds, split, dev, _model_dtype(model))
+    out = predict(model, X, batch_size=batch_size)
+    if not torch.isfinite(out).all():
+        raise RedundancyError("the model's outputs hold NaN or inf on this data; its weights or inputs are not finite")
+    if ds.task == "regression":
+        pred = out.reshape(y.shape) if out.numel() == y.numel() else out
+        res = (pred - y).double()
+        mse = float((res ** 2).mean())
+        ss_tot = float(((y.double() - y.double().mean(0)) ** 2).sum())
+        r2 = 1.0 - float((res ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
+        return EvalResult("regression", len(y), mse, None, None, r2, pred.cpu().numpy(), None, (), split)
+    if out.dim() != 2 or out.shape[1] < ds.n_classes:
+        raise RedundancyError(f"the model's outputs have shape {tuple(out.shape)}; classification needs "
+                              f"(n, n_classes >= {ds.n_classes})")
+    loss = float(nn.functional.cross_entropy(out.double(), y))
+    pred = out.argmax(1)
+    correct = (pred == y).cpu().numpy().astype(np.int8)
+    yn = y.cpu().numpy()
+    per = np.zeros(ds.n_classes)
+    absent = []
+    for c in range(ds.n_classes):
+        m = yn == c
+        if m.any():
+            per[c] = correct[m].mean()
+        else:
+            absent.append(c)
+    return EvalResult("classification", len(y), loss, float(correct.mean()), per, None, pred.cpu().numpy(),
+                      correct, tuple(absent), split)
