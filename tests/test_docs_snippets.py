@@ -9,6 +9,8 @@ A page may put one directive in an HTML comment right before a block (invisible 
 * ``<!-- docs-test: replace "OLD" "NEW" -->`` (several pairs allowed): run the block with OLD
   replaced by NEW — the reduced mode of a slow block (fewer repeats, a smaller grid). Each OLD
   must occur in the block, so a stale directive fails.
+  The name ``REPO`` (the repository root) is defined for such replacements, e.g. to read a committed
+  result file instead of one that a minutes-long command would write.
 * ``<!-- docs-test: skip REASON -->``: only for a block that needs something optional that may be
   missing (torchvision); the reason is shown as the skip reason.
 """
@@ -63,7 +65,7 @@ def _apply_replacements(code: str, arg: str, where: str) -> str:
 def run_page(path: Path, text: str | None = None) -> dict:
     """Run every python block of a page in order in one namespace; return counts."""
     text = path.read_text() if text is None else text
-    ns: dict = {"__name__": f"docs_{path.stem}"}
+    ns: dict = {"__name__": f"docs_{path.stem}", "REPO": ROOT}  # REPO: for reduced-mode directives only
     ran = skipped = 0
     reasons = []
     for b in extract_blocks(text):
