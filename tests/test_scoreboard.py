@@ -135,9 +135,11 @@ def test_kernel_scores_match_numpy_ranks():
     net = nn.Sequential(nn.Conv2d(3, 12, 3), nn.ReLU(), nn.Conv2d(12, 6, 3, groups=3))
     w = rng.normal(size=(12, 3)) @ rng.normal(size=(3, 27))          # rank 3 of 12
     _set(net[0], w)
-    sb = scoreboard(net, input_shape=(3, 9, 9), scores=["numerical", "energy", "l1"])
+    sb = scoreboard(net, input_shape=(3, 9, 9), scores=["numerical", "energy", "evbmf", "l1"])
     t = sb.table.set_index("layer")
     assert t.loc["0", "numerical"] == pytest.approx(1 - np.linalg.matrix_rank(w) / 12)
+    # an exactly rank-3 float32 kernel: EVBMF keeps 3 (float32 rounding is not read as signal)
+    assert t.loc["0", "evbmf"] == pytest.approx(1 - 3 / 12)
     s = np.linalg.svd(w, compute_uv=False)
     r90 = next(r for r in range(1, 13) if np.sum(s[:r] ** 2) >= 0.9 * np.sum(s ** 2))
     assert t.loc["0", "energy"] == pytest.approx(1 - r90 / 12)

@@ -194,7 +194,7 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1), nn.Conv2d(2, 16, 1))
     >>> sb = scoreboard(net, input_shape=(1, 6, 6))
-    >>> sb.table.set_index("layer").loc["3", "kr_segment"]
+    >>> float(sb.table.set_index("layer").loc["3", "kr_segment"])
     0.875
     >>> sorted(sb.skipped)
     []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from redundancy.analysis.records import layer_kernel
 from redundancy.lowrank.ranks import energy_ranks, evbmf
@@ -79,7 +80,11 @@ def spectrum_scores(model, report, *, energy: float = 0.9) -> tuple[dict, dict, 
     """``(evbmf, energy, reasons)``: ``{layer: 1 - rank/full_rank}`` for the EVBMF rank and the
     energy-``energy`` rank of each layer's unfolding, and ``{layer: why it was skipped}``.
 
-    EVBMF may keep no component (the unfolding looks like noise): its redundancy is then 1.
+    EVBMF runs on the unfolding with its numerically zero singular values (``s <= max(m, n)
+eps(dtype) s_max``, the tolerance of the numerical rank) set to 0: the kernel's storage rounding
+is not noise to be modelled, and EVBMF would otherwise keep rounding-level components of an
+exactly low-rank float32 kernel. EVBMF may keep no component (the unfolding looks like noise):
+its redundancy is then 1.
 
     Examples
     --------
@@ -90,7 +95,7 @@ def spectrum_scores(model, report, *, energy: float = 0.9) -> tuple[dict, dict, 
     >>> with torch.no_grad():
     ...     _ = net.weight.copy_(torch.randn(8, 1) @ torch.randn(1, 6))
     >>> ev, en, why = spectrum_scores(net, analyze(net, (6,)))
-    >>> round(ev[""], 3), round(en[""], 3)
+    >>> round(ev[""], 3), round(en[""], 3)   # rank 1 of 6
     (0.833, 0.833)
     """
     modules = dict(model.named_modules())
@@ -102,7 +107,9 @@ def spectrum_scores(model, report, *, energy: float = 0.9) -> tuple[dict, dict, 
                            f"MAX_UNFOLDING={MAX_UNFOLDING:,}")
             ev[r.name] = en[r.name] = None
             continue
-        w = layer_kernel(modules[r.name]).detach().cpu().double().numpy()
+        kern = layer_kernel(modules[r.name]).detach()
+        eps = float(torch.finfo(kern.dtype).eps) if kern.dtype.is_floating_point else 0.0
+        w = kern.cpu().double().numpy()
         if not np.isfinite(w).all():
             why[r.name] = f"kernel of {r.name} holds NaN or inf"
             ev[r.name] = en[r.name] = None
@@ -111,7 +118,9 @@ def spectrum_scores(model, report, *, energy: float = 0.9) -> tuple[dict, dict, 
         for mat in _group_blocks(w, r.groups):
             if not np.any(mat):
                 continue  # an all-zero block has rank 0 under every rule
-            r_ev += evbmf(mat).rank
+            u, sv, vt = np.linalg.svd(mat, full_matrices=False)
+            sv = np.where(sv > max(mat.shape) * eps * sv[0], sv, 0.0)
+            r_ev += evbmf((u * sv) @ vt).rank
             r_en += energy_ranks(mat, energy, modes=(0,)).ranks[0]
         ev[r.name] = _one_minus(r_ev, full)
         en[r.name] = _one_minus(r_en, full)
