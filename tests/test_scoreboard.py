@@ -251,6 +251,7 @@ def test_companion_results_are_reused_and_merged(monkeypatch):
     assert np.allclose(t["car"].values, [0.1 * i for i in range(6)])
     assert t.loc["5", "pip"] == pytest.approx(12 / 16) and t.loc["7", "pip"] == pytest.approx(4 / 16)
     assert np.isnan(t.loc["0", "pip"]) and t.loc["5", "searched"] == 0.5
+    assert json.loads(sb.to_json())["layers"][0]["pip"] is None   # NaN -> null, never NaN in JSON
     assert "not_a_layer" in sb.notes["searched"]
     assert car.calls == 1 and sb.results["car"] is car
     # CAR is the reference: the table ranks the other scores by their agreement with it
@@ -290,7 +291,7 @@ def test_to_dict_json_and_definitions(boards, tmp_path):
     sb = boards[True]
     d = json.loads(sb.to_json(tmp_path / "sb.json"))
     assert d["scores"] == list(sb.scores) and len(d["layers"]) == len(sb.table)
-    assert d["layers"][0]["kr_block"] is None            # NaN -> null, never NaN in JSON
+    assert "kr_block" not in d["scores"] and "no detected block" in d["skipped"]["kr_block"]
     assert set(d["definitions"]) == set(sb.scores)
     assert all(SCORES[s].formula for s in SCORES)
     assert 0 < d["redundant_fraction"] < 1

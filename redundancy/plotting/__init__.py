@@ -3,5 +3,7 @@
 """
 
 from redundancy.plotting.displays import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay
+from redundancy.plotting.scoreboard import ScoreCorrelationDisplay, ScoreHeatmapDisplay
 
-__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
+__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "ScoreCorrelationDisplay",
+           "ScoreHeatmapDisplay"]

@@ -270,6 +270,11 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
 
 
 def _assemble(model, report, shape, seed, asked, layer_scores, channel_scores, skipped, notes, timings, results):
+    for s in asked:
+        if s in layer_scores and all(v is None for v in layer_scores[s].values()):
+            del layer_scores[s]
+            skipped[s] = (f"score {s!r} applies to no layer of this model"
+                          + (" (no detected block)" if s == "kr_block" else ""))
     computed = tuple(s for s in asked if s in layer_scores)
     rows = []
     for r in report.layers:
