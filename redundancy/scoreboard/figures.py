@@ -25,8 +25,7 @@ def draw_heatmap(ax, values: np.ndarray, rows, cols, *, title: str, cbar_label: 
     the image artist."""
     import matplotlib as mpl
 
-    cmap = mpl.colormaps["viridis"].copy()
-    cmap.set_bad("0.85")
+    cmap = mpl.colormaps["viridis"].with_extremes(bad="0.85")
     im = ax.imshow(np.ma.masked_invalid(np.asarray(values, dtype=float)), cmap=cmap, vmin=0.0, vmax=1.0,
                    aspect="auto", interpolation="nearest")
     ax.set_yticks(range(len(rows)))
@@ -43,8 +42,7 @@ def draw_matrix(ax, matrix: np.ndarray, labels, *, title: str):
     import matplotlib as mpl
 
     m = np.asarray(matrix, dtype=float)
-    cmap = mpl.colormaps["RdBu_r"].copy()
-    cmap.set_bad("0.85")
+    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.85")
     im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-1.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(list(labels), rotation=45, ha="right", fontsize=8)
