@@ -153,3 +153,27 @@ def test_page_in_headless_chromium(board, roi, tmp_path):
         "<h1>", '<img src="https://example.com/x.png"><h1>', 1), encoding="utf-8")
     _, log = _render(exe, f"file://{bad}", tmp_path / "bad.png")
     assert any("CONSOLE" in ln and "example.com" in ln for ln in log.splitlines())
+
+
+# ----------------------------------------------------------------------------- command line
+def test_cli_scoreboard_and_analyze_html(tmp_path, capsys):
+    import json
+
+    from redundancy.cli import main
+
+    out = tmp_path / "sb"
+    rc = main(["scoreboard", "small_cnn", "--data", "digits", "--scores", "numerical,l1,taylor",
+               "--model-arg", "widths=(4, 8)", "--out", str(out), "--html", str(out / "page.html"),
+               "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    d = json.loads((out / "scoreboard.json").read_text())
+    assert d["scores"] == ["numerical", "l1", "taylor"] and len(d["layers"]) == 3
+    for f in ("scoreboard.csv", "channels.csv", "heatmap.png", "correlation.png", "page.html"):
+        assert (out / f).stat().st_size > 0
+    rc = main(["analyze", "small_cnn", "--html", str(tmp_path / "a.html"), "--no-progress"])
+    assert rc == 0 and "Layers (analyze)" in (tmp_path / "a.html").read_text()
+    capsys.readouterr()
+    assert main(["scoreboard", "small_cnn", "--scores", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["scoreboard", "small_cnn", "--epochs", "2"]) == 2
+    assert main(["scoreboard", "small_cnn", "--data", "cifar"]) == 2

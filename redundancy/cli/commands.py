@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from redundancy.analysis.table import report_text
+from redundancy.cli import scoreboard as scoreboard_cli
 from redundancy.errors import RedundancyError
 
 EPILOG = """examples:
@@ -267,6 +268,10 @@ def _analyze(args: argparse.Namespace) -> int:
     print(report_text(report))
     if out is not None:
         print("wrote " + ", ".join(_write_report(report, out, title=args.model)))
+    if args.html:
+        from redundancy.scoreboard.html import report_to_html
+
+        print(f"wrote {report_to_html(report, args.html, title=f'Redundancy of {args.model}')}")
     return 0
 
 
@@ -362,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="keyword argument for the zoo model or factory (repeatable)")
     p.add_argument("--out", metavar="DIR", help="write report.json, CSV tables and a PNG into DIR")
+    p.add_argument("--html", metavar="FILE", help="write a one-page HTML report to FILE")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_analyze)
 
@@ -401,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_simulate)
+    scoreboard_cli.add_parser(sub)
     return parser
 
 
