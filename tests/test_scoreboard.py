@@ -222,6 +222,8 @@ class _Result:
     def __init__(self, layer_red, channel_imp=None, pip=False):
         self.layer_red, self.channel_imp, self.pip = layer_red, channel_imp, pip
         self.calls = 0
+        if channel_imp is None:  # a method that scores layers only has no channel_table
+            self.channel_table = None
 
     def layer_table(self):
         self.calls += 1
@@ -263,6 +265,30 @@ def test_companion_results_are_reused_and_merged(monkeypatch):
     assert sb.channel_reference is not None and "l1" in set(sb.channel_reference["score"])
 
 
+def test_a_companion_score_asked_and_not_given_is_computed_once(monkeypatch):
+    """``scores=["car"]`` without a result runs ``redundancy.pruning.car_scores`` (here a stand-in
+    module implementing its signature), once, and keeps its result for reuse."""
+    import sys
+    import types
+
+    calls = []
+
+    def car_scores(model, data, layers=None, *, metric="accuracy", classwise=False):
+        calls.append((model, metric))
+        return _Result({"5": 0.9, "7": 0.1, "0": 0.2})
+
+    fake = types.ModuleType("redundancy.pruning")
+    fake.car_scores = car_scores
+    monkeypatch.setitem(sys.modules, "redundancy.pruning", fake)
+    net = planted_model(True)
+    sb = scoreboard(net, _data(), scores=["numerical", "car"])
+    assert len(calls) == 1 and calls[0][0] is net
+    assert sb.table.set_index("layer").loc["5", "car"] == 0.9 and "car" in sb.results
+    assert sb.reference["score"].tolist() == ["numerical"]
+    sb2 = scoreboard(net, _data(), scores=["car"], results=sb.results)     # reused: no second call
+    assert len(calls) == 1 and sb2.results["car"] is sb.results["car"]
+
+
 def test_scores_asked_without_data_or_method_are_skipped_with_a_reason():
     sb = scoreboard(planted_model(False), input_shape=(1, 8, 8), scores=["numerical", "taylor", "car", "pip"])
     assert sb.scores == ("numerical",)
@@ -277,6 +303,14 @@ def test_bad_input_is_refused():
         scoreboard(net)
     with pytest.raises(RedundancyError, match="scores"):
         scoreboard(net, input_shape=(1, 8, 8), scores=["nope"])
+    with pytest.raises(RedundancyError, match="scores"):
+        scoreboard(net, input_shape=(1, 8, 8), scores=[])
+    with pytest.raises(RedundancyError, match="scores"):
+        scoreboard(net, input_shape=(1, 8, 8), scores=3)
+    with pytest.raises(RedundancyError, match="seed"):
+        scoreboard(net, input_shape=(1, 8, 8), seed=-1)
+    with pytest.raises(RedundancyError, match="not modules"):
+        taylor_importance(net, _data(), ["nope"])
     with pytest.raises(RedundancyError, match="results"):
         scoreboard(net, input_shape=(1, 8, 8), results={"nope": 1})
     with pytest.raises(RedundancyError, match="NaN"):

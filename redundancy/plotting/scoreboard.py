@@ -47,7 +47,7 @@ class ScoreHeatmapDisplay:
         >>> sb = scoreboard(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 8, 1)), input_shape=(1, 5, 5))
         >>> disp = ScoreHeatmapDisplay.from_result(sb).plot()
         >>> disp.image_.get_array().shape
-        (2, 8)
+        (2, 7)
         """
         _check(scoreboard)
         vals = scoreboard.rank_normalised()
@@ -83,7 +83,7 @@ class ScoreCorrelationDisplay:
         >>> from redundancy.scoreboard import scoreboard
         >>> sb = scoreboard(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 8, 1)), input_shape=(1, 5, 5))
         >>> ScoreCorrelationDisplay.from_result(sb).plot().matrix.shape
-        (7, 7)
+        (6, 6)
         """
         _check(scoreboard)
         if level not in ("layer", "channel"):

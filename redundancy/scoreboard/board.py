@@ -139,20 +139,24 @@ class Scoreboard:
                 f"skipped={sorted(self.skipped)}, most redundant: {tops or '-'})")
 
 
-def _select(scores, results, data) -> tuple[list[str], dict]:
+def _select(scores, results, data) -> list[str]:
+    """The score names to compute, in the order of :data:`SCORES`'s definitions or as given."""
     if scores is None:
-        asked = [s for s in DEFAULT_SCORES if s != "taylor" or data is not None]
-        asked += [s for s in COMPANIONS if s in results]
-    elif scores == "all":
-        asked = list(SCORES)
-    else:
-        if isinstance(scores, str):
-            scores = [scores]
+        return [s for s in DEFAULT_SCORES if s != "taylor" or data is not None] + \
+               [s for s in COMPANIONS if s in results]
+    if isinstance(scores, str) and scores == "all":
+        return list(SCORES)
+    if isinstance(scores, str):
+        scores = [scores]
+    try:
         asked = list(dict.fromkeys(scores))
-        bad = [s for s in asked if s not in SCORES]
-        if bad:
-            raise RedundancyError(f"scores={bad!r} are not scores; choose from {list(SCORES)} or 'all'")
-    return asked, {}
+    except TypeError:
+        raise RedundancyError(f"scores={scores!r} is not allowed; give None, 'all' or a list of score "
+                              f"names from {list(SCORES)}") from None
+    bad = [s for s in asked if s not in SCORES]
+    if bad or not asked:
+        raise RedundancyError(f"scores={bad or scores!r} are not scores; choose from {list(SCORES)} or 'all'")
+    return asked
 
 
 def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None, report=None, seed=0,
@@ -196,8 +200,8 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     >>> sb = scoreboard(net, input_shape=(1, 6, 6))
     >>> float(sb.table.set_index("layer").loc["3", "kr_segment"])
     0.875
-    >>> sorted(sb.skipped)
-    []
+    >>> sb.skipped["kr_block"]
+    "score 'kr_block' applies to no layer of this model (no detected block)"
     """
     from tqdm.auto import tqdm
 
@@ -222,23 +226,23 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
         raise RedundancyError(f"report must be a RedundancyReport; got {type(report).__name__}")
     if report is None:
         report = analyze(model, shape, seed=seed)
-    asked, skipped = _select(scores, results, ds)
+    asked, skipped = _select(scores, results, ds), {}
     layers = [r.name for r in report.layers]
     layer_scores: dict[str, dict] = {}
     channel_scores: dict[str, dict] = {}
-    notes, timings = {}, {}
+    notes, timings, spectra = {}, {}, {}
     rep = report_scores(report)
     for name in tqdm(asked, desc="scores", disable=not progress):
         t0 = time.perf_counter()
         if name in rep:
             layer_scores[name] = rep[name]
         elif name in ("evbmf", "energy"):
-            if "evbmf" not in layer_scores and "energy" not in layer_scores:
+            if not spectra:  # one SVD pass gives both
                 ev, en, why = spectrum_scores(model, report)
+                spectra.update(evbmf=ev, energy=en)
                 if why:
                     notes["evbmf"] = notes["energy"] = "; ".join(why.values())
-                cache = {"evbmf": ev, "energy": en}
-            layer_scores[name] = cache[name]
+            layer_scores[name] = spectra[name]
         elif name == "l1":
             channel_scores["l1"] = l1_importance(model, layers)
         elif name == "taylor":

@@ -104,6 +104,10 @@ def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, 
     n = len(ds.y_train)
     idx = np.sort(rng.permutation(n)[:n_examples]) if n > n_examples else np.arange(n)
     modules = dict(model.named_modules())
+    missing = [nm for nm in layers if nm not in modules]
+    if missing:
+        raise RedundancyError(f"layers {missing[:5]} are not modules of the model")
+    model.to(dev)  # as redundancy.training.evaluate does
     dtype = next(model.parameters()).dtype
     classification = ds.task == "classification"
     sums = {name: None for name in layers}
