@@ -23,9 +23,11 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 
 class _LongTail:
-    """A test double of the long-tail report (the flip counts the headline reads)."""
+    """A test double of the long-tail report: ``n`` examples, one summary row per compressed model."""
 
-    n_flips, flip_rate, n = 7, 0.035, 200
+    n = 200
+    rows = ({"model": "int8", "n_mismatch": 7, "flip_rate": 0.035, "accuracy": 0.9},
+            {"model": "lowrank", "n_mismatch": 12, "flip_rate": 0.06, "accuracy": 0.88})
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,8 @@ def test_headline_says_what_is_known_and_not_measured(board, roi):
     q = dict(headline(board, board.report, roi, _LongTail()))
     assert f"{roi.params_saved:,} of {roi.params_original:,}" in q["What does the compression save?"]
     assert f"{roi.extra_samples:+,}" in q["How much more data does it need?"]
-    assert q["How many long-tail examples flip?"].startswith("7 of 200")
+    assert q["How many long-tail examples flip?"] == ("int8: 7 of 200 examples (flip rate 3.5 %); "
+                                                       "lowrank: 12 of 200 examples (flip rate 6.0 %)")
 
 
 def test_page_is_self_contained_escaped_and_every_figure_is_drawn(board, roi, tmp_path):
@@ -98,7 +101,7 @@ def test_page_is_self_contained_escaped_and_every_figure_is_drawn(board, roi, tm
     assert "<link" not in html and "@import" not in html
     # headline before figures before tables
     assert html.index("The answer") < html.index("<h2>Figures") < html.index("<h2>Tables")
-    assert "7 of 200 examples" in html
+    assert "int8: 7 of 200 examples" in html
     figs = _pngs(html)
     assert len(figs) == 4                                     # heat map, correlations, consensus, ranks
     for img, w, h in figs:
@@ -177,3 +180,11 @@ def test_cli_scoreboard_and_analyze_html(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
     assert main(["scoreboard", "small_cnn", "--epochs", "2"]) == 2
     assert main(["scoreboard", "small_cnn", "--data", "cifar"]) == 2
+
+
+def test_real_mismatch_report_in_the_headline():
+    longtail = pytest.importorskip("redundancy.longtail", exc_type=ImportError)
+    ref, comp = planted_model(False), planted_model(True)
+    rep = longtail.mismatch_report(ref, {"planted": comp}, _data(), n_permutations=10)
+    q = dict(headline(None, None, None, rep))["How many long-tail examples flip?"]
+    assert q.startswith(f"planted: {rep.rows[0]['n_mismatch']:,} of {rep.n:,} examples")

@@ -6,8 +6,6 @@ Exit codes: 0 success, 1 a computation failed, 2 a bad argument. Every error is 
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib
 import json
 import os
 import sys
@@ -16,7 +14,8 @@ import time
 import numpy as np
 
 from redundancy.analysis.table import report_text
-from redundancy.cli import scoreboard as scoreboard_cli
+import redundancy.cli.scoreboard as scoreboard_cli
+from redundancy.cli.common import _agg, _kv, _out_dir, _save_fig, _shape, build_model, load_model
 from redundancy.errors import RedundancyError
 
 EPILOG = """examples:
@@ -40,17 +39,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a shape; give comma-separated positive integers such as 3,32,32")
-    return shape
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -81,78 +69,9 @@ def _nonneg_float(text: str) -> float:
     return _float(text, strict=False)
 
 
-def _kv(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. kr=4)")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
-
-
 # ----------------------------------------------------------------------------------- helpers
-def _out_dir(path: str | None) -> str | None:
-    if path is None:
-        return None
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise RedundancyError(f"--out={path!r} exists and is not a directory")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def _save_fig(display, path: str) -> None:
-    display.figure_.savefig(path, dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(display.figure_)
-
-
-def _agg():
-    import matplotlib
-
-    matplotlib.use("Agg")  # the CLI only writes files
-
-
-def load_model(spec: str, model_args: dict | None = None):
-    """A model from a zoo name or ``package.module:factory``; returns ``(model, default_input_shape)``."""
-    kwargs = dict(model_args or {})
-    if ":" in spec:
-        mod_name, _, attr = spec.partition(":")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError as exc:
-            raise RedundancyError(f"MODEL={spec!r}: cannot import module {mod_name!r} ({exc})") from None
-        factory = getattr(mod, attr, None)
-        if factory is None or not callable(factory):
-            raise RedundancyError(f"MODEL={spec!r}: module {mod_name!r} has no callable {attr!r}")
-        model = factory(**kwargs)
-        import torch
-
-        if not isinstance(model, torch.nn.Module):
-            raise RedundancyError(f"MODEL={spec!r}: {attr}() returned {type(model).__name__}, "
-                                  "not a torch.nn.Module")
-        return model, None
-    from redundancy import zoo
-
-    names = list(zoo.MODELS)
-    if spec not in names:
-        raise RedundancyError(f"MODEL={spec!r} is not a zoo model ({', '.join(names)}) nor "
-                              "package.module:factory")
-    return zoo.get_model(spec, **kwargs), zoo.default_input_shape(spec)
-
-
 def _model(spec, weights, input_shape, model_args, what="MODEL"):
-    from redundancy.checkpoint import load_weights
-
-    model, default = load_model(spec, model_args)
-    if weights is not None:
-        load_weights(model, weights)
-    shape = input_shape or default
-    if shape is None:
-        raise RedundancyError(f"{what}={spec!r} is not a zoo model; give --input-shape C,H,W")
-    model.eval()
-    return model, tuple(shape)
+    return build_model(spec, weights, input_shape, model_args, what, loader=load_model)
 
 
 def _write_report(report, out: str, *, stem: str = "report", title: str | None = None) -> list[str]:

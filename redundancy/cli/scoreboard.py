@@ -21,7 +21,7 @@ pip (data); higher = more redundant. --scores all also runs the companion method
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register the ``scoreboard`` subcommand on ``sub`` (an argparse subparsers object)."""
-    from redundancy.cli.commands import _kv, _shape
+    from redundancy.cli.common import _kv, _shape
 
     p = sub.add_parser("scoreboard", help="every redundancy score of every layer, side by side",
                        description="every redundancy score of every layer, side by side, with their "
@@ -53,7 +53,7 @@ def _dataset(name: str, seed: int):
 
 def run(args: argparse.Namespace) -> int:
     """Build (and optionally train) the model, compute the scoreboard, print it, write files."""
-    from redundancy.cli.commands import _agg, _model, _out_dir, _save_fig
+    from redundancy.cli.common import _agg, _out_dir, _save_fig, build_model
     from redundancy.scoreboard import scoreboard
 
     if args.seed < 0:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if args.model == "small_cnn":
             margs.setdefault("dims", len(data.input_shape) - 1)
     shape = args.input_shape or (data.input_shape if data is not None else None)
-    model, shape = _model(args.model, args.weights, shape, margs)
+    model, shape = build_model(args.model, args.weights, shape, margs)
     if args.epochs:
         from redundancy.training import evaluate, train
 

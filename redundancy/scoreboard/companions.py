@@ -49,6 +49,8 @@ def compute_companion(name: str, model, data, *, seed: int = 0):
             return fit_spike_slab(model, data, seed=seed), None
     except ImportError as exc:
         return None, f"score {name!r}: its method is not installed in this build ({exc})"
+    except RedundancyError as exc:  # the method refuses this model (e.g. a layer it cannot convert)
+        return None, f"score {name!r}: the method refused this model: {exc}"
     raise RedundancyError(f"score {name!r} has no companion method; choose one of ['searched', 'car', 'pip']")
 
 
@@ -110,33 +112,39 @@ def companion_channel_scores(name: str, result, layers) -> dict[str, np.ndarray]
     return out
 
 
-def longtail_flips(result) -> dict | None:
-    """What a long-tail report says about flips: ``{"flips": int or None, "flip_rate": float or
-    None, "n": int or None}`` read from the attributes ``n_flips``/``flips``/``n_mismatches``,
-    ``flip_rate`` and ``n``/``n_examples`` (or the same keys of ``to_dict()``); ``None`` when the
-    result names none of them."""
+def _number(v):
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(float(v)):
+        return v
+    return None
+
+
+def longtail_flips(result) -> list[dict] | None:
+    """What a long-tail report says about flips: one ``{"model", "flips", "flip_rate", "n"}`` per
+    compressed model, from the report's ``rows`` (``n_mismatch``, ``flip_rate``; ``n`` from the
+    report), or from the attributes ``n_flips``/``n_mismatch``, ``flip_rate`` and ``n`` of a
+    single-model report; ``None`` when the result states neither count nor rate.
+
+    Examples
+    --------
+    >>> class Rep:
+    ...     n, rows = 200, ({"model": "int8", "n_mismatch": 7, "flip_rate": 0.035},)
+    >>> longtail_flips(Rep())
+    [{'model': 'int8', 'flips': 7, 'flip_rate': 0.035, 'n': 200}]
+    """
     if result is None:
         return None
-    d = {}
-    if callable(getattr(result, "to_dict", None)):
-        try:
-            d = result.to_dict() or {}
-        except Exception:  # a report whose to_dict needs arguments: read attributes only
-            d = {}
-
-    def get(*keys):
-        for k in keys:
-            v = getattr(result, k, d.get(k) if isinstance(d, dict) else None)
-            if callable(v):
-                continue
-            if isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(float(v)):
-                return v
-        return None
-
-    flips, rate, n = get("n_flips", "flips", "n_mismatches", "mismatches"), get("flip_rate"), get("n", "n_examples")
-    if flips is None and rate is not None and n is not None:
-        flips = round(float(rate) * int(n))
-    if flips is None and rate is None:
-        return None
-    return {"flips": None if flips is None else int(flips), "flip_rate": None if rate is None else float(rate),
-            "n": None if n is None else int(n)}
+    n = _number(getattr(result, "n", None))
+    rows = getattr(result, "rows", None)
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
+        rows = [{"model": None, "n_mismatch": getattr(result, "n_flips", getattr(result, "n_mismatch", None)),
+                 "flip_rate": getattr(result, "flip_rate", None)}]
+    out = []
+    for r in rows:
+        flips, rate = _number(r.get("n_mismatch", r.get("n_flips"))), _number(r.get("flip_rate"))
+        if flips is None and rate is not None and n is not None:
+            flips = round(float(rate) * int(n))
+        if flips is None and rate is None:
+            continue
+        out.append({"model": r.get("model"), "flips": None if flips is None else int(flips),
+                    "flip_rate": None if rate is None else float(rate), "n": None if n is None else int(n)})
+    return out or None

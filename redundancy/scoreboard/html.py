@@ -88,10 +88,14 @@ def headline(scoreboard=None, report=None, roi=None, longtail=None) -> list[tupl
     if lt is None:
         rows.append(("How many long-tail examples flip?", NOT_MEASURED + " (no long-tail report given)"))
     else:
-        of = f" of {lt['n']:,}" if lt["n"] is not None else ""
-        rate = f" (flip rate {_pct(lt['flip_rate'])})" if lt["flip_rate"] is not None else ""
-        rows.append(("How many long-tail examples flip?",
-                     f"{lt['flips']:,}{of} examples{rate}" if lt["flips"] is not None else f"flip rate {rate}"))
+        parts = []
+        for e in lt:
+            who = f"{e['model']}: " if e["model"] else ""
+            of = f" of {e['n']:,}" if e["n"] is not None else ""
+            rate = f" (flip rate {_pct(e['flip_rate'])})" if e["flip_rate"] is not None else ""
+            parts.append(f"{who}{e['flips']:,}{of} examples{rate}" if e["flips"] is not None
+                         else f"{who}flip rate {_pct(e['flip_rate'])}")
+        rows.append(("How many long-tail examples flip?", "; ".join(parts)))
     return rows
 
 
