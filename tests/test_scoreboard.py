@@ -327,8 +327,12 @@ def test_bad_input_is_refused():
         taylor_importance(net, _data(), ["nope"])
     with pytest.raises(RedundancyError, match="results"):
         scoreboard(net, input_shape=(1, 8, 8), results={"nope": 1})
-    with pytest.raises(RedundancyError, match="NaN"):
-        scoreboard(net, input_shape=(1, 8, 8), results={"car": _Result({"0": float("nan")})}, scores=["car"])
+    with pytest.raises(RedundancyError, match="inf"):
+        scoreboard(net, input_shape=(1, 8, 8), results={"car": _Result({"0": float("inf")})}, scores=["car"])
+    # a layer the method did not score (NaN) is simply not on the board
+    sb = scoreboard(net, input_shape=(1, 8, 8), results={"car": _Result({"0": float("nan"), "2": 0.5})},
+                    scores=["car"])
+    assert np.isnan(sb.table.set_index("layer").loc["0", "car"]) and sb.table.set_index("layer").loc["2", "car"] == 0.5
     with pytest.raises(RedundancyError, match=r"\[0, 1\]"):
         scoreboard(net, input_shape=(1, 8, 8), results={"searched": _Result({"0": 3.0})}, scores=["searched"])
     with pytest.raises(RedundancyError, match="layer_table"):
@@ -352,8 +356,10 @@ def test_real_car_on_the_scoreboard():
     net, data = planted_model(True), _data()
     car = pruning.car_scores(net, data)
     sb = scoreboard(net, data, results={"car": car})
-    assert "car" in sb.scores and sb.reference is not None
-    assert sb.table["car"].between(0, 1).all()
+    assert "car" in sb.scores and sb.reference is not None and sb.results["car"] is car
+    scored = sb.table["car"].dropna()
+    assert len(scored) >= 3 and scored.between(0, 1).all() and "car" not in sb.notes
+    assert "car" in sb.channels.columns
 
 
 def test_real_rank_search_on_the_scoreboard():

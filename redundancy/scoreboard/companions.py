@@ -69,30 +69,34 @@ def _table(result, method: str, name: str):
 
 
 def _finite(name, what, values):
+    """The values as float64; NaN (a layer or channel the method did not score) stays NaN, inf is refused."""
     v = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(v).all():
-        raise RedundancyError(f"results[{name!r}] holds NaN or inf in {what}")
+    if np.isinf(v).any():
+        raise RedundancyError(f"results[{name!r}] holds inf in {what}")
     return v
 
 
 def companion_layer_scores(name: str, result, layers) -> tuple[dict, list[str]]:
-    """``({layer: redundancy}, unknown layer names)`` of a companion result (only model layers)."""
+    """``({layer: redundancy}, unknown layer names)`` of a companion result (only model layers;
+    a layer whose redundancy is NaN, i.e. the method did not score it, is left out)."""
     known = set(layers)
     if name == "pip":
         ch = _table(result, "channel_table", name)
         col = "pip" if "pip" in ch.columns else "importance"
         pips = _finite(name, f"channel_table().{col}", ch[col])
-        if ((pips < 0) | (pips > 1)).any():
+        ok = np.isfinite(pips)
+        if ((pips[ok] < 0) | (pips[ok] > 1)).any():
             raise RedundancyError(f"results['pip'].channel_table().{col} must be probabilities in [0, 1]")
-        frac = (ch.assign(_low=pips < 0.5).groupby("layer")["_low"].mean())
+        frac = ch[ok].assign(_low=pips[ok] < 0.5).groupby("layer")["_low"].mean()
         scores = {str(k): float(v) for k, v in frac.items()}
     else:
         lt = _table(result, "layer_table", name)
         red = _finite(name, "layer_table().redundancy", lt["redundancy"])
-        if ((red < -1e-9) | (red > 1 + 1e-9)).any():
+        ok = np.isfinite(red)
+        if ((red[ok] < -1e-9) | (red[ok] > 1 + 1e-9)).any():
             raise RedundancyError(f"results[{name!r}].layer_table().redundancy must lie in [0, 1]; got "
-                                  f"[{red.min():.3g}, {red.max():.3g}]")
-        scores = {str(k): float(min(max(v, 0.0), 1.0)) for k, v in zip(lt["layer"], red)}
+                                  f"[{red[ok].min():.3g}, {red[ok].max():.3g}]")
+        scores = {str(k): float(min(max(v, 0.0), 1.0)) for k, v, good in zip(lt["layer"], red, ok) if good}
     unknown = sorted(k for k in scores if k not in known)
     return {k: v for k, v in scores.items() if k in known}, unknown
 
