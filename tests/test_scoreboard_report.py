@@ -17,7 +17,7 @@ from redundancy.errors import RedundancyError
 from redundancy.scoreboard import scoreboard
 from redundancy.scoreboard.html import headline, report_to_html
 
-from test_scoreboard import _data, planted_model
+from test_scoreboard import _Result, _data, planted_model
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
@@ -106,6 +106,16 @@ def test_page_is_self_contained_escaped_and_every_figure_is_drawn(board, roi, tm
     assert len(figs) == 4                                     # heat map, correlations, consensus, ranks
     for img, w, h in figs:
         assert img.shape[:2] == (h, w) and _non_blank(img)
+
+
+def test_page_ranks_the_scores_against_car_when_car_is_given(tmp_path):
+    net = planted_model(True)
+    car = _Result({"0": 0.1, "2": 0.2, "4": 0.3, "5": 0.9, "7": 0.4}, {"5": [1.0] * 4 + [0.0] * 12})
+    sb = scoreboard(net, input_shape=(1, 8, 8), results={"car": car}, scores=["numerical", "l1", "car"])
+    html = open(sb.to_html(tmp_path / "car.html"), encoding="utf-8").read()
+    assert "Which score predicts the CAR accuracy drop best (per layer)" in html
+    best = sb.reference.iloc[0]
+    assert best["score"] in ("numerical", "l1") and f"<td>{best['score']}</td>" in html
 
 
 def test_report_page_from_analyze(board, tmp_path):
