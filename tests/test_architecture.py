@@ -52,6 +52,9 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
             else:
                 mod = node.module or ""
             targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            targets = [node.args[0].value]  # importlib.import_module("redundancy.x.y") is an import too
         for t in targets:
             while t and t not in known:
                 t = t.rpartition(".")[0]
@@ -128,6 +131,12 @@ def test_imports_follow_the_documented_direction():
 def test_every_part_has_a_level():
     parts = {_part(m) for m in _modules()} - {"__init__"}
     assert parts <= set(LEVELS), sorted(parts - set(LEVELS))
+
+
+def test_string_imports_are_seen(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("import importlib\ndef g():\n    return importlib.import_module('redundancy.cli.commands')\n")
+    assert _imports("redundancy.linear.m", f, {"redundancy.cli.commands"}) == {"redundancy.cli.commands"}
 
 
 def test_checker_catches_a_cycle_and_a_wrong_direction():

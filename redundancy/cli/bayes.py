@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 
-from redundancy.cli.commands import _agg, _kv, _out_dir, _pos_float, _save_fig, _sub, load_model
+from redundancy.cli.common import _agg, _kv, _out_dir, _pos_float, _save_fig, _sub, load_model
 from redundancy.errors import RedundancyError
 
 __all__ = ["add_parser"]

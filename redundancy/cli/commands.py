@@ -6,8 +6,6 @@ Exit codes: 0 success, 1 a computation failed, 2 a bad argument. Every error is 
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib
 import json
 import os
 import sys
@@ -16,6 +14,13 @@ import time
 import numpy as np
 
 from redundancy.analysis.table import report_text
+from redundancy.cli import bayes as bayes_cli
+from redundancy.cli import longtail as longtail_cli
+from redundancy.cli import prune as prune_cli
+from redundancy.cli import ranks as ranks_cli
+from redundancy.cli import scoreboard as scoreboard_cli
+from redundancy.cli.common import (_agg, _ints, _kv, _nonneg_float, _out_dir, _pos_float, _save_fig, _shape, _sub,
+                                   build_model, load_model)
 from redundancy.errors import RedundancyError
 
 EPILOG = """examples:
@@ -41,117 +46,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a shape; give comma-separated positive integers such as 3,32,32")
-    return shape
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        vals = ()
-    if not vals or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of positive integers such as 1,8,32")
-    return vals
-
-
-def _float(text: str, *, strict: bool) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not np.isfinite(v) or v < 0 or (strict and v == 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number {'>' if strict else '>='} 0")
-    return v
-
-
-def _pos_float(text: str) -> float:
-    return _float(text, strict=True)
-
-
-def _nonneg_float(text: str) -> float:
-    return _float(text, strict=False)
-
-
-def _kv(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. kr=4)")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
-
-
 # ----------------------------------------------------------------------------------- helpers
-def _out_dir(path: str | None) -> str | None:
-    if path is None:
-        return None
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise RedundancyError(f"--out={path!r} exists and is not a directory")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def _save_fig(display, path: str) -> None:
-    display.figure_.savefig(path, dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(display.figure_)
-
-
-def _agg():
-    import matplotlib
-
-    matplotlib.use("Agg")  # the CLI only writes files
-
-
-def load_model(spec: str, model_args: dict | None = None):
-    """A model from a zoo name or ``package.module:factory``; returns ``(model, default_input_shape)``."""
-    kwargs = dict(model_args or {})
-    if ":" in spec:
-        mod_name, _, attr = spec.partition(":")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError as exc:
-            raise RedundancyError(f"MODEL={spec!r}: cannot import module {mod_name!r} ({exc})") from None
-        factory = getattr(mod, attr, None)
-        if factory is None or not callable(factory):
-            raise RedundancyError(f"MODEL={spec!r}: module {mod_name!r} has no callable {attr!r}")
-        model = factory(**kwargs)
-        import torch
-
-        if not isinstance(model, torch.nn.Module):
-            raise RedundancyError(f"MODEL={spec!r}: {attr}() returned {type(model).__name__}, "
-                                  "not a torch.nn.Module")
-        return model, None
-    from redundancy import zoo
-
-    names = list(zoo.MODELS)
-    if spec not in names:
-        raise RedundancyError(f"MODEL={spec!r} is not a zoo model ({', '.join(names)}) nor "
-                              "package.module:factory")
-    return zoo.get_model(spec, **kwargs), zoo.default_input_shape(spec)
-
-
 def _model(spec, weights, input_shape, model_args, what="MODEL"):
-    from redundancy.checkpoint import load_weights
-
-    model, default = load_model(spec, model_args)
-    if weights is not None:
-        load_weights(model, weights)
-    shape = input_shape or default
-    if shape is None:
-        raise RedundancyError(f"{what}={spec!r} is not a zoo model; give --input-shape C,H,W")
-    model.eval()
-    return model, tuple(shape)
+    return build_model(spec, weights, input_shape, model_args, what, loader=load_model)
 
 
 def _write_report(report, out: str, *, stem: str = "report", title: str | None = None) -> list[str]:
@@ -267,6 +164,10 @@ def _analyze(args: argparse.Namespace) -> int:
     print(report_text(report))
     if out is not None:
         print("wrote " + ", ".join(_write_report(report, out, title=args.model)))
+    if args.html:
+        from redundancy.scoreboard.html import report_to_html
+
+        print(f"wrote {report_to_html(report, args.html, title=f'Redundancy of {args.model}')}")
     return 0
 
 
@@ -333,11 +234,6 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------- parser
-def _sub(sub, name, help_, epilog):
-    return sub.add_parser(name, help=help_, description=help_, epilog=epilog,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="redundancy", description="Model redundancy of (compressed) CNNs: whole-network tensor, "
@@ -362,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="keyword argument for the zoo model or factory (repeatable)")
     p.add_argument("--out", metavar="DIR", help="write report.json, CSV tables and a PNG into DIR")
+    p.add_argument("--html", metavar="FILE", help="write a one-page HTML report to FILE")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_analyze)
 
@@ -401,10 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_simulate)
-    importlib.import_module("redundancy.cli.longtail").add_parser(sub)
-    importlib.import_module("redundancy.cli.bayes").add_parser(sub)
-    importlib.import_module("redundancy.cli.prune").add_parser(sub)  # redundancy prune (CAR)
-    importlib.import_module("redundancy.cli.ranks").add_parser(sub)
+    for command in (ranks_cli, prune_cli, bayes_cli, longtail_cli):  # the companion methods
+        command.add_parser(sub)
+    scoreboard_cli.add_parser(sub)
     return parser
 
 

@@ -38,7 +38,7 @@ def _target(text: str):
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from redundancy.cli.commands import _kv
+    from redundancy.cli.common import _kv
 
     p = sub.add_parser("prune", help="prune channels by CAR (accuracy drop) or a baseline criterion",
                        description="prune channels by CAR (accuracy drop) or a baseline criterion",
@@ -65,7 +65,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def _build(args, ds):
     from redundancy.checkpoint import load_weights
-    from redundancy.cli.commands import load_model
+    from redundancy.cli.common import load_model
     from redundancy.pruning import simple_cnn
 
     kw = dict(args.model_arg)
@@ -88,7 +88,7 @@ def _build(args, ds):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from redundancy.cli.commands import _agg, _out_dir, _save_fig
+    from redundancy.cli.common import _agg, _out_dir, _save_fig
     from redundancy.data import load_digits_data, load_mnist1d
     from redundancy.pruning import car_scores, prune
     from redundancy.training import evaluate, train

@@ -19,7 +19,7 @@ EPILOG = """examples:
 
 def add_parser(sub) -> None:
     """Register the ``ranks`` subcommand on the subparsers ``sub``."""
-    from redundancy.cli.commands import _kv, _shape
+    from redundancy.cli.common import _kv, _shape
 
     p = sub.add_parser("ranks", help="RENE automatic rank selection (TT, CP or Tucker per layer)",
                        description="RENE automatic rank selection (TT, CP or Tucker per layer)", epilog=EPILOG,
@@ -52,7 +52,7 @@ def _dataset(name: str, seed: int):
 def run(args: argparse.Namespace) -> int:
     """Run the search; print the per-layer table; write the files. Exit code 0."""
     from redundancy.analysis.table import format_table
-    from redundancy.cli.commands import _agg, _out_dir, _save_fig, load_model
+    from redundancy.cli.common import _agg, _out_dir, _save_fig, load_model
     from redundancy.lowrank.finetune import finetune
     from redundancy.lowrank.search import search_ranks
     from redundancy.training import evaluate, train

@@ -7,5 +7,6 @@ from redundancy.plotting.displays import BoundVsCountDisplay, ErrorCurveDisplay,
 from redundancy.plotting.longtail import MismatchByScoreDisplay, ClassFlipDisplay, MemorizationDisplay
 from redundancy.plotting.pruning import CARCurveDisplay, ClasswiseCARDisplay, FilterDisplay, PruningAccuracyDisplay
 from redundancy.plotting.ranks import RankBandDisplay, RankParetoDisplay
+from redundancy.plotting.scoreboard import ScoreHeatmapDisplay, ScoreCorrelationDisplay
 
-__all__ = ["InclusionDisplay", "InclusionCurveDisplay", "BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "MismatchByScoreDisplay", "ClassFlipDisplay", "MemorizationDisplay", "CARCurveDisplay", "ClasswiseCARDisplay", "FilterDisplay", "PruningAccuracyDisplay", "RankBandDisplay", "RankParetoDisplay"]
+__all__ = ["InclusionDisplay", "InclusionCurveDisplay", "BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay", "MismatchByScoreDisplay", "ClassFlipDisplay", "MemorizationDisplay", "CARCurveDisplay", "ClasswiseCARDisplay", "FilterDisplay", "PruningAccuracyDisplay", "RankBandDisplay", "RankParetoDisplay", "ScoreHeatmapDisplay", "ScoreCorrelationDisplay"]

@@ -1,0 +1,156 @@
+"""Channel importances the scoreboard computes itself, and the participation redundancy of a layer.
+
+* :func:`l1_importance`: ``a_k = ||W_k||_1``, the L1 norm of output channel ``k``'s filter
+  (Li et al. 2017, "Pruning filters for efficient ConvNets"). Data-free.
+* :func:`taylor_importance`: the first-order Taylor estimate of the loss change when channel ``k``
+  is removed (Molchanov et al. 2017): for example ``n`` with activation ``a_nkm`` of channel ``k``
+  at position ``m`` (``M`` positions) and ``g_nkm = dL_n/da_nkm``,
+  ``Theta_k = (1/N) sum_n |(1/M) sum_m a_nkm g_nkm|``. Needs data.
+* :func:`participation_redundancy`: ``1 - (sum_k a_k)^2 / (K sum_k a_k^2)`` in ``[0, 1 - 1/K]``
+  (1 when every ``a_k`` is 0): 0 when all channels matter equally.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from redundancy._validation import as_generator, check_int
+from redundancy.analysis.records import layer_kernel
+from redundancy.counts import eval_mode
+from redundancy.data import as_dataset
+from redundancy.errors import RedundancyError
+
+__all__ = ["l1_importance", "taylor_importance", "participation_redundancy", "MAX_TAYLOR_EXAMPLES"]
+
+#: Most examples :func:`taylor_importance` accepts (the cost is one forward and backward pass each).
+MAX_TAYLOR_EXAMPLES = 100_000
+
+
+def participation_redundancy(importance) -> float:
+    """``1 - PR/K`` with ``PR = (sum a)^2 / sum a^2`` the effective number of channels.
+
+    Examples
+    --------
+    >>> participation_redundancy([1.0, 1.0, 1.0, 1.0]), participation_redundancy([2.0, 2.0, 0.0, 0.0])
+    (0.0, 0.5)
+    """
+    a = np.abs(np.asarray(importance, dtype=np.float64).ravel())
+    if a.size == 0 or not np.isfinite(a).all():
+        raise RedundancyError(f"importance must be a non-empty finite array; got {a.size} values")
+    s2 = float(np.sum(a * a))
+    if s2 == 0.0:
+        return 1.0
+    return float(min(max(1.0 - float(np.sum(a)) ** 2 / (a.size * s2), 0.0), 1.0))
+
+
+def l1_importance(model: nn.Module, layers) -> dict[str, np.ndarray]:
+    """``{layer: a}`` with ``a_k = sum |W[k, ...]|`` over the dense kernel of output channel ``k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 2))
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.copy_(torch.tensor([[1., -2, 0], [0.5, 0, 0]]))
+    >>> l1_importance(net, ["0"])["0"].tolist()
+    [3.0, 0.5]
+    """
+    modules = dict(model.named_modules())
+    out = {}
+    for name in layers:
+        w = layer_kernel(modules[name]).detach().to("cpu", torch.float64)
+        out[name] = w.abs().reshape(w.shape[0], -1).sum(1).numpy()
+    return out
+
+
+def _example_loss(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
+    if classification:
+        return nn.functional.cross_entropy(out, y, reduction="sum")
+    return ((out.reshape(y.shape) - y) ** 2).sum()
+
+
+def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, batch_size: int = 128,
+                      seed=0, device="cpu", progress: bool = False) -> dict[str, np.ndarray]:
+    """``{layer: Theta}``, ``Theta_k = mean_n |mean_m a_nkm dL_n/da_nkm|`` on training examples.
+
+    ``L_n`` is example ``n``'s cross-entropy (classification) or squared error (regression); the
+    model runs in eval mode (BatchNorm uses its running statistics, so examples do not interact and
+    the gradient of the summed loss is each example's own gradient). ``n_examples`` training
+    examples are drawn without replacement with ``seed`` (all of them when there are fewer). A layer
+    called several times adds the terms of every call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> X = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    >>> t = taylor_importance(net, (X, (X[:, 0] > 0).astype(int)), ["0", "2"])
+    >>> t["0"].shape, bool((t["0"] >= 0).all())
+    ((3,), True)
+    """
+    from tqdm.auto import tqdm
+
+    from redundancy.training import check_device
+
+    ds = as_dataset(data)
+    n_examples = check_int("n_examples", n_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
+    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
+    dev = check_device(device)
+    rng = as_generator(seed)
+    n = len(ds.y_train)
+    idx = np.sort(rng.permutation(n)[:n_examples]) if n > n_examples else np.arange(n)
+    modules = dict(model.named_modules())
+    missing = [nm for nm in layers if nm not in modules]
+    if missing:
+        raise RedundancyError(f"layers {missing[:5]} are not modules of the model")
+    model.to(dev)  # as redundancy.training.evaluate does
+    dtype = next(model.parameters()).dtype
+    classification = ds.task == "classification"
+    sums = {name: None for name in layers}
+    acts: dict[str, list[torch.Tensor]] = {}
+
+    def hook(name):
+        def fn(mod, args, out):
+            acts.setdefault(name, []).append(out)
+        return fn
+
+    handles = [modules[name].register_forward_hook(hook(name)) for name in layers]
+    try:
+        with eval_mode(model):
+            for start in tqdm(range(0, len(idx), batch_size), desc="taylor", disable=not progress):
+                b = idx[start:start + batch_size]
+                X = torch.as_tensor(ds.X_train[b], dtype=dtype, device=dev).requires_grad_(True)
+                y = torch.as_tensor(ds.y_train[b], device=dev)
+                y = y.long() if classification else y.to(dtype)
+                acts.clear()
+                loss = _example_loss(model(X), y, classification)
+                names = [nm for nm in layers for _ in acts.get(nm, [])]
+                outs = [o for nm in layers for o in acts.get(nm, [])]
+                grads = torch.autograd.grad(loss, outs, allow_unused=True) if outs else []
+                per = {}
+                for nm, a, g in zip(names, outs, grads):
+                    if g is None:
+                        g = torch.zeros_like(a)
+                    t = (a.detach() * g).reshape(a.shape[0], a.shape[1], -1).mean(2).abs().double()
+                    per[nm] = per.get(nm, 0) + t.sum(0).cpu()
+                for nm in layers:
+                    if nm in per:
+                        sums[nm] = per[nm] if sums[nm] is None else sums[nm] + per[nm]
+    finally:
+        for h in handles:
+            h.remove()
+    out = {}
+    for nm in layers:
+        if sums[nm] is None:
+            raise RedundancyError(f"layer {nm!r} was not called by the model's forward pass; "
+                                  "no Taylor importance")
+        v = (sums[nm] / len(idx)).numpy()
+        if not np.isfinite(v).all():
+            raise RedundancyError(f"Taylor importance of layer {nm!r} is not finite (NaN or inf in the "
+                                  "activations or gradients)")
+        out[nm] = v
+    return out

@@ -1,0 +1,127 @@
+"""Data-free per-layer scores: what :func:`redundancy.analysis.analyze` found (segment dof, K/R of
+the segment and the block, numerical rank) and the EVBMF and energy ranks of each kernel's
+output-channel unfolding, all turned into redundancies in ``[0, 1]`` (higher = more redundant).
+
+For a kernel ``W`` of shape ``(K, C/g, *k)`` with ``g`` groups the unfolding is block diagonal
+with ``g`` blocks ``W_j`` of shape ``(K/g, C/g * prod(k))``; a rank is the sum of the blocks' ranks
+and the full rank is ``g * min(K/g, C/g * prod(k))``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from redundancy.analysis.records import layer_kernel
+from redundancy.lowrank.ranks import energy_ranks, evbmf
+
+__all__ = ["report_scores", "spectrum_scores", "full_rank", "MAX_UNFOLDING"]
+
+#: Largest unfolding (entries) given an SVD for the EVBMF and energy ranks; larger ones are skipped.
+MAX_UNFOLDING = 40_000_000
+
+
+def full_rank(kernel_shape, groups: int = 1) -> int:
+    """``g * min(K/g, C/g * prod(k))``: the largest possible rank of the output-channel unfolding.
+
+    Examples
+    --------
+    >>> full_rank((16, 2, 1, 1)), full_rank((8, 1, 3, 3), groups=8)
+    (2, 8)
+    """
+    k = int(kernel_shape[0])
+    cols = int(np.prod(kernel_shape[1:]))
+    return groups * min(k // groups, cols)
+
+
+def _one_minus(num, den):
+    return None if num is None or not den else float(min(max(1.0 - num / den, 0.0), 1.0))
+
+
+def report_scores(report) -> dict[str, dict[str, float | None]]:
+    """``{score: {layer: redundancy or None}}`` for ``dof``, ``kr_segment``, ``kr_block`` and
+    ``numerical`` from a :class:`~redundancy.analysis.report.RedundancyReport`.
+
+    ``dof = 1 - dof(S)/naive(S)`` (``None`` when the segment was skipped), ``kr_segment = 1 - R/K``
+    (0 when the layer has no architecture bottleneck ``R < K``), ``kr_block = 1 - R/K`` of the
+    layer's block (``None`` outside a block or when the block has no ``R``), ``numerical =
+    1 - rank / full_rank``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from redundancy.analysis.report import analyze
+    >>> net = nn.Sequential(nn.Conv2d(4, 2, 1), nn.Conv2d(2, 16, 1))
+    >>> report_scores(analyze(net, (4, 5, 5)))["kr_segment"]
+    {'0': 0.0, '1': 0.875}
+    """
+    blocks = {b.name: b for b in report.blocks}
+    out = {"dof": {}, "kr_segment": {}, "kr_block": {}, "numerical": {}}
+    for r in report.layers:
+        seg = next(s for s in report.segments if s.name == r.segment)
+        out["dof"][r.name] = _one_minus(seg.dof, seg.naive) if seg.dof else None
+        out["kr_segment"][r.name] = _one_minus(1.0, r.kr_ratio) if r.kr_ratio else 0.0
+        b = blocks.get(r.block) if r.block else None
+        out["kr_block"][r.name] = _one_minus(1.0, b.kr_ratio) if b is not None and b.kr_ratio else None
+        out["numerical"][r.name] = (_one_minus(r.numerical_rank, full_rank(r.kernel_shape, r.groups))
+                                    if r.numerical_rank is not None else None)
+    return out
+
+
+def _group_blocks(kernel: np.ndarray, groups: int) -> list[np.ndarray]:
+    k = kernel.shape[0]
+    mats = kernel.reshape(groups, k // groups, -1)
+    return [mats[j] for j in range(groups)]
+
+
+def spectrum_scores(model, report, *, energy: float = 0.9) -> tuple[dict, dict, dict]:
+    """``(evbmf, energy, reasons)``: ``{layer: 1 - rank/full_rank}`` for the EVBMF rank and the
+    energy-``energy`` rank of each layer's unfolding, and ``{layer: why it was skipped}``.
+
+    EVBMF runs on the unfolding with its numerically zero singular values (``s <= max(m, n)
+eps(dtype) s_max``, the tolerance of the numerical rank) set to 0: the kernel's storage rounding
+is not noise to be modelled, and EVBMF would otherwise keep rounding-level components of an
+exactly low-rank float32 kernel. EVBMF may keep no component (the unfolding looks like noise):
+its redundancy is then 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from redundancy.analysis.report import analyze
+    >>> net = nn.Linear(6, 8, bias=False)
+    >>> with torch.no_grad():
+    ...     _ = net.weight.copy_(torch.randn(8, 1) @ torch.randn(1, 6))
+    >>> ev, en, why = spectrum_scores(net, analyze(net, (6,)))
+    >>> round(ev[""], 3), round(en[""], 3)   # rank 1 of 6
+    (0.833, 0.833)
+    """
+    modules = dict(model.named_modules())
+    ev, en, why = {}, {}, {}
+    for r in report.layers:
+        full = full_rank(r.kernel_shape, r.groups)
+        if math.prod(r.kernel_shape) > MAX_UNFOLDING:
+            why[r.name] = (f"unfolding of {r.name} has {math.prod(r.kernel_shape):,} entries, above "
+                           f"MAX_UNFOLDING={MAX_UNFOLDING:,}")
+            ev[r.name] = en[r.name] = None
+            continue
+        kern = layer_kernel(modules[r.name]).detach()
+        eps = float(torch.finfo(kern.dtype).eps) if kern.dtype.is_floating_point else 0.0
+        w = kern.cpu().double().numpy()
+        if not np.isfinite(w).all():
+            why[r.name] = f"kernel of {r.name} holds NaN or inf"
+            ev[r.name] = en[r.name] = None
+            continue
+        r_ev = r_en = 0
+        for mat in _group_blocks(w, r.groups):
+            if not np.any(mat):
+                continue  # an all-zero block has rank 0 under every rule
+            u, sv, vt = np.linalg.svd(mat, full_matrices=False)
+            sv = np.where(sv > max(mat.shape) * eps * sv[0], sv, 0.0)
+            r_ev += evbmf((u * sv) @ vt).rank
+            r_en += energy_ranks(mat, energy, modes=(0,)).ranks[0]
+        ev[r.name] = _one_minus(r_ev, full)
+        en[r.name] = _one_minus(r_en, full)
+    return ev, en, why
