@@ -14,11 +14,11 @@ import time
 import numpy as np
 
 from redundancy.analysis.table import report_text
-from redundancy.cli import bayes as bayes_cli
-from redundancy.cli import longtail as longtail_cli
-from redundancy.cli import prune as prune_cli
-from redundancy.cli import ranks as ranks_cli
-from redundancy.cli import scoreboard as scoreboard_cli
+import redundancy.cli.bayes as bayes_cli
+import redundancy.cli.longtail as longtail_cli
+import redundancy.cli.prune as prune_cli
+import redundancy.cli.ranks as ranks_cli
+import redundancy.cli.scoreboard as scoreboard_cli
 from redundancy.cli.common import (_agg, _ints, _kv, _nonneg_float, _out_dir, _pos_float, _save_fig, _shape, _sub,
                                    build_model, load_model)
 from redundancy.errors import RedundancyError
