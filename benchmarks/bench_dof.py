@@ -17,7 +17,7 @@ basis would need more than ``--max-gb`` GiB, and the largest model it finished i
 
 Large linear models (``--large``): the issue-11 model (two 64-channel 3x3 convs and a Linear head
 on 64x16x16, 237,706 parameters) is refused at once with the size and a time estimate (the rank to
-certify is 163,850); the same head on 3 input channels (235,338 parameters, rank <= 7,690) runs
+certify is 163,850); the same head on 3 input channels (202,570 parameters, rank <= 7,690) runs
 on the column-sketched route and is compared with its closed form; a Tucker-2 ResNet-50 stage is
 analysed with the closed forms and with the numerical route on every segment.
 
@@ -146,7 +146,7 @@ def run(quick: bool, cap: float, max_gb: float) -> dict:
 
 def conv_head(c_in: int) -> nn.Module:
     """Two 64-channel 3x3 convs (padding 1) and a Linear head to 10 outputs on 64x16x16 features
-    (no activation): 237,706 parameters with ``c_in = 64`` (the issue's model), 235,338 with 3."""
+    (no activation): 237,706 parameters with ``c_in = 64`` (the issue's model), 202,570 with 3."""
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(c_in, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1), nn.Flatten(),
                          nn.Linear(64 * 16 * 16, 10)).double().eval()
@@ -185,7 +185,7 @@ def run_large(quick: bool) -> dict:
     out["conv_head_64"] = {"n_params": parameter_count(net), "seconds": time.perf_counter() - t0, "status": status,
                            "closed_form": 10 * (64 * 16 * 16 + 1),
                            "baseline": "issue 11: the old route ran > 400 s at 4.7 GB with no estimate (not rerun)"}
-    # (b) the same head on 3 input channels: 235k parameters, rank <= 10 * 769 = 7,690 (sketched rows)
+    # (b) the same head on 3 input channels: 202,570 parameters, rank <= 10 * 769 = 7,690 (sketched rows)
     net = conv_head(3)
     t0 = time.perf_counter()
     res = degrees_of_freedom(net, (3, 16, 16))

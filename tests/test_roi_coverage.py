@@ -26,24 +26,22 @@ def pair():
     torch.manual_seed(0)
     net = zoo.resnet20()
     res = compress(net, rank_rule("fraction", fraction=0.25))
-    return net, res
+    return net, res, analyze(res.model, (3, 32, 32))
 
 
 def test_roi_resnet20_fraction_quarter_full_coverage(pair):
-    net, res = pair
+    net, res, rep = pair
     roi = estimate_roi(net, res.model, (3, 32, 32), eps=0.1, measure=False)
     assert roi.coverage_original == roi.coverage_compressed == 1.0
     assert roi.n_original / roi.n_compressed == pytest.approx(roi.dof_original / roi.dof_compressed, rel=1e-5)
     # the data saving is no longer larger than the parameter saving would allow (was 20x for 4x)
     assert roi.n_original / roi.n_compressed < 1.5 * roi.params_original / roi.params_compressed
-    rep = analyze(res.model, (3, 32, 32))
     assert rep.summary.n_segments_skipped == 0 and rep.summary.coverage_params == 1.0
     assert roi.dof_compressed == rep.summary.segment_dof
 
 
 def test_one_tucker_block_by_hand_and_by_jacobian(pair):
-    net, res = pair
-    rep = analyze(res.model, (3, 32, 32))
+    net, res, rep = pair
     row = {r.name: r for r in res.layers}["1.0.conv1"]
     r_out, r_in = row.ranks
     seg = next(s for s in rep.segments if s.layers[0] == "1.0.conv1.reduce")

@@ -136,3 +136,16 @@ def test_two_kernels_on_one_axis_is_not_a_tensor_train():
     seg = one_segment(model, (2, 6, 6))
     assert seg.route == "numerical"
     assert seg.dof == jacobian_dof(model, (2, 6, 6))
+
+
+@settings(max_examples=6)
+@given(nd=st.integers(1, 2), C=width, K=width, s=st.integers(1, 2), k=st.integers(2, 3), m1=mids)
+def test_patchify_then_depthwise(nd, C, K, s, k, m1):
+    """ConvNeXt's downsampling: a stride = kernel conv, BN, then the next block's depthwise conv."""
+    model = nn.Sequential(CONV[nd](C, K, s, stride=s), _mid(nd, K, m1),
+                          CONV[nd](K, K, k, groups=K, padding=1))
+    shape = (C,) + (8 if nd == 1 else 6,) * nd
+    seg = one_segment(model, shape)
+    assert seg.dof == jacobian_dof(model, shape), seg
+    if K > 1 and s > 1:
+        assert seg.route == "closed:patchify_depthwise"

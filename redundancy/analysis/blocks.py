@@ -162,7 +162,7 @@ def find_blocks(model, layers: dict[str, LayerInfo], edges, order, widths: dict[
         elif R is not None and R < K and R <= c_in:
             kind, conv = "bottleneck", _CONV_BLOCK
         else:
-            kind, conv = "plain", _CONV_PLAIN
+            kind, conv, R = "plain", _CONV_PLAIN, None
         if R is not None and K <= R:
             R = None      # a K/R label only where K/R > 1
         rest = tuple(l for l in sorted(inside[m], key=order.get) if l not in main)

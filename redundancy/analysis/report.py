@@ -16,6 +16,7 @@ import numpy as np
 from torch import nn
 
 from redundancy.analysis.segdof import segment_dof
+from redundancy.analysis.summary import READING, ReportSummary, _jsonable
 from redundancy._validation import as_generator, check_int, check_module, check_shape
 from redundancy.counts import dtype_itemsize, memory_bytes, parameter_count
 from redundancy.errors import RedundancyError
@@ -25,15 +26,6 @@ from redundancy.analysis.records import layer_kernel
 
 __all__ = ["analyze", "RedundancyReport", "LayerRow", "BlockRow", "SegmentRow", "ReportSummary",
            "DOF_MAX_PARAMS", "READING", "numerical_rank"]
-
-#: How to read naive/dof and K/R together (summary.reading).
-READING = (
-    "Reading them together: naive/dof is exact linear algebra on each maximal linear segment (the "
-    "linear maps between non-linearities), so with a ReLU after every conv it is close to 1 by "
-    "construction and measures only factorised chains; K/R is a per-block width ratio from the "
-    "architecture, which the paper's theory derives for linear networks and extends to non-linear "
-    "activations only as a heuristic supported by ablations, not a theorem: it does not claim that "
-    "a non-linear block of K/R = 4 has 4x fewer effective parameters.")
 
 #: Segments with more kernel parameters than this get only a closed-form dof (or are skipped, with
 #: the reason in ``summary.skipped``). The numerical route has its own size limit
@@ -108,81 +100,6 @@ class SegmentRow:
     method: str | None
     skip_reason: str | None
     route: str = "skipped"
-
-
-@dataclass(frozen=True)
-class ReportSummary:
-    """Model totals. ``flops = 2 * macs``; ``bytes`` = unique parameters at ``dtype``."""
-
-    params: int
-    macs: int
-    flops: int
-    bytes: int
-    dtype: str
-    n_layers: int
-    n_blocks: int
-    n_segments: int
-    n_segments_skipped: int
-    segment_dof: int
-    segment_naive: int
-    dof_ratio: float | None
-    trace_method: str
-    layer_kr_convention: str
-    notes: tuple[str, ...]
-    coverage_params: float = 1.0
-    coverage_segments: float = 1.0
-    routes: tuple[tuple[str, int], ...] = ()
-    skipped: tuple[tuple[str, str], ...] = ()
-    params_outside_layers: int = 0
-    block_kr: tuple[float, float] | None = None
-    reading: str = ""
-
-    @property
-    def complete(self) -> bool:
-        """Whether every segment's dof was computed (full coverage)."""
-        return self.n_segments_skipped == 0
-
-    def text(self) -> str:
-        """The one coherent answer: linear-theory redundancy over the covered segments, the blocks'
-        architectural K/R, the coverage, and how to read the two together."""
-        lin = ("-" if self.dof_ratio is None else f"{self.dof_ratio:.3f}")
-        kr = ("no block with K/R > 1" if self.block_kr is None else
-              (f"{self.block_kr[0]:.3g}" if self.block_kr[0] == self.block_kr[1]
-               else f"{self.block_kr[0]:.3g} to {self.block_kr[1]:.3g}"))
-        return (f"linear-theory redundancy naive/dof = {lin} ({self.segment_naive:,}/{self.segment_dof:,} "
-                f"over the covered segments); architectural K/R of the blocks: {kr}; "
-                f"{self.coverage_text()}. {self.reading}")
-
-    def coverage_text(self) -> str:
-        """One line: covered segments and kernel parameters, the routes used, what was skipped."""
-        routes = ", ".join(f"{r} {n}" for r, n in self.routes)
-        text = (f"dof computed for {self.n_segments - self.n_segments_skipped}/{self.n_segments} segments, "
-                f"{100 * self.coverage_params:.1f}% of kernel parameters ({routes})")
-        if self.skipped:
-            text += "; SKIPPED: " + "; ".join(f"{n}: {r}" for n, r in self.skipped[:3])
-            if len(self.skipped) > 3:
-                text += f"; ... {len(self.skipped) - 3} more"
-        if self.params_outside_layers:
-            text += (f"; {self.params_outside_layers:,} parameters are in no conv/linear layer "
-                     "(normalisation, embeddings...) and in no segment")
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    return obj
 
 
 def _fmt(v, width=8):
@@ -283,12 +200,17 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     output-channel unfolding of the weights, :func:`numerical_rank`), ``kr_ratio = K / R`` and the
     dof and naive count of its maximal linear segment (``dof_ratio = naive / dof``).
 
-    Segment dof (of ``theta -> W``, offsets left out): a closed form where the chain has one (one
-    layer; depthwise then pointwise; a chain of pointwise layers; see :mod:`redundancy.analysis.segdof`),
-    otherwise the rank of the Jacobian (:func:`redundancy.linear.dof.degrees_of_freedom`) for segments with
-    at most ``dof_max_params`` kernel parameters, otherwise a skip reason. The naive
-    count is the number of kernel parameters of the segment's layers (biases and BatchNorm are left
-    out: they do not enlarge the set of maps ``W``).
+    Segment dof (of ``theta -> W``, offsets left out): a closed form where the traced chain has one
+    (one layer; pointwise chains and SVD pairs; Tucker-2, tensor-train and CP chains;
+    depthwise-separable; see :mod:`redundancy.analysis.segdof`), otherwise the matrix-free
+    Jacobian rank (:func:`redundancy.linear.dof.degrees_of_freedom`) for segments with at most
+    ``dof_max_params`` kernel parameters and within
+    :data:`redundancy.linear.dof_numerical.NUMERICAL_MAX_RANK`, otherwise skipped with the reason.
+    ``summary.coverage_text()`` states the segments and kernel parameters covered, the route of each
+    and every skip; ``summary.text()`` is the one-line answer (naive/dof over the covered segments,
+    the blocks' K/R, and how to read them together). The naive count is the number of kernel
+    parameters of the segment's layers (biases and BatchNorm are left out: they do not enlarge the
+    set of maps ``W``).
 
     Blocks: see :mod:`redundancy.analysis.graph`; ``K/R`` conventions are stated in each row's
     ``kr_convention`` (MobileNetV2's inverted residual: K = expanded width, R = input width, K/R = t).
@@ -306,8 +228,8 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     rank_tol : float or None
         Relative singular-value cut for the numerical rank; default ``max(m, n) * eps(dtype)``.
     dof_max_params : int
-        Largest segment (kernel parameters) given the numerical dof; keeps ``analyze`` fast (the
-        Jacobian-rank cost grows like the square of the parameter count).
+        Largest segment (kernel parameters) given the numerical dof (the closed forms have no
+        limit); the numerical route also refuses above ``NUMERICAL_MAX_RANK``.
     dof : {"auto", "numerical", "none"}
         ``"auto"``: closed form first, numerical when none; ``"numerical"``: numerical whenever the
         segment is small enough (closed form above the limit); ``"none"``: no segment dof.

@@ -19,6 +19,8 @@ BatchNorm (eval), identity and dropout between them, in 1-D, 2-D and 3-D (``rout
   kernels act on disjoint spatial axes, e.g. 1x1 -> kx1 -> 1xk -> 1x1) [``closed:tensor_train``]:
   :func:`~redundancy.linear.dof_closed.tucker_dof` / :func:`~redundancy.linear.dof_closed.tt_dof`
   over the modes ``(C, T_1, ..., T_s, K)`` with bond ranks the narrowest widths between them;
+* non-overlapping patch conv (stride = kernel, ConvNeXt's downsampling) then depthwise
+  [``closed:patchify_depthwise``]: ``K(T_d + C T_s - 1)`` (one rank-one matrix per channel);
 * CP chain 1x1 -> depthwise -> 1x1 [``closed:cp``]: ``R(C + T + K - 2)`` under Kruskal's condition
   with generic factors; depthwise then pointwise [``closed:depthwise_separable``]:
   ``C(T - 1) + w(K + C - w)``; pointwise then depthwise [``closed:cp_no_post``]: ``R(C + T - 1)``.
@@ -130,6 +132,13 @@ def _plain_pointwise(mod: nn.Module) -> bool:
     return (not isinstance(pad, str) and all(p == 0 for p in pad) and all(s == 1 for s in mod.stride))
 
 
+def _patchify(mod: nn.Module) -> bool:
+    """A conv whose windows do not overlap and need no padding (stride = kernel, dilation 1)."""
+    pad = mod.padding
+    return (not isinstance(pad, str) and all(p == 0 for p in pad) and tuple(mod.stride) == tuple(mod.kernel_size)
+            and all(d == 1 for d in mod.dilation))
+
+
 def _axes(li: LayerInfo) -> set[int]:
     return {i for i, k in enumerate(li.kernel_size) if k > 1}
 
@@ -167,6 +176,14 @@ def _chain_closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) 
     spatial = [i for i, k in enumerate(kinds) if k in ("S", "D")]
     if any(kinds[i] == "P" and not _plain_pointwise(mods[i]) for i in range(len(infos))) and spatial:
         return None
+    if kinds == ["S", "D"] and _patchify(mods[0]):
+        # non-overlapping patches (stride = kernel, ConvNeXt's downsampling) then depthwise: the
+        # composite taps a*s + b are distinct, W[k] = d_k (x) S[k] is a rank-one T_d x (C T_s) matrix
+        Kc = infos[1].out_channels
+        Td = math.prod(_observable_taps(infos[1], mods[1]))
+        Ts = math.prod(infos[0].kernel_size)
+        return (Kc * (Td + C * Ts - 1), "closed:patchify_depthwise",
+                f"K(T_d + C T_s - 1), K = {Kc}, C = {C}, T_s = {Ts}, T_d = {Td}")
     if "D" in kinds:
         if kinds.count("D") != 1 or "S" in kinds:
             return None

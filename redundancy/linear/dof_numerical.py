@@ -52,6 +52,9 @@ __all__ = ["NumericalRank", "jacobian_rank", "rank_from_singular_values", "rando
 #: factorises it (about a minute on one core at that size).
 NUMERICAL_MAX_RANK = 12_000
 
+#: The exact Jacobian (basis inputs, every output) is used up to this many rows.
+EXACT_MAX_ROWS = 2048
+
 #: Above this many parameters (and when ``(n_in + 1)·n_out`` is smaller), each chunk of Jacobian
 #: rows is compressed at once by a randomised column sketch (Gaussian diagonal, orthonormal DCT,
 #: column subset), so the rows are never stored at full width.
@@ -210,7 +213,7 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
     grad_fn = torch.func.vmap(torch.func.grad(meas), in_dims=(None, 0, 0))
     full_rows = (n_in + 1) * n_out
     m = min(n_params, full_rows)
-    exact = full_rows <= min(n_params + oversample, 2048)
+    exact = full_rows <= min(n_params + oversample, EXACT_MAX_ROWS)
     sketch = not exact and n_params > SKETCH_MIN_PARAMS and full_rows + oversample < n_params
     width = full_rows + oversample if sketch else n_params
     cap = min(n_params, full_rows) + oversample
