@@ -58,7 +58,7 @@ def test_regression_fitted_and_known_noise():
 
 
 def test_resume_after_kill_matches_uninterrupted(tmp_path, monkeypatch):
-    import redundancy.training as tr
+    import redundancy.training.loop as tr
 
     data = _blobs(n=64)
     kw = dict(epochs=4, batch_size=32, lr=3e-2, seed=3, n_samples=2)
