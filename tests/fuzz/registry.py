@@ -61,7 +61,8 @@ def _flop_oracle(args, macs):
     from redundancy.counts import DenseChargedConv
 
     model = args["model"]
-    if not isinstance(model, torch.nn.Module) or any(isinstance(m, DenseChargedConv) for m in model.modules()):
+    if not isinstance(model, torch.nn.Module) or any(isinstance(m, DenseChargedConv) for m in model.modules()) \
+            or any(t.is_meta for t in model.parameters()):
         return None  # factorised convs are charged for their dense conv only (documented)
     m = copy.deepcopy(model).eval()
     p = next(iter(m.parameters()), None)
@@ -233,6 +234,9 @@ def _explicit() -> dict[str, Target]:
             lambda m, p, s: {"model": m, "path": p, **s}, st.sampled_from(["seq1d", "linear"]).map(
                 lambda n: V.MODELS[n][0]()) | V.anything(), V.checkpoint_files() | V.anything(),
             _opt(strict=st.booleans() | V.odd_scalars()))),
+        "redundancy.checkpoint.load_checkpoint": T(C.load_checkpoint, st.builds(
+            lambda p, o: {"path": p, **o}, V.checkpoint_files() | V.anything(), _opt(what=st.sampled_from(
+                ["weights", 3, None]))), allowed_nonfinite=("*",)),  # a raw reader: values as stored
         "redundancy.rank_rule": T(R.rank_rule, st.builds(
             lambda r, o: {"rule": r, **o}, st.sampled_from(["explicit", "energy", "fraction", "evbmf", "x", 3]),
             _opt(method=st.sampled_from(["tucker", "cp", "x"]), fraction=V.pos_floats(), energy=V.pos_floats(),
