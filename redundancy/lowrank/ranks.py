@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from redundancy._validation import check_choice, check_positive_float, check_ranks, check_shape
+from redundancy._validation import MAX_NUMEL, check_choice, check_int, check_positive_float, check_ranks, check_shape
 from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel
 from redundancy.errors import RankError, RedundancyError
 
@@ -146,6 +146,36 @@ def _free_energy(sigma2: float, gamma2: np.ndarray, M: int, alpha: float, x_bar:
     return float(np.sum(x - np.log(x)) + np.sum(_psi(_tau_of_x(x[keep], alpha), alpha)))
 
 
+def _scale_free(fn):
+    """Run the EVBMF on ``V / s`` (``s`` = largest absolute entry) and scale the answer back: the
+    method is scale-equivariant (``γ → sγ``, ``σ² → s²σ²``, same rank), and at scales such as
+    1e-200 or 1e200 the squared singular values would under- or overflow."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
+        V = _as_array(matrix, "matrix")
+        if sigma2 is not None:
+            sigma2 = check_positive_float("sigma2", sigma2)
+        s = float(np.max(np.abs(V))) or 1.0
+        s2 = None if sigma2 is None else sigma2 / s ** 2
+        if s2 is not None and not (np.isfinite(s2) and s2 > 0):
+            raise RedundancyError(f"sigma2={sigma2:g} is out of scale with the matrix (largest entry {s:g}); "
+                                  "sigma2 / max|V|^2 must be a positive float64")
+        r = fn(V / s, s2)
+        with np.errstate(over="ignore", under="ignore"):
+            sig2 = float(np.float64(r.sigma2) * s * s)
+            out = EVBMFResult(r.rank, r.singular_values * s, r.shrunk * s, sig2, float(np.float64(r.threshold) * s),
+                              r.tau, r.alpha, r.shape, r.transposed, r.sigma2_estimated)
+        if not (np.isfinite(out.singular_values).all() and np.isfinite(out.shrunk).all()
+                and np.isfinite(out.sigma2) and np.isfinite(out.threshold)) or (r.sigma2 > 0 and sig2 == 0):
+            raise RedundancyError(f"evbmf at this scale (largest entry {s:g}) gives a noise variance "
+                                  f"{r.sigma2:.4g} * {s:g}^2 outside the float64 range; rescale the matrix")
+        return out
+    return wrapper
+
+
+@_scale_free
 def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     """Global analytic empirical VB matrix factorisation (Nakajima et al. 2013): the rank it keeps.
 
@@ -222,7 +252,10 @@ def _modes(arr_ndim: int, modes: Any) -> tuple[int, ...]:
         return tuple(range(arr_ndim))
     if isinstance(modes, (int, np.integer)):
         modes = (modes,)
-    modes = tuple(int(m) for m in modes)
+    if not isinstance(modes, (tuple, list)):
+        raise RedundancyError(f"modes={modes!r:.60} must be None, an int or a sequence of distinct integers "
+                              f"in [0, {arr_ndim - 1}]")
+    modes = tuple(check_int("modes entry", m, min_value=0, max_value=max(arr_ndim - 1, 0)) for m in modes)
     if not modes or len(set(modes)) != len(modes) or any(not 0 <= m < arr_ndim for m in modes):
         raise RedundancyError(f"modes={modes!r} must be distinct integers in [0, {arr_ndim - 1}]")
     return modes
@@ -378,6 +411,23 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
     check_choice("method", method, ("tucker", "cp"))
     if method == "cp" and rule != "fraction":
         raise RedundancyError(f"rule={rule!r} is not defined for method='cp'; use rule='fraction'")
+    # the rule's parameters are checked now, not when the rule is first used inside compress()
+    allowed = {"fraction": ("fraction",), "energy": ("energy",), "evbmf": ("min_rank", "sigma2")}[rule]
+    extra = sorted(set(params) - set(allowed))
+    if extra:
+        raise RedundancyError(f"rank_rule({rule!r}) got unknown parameter(s) {extra}; allowed: {list(allowed)}")
+    if rule == "fraction" and "fraction" not in params:
+        raise RedundancyError("rank_rule('fraction') needs fraction=, the share of the layer's parameters to keep, "
+                              "a number in (0, 1]")
+    if rule == "fraction":
+        fraction_ranks((2, 2), params["fraction"], method=method)
+    elif rule == "energy" and "energy" in params:
+        energy_ranks(np.eye(2), params["energy"])
+    elif rule == "evbmf":
+        if "min_rank" in params:
+            check_int("min_rank", params["min_rank"], min_value=0, max_value=MAX_NUMEL)
+        if params.get("sigma2") is not None:
+            check_positive_float("sigma2", params["sigma2"])
     selections: dict[str, RankSelection] = {}
 
     def choose(name, layer):
