@@ -59,3 +59,14 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_up():
+    """torch.func's first call costs seconds (lazy imports); pay it before any call is timed."""
+    from torch import nn
+
+    from redundancy import whole_network_tensor
+
+    whole_network_tensor(nn.Linear(2, 1), (2,))
+    yield
