@@ -356,7 +356,7 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     if measure:
         lat = measure_latency([original, compressed], shape, batch_sizes=bs, repeats=repeats,
                               warmup=warmup, dtype=dtype, seed=seed, progress=progress)
-        latency = tuple(LatencyPoint(b, *lat[b][0], *lat[b][1]) for b in bs)
+        latency = tuple(LatencyPoint.from_table(lat, b) for b in bs)
         slower = [p.batch_size for p in latency if p.speedup < 1]
         if slower:
             notes.append(f"Measured here: the compressed model is SLOWER at batch size(s) {slower}.")
