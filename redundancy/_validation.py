@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from redundancy.errors import RankError, RedundancyError
+from redundancy.errors import RankError, RedundancyError  # noqa: F401 - RedundancyError re-exported for _v users
 
 __all__ = [
     "check_int",
@@ -450,6 +450,26 @@ class Array(Constraint):
 
     def __call__(self, name, value):
         return check_array(name, value, **self.kw)
+
+
+class Tensor(Constraint):
+    """A torch tensor with values (not meta), finite when floating, ``min_ndim`` dimensions or more."""
+
+    def __init__(self, *, min_ndim: int = 0, finite: bool = True):
+        self.min_ndim, self.finite = min_ndim, finite
+
+    def __call__(self, name, value):
+        import torch
+
+        if not isinstance(value, torch.Tensor):
+            raise RedundancyError(f"{name}={_short(value)} is not a torch.Tensor")
+        if value.is_meta:
+            raise RedundancyError(f"{name} is a meta tensor (no values)")
+        if value.dim() < self.min_ndim:
+            raise RedundancyError(f"{name} has shape {tuple(value.shape)}; it needs >= {self.min_ndim} dimensions")
+        if self.finite and value.is_floating_point() and not bool(torch.isfinite(value.detach()).all()):
+            raise RedundancyError(f"{name} holds NaN or infinite values; every entry must be finite")
+        return value
 
 
 class Instance(Constraint):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from torch import nn
 
 from redundancy.analysis.records import BlockInfo, LayerInfo, _is_depthwise, _is_pointwise
+import redundancy._validation as _v
 
 __all__ = ["find_blocks"]
 
@@ -75,6 +76,7 @@ def _gates(names: list[str], layers: dict[str, LayerInfo], edges, order) -> set[
     return gates
 
 
+@_v.validate_params({"model": _v.Module(materialised=False), "layers": _v.Instance(dict), "edges": _v.Instance((set, frozenset, list, tuple)), "order": _v.Instance(dict)})
 def find_blocks(model, layers: dict[str, LayerInfo], edges, order) -> list[BlockInfo]:
     mods = dict(model.named_modules())
     inside = {m: [l for l in layers if l.startswith(m + ".")] for m in mods if m}

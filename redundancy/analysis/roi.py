@@ -28,6 +28,7 @@ from redundancy._validation import (check_int, check_module, check_nonnegative_f
                           check_shape)
 from redundancy.errors import NotLinearError, RedundancyError
 from redundancy.analysis.latency import LatencyPoint, _dtype, measure_latency
+import redundancy._validation as _v
 
 __all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "measure_latency", "cost_comparison"]
 
@@ -176,6 +177,7 @@ class RoiResult:
         return "\n".join(lines)
 
 
+@_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1, 6), "max_params": _v.Int(0, 10 ** 9)})
 def design_dof(model: nn.Module, input_shape, *, max_params: int = 50_000) -> tuple[int, int, str]:
     """Degrees of freedom and naive count of one design, as used by :func:`estimate_roi`.
 
@@ -227,6 +229,7 @@ def _samples(dof: int, naive: int, eps: float, sigma: float, constant: float, lo
     return int(math.ceil(sc.n)), int(math.ceil(sc.n_naive))
 
 
+@_v.validate_params({"samples": _v.Items(_v.Float(0.0, 1e300), min_len=2, max_len=2), "macs": _v.Items(_v.Float(0.0, 1e300), min_len=2, max_len=2), "cost_per_sample": _v.NoneOr(_v.Float(0.0)), "cost_per_gmac": _v.NoneOr(_v.Float(0.0)), "inferences_per_month": _v.NoneOr(_v.Float(0.0))})
 def cost_comparison(samples, macs, cost_per_sample=None, cost_per_gmac=None, inferences_per_month=None):
     """Money of two designs (original, compressed) and the month where their cumulative costs cross.
 
@@ -249,6 +252,11 @@ def cost_comparison(samples, macs, cost_per_sample=None, cost_per_gmac=None, inf
     serving = [None, None]
     if cost_per_gmac is not None and inferences_per_month is not None:
         serving = [float(m / 1e9 * cost_per_gmac * inferences_per_month) for m in macs]
+    for what, pair in (("data cost (samples * cost_per_sample)", data),
+                       ("serving cost per month (macs / 1e9 * cost_per_gmac * inferences_per_month)", serving)):
+        if pair[0] is not None and not all(np.isfinite(v) and v < 1e300 for v in pair):
+            raise RedundancyError(f"the {what} overflows ({pair[0]:.3g}, {pair[1]:.3g}); the unit costs are too "
+                                  "large for float64 money figures")
     be, cheaper = None, None
     if data[0] is not None and serving[0] is not None:
         dd, ds = data[1] - data[0], serving[0] - serving[1]  # extra data cost, monthly saving

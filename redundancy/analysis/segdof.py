@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from redundancy.analysis.records import LayerInfo, SegmentInfo, _is_pointwise
+import redundancy._validation as _v
 
 _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                nn.Dropout3d)
@@ -42,6 +43,7 @@ class SegmentDof:
     reason: str | None
 
 
+@_v.validate_params({"seg": _v.Instance(SegmentInfo, "SegmentInfo"), "modules": _v.Instance(dict)})
 def segment_naive(seg: SegmentInfo, modules: dict[str, nn.Module]) -> int:
     """Parameters of the segment's layers that enter ``W``: kernels and their factors (no biases)."""
     total, seen = 0, set()
@@ -133,6 +135,7 @@ def _linear_part(seq: nn.Sequential) -> nn.Sequential:
     return sub
 
 
+@_v.validate_params({"seg": _v.Instance(SegmentInfo, "SegmentInfo"), "layers": _v.Instance(dict), "modules": _v.Instance(dict), "max_params": _v.Int(0, 10 ** 9), "route": _v.Choice("auto", "closed", "numerical"), "seed": _v.Seed(allow_generator=True)})
 def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[str, nn.Module], *,
                 max_params: int, route: str = "auto", seed=0) -> SegmentDof:
     """dof of ``theta -> W`` for one segment; see the module docstring for the routes.

@@ -37,10 +37,12 @@ from torch import nn
 
 from redundancy._validation import as_generator, check_int, check_shape, check_tuple
 from redundancy.errors import RedundancyError
+import redundancy._validation as _v
 
 __all__ = ["BasicCNN", "kron_nd"]
 
 
+@_v.validate_params({"a": _v.Array(), "b": _v.Array()})
 def kron_nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Tensor Kronecker product: ``(a ⊗ b)[i * b.shape + j] = a[i] * b[j]`` along every mode."""
     a, b = np.asarray(a), np.asarray(b)

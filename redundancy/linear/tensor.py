@@ -29,6 +29,7 @@ from redundancy.linear._fastconv import FastConv3dMode
 from redundancy._validation import (MAX_COUNT, Array, Bool, Choice, Int, Module, NoneOr, Seed, Shape,
                                     check_array, check_memory, validate_params)
 from redundancy.errors import NotLinearError, RedundancyError
+import redundancy._validation as _v
 
 __all__ = ["WholeNetworkTensor", "whole_network_tensor", "NONLINEAR_MODULES", "find_nonlinear_module"]
 
@@ -114,6 +115,7 @@ class WholeNetworkTensor:
                 f"{kind}, method={self.method!r}{err})")
 
 
+@_v.validate_params({"model": _v.Module(materialised=False)})
 def find_nonlinear_module(model: nn.Module) -> tuple[str, str] | None:
     """Return ``(name, reason)`` of the first submodule that is structurally non-linear, else ``None``.
 

@@ -34,6 +34,7 @@ from torch import nn
 from redundancy._validation import (MAX_COUNT, as_generator, check_array, check_choice, check_finite_module,
                                     check_float, check_int, check_module, check_ranks)
 from redundancy.errors import RankError, RedundancyError, UnsupportedLayerError
+import redundancy._validation as _v
 
 __all__ = [
     "TuckerDecomposition", "CPDecomposition", "tucker_decompose", "cp_decompose",
@@ -43,6 +44,7 @@ __all__ = [
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+@_v.validate_params({"tensor": _v.Array(min_ndim=1), "matrix": _v.Array(min_ndim=2, max_ndim=2), "mode": _v.Int(0, 64)})
 def mode_product(tensor: np.ndarray, matrix: np.ndarray, mode: int) -> np.ndarray:
     """Mode-``n`` product ``(T ×_n A)[.., i, ..] = Σ_j A[i, j] T[.., j, ..]``."""
     return np.moveaxis(np.tensordot(matrix, tensor, axes=([1], [mode])), 0, mode)

@@ -33,10 +33,12 @@ from redundancy.counts import parameter_count
 from redundancy.linear.dof_closed import tucker_dof
 from redundancy.errors import RankError, UnsupportedLayerError
 from redundancy.linear.tensor import whole_network_tensor
+import redundancy._validation as _v
 
 __all__ = ["MultilinearRankCheck", "multilinear_rank_check", "multilinear_rank"]
 
 
+@_v.validate_params({"tensor": _v.Array(min_ndim=1), "rtol": _v.Float(0.0, 1.0, lo_open=True)})
 def multilinear_rank(tensor: Any, *, rtol: float = 1e-10) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Ranks of every mode-``n`` unfolding (singular values above ``rtol · σ_max``) and the gap
     ``σ_r / σ_{r+1}`` at each cut (``inf`` when nothing was cut).

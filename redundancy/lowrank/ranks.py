@@ -28,11 +28,13 @@ from scipy.optimize import brentq, minimize_scalar
 from redundancy._validation import MAX_NUMEL, check_choice, check_int, check_positive_float, check_ranks, check_shape
 from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel
 from redundancy.errors import RankError, RedundancyError
+import redundancy._validation as _v
 
 __all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ranks", "fraction_ranks",
            "evbmf_ranks", "rank_rule", "unfold"]
 
 
+@_v.validate_params({"tensor": _v.Array(min_ndim=1), "mode": _v.Int(0, 64)})
 def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
     """Mode-``n`` unfolding: rows indexed by mode ``n``, columns by the other modes (C order)."""
     return np.moveaxis(tensor, mode, 0).reshape(tensor.shape[mode], -1)

@@ -185,7 +185,7 @@ def _roi_result():
                         cost_per_sample=1.0, cost_per_gmac=1.0, inferences_per_month=1e6)
 
 
-def _roi_plot(kw):
+def _roi_plot(**kw):
     from redundancy.plotting import RoiDisplay
 
     disp = RoiDisplay.from_result(kw["roi"], **{k: v for k, v in kw.items() if k == "months"})
@@ -196,9 +196,21 @@ def _roi_plot(kw):
     return out.ratios()
 
 
+def _train_call(data, opts):
+    """A small MLP for (n, d) data, or a conv that does not fit it; every argument may be odd."""
+    from torch import nn
+
+    d = data[0].shape[1] if isinstance(data, tuple) and hasattr(data[0], "shape") and data[0].ndim == 2 else 3
+    model = nn.Sequential(nn.Linear(d, 4), nn.ReLU(), nn.Linear(4, 2)) if opts.pop("conv", False) is False \
+        else nn.Conv2d(1, 2, 3)
+    return {"model": model, "data": data, **opts}
+
+
 def _explicit() -> dict[str, Target]:
     import redundancy as R
     from redundancy import checkpoint as C
+    from redundancy import data as D
+    from redundancy import training as TR
 
     def T(fn, kwargs, **kw):
         return Target(fn=fn, kwargs=kwargs, **kw)
@@ -254,6 +266,13 @@ def _explicit() -> dict[str, Target]:
         "redundancy.tucker_decompose": T(R.tucker_decompose, st.builds(
             lambda a, r, o: {"tensor": a, "ranks": r, **o}, V.arrays(), V.ints() | V.odd_containers(), _opt(
                 seed=V.seeds(), method=st.sampled_from(["hooi", "hosvd", "x"])))),
+        "redundancy.data.load_mnist1d": T(D.load_mnist1d, _opt(num_samples=st.integers(20, 200) | V.ints(),
+                                                                seed=V.seeds(), train_split=V.floats())),
+        "redundancy.training.train": T(TR.train, st.builds(_train_call, V.datasets(), _opt(
+            epochs=st.integers(1, 2) | V.ints(), batch_size=st.integers(1, 8) | V.ints(), lr=V.pos_floats(),
+            seed=V.seeds(), device=st.sampled_from(["cpu", "cuda:7", "abc", None, 3])))),
+        "redundancy.training.evaluate": T(TR.evaluate, st.builds(_train_call, V.datasets(), _opt(
+            batch_size=st.integers(1, 8) | V.ints(), split=st.sampled_from(["test", "train", "x", 3])))),
         "redundancy.plotting.RoiDisplay.plot": T(_roi_plot, st.builds(
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
