@@ -1,6 +1,7 @@
 """The ``redundancy`` command line. It parses, calls the library and writes; it computes nothing itself.
 
-Exit codes: 0 success, 1 a computation failed, 2 a bad argument. Every error is one line on stderr.
+Exit codes: 0 success, 1 a computation failed, 2 a bad argument or input file. Every error is one
+line on stderr; ``--debug`` (anywhere on the command line) also prints the traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -27,7 +29,8 @@ EPILOG = """examples:
       --cost-per-sample 0.1 --cost-per-gmac 1e-4 --inferences-per-month 1e7 --out roi
   redundancy simulate --quick --out sim        error-versus-n validation study (short)
 
-exit codes: 0 success, 1 a computation failed, 2 a bad argument.
+exit codes: 0 success, 1 a computation failed, 2 a bad argument or input file.
+Every failure is one line on stderr; add --debug (anywhere) for the full traceback.
 """
 
 DEMO_SHAPE = (8, 12, 12)
@@ -343,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="redundancy", description="Model redundancy of (compressed) CNNs: whole-network tensor, "
         "degrees of freedom, sample-complexity bounds, K/R and ROI.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="on failure, print the full traceback as well (may be given anywhere)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _sub(sub, "demo", "run the built-in example end to end (Tucker-compressed linear CNN)",
@@ -404,25 +409,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:400] + ("..." if len(text) > 400 else "")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
-        return int(exc.code or 0)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if args.command is None:
         parser.print_help()
         print("redundancy: error: give a COMMAND (demo, analyze, roi, simulate)", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))
-    except RedundancyError as exc:
-        print(f"redundancy: error: {exc}", file=sys.stderr)
+    except RedundancyError as exc:  # a bad argument, model or file: exit 2
+        if debug:
+            traceback.print_exc()
+        print(f"redundancy: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("redundancy: interrupted", file=sys.stderr)
         return 1
-    except Exception as exc:  # a computation failed: one line, no traceback
-        msg = (str(exc).strip().splitlines() or [""])[0]
-        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {msg}", file=sys.stderr)
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        print(f"redundancy: error: {args.command} failed: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a computation failed: one line, no traceback
+        if debug:
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {_one_line(first)}", file=sys.stderr)
         return 1
