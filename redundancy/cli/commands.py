@@ -55,6 +55,26 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 2 ** 63 - 1:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a seed; give an integer in [0, 2**63 - 1]")
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a count; give an integer in [0, 10000]")
+    return v
+
+
 def _ints(text: str) -> tuple[int, ...]:
     try:
         vals = tuple(int(v) for v in text.split(","))
@@ -123,12 +143,17 @@ def load_model(spec: str, model_args: dict | None = None):
         mod_name, _, attr = spec.partition(":")
         try:
             mod = importlib.import_module(mod_name)
-        except ImportError as exc:
-            raise RedundancyError(f"MODEL={spec!r}: cannot import module {mod_name!r} ({exc})") from None
-        factory = getattr(mod, attr, None)
+        except Exception as exc:  # noqa: BLE001 - ImportError, ValueError (empty name), errors at import
+            raise RedundancyError(f"MODEL={spec!r}: cannot import module {mod_name!r} "
+                                  f"({type(exc).__name__}: {_one_line(exc)})") from None
+        factory = getattr(mod, attr, None) if attr.isidentifier() else None
         if factory is None or not callable(factory):
             raise RedundancyError(f"MODEL={spec!r}: module {mod_name!r} has no callable {attr!r}")
-        model = factory(**kwargs)
+        try:
+            model = factory(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - the caller's factory may raise anything
+            raise RedundancyError(f"MODEL={spec!r}: {attr}({', '.join(f'{k}=...' for k in kwargs)}) raised "
+                                  f"{type(exc).__name__}: {_one_line(exc)}") from None
         import torch
 
         if not isinstance(model, torch.nn.Module):
@@ -353,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "demo", "run the built-in example end to end (Tucker-compressed linear CNN)",
              "examples:\n  redundancy demo\n  redundancy demo --seed 3 --out demo-out\n\n"
              "Without --out nothing is written; the table and summary are printed.")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="DIR", help="write JSON, CSV and PNG files into DIR")
     p.set_defaults(func=_demo)
 
@@ -387,14 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W")
     p.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "float16"], default="float32")
     p.add_argument("--batch-sizes", type=_ints, default=(1, 8, 32), metavar="B1,B2,...")
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=_count, default=20, help="timed calls per point (1..10000)")
+    p.add_argument("--warmup", type=_count, default=3, help="untimed calls first (0..10000)")
     p.add_argument("--eps", type=_pos_float, default=0.1, help="target prediction error (default 0.1)")
     p.add_argument("--sigma", type=_pos_float, default=1.0, help="noise level (default 1)")
     p.add_argument("--cost-per-sample", type=_nonneg_float, help="cost of one labelled sample")
     p.add_argument("--cost-per-gmac", type=_nonneg_float, help="cost of serving 1e9 MACs")
     p.add_argument("--inferences-per-month", type=_nonneg_float)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", metavar="DIR", help="write roi.json, roi.csv and PNGs into DIR")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_roi)
@@ -403,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
              "examples:\n  redundancy simulate --quick --out sim")
     p.add_argument("--quick", action="store_true", help="small grid (minutes, not hours)")
     p.add_argument("--out", metavar="DIR", required=True, help="write JSON and PNG into DIR")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_simulate)
     return parser
