@@ -52,6 +52,7 @@ __all__ = [
     "check_seed",
     "as_generator",
     "validate_params",
+    "model_errors",
     "MAX_NUMEL",
     "MAX_BYTES",
     "MAX_COUNT",
@@ -548,6 +549,24 @@ class Check(Constraint):
 
     def __call__(self, name, value):
         return self.fn(name, value)
+
+
+def model_errors(what: str):
+    """Decorator for a function that runs the caller's model: an exception raised from inside that
+    model's forward (or refused by ``torch.func``: in-place updates of module state) becomes one
+    :class:`~redundancy.errors.RedundancyError` naming ``what``; a RedundancyError passes through."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kw):
+            try:
+                return fn(*args, **kw)
+            except RedundancyError:
+                raise
+            except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+                raise RedundancyError(f"{what} failed on this model ({type(exc).__name__}: "
+                                      f"{_short(_first_line(exc), 200)})") from exc
+        return wrapper
+    return deco
 
 
 def validate_params(constraints: dict[str, Constraint | Callable[[str, Any], Any]], *,

@@ -324,18 +324,20 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     >>> roi.params_saved > 0 and roi.n_compressed < roi.n_original
     True
     """
-    check_module("original", original)
-    check_module("compressed", compressed)
+    _v.check_finite_module("original", original)  # no lazy/meta parameters, no NaN/inf weights
+    _v.check_finite_module("compressed", compressed)
     shape = check_shape("input_shape", input_shape)
+    _v.check_bool("measure", measure)
+    _v.check_bool("progress", progress)
     dtype = _dtype(dtype)
     bs = check_shape("batch_sizes", batch_sizes)
-    repeats = check_int("repeats", repeats, min_value=1)
-    warmup = check_int("warmup", warmup, min_value=0)
+    repeats = check_int("repeats", repeats, min_value=1, max_value=10_000)
+    warmup = check_int("warmup", warmup, min_value=0, max_value=10_000)
     eps = check_positive_float("eps", eps)
     sigma = check_positive_float("sigma", sigma)
     constant = check_positive_float("constant", constant)
     log_factor = check_positive_float("log_factor", log_factor)
-    seed = check_int("seed", seed, min_value=0)
+    seed = check_int("seed", seed, min_value=0, max_value=2 ** 63 - 1)
     cps = None if cost_per_sample is None else check_nonnegative_float("cost_per_sample", cost_per_sample)
     cpg = None if cost_per_gmac is None else check_nonnegative_float("cost_per_gmac", cost_per_gmac)
     ipm = None if inferences_per_month is None else check_nonnegative_float(

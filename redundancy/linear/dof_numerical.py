@@ -110,6 +110,7 @@ def _check_affine(f, x1: torch.Tensor, x2: torch.Tensor) -> float:
     return float((ym - ref).abs().max()) / scale
 
 
+@_v.model_errors("the Jacobian rank (numerical dof)")
 def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, seed: Any = 0,
                   progress: bool = False, at: str = "random", chunk_size: int = 256,
                   oversample: int = 8) -> NumericalRank:

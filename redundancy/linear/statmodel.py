@@ -35,7 +35,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
 from torch import nn
 
-from redundancy._validation import as_generator, check_int, check_shape, check_tuple
+from redundancy._validation import as_generator, check_array, check_int, check_shape, check_tuple
 from redundancy.errors import RedundancyError
 import redundancy._validation as _v
 
@@ -130,7 +130,7 @@ class BasicCNN:
         return rng.normal(size=self.kernel + (self.K,)), rng.normal(size=self.p + (self.K,))
 
     def _check_weights(self, A, B):
-        A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+        A, B = check_array("A", A), check_array("B", B)
         if A.shape != self.kernel + (self.K,):
             raise RedundancyError(f"A has shape {A.shape}; expected kernel + (K,) = {self.kernel + (self.K,)}")
         if B.shape != self.p + (self.K,):
@@ -140,7 +140,7 @@ class BasicCNN:
     # ---- forms --------------------------------------------------------------------------
     def patch_tensor(self, X) -> np.ndarray:
         """Patch tensor ``X̃`` of shape ``(n, *l, *p)`` for inputs ``X`` of shape ``(n, *d)``."""
-        X = np.asarray(X, dtype=np.float64)
+        X = check_array("X", X, min_ndim=1)
         if X.shape[1:] != self.input_shape:
             raise RedundancyError(f"X has shape {X.shape}; expected (n, *input_shape) = (n, *{self.input_shape})")
         n, N = X.shape[0], self.N
@@ -201,10 +201,10 @@ class BasicCNN:
         out[tuple(slice(0, c) for c in acc.shape)] = acc
         return out
 
-    def forward(self, A, B, X) -> np.ndarray:
+    def forward(self, A, B, X) -> np.ndarray:  # noqa: D401
         """Direct forward pass (strided correlation, average pooling, FC), numpy loops; shape ``(n,)``."""
         A, B = self._check_weights(A, B)
-        X = np.asarray(X, dtype=np.float64)
+        X = check_array("X", X, min_ndim=1)
         n, N = X.shape[0], self.N
         y = np.zeros(n)
         for k in range(self.K):
