@@ -158,6 +158,12 @@ class RoiResult:
         df["saved"] = df["original"] - df["compressed"]
         return df
 
+    def __post_init__(self):
+        for a in ("data_cost", "serving_cost_per_month"):
+            o, c = getattr(self, f"{a}_original"), getattr(self, f"{a}_compressed")
+            if (o is None) != (c is None):
+                raise RedundancyError(f"{a}_original={o!r} and {a}_compressed={c!r}: both or neither must be given")
+
     def __repr__(self) -> str:
         lines = [f"RoiResult(input_shape={self.input_shape}, dtype={self.dtype}, eps={self.eps:g}, "
                  f"sigma={self.sigma:g})",

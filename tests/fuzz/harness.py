@@ -95,7 +95,7 @@ def nonfinite_paths(value: Any, allowed: tuple[str, ...] = (), path: str = "resu
     if "*" in allowed or depth > 6 or id(value) in seen:
         return []
     name = path.rsplit(".", 1)[-1].split("[")[0]
-    if name in allowed:
+    if name in allowed or path in allowed:
         return []
     if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, int)):
         return []

@@ -210,6 +210,7 @@ def _explicit() -> dict[str, Target]:
     import redundancy as R
     from redundancy import checkpoint as C
     from redundancy import data as D
+    from redundancy.lowrank import multilinear as ML
     from redundancy import training as TR
 
     def T(fn, kwargs, **kw):
@@ -266,8 +267,13 @@ def _explicit() -> dict[str, Target]:
         "redundancy.tucker_decompose": T(R.tucker_decompose, st.builds(
             lambda a, r, o: {"tensor": a, "ranks": r, **o}, V.arrays(), V.ints() | V.odd_containers(), _opt(
                 seed=V.seeds(), method=st.sampled_from(["hooi", "hosvd", "x"])))),
-        "redundancy.data.load_mnist1d": T(D.load_mnist1d, _opt(num_samples=st.integers(20, 200) | V.ints(),
-                                                                seed=V.seeds(), train_split=V.floats())),
+        "redundancy.data.load_mnist1d": T(D.load_mnist1d, st.builds(
+            lambda n, o: {"num_samples": n, **o}, st.integers(20, 100) | V.ints(-1, 2),
+            _opt(seed=V.seeds(), train_split=V.floats()))),
+        "redundancy.lowrank.multilinear.multilinear_rank": T(
+            ML.multilinear_rank,
+            st.builds(lambda a, o: {"tensor": a, **o}, V.arrays(), _opt(rtol=V.pos_floats())),
+            allowed_nonfinite=("result[1]",)),  # the gaps: inf when nothing was cut (documented)
         "redundancy.training.train": T(TR.train, st.builds(_train_call, V.datasets(), _opt(
             epochs=st.integers(1, 2) | V.ints(), batch_size=st.integers(1, 8) | V.ints(), lr=V.pos_floats(),
             seed=V.seeds(), device=st.sampled_from(["cpu", "cuda:7", "abc", None, 3])))),
@@ -302,17 +308,19 @@ def _hint_strategy(tp) -> st.SearchStrategy:
     if tp is bool:
         return st.booleans()
     if tp is int:
-        return st.integers(0, 10 ** 6)
+        return st.integers(1, 10 ** 6)
     if tp is float:
-        return st.floats(0, 1e6) | st.sampled_from([0.0, 1e-300, 1e300])
+        return st.floats(1e-6, 1e6) | st.sampled_from([1e-300, 1e300])
     if tp is str:
         return st.sampled_from(["a", "conv", ""])
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return st.lists(_hint_strategy(args[0]), max_size=3).map(tuple)
+            inner = _hint_strategy(args[0])
+            return st.just(()) if inner.is_empty else st.lists(inner, max_size=3).map(tuple)
         return st.tuples(*[_hint_strategy(a) for a in args]) if args else st.just(())
     if origin in (list, typing.List):
-        return st.lists(_hint_strategy(args[0]) if args else st.integers(), max_size=3)
+        inner = _hint_strategy(args[0]) if args else st.integers()
+        return st.just([]) if inner.is_empty else st.lists(inner, max_size=3)
     if origin is dict:
         return st.just({})
     return st.nothing()
@@ -414,10 +422,23 @@ def _public_callables(mod) -> dict[str, Callable]:
     return out
 
 
+def _in_tree(mod) -> bool:
+    """True for a module of the ``redundancy`` package under test (not one that an editable install of
+    another checkout makes importable next to it)."""
+    import os
+
+    import redundancy
+
+    root = os.path.dirname(os.path.abspath(redundancy.__file__))
+    return os.path.abspath(getattr(mod, "__file__", "") or "").startswith(root + os.sep)
+
+
 def _walk(pkg_name: str) -> list:
     try:
         pkg = importlib.import_module(pkg_name)
     except ImportError:
+        return []
+    if not _in_tree(pkg):
         return []
     mods = [pkg]
     for info in pkgutil.iter_modules(getattr(pkg, "__path__", []) or []):
