@@ -200,7 +200,8 @@ def _train_call(data, opts):
     """A small MLP for (n, d) data, or a conv that does not fit it; every argument may be odd."""
     from torch import nn
 
-    d = data[0].shape[1] if isinstance(data, tuple) and hasattr(data[0], "shape") and data[0].ndim == 2 else 3
+    x0 = data[0] if isinstance(data, tuple) and data else None
+    d = x0.shape[1] if getattr(x0, "ndim", 0) == 2 else 3
     model = nn.Sequential(nn.Linear(d, 4), nn.ReLU(), nn.Linear(4, 2)) if opts.pop("conv", False) is False \
         else nn.Conv2d(1, 2, 3)
     return {"model": model, "data": data, **opts}
