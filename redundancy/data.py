@@ -111,8 +111,8 @@ def load_mnist1d(num_samples: int = 5000, seed: int = 42, train_split: float = 0
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
-    num_samples = check_int("num_samples", num_samples, min_value=20)
-    seed = check_int("seed", seed, min_value=0)
+    num_samples = check_int("num_samples", num_samples, min_value=20, max_value=10 ** 6)
+    seed = check_int("seed", seed, min_value=0, max_value=2 ** 32 - 1)  # numpy's legacy RandomState
     if not (isinstance(train_split, float) and 0 < train_split < 1):
         raise RedundancyError(f"train_split={train_split!r} is not allowed; it must be a float in (0, 1)")
     args = get_dataset_args()

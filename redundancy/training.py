@@ -39,7 +39,7 @@ def check_device(device: Any) -> torch.device:
     """``device`` as a :class:`torch.device`, refusing one that is not available here."""
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:120]
         raise RedundancyError(f"device={device!r:.60} is not a torch device ({first}); use 'cpu' or 'cuda'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():

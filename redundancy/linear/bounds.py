@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from redundancy._validation import (Choice, Instance, NoneOr, check_array, check_choice, check_int,
+from redundancy._validation import (Choice, Instance, NoneOr, _short, check_array, check_choice, check_int,
                                     check_nonnegative_float, check_positive_float, validate_params)
 from redundancy.errors import RedundancyError
 
@@ -312,8 +312,8 @@ class KRResult:
     singular_values: tuple[float, ...] | None = None
 
     def __post_init__(self):
-        check_int("K", self.K, min_value=1)
-        check_int("R", self.R, min_value=1)
+        check_int("K", self.K, min_value=1, max_value=2 ** 40)
+        check_int("R", self.R, min_value=1, max_value=2 ** 40)
 
     @property
     def ratio(self) -> float:
@@ -357,13 +357,13 @@ def kr_ratio(K, R, *, maps=None, tol=None, block: str = "generic", convention: s
     >>> kr_ratio(256, 64, block="bottleneck").ratio
     4.0
     """
-    K = check_int("K", K, min_value=1)
-    R = check_int("R", R, min_value=1)
+    K = check_int("K", K, min_value=1, max_value=2 ** 40)
+    R = check_int("R", R, min_value=1, max_value=2 ** 40)
     conv = convention or "K = output channels read by the next linear map, R = bottleneck width"
     fields: dict[str, Any] = {}
     if maps is not None:
         if not isinstance(maps, (tuple, list)) or len(maps) != 2:
-            raise RedundancyError(f"maps={maps!r:.60} must be a pair (first, second) of adjacent linear maps")
+            raise RedundancyError(f"maps={_short(maps)} must be a pair (first, second) of adjacent linear maps")
         r, s, used, gap = interface_rank(maps[0], maps[1], tol=tol)
         fields = dict(rank_product=r, tol=used, gap=gap, singular_values=tuple(float(v) for v in s))
     return KRResult(K=K, R=R, block=str(block), convention=conv, **fields)
@@ -379,7 +379,7 @@ def kr_bottleneck(c_in: int, width: int, c_out: int, *, maps=None, tol=None) -> 
     """
     check_int("c_in", c_in, min_value=1)
     width = check_int("width", width, min_value=1)
-    c_out = check_int("c_out", c_out, min_value=1)
+    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
     return kr_ratio(c_out, width, maps=maps, tol=tol, block="bottleneck",
                     convention=f"bottleneck: K = block output channels ({c_out}), R = bottleneck width ({width})")
 
@@ -401,9 +401,9 @@ def kr_inverted_residual(c_in: int, expansion: int, c_out: int, *, convention: s
     >>> kr_inverted_residual(32, 6, 32).ratio, kr_inverted_residual(32, 6, 32, convention="projection").ratio
     (6.0, 0.16666666666666666)
     """
-    c_in = check_int("c_in", c_in, min_value=1)
-    t = check_int("expansion", expansion, min_value=1)
-    c_out = check_int("c_out", c_out, min_value=1)
+    c_in = check_int("c_in", c_in, min_value=1, max_value=2 ** 40)
+    t = check_int("expansion", expansion, min_value=1, max_value=2 ** 40)
+    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
     check_choice("convention", convention, ("expansion", "projection"))
     if convention == "expansion":
         return kr_ratio(t * c_in, c_in, maps=maps, tol=tol, block="inverted_residual",

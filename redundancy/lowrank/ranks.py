@@ -160,7 +160,8 @@ def _scale_free(fn):
         if sigma2 is not None:
             sigma2 = check_positive_float("sigma2", sigma2)
         s = float(np.max(np.abs(V))) or 1.0
-        s2 = None if sigma2 is None else sigma2 / s ** 2
+        with np.errstate(over="ignore", under="ignore"):
+            s2 = None if sigma2 is None else float(np.float64(sigma2) / np.float64(s) / np.float64(s))
         if s2 is not None and not (np.isfinite(s2) and s2 > 0):
             raise RedundancyError(f"sigma2={sigma2:g} is out of scale with the matrix (largest entry {s:g}); "
                                   "sigma2 / max|V|^2 must be a positive float64")

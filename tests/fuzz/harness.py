@@ -142,7 +142,7 @@ def nonfinite_paths(value: Any, allowed: tuple[str, ...] = (), path: str = "resu
         if isinstance(value, pd.DataFrame):
             num = value.select_dtypes("number")
             num = num[[c for c in num.columns if c not in allowed]]
-            if num.size and not np.isfinite(num.to_numpy(dtype=float)).all():
+            if num.size and np.isinf(num.to_numpy(dtype=float)).any():  # NaN = a missing (None) entry
                 return [f"{path} (frame)"]
     except ImportError:  # pragma: no cover
         pass
