@@ -150,8 +150,13 @@ def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_fact
                 f"sample_complexity overflows: n = constant*sigma^2*dof*log_factor/eps^2 is about 1e{log10_n:.0f} "
                 f"(dof={d}, eps={eps:g}, sigma={sigma:g}, constant={constant:g}, log_factor={log_factor:g}); "
                 "the result must be below 1e300")
-        v = (constant * d * log_factor) * (sigma / eps) ** 2
-        return int(math.ceil(v - 1e-9 * max(1.0, v * 1e-6)))
+        # exact rational arithmetic on the float inputs (a float product loses units at n ~ 1e18);
+        # a slack of min(1e-9 n, 1e-3) absorbs the binary representation of decimal inputs (eps = 0.1)
+        from fractions import Fraction
+
+        v = Fraction(constant) * d * Fraction(log_factor) * (Fraction(sigma) / Fraction(eps)) ** 2
+        slack = min(Fraction(1, 10 ** 9) * v, Fraction(1, 1000))
+        return int(math.ceil(v - slack))
 
     return SampleComplexity(n=need(dof), n_naive=None if naive is None else need(naive), dof=dof, naive=naive,
                             eps=eps, sigma=sigma, constant=constant, log_factor=log_factor)

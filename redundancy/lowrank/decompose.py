@@ -293,6 +293,8 @@ def tucker_decompose(tensor: Any, ranks: Any, *, modes: Any = None, method: str 
     else:
         if isinstance(modes, (int, np.integer)):
             modes = (modes,)
+        if not isinstance(modes, (tuple, list)):
+            raise RedundancyError(f"modes={modes!r:.60} must be None, an int or a sequence of distinct modes")
         modes = tuple(check_int("modes entry", m, min_value=0, max_value=arr.ndim - 1) for m in modes)
         if len(set(modes)) != len(modes) or not modes:
             raise RedundancyError(f"modes={modes!r} must be distinct modes of a tensor of order {arr.ndim}")
