@@ -117,9 +117,14 @@ def _kv(text: str) -> tuple[str, object]:
 def _out_dir(path: str | None) -> str | None:
     if path is None:
         return None
+    if not path.strip():
+        raise RedundancyError("--out='' is empty; give a directory name")
     if os.path.exists(path) and not os.path.isdir(path):
         raise RedundancyError(f"--out={path!r} exists and is not a directory")
-    os.makedirs(path, exist_ok=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise RedundancyError(f"--out={path!r} cannot be created ({exc.strerror or exc})") from None
     return path
 
 

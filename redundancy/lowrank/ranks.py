@@ -162,9 +162,9 @@ def _scale_free(fn):
         s = float(np.max(np.abs(V))) or 1.0
         with np.errstate(over="ignore", under="ignore"):
             s2 = None if sigma2 is None else float(np.float64(sigma2) / np.float64(s) / np.float64(s))
-        if s2 is not None and not (np.isfinite(s2) and s2 > 0):
+        if s2 is not None and not (np.isfinite(s2) and 1e-100 <= s2 <= 1e100):
             raise RedundancyError(f"sigma2={sigma2:g} is out of scale with the matrix (largest entry {s:g}); "
-                                  "sigma2 / max|V|^2 must be a positive float64")
+                                  "sigma2 / max|V|^2 must lie in [1e-100, 1e100]")
         r = fn(V / s, s2)
         with np.errstate(over="ignore", under="ignore"):
             sig2 = float(np.float64(r.sigma2) * s * s)
