@@ -51,7 +51,10 @@ def kron_nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = a.ndim
     outer = np.multiply.outer(a, b)  # a-modes then b-modes
     perm = [ax for i in range(n) for ax in (i, n + i)]
-    return outer.transpose(perm).reshape([x * y for x, y in zip(a.shape, b.shape)])
+    out = outer.transpose(perm).reshape([x * y for x, y in zip(a.shape, b.shape)])
+    if not np.isfinite(out).all():
+        raise RedundancyError("kron_nd overflows: the products a_i * b_j leave the float64 range")
+    return out
 
 
 @dataclass(frozen=True)

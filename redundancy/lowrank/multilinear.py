@@ -149,6 +149,13 @@ class MultilinearRankCheck:
                 f"dof={self.dof}, K={self.K}, naive={self.naive_parameter_count}, patch_error={self.patch_error:.1e})")
 
 
+def _rank_seq(name, value):
+    if not isinstance(value, (tuple, list)):
+        raise RankError(f"{name}={_v._short(value)} must be a sequence of positive integers, one per mode")
+    return value
+
+
+@_v.validate_params({"ranks": _v.NoneOr(_v.Check(_rank_seq)), "numerical_dof": _v.Bool()})
 def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None, *,
                            rtol: float = 1e-10, numerical_dof: bool = False) -> MultilinearRankCheck:
     """Check that the whole-network tensor of a linear CNN has multilinear rank ≤ the first layer's Tucker ranks.
