@@ -7,12 +7,13 @@ import math
 
 from torch import nn
 
-from redundancy._validation import check_module
+from redundancy._validation import Bool, Module, Shape, _short, check_module, validate_params
 from redundancy.errors import RedundancyError
 
-__all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode"]
+__all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode", "preserved_state"]
 
 
+@validate_params({"model": Module(materialised=False), "trainable_only": Bool()})
 def parameter_count(model: nn.Module, *, trainable_only: bool = False) -> int:
     """Number of scalar parameters, each shared tensor counted once.
 
@@ -28,10 +29,14 @@ def parameter_count(model: nn.Module, *, trainable_only: bool = False) -> int:
     >>> parameter_count(nn.Sequential(lin, lin))
     9
     """
-    check_module("model", model)
+    from torch.nn.parameter import UninitializedParameter
+
     seen: set[int] = set()
     total = 0
-    for p in model.parameters():
+    for name, p in model.named_parameters():
+        if isinstance(p, UninitializedParameter):
+            raise RedundancyError(f"model has an uninitialised (lazy) parameter '{name}' whose size is not known "
+                                  "yet; run one forward pass on a real input first")
         if id(p) in seen or (trainable_only and not p.requires_grad):
             continue
         seen.add(id(p))
@@ -68,6 +73,7 @@ def _layer_macs(module: nn.Module, inp, out) -> int:
     return int(out.numel() * (module.in_channels // groups) * math.prod(module.kernel_size))
 
 
+@validate_params({"model": Module(materialised=False), "input_shape": Shape(1, 6)})
 def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     """Multiply-accumulates of every conv and linear layer for one input of shape ``input_shape``.
 
@@ -81,8 +87,12 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     conv and linear layers): bias additions, BatchNorm, activations, pooling and residual additions
     are not counted; a factorised conv (:class:`~redundancy.linear.layers.TuckerConv`,
     :class:`~redundancy.linear.layers.CPConv`) is charged for its dense convolution only, not for
-    rebuilding its kernel. The batch dimension is 1 (one forward pass on zeros). Layers applied through
-    ``torch.nn.functional`` rather than a module are not seen.
+    rebuilding its kernel. The batch dimension is 1 (one forward pass on zeros, or on a meta tensor
+    for a model on the meta device). Layers applied through ``torch.nn.functional`` rather than a
+    module are not seen. The caller's model is left as it was: every submodule's training flag, and
+    its parameters and buffers, are restored after the pass (:func:`preserved_state`). Lazy
+    (uninitialised) modules are refused; ``input_shape`` is bounded (at most
+    ``redundancy._validation.MAX_NUMEL`` elements) before anything is allocated.
 
     Returns
     -------
@@ -99,8 +109,11 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
 
     from redundancy._validation import check_shape
 
-    check_module("model", model)
-    shape = check_shape("input_shape", input_shape)
+    from redundancy._validation import check_materialised
+
+    shape = input_shape
+    if not any(t.is_meta for t in model.parameters()):
+        check_materialised("model", model)
     types = _mac_layer_types()
     names = {}
     for name, mod in model.named_modules():
@@ -122,7 +135,7 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
         p = next(iter(model.parameters()), None)
         x = torch.zeros((1, *shape), dtype=p.dtype if p is not None else torch.float32,
                         device=p.device if p is not None else "cpu")
-        with torch.no_grad(), eval_mode(model):
+        with torch.no_grad(), preserved_state(model), eval_mode(model):
             _forward(model, x, shape)
     finally:
         for h in handles:
@@ -145,16 +158,44 @@ def eval_mode(model: nn.Module):
             m.training = flag
 
 
+@contextlib.contextmanager
+def preserved_state(model: nn.Module):
+    """Run a block that calls ``model`` and put its parameters and buffers back afterwards.
+
+    A probing forward pass (MAC counting, tracing, latency) must not change the caller's model,
+    even when its ``forward`` updates a buffer (a call counter, running statistics of a custom
+    layer). Values are snapshotted (``state_dict`` clones) and copied back in place.
+    """
+    import torch
+
+    snap = {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()
+            if isinstance(v, torch.Tensor) and not v.is_meta
+            and not isinstance(v, nn.parameter.UninitializedTensorMixin)}
+    try:
+        yield model
+    finally:
+        current = model.state_dict(keep_vars=True)
+        with torch.no_grad():
+            for k, v in snap.items():
+                t = current.get(k)
+                if isinstance(t, torch.Tensor) and t.shape == v.shape and t.dtype == v.dtype:
+                    t.copy_(v)
+
+
 def _forward(model: nn.Module, x, shape):
-    """Run ``model(x)``, turning torch's shape errors into a RedundancyError naming the shape."""
+    """Run ``model(x)``, turning any error of the forward into one RedundancyError naming the shape."""
     try:
         return model(x)
-    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+    except RedundancyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise RedundancyError(
-            f"input_shape={shape!r} does not fit the model ({type(exc).__name__}: {str(exc)[:200]}); "
+            f"the model cannot run on input_shape={shape!r} ({type(exc).__name__}: {first}); "
             "give the per-sample shape without the batch dimension, e.g. (3, 32, 32)") from None
 
 
+@validate_params({"model": Module(materialised=False), "include_buffers": Bool()})
 def memory_bytes(model: nn.Module, *, dtype="float32", include_buffers: bool = False) -> int:
     """Bytes needed to store the model's unique parameters (and buffers) at ``dtype``.
 
@@ -191,8 +232,8 @@ def dtype_itemsize(dtype) -> int:
         d = getattr(torch, dtype, None)
         if not isinstance(d, torch.dtype):
             raise RedundancyError(
-                f"dtype={dtype!r} is not a torch dtype name; use e.g. 'float32', 'float16', 'bfloat16', 'int8'")
+                f"dtype={dtype[:40]!r} is not a torch dtype name; use e.g. 'float32', 'float16', 'bfloat16', 'int8'")
         dtype = d
     if not isinstance(dtype, torch.dtype):
-        raise RedundancyError(f"dtype={dtype!r} is not allowed; give a torch.dtype or its name")
+        raise RedundancyError(f"dtype={_short(dtype)} is not allowed; give a torch.dtype or its name")
     return int(torch.empty((), dtype=dtype).element_size())

@@ -89,8 +89,9 @@ def load_digits_data(test_fraction: float = 0.3, seed=0) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
-        raise RedundancyError(f"test_fraction={test_fraction!r} is not allowed; it must be a float in (0, 1)")
+    if not (isinstance(test_fraction, float) and 0.01 <= test_fraction <= 0.99):
+        # both splits must hold every one of the 10 classes (1797 images: 1% is 18 of them)
+        raise RedundancyError(f"test_fraction={test_fraction!r:.40} is not allowed; it must be a float in [0.01, 0.99]")
     d = load_digits()
     X = (d.images / 16.0).astype(np.float32)[:, None]
     rs = int(as_generator(seed).integers(2 ** 31 - 1))
@@ -110,8 +111,8 @@ def load_mnist1d(num_samples: int = 5000, seed: int = 42, train_split: float = 0
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
-    num_samples = check_int("num_samples", num_samples, min_value=20)
-    seed = check_int("seed", seed, min_value=0)
+    num_samples = check_int("num_samples", num_samples, min_value=20, max_value=10 ** 6)
+    seed = check_int("seed", seed, min_value=0, max_value=2 ** 32 - 1)  # numpy's legacy RandomState
     if not (isinstance(train_split, float) and 0 < train_split < 1):
         raise RedundancyError(f"train_split={train_split!r} is not allowed; it must be a float in (0, 1)")
     args = get_dataset_args()

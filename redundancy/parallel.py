@@ -27,6 +27,8 @@ import numpy as np
 from redundancy._validation import check_choice, check_int
 from redundancy.errors import RedundancyError
 
+import redundancy._validation as _v
+
 __all__ = ["run_tasks", "task_key", "BACKENDS"]
 
 BACKENDS = ("sequential", "loky", "threading", "multiprocessing", "dask")
@@ -90,6 +92,15 @@ def _load(path: Path):
         return False, None
 
 
+def _cache_dir(name, value):
+    _v.PathArg()(name, value)
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise _v.RedundancyError(f"{name}={os.fspath(value)!r} exists and is not a directory")
+    return value
+
+
+@_v.validate_params({"fn": _v.CallableArg(), "tasks": _v.Instance((list, tuple, range), "list of tasks"),
+                     "n_jobs": _v.Int(-1, 1024), "progress": _v.Bool(), "cache_dir": _v.NoneOr(_v.Check(_cache_dir))})
 def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, backend: str = "loky", n_jobs: int = 1,
               cache_dir=None, progress: bool = True, desc: str | None = None) -> list[Any]:
     """``[fn(t) for t in tasks]`` in parallel, with progress and resumable on-disk caching.

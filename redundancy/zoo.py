@@ -27,8 +27,17 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from redundancy._validation import check_choice, check_int, check_positive_float, check_shape
+import functools
+
+from redundancy._validation import check_choice, check_float, check_int, check_shape
 from redundancy.errors import RedundancyError
+
+#: limits of the zoo's arguments (stated in the messages): widths/channels, repeated blocks, classes,
+#: and the parameter count of the model (checked on the meta device before anything is allocated)
+MAX_WIDTH = 8192
+MAX_BLOCKS = 256
+MAX_CLASSES = 1_000_000
+MAX_PARAMS = 2 ** 28
 
 __all__ = ["resnet20", "bottleneck_resnet", "resnet50_sized", "mobilenet_v2", "shufflenet_v2",
            "get_model", "default_input_shape", "MODELS"]
@@ -141,16 +150,62 @@ class ShuffleUnit(nn.Module):
 
 
 def _check_common(kr, in_channels, num_classes):
-    kr = check_positive_float("kr", kr)
-    check_int("in_channels", in_channels, min_value=1)
-    check_int("num_classes", num_classes, min_value=1)
+    kr = check_float("kr", kr, min_value=0.0, min_inclusive=False, max_value=float(MAX_WIDTH))
+    check_int("in_channels", in_channels, min_value=1, max_value=MAX_WIDTH)
+    check_int("num_classes", num_classes, min_value=1, max_value=MAX_CLASSES)
     return kr
+
+
+def _widths(name, value, **kw):
+    out = check_shape(name, value, **kw)
+    if max(out) > MAX_WIDTH:
+        raise RedundancyError(f"{name}={out} has a width above the limit {MAX_WIDTH}")
+    return out
+
+
+def _counts(name, value, **kw):
+    out = check_shape(name, value, **kw)
+    if max(out) > MAX_BLOCKS:
+        raise RedundancyError(f"{name}={out} repeats a block more than the limit {MAX_BLOCKS} times")
+    return out
+
+
+def _bounded(builder):
+    """Build on the meta device first (no memory): refuse a model above :data:`MAX_PARAMS`
+    parameters, and turn torch's construction errors into a RedundancyError; then build for real."""
+
+    import inspect
+
+    sig = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def wrapper(**kw):
+        try:
+            sig.bind(**kw)
+        except TypeError as exc:
+            raise RedundancyError(f"{builder.__name__}(): bad keyword arguments {sorted(kw)}: {exc}") from None
+        try:
+            with torch.device("meta"):
+                probe = builder(**kw)
+        except RedundancyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - torch refuses some combinations of sizes
+            first = (str(exc).strip().splitlines() or [""])[0][:160]
+            raise RedundancyError(f"{builder.__name__}({', '.join(sorted(kw))}): these arguments do not give a "
+                                  f"valid model ({type(exc).__name__}: {first})") from None
+        n = sum(p.numel() for p in probe.parameters())
+        if n > MAX_PARAMS:
+            raise RedundancyError(f"{builder.__name__} with these arguments has {n:,} parameters; the limit is "
+                                  f"{MAX_PARAMS:,}")
+        return builder(**kw)
+    return wrapper
 
 
 def _head(c: int, num_classes: int) -> nn.Sequential:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
 
 
+@_bounded
 def resnet20(*, kr: float = 1.0, blocks_per_stage: int = 3, widths=(16, 32, 64), in_channels: int = 3,
              num_classes: int = 10) -> nn.Module:
     """CIFAR-style ResNet (He et al. 2016, sec. 4.2): 6n+2 layers, n = ``blocks_per_stage``.
@@ -164,8 +219,8 @@ def resnet20(*, kr: float = 1.0, blocks_per_stage: int = 3, widths=(16, 32, 64),
     272474
     """
     kr = _check_common(kr, in_channels, num_classes)
-    n = check_int("blocks_per_stage", blocks_per_stage, min_value=1)
-    widths = check_shape("widths", widths, min_len=1)
+    n = check_int("blocks_per_stage", blocks_per_stage, min_value=1, max_value=MAX_BLOCKS)
+    widths = _widths("widths", widths, min_len=1)
     stem = nn.Sequential(*_conv_bn(in_channels, widths[0], 3), nn.ReLU())
     stages, c = [], widths[0]
     for i, w in enumerate(widths):
@@ -175,6 +230,7 @@ def resnet20(*, kr: float = 1.0, blocks_per_stage: int = 3, widths=(16, 32, 64),
     return nn.Sequential(stem, *stages, _head(c, num_classes))
 
 
+@_bounded
 def bottleneck_resnet(*, kr: float = 4.0, layers=(1, 1), widths=(8, 16), stem: str = "cifar",
                       stem_width: int | None = None, in_channels: int = 3,
                       num_classes: int = 10) -> nn.Module:
@@ -190,10 +246,10 @@ def bottleneck_resnet(*, kr: float = 4.0, layers=(1, 1), widths=(8, 16), stem: s
     [256, 64, 256]
     """
     kr = _check_common(kr, in_channels, num_classes)
-    layers = check_shape("layers", layers, min_len=1)
-    widths = check_shape("widths", widths, min_len=len(layers), max_len=len(layers))
+    layers = _counts("layers", layers, min_len=1)
+    widths = _widths("widths", widths, min_len=len(layers), max_len=len(layers))
     check_choice("stem", stem, ["cifar", "imagenet"])
-    c = check_int("stem_width", stem_width, min_value=1) if stem_width is not None else widths[0]
+    c = check_int("stem_width", stem_width, min_value=1, max_value=MAX_WIDTH) if stem_width is not None else widths[0]
     if stem == "cifar":
         head = nn.Sequential(*_conv_bn(in_channels, c, 3), nn.ReLU())
     else:
@@ -210,6 +266,7 @@ def bottleneck_resnet(*, kr: float = 4.0, layers=(1, 1), widths=(8, 16), stem: s
     return nn.Sequential(head, *stages, _head(c, num_classes))
 
 
+@_bounded
 def resnet50_sized(*, kr: float = 4.0, in_channels: int = 3, num_classes: int = 1000) -> nn.Module:
     """The bottleneck ResNet at ResNet-50 depths and widths (25,557,032 parameters at ``kr=4``).
 
@@ -222,6 +279,7 @@ def resnet50_sized(*, kr: float = 4.0, in_channels: int = 3, num_classes: int = 
                              stem_width=64, in_channels=in_channels, num_classes=num_classes)
 
 
+@_bounded
 def mobilenet_v2(*, kr: float = 6.0, settings=((1, 8, 1, 1), (6, 12, 2, 2), (6, 16, 2, 2)),
                  stem_width: int = 8, last_width: int = 64, in_channels: int = 3,
                  num_classes: int = 10) -> nn.Module:
@@ -237,12 +295,15 @@ def mobilenet_v2(*, kr: float = 6.0, settings=((1, 8, 1, 1), (6, 12, 2, 2), (6, 
     4
     """
     kr = _check_common(kr, in_channels, num_classes)
-    check_int("stem_width", stem_width, min_value=1)
-    check_int("last_width", last_width, min_value=1)
+    check_int("stem_width", stem_width, min_value=1, max_value=MAX_WIDTH)
+    check_int("last_width", last_width, min_value=1, max_value=MAX_WIDTH)
     feats: list[nn.Module] = [nn.Sequential(*_conv_bn(in_channels, stem_width, 3, 2), nn.ReLU6())]
     c = stem_width
+    if not isinstance(settings, (tuple, list)) or not 1 <= len(settings) <= MAX_BLOCKS:
+        raise RedundancyError(f"settings={settings!r:.60} must be a list of 1..{MAX_BLOCKS} rows (t, c, n, s)")
     for row in settings:
-        t, w, n, s = check_shape("settings row", row, min_len=4, max_len=4)
+        t, w, n, s = _widths("settings row", row, min_len=4, max_len=4)
+        _counts("settings row (t, c, n, s): n", n)
         blocks = []
         for j in range(n):
             blocks.append(InvertedResidual(c, w, s if j == 0 else 1, 1.0 if t == 1 else kr))
@@ -252,6 +313,7 @@ def mobilenet_v2(*, kr: float = 6.0, settings=((1, 8, 1, 1), (6, 12, 2, 2), (6, 
     return nn.Sequential(*feats, _head(last_width, num_classes))
 
 
+@_bounded
 def shufflenet_v2(*, kr: float = 1.0, stage_repeats=(2, 2), stage_widths=(16, 32), stem_width: int = 8,
                   last_width: int = 64, in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     """ShuffleNetV2-style network (Ma et al. 2018): each stage opens with a stride-2 unit.
@@ -265,8 +327,8 @@ def shufflenet_v2(*, kr: float = 1.0, stage_repeats=(2, 2), stage_widths=(16, 32
     'ShuffleUnit'
     """
     kr = _check_common(kr, in_channels, num_classes)
-    repeats = check_shape("stage_repeats", stage_repeats, min_len=1)
-    widths = check_shape("stage_widths", stage_widths, min_len=len(repeats), max_len=len(repeats))
+    repeats = _counts("stage_repeats", stage_repeats, min_len=1)
+    widths = _widths("stage_widths", stage_widths, min_len=len(repeats), max_len=len(repeats))
     for w in widths:
         if w % 2:
             raise RedundancyError(f"stage_widths={widths!r} has an odd width {w}; widths must be even")
@@ -302,6 +364,8 @@ def get_model(name: str, **kw) -> nn.Module:
     8
     """
     check_choice("name", name, list(MODELS))
+    if not all(isinstance(k, str) for k in kw):
+        raise RedundancyError(f"get_model({name!r}): keyword names must be strings")
     try:
         return MODELS[name](**kw)
     except TypeError as exc:

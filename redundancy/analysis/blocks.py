@@ -23,6 +23,7 @@ from __future__ import annotations
 from torch import nn
 
 from redundancy.analysis.records import BlockInfo, LayerInfo, _is_depthwise, _is_pointwise
+import redundancy._validation as _v
 
 __all__ = ["find_blocks"]
 
@@ -97,6 +98,7 @@ def _stacked(c, mods, cand, inside, edges) -> bool:
     return any(_reaches(set(inside[a]), set(inside[b]), edges) for a in ckids for b in ckids if a != b)
 
 
+@_v.validate_params({"model": _v.Module(materialised=False), "layers": _v.Instance(dict), "edges": _v.Instance((set, frozenset, list, tuple)), "order": _v.Instance(dict)})
 def find_blocks(model, layers: dict[str, LayerInfo], edges, order, widths: dict[str, int] | None = None
                 ) -> list[BlockInfo]:
     """Blocks (see the module docstring); ``widths`` are the modules' output channel counts (for

@@ -34,7 +34,8 @@ from redundancy.analysis.hooks import hook_structure
 from redundancy.analysis.records import (_MERGE, _PASS_FUNCS, _PASS_METHODS, _PASS_MODULES, _SCALE,
                                          BlockInfo, LayerInfo, ModelGraph, SegmentInfo, _is_attention,
                                          _layer_types, attention_macs, layer_kernel)
-from redundancy.counts import _layer_macs, eval_mode
+from redundancy._validation import Choice, Module, Shape, validate_params
+from redundancy.counts import _layer_macs, eval_mode, preserved_state
 from redundancy.errors import RedundancyError
 
 __all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "trace_model", "layer_kernel"]
@@ -97,10 +98,16 @@ def _to_module(node, modules):
 
 
 def _trace_fx(model, x):
+    import contextlib
+    import io
+
     gm = fx.GraphModule(model, _Tracer().trace(model))
     from torch.fx.passes.shape_prop import ShapeProp
 
-    ShapeProp(gm).propagate(x)
+    # ShapeProp prints a traceback to stderr before re-raising; the caller turns the failure into
+    # one line (or falls back to hooks), so the print is swallowed
+    with contextlib.redirect_stderr(io.StringIO()):
+        ShapeProp(gm).propagate(x)
     return gm
 
 
@@ -149,11 +156,14 @@ def _fx_structure(model, gm, layer_ids, names):
 
 # --------------------------------------------------------------------------- entry point
 
+@validate_params({"model": Module(), "input_shape": Shape(1, 6), "method": Choice("auto", "fx", "hooks")})
 def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str = "auto") -> ModelGraph:
     """Trace ``model`` on one zero input of shape ``input_shape`` (no batch dimension).
 
     ``method``: ``"fx"``, ``"hooks"`` or ``"auto"`` (fx, hooks when fx fails; the reason is kept
-    in ``notes``). The model is run in eval mode and restored to its own modes afterwards.
+    in ``notes``). The model is run in eval mode and restored to its own modes, parameters and
+    buffers afterwards. A model that is itself a single layer (``nn.Conv2d(...)``) is traced with
+    hooks (fx would inline its forward and never call it as a module).
 
     Examples
     --------
@@ -195,14 +205,19 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
     for mod in {id(m): m for m in model.modules() if id(m) in layer_ids}.values():
         handles.append(mod.register_forward_hook(hook))
     gm = None
-    with torch.no_grad(), eval_mode(model):
+    if isinstance(model, types) and method == "auto":
+        method = "hooks"
+        notes.append("the model is itself one layer; traced with forward hooks")
+    with torch.no_grad(), preserved_state(model), eval_mode(model):
         try:
             if method in ("auto", "fx"):
                 try:
                     gm = _trace_fx(model, x)
                 except Exception as exc:  # fx raises many types on untraceable Python
                     if method == "fx":
-                        raise RedundancyError(f"torch.fx could not trace the model: {exc}") from None
+                        first = (str(exc).strip().splitlines() or [""])[0][:200]
+                        raise RedundancyError(f"torch.fx could not trace the model: {type(exc).__name__}: "
+                                              f"{first}") from None
                     notes.append(f"torch.fx failed ({type(exc).__name__}: {str(exc)[:120]}); used forward hooks")
                     info.clear()
             if gm is None:

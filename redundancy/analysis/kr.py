@@ -10,6 +10,13 @@ import torch
 from torch import nn
 
 from redundancy.analysis.graph import LayerInfo
+import redundancy._validation as _v
+
+
+def _graph_like(name, value):
+    if not hasattr(value, "segments") or not hasattr(value, "layers"):
+        raise _v.RedundancyError(f"{name}={_v._short(value)} is not a ModelGraph (from trace_model)")
+    return value
 
 __all__ = ["numerical_rank", "arch_ranks", "LAYER_KR_CONVENTION"]
 
@@ -33,6 +40,7 @@ def _singular_values(mats: torch.Tensor, tol: float) -> torch.Tensor:
     return ev.flip(-1)
 
 
+@_v.validate_params({"weight": _v.Tensor(min_ndim=2), "groups": _v.Int(1, _v.MAX_NUMEL), "rank_tol": _v.NoneOr(_v.Float(0.0, 1.0, lo_open=True, hi_open=True))})
 def numerical_rank(weight: torch.Tensor, groups: int = 1, rank_tol: float | None = None
                    ) -> tuple[int, float, float]:
     """Rank of the mode-0 (output-channel) unfolding of a dense conv/linear kernel.
@@ -77,6 +85,7 @@ def _factor_rank(mod: nn.Module) -> int:
     return math.inf
 
 
+@_v.validate_params({"g": _v.Check(_graph_like), "layers": _v.Instance(dict), "modules": _v.Instance(dict)})
 def arch_ranks(g, layers: dict[str, LayerInfo], modules: dict[str, nn.Module]) -> dict[str, int]:
     out = {}
     for seg in g.segments:

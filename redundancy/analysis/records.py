@@ -15,6 +15,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from redundancy.counts import _mac_layer_types
+import redundancy._validation as _v
+
+
+def _layer_like(name, value):
+    _v.check_module(name, value)
+    if not (hasattr(value, "kernel") and callable(value.kernel)) and not isinstance(
+            getattr(value, "weight", None), torch.Tensor):
+        raise _v.RedundancyError(f"{name} is a {type(value).__name__}, which has no weight (kernel); "
+                                 "give a conv or linear layer")
+    return value
 
 __all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "layer_kernel"]
 
@@ -111,6 +121,7 @@ def attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
     return int(n * (L * E * E + S * E * mod.kdim + S * E * mod.vdim + L * E * E + 2 * L * S * E))
 
 
+@_v.validate_params({"module": _v.Check(_layer_like)})
 def layer_kernel(module: nn.Module) -> torch.Tensor:
     """The dense weight of a conv/linear layer in the layout ``(out, in/groups, *kernel)``
     (a transposed conv's ``(in, out/groups, *kernel)`` weight is rearranged to it)."""

@@ -17,7 +17,7 @@ from torch import nn
 
 from redundancy.analysis.segdof import segment_dof
 from redundancy.analysis.summary import READING, ReportSummary, _jsonable
-from redundancy._validation import as_generator, check_int, check_module, check_shape
+from redundancy._validation import check_finite_module, as_generator, check_int, check_module, check_shape
 from redundancy.counts import dtype_itemsize, memory_bytes, parameter_count
 from redundancy.errors import RedundancyError
 from redundancy.analysis.kr import LAYER_KR_CONVENTION, arch_ranks, numerical_rank
@@ -248,8 +248,8 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     >>> rep.summary.flops == 2 * rep.summary.macs
     True
     """
-    check_module("model", model)
-    shape = check_shape("input_shape", input_shape)
+    check_finite_module("model", model)  # no lazy/meta parameters, no NaN/inf weights
+    shape = check_shape("input_shape", input_shape, max_len=6)
     if rank_tol is not None and (isinstance(rank_tol, bool) or not isinstance(rank_tol, (int, float))
                                  or not 0 < rank_tol < 1):
         raise RedundancyError(f"rank_tol={rank_tol!r} is not allowed; rank_tol must be None or a number in (0, 1)")

@@ -28,6 +28,7 @@ from redundancy._validation import (check_int, check_module, check_nonnegative_f
                           check_shape)
 from redundancy.errors import NotLinearError, RedundancyError
 from redundancy.analysis.latency import LatencyPoint, _dtype, measure_latency
+import redundancy._validation as _v
 
 __all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "design_dof_coverage", "measure_latency",
            "cost_comparison"]
@@ -161,6 +162,12 @@ class RoiResult:
         df["saved"] = df["original"] - df["compressed"]
         return df
 
+    def __post_init__(self):
+        for a in ("data_cost", "serving_cost_per_month"):
+            o, c = getattr(self, f"{a}_original"), getattr(self, f"{a}_compressed")
+            if (o is None) != (c is None):
+                raise RedundancyError(f"{a}_original={o!r} and {a}_compressed={c!r}: both or neither must be given")
+
     def __repr__(self) -> str:
         lines = [f"RoiResult(input_shape={self.input_shape}, dtype={self.dtype}, eps={self.eps:g}, "
                  f"sigma={self.sigma:g})",
@@ -186,6 +193,7 @@ class RoiResult:
         return "\n".join(lines)
 
 
+@_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1, 6), "max_params": _v.Int(0, 10 ** 9)})
 def design_dof(model: nn.Module, input_shape, *, max_params: int = 50_000) -> tuple[int, int, str]:
     """Degrees of freedom and naive count of one design, as used by :func:`estimate_roi`:
     ``(dof, naive, source)``; see :func:`design_dof_coverage` (which also says how much was covered)."""
@@ -248,6 +256,7 @@ def _samples(dof: int, naive: int, eps: float, sigma: float, constant: float, lo
     return int(math.ceil(sc.n)), int(math.ceil(sc.n_naive))
 
 
+@_v.validate_params({"samples": _v.Items(_v.Float(0.0, 1e300), min_len=2, max_len=2), "macs": _v.Items(_v.Float(0.0, 1e300), min_len=2, max_len=2), "cost_per_sample": _v.NoneOr(_v.Float(0.0)), "cost_per_gmac": _v.NoneOr(_v.Float(0.0)), "inferences_per_month": _v.NoneOr(_v.Float(0.0))})
 def cost_comparison(samples, macs, cost_per_sample=None, cost_per_gmac=None, inferences_per_month=None):
     """Money of two designs (original, compressed) and the month where their cumulative costs cross.
 
@@ -270,6 +279,11 @@ def cost_comparison(samples, macs, cost_per_sample=None, cost_per_gmac=None, inf
     serving = [None, None]
     if cost_per_gmac is not None and inferences_per_month is not None:
         serving = [float(m / 1e9 * cost_per_gmac * inferences_per_month) for m in macs]
+    for what, pair in (("data cost (samples * cost_per_sample)", data),
+                       ("serving cost per month (macs / 1e9 * cost_per_gmac * inferences_per_month)", serving)):
+        if pair[0] is not None and not all(np.isfinite(v) and v < 1e300 for v in pair):
+            raise RedundancyError(f"the {what} overflows ({pair[0]:.3g}, {pair[1]:.3g}); the unit costs are too "
+                                  "large for float64 money figures")
     be, cheaper = None, None
     if data[0] is not None and serving[0] is not None:
         dd, ds = data[1] - data[0], serving[0] - serving[1]  # extra data cost, monthly saving
@@ -349,18 +363,20 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     >>> roi.params_saved > 0 and roi.n_compressed < roi.n_original
     True
     """
-    check_module("original", original)
-    check_module("compressed", compressed)
+    _v.check_finite_module("original", original)  # no lazy/meta parameters, no NaN/inf weights
+    _v.check_finite_module("compressed", compressed)
     shape = check_shape("input_shape", input_shape)
+    _v.check_bool("measure", measure)
+    _v.check_bool("progress", progress)
     dtype = _dtype(dtype)
     bs = check_shape("batch_sizes", batch_sizes)
-    repeats = check_int("repeats", repeats, min_value=1)
-    warmup = check_int("warmup", warmup, min_value=0)
+    repeats = check_int("repeats", repeats, min_value=1, max_value=10_000)
+    warmup = check_int("warmup", warmup, min_value=0, max_value=10_000)
     eps = check_positive_float("eps", eps)
     sigma = check_positive_float("sigma", sigma)
     constant = check_positive_float("constant", constant)
     log_factor = check_positive_float("log_factor", log_factor)
-    seed = check_int("seed", seed, min_value=0)
+    seed = check_int("seed", seed, min_value=0, max_value=2 ** 63 - 1)
     cps = None if cost_per_sample is None else check_nonnegative_float("cost_per_sample", cost_per_sample)
     cpg = None if cost_per_gmac is None else check_nonnegative_float("cost_per_gmac", cost_per_gmac)
     ipm = None if inferences_per_month is None else check_nonnegative_float(
@@ -405,7 +421,7 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     if measure:
         lat = measure_latency([original, compressed], shape, batch_sizes=bs, repeats=repeats,
                               warmup=warmup, dtype=dtype, seed=seed, progress=progress)
-        latency = tuple(LatencyPoint(b, *lat[b][0], *lat[b][1]) for b in bs)
+        latency = tuple(LatencyPoint.from_table(lat, b) for b in bs)
         slower = [p.batch_size for p in latency if p.speedup < 1]
         if slower:
             notes.append(f"Measured here: the compressed model is SLOWER at batch size(s) {slower}.")

@@ -43,6 +43,7 @@ from redundancy.errors import RedundancyError
 from redundancy.linear.dof_closed import (cp_closed_form_applies, cp_dof, depthwise_separable_dof,
                                           matrix_rank_dof, tt_dof, tt_effective_ranks, tucker_dof,
                                           tucker_effective_ranks)
+import redundancy._validation as _v
 
 _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                nn.Dropout3d)
@@ -57,6 +58,7 @@ class SegmentDof:
     route: str = "skipped"
 
 
+@_v.validate_params({"seg": _v.Instance(SegmentInfo, "SegmentInfo"), "modules": _v.Instance(dict)})
 def segment_naive(seg: SegmentInfo, modules: dict[str, nn.Module]) -> int:
     """Parameters of the segment's layers that enter ``W``: kernels and their factors (no biases)."""
     total, seen = 0, set()
@@ -259,6 +261,7 @@ def _linear_part(seq: nn.Sequential) -> nn.Sequential:
     return sub
 
 
+@_v.validate_params({"seg": _v.Instance(SegmentInfo, "SegmentInfo"), "layers": _v.Instance(dict), "modules": _v.Instance(dict), "max_params": _v.Int(0, 10 ** 9), "route": _v.Choice("auto", "closed", "numerical"), "seed": _v.Seed(allow_generator=True)})
 def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[str, nn.Module], *,
                 max_params: int, route: str = "auto", seed=0, progress: bool = False) -> SegmentDof:
     """dof of ``theta -> W`` for one segment; see the module docstring for the routes.

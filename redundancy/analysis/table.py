@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import redundancy._validation as _v
+
+
+def _columns(name, value):
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(c, (list, tuple)) and len(c) == 2 and isinstance(c[0], str) for c in value):
+        raise _v.RedundancyError(f"{name}={_v._short(value)} must be a list of (title, key) pairs")
+    return value
+
+
+def _report_like(name, value):
+    if not all(hasattr(value, a) for a in ("summary", "layers")):
+        raise _v.RedundancyError(f"{name}={_v._short(value)} is not a RedundancyReport (from analyze)")
+    return value
 
 __all__ = ["format_table", "report_text", "LAYER_COLUMNS", "BLOCK_COLUMNS"]
 
@@ -22,6 +36,7 @@ def _cell(v) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+@_v.validate_params({"rows": _v.Instance((list, tuple), "list of rows"), "columns": _v.Check(_columns)})
 def format_table(rows, columns) -> str:
     """A fixed-width text table: ``columns`` is a list of (header, field) pairs."""
     get = (lambda r, f: r.get(f)) if rows and isinstance(rows[0], dict) else (lambda r, f: getattr(r, f, None))
@@ -42,6 +57,7 @@ BLOCK_COLUMNS = [("block", "name"), ("kind", "kind"), ("K", "K"), ("R", "R"), ("
                  ("params", "params"), ("macs", "macs")]
 
 
+@_v.validate_params({"report": _v.Check(_report_like)})
 def report_text(report) -> str:
     """The report as deterministic text: layer table, block table, summary counts."""
     s = report.summary

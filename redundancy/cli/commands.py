@@ -1,6 +1,7 @@
 """The ``redundancy`` command line. It parses, calls the library and writes; it computes nothing itself.
 
-Exit codes: 0 success, 1 a computation failed, 2 a bad argument. Every error is one line on stderr.
+Exit codes: 0 success, 1 a computation failed, 2 a bad argument or input file. Every error is one
+line on stderr; ``--debug`` (anywhere on the command line) also prints the traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -19,8 +21,8 @@ import redundancy.cli.longtail as longtail_cli
 import redundancy.cli.prune as prune_cli
 import redundancy.cli.ranks as ranks_cli
 import redundancy.cli.scoreboard as scoreboard_cli
-from redundancy.cli.common import (_agg, _ints, _kv, _nonneg_float, _out_dir, _pos_float, _save_fig, _shape, _sub,
-                                   build_model, load_model)
+from redundancy.cli.common import (_agg, _count, _ints, _kv, _nonneg_float, _one_line, _out_dir, _pos_float,
+                                   _save_fig, _seed, _shape, _sub, build_model, load_model)
 from redundancy.errors import RedundancyError
 
 EPILOG = """examples:
@@ -32,7 +34,8 @@ EPILOG = """examples:
       --cost-per-sample 0.1 --cost-per-gmac 1e-4 --inferences-per-month 1e7 --out roi
   redundancy simulate --quick --out sim        error-versus-n validation study (short)
 
-exit codes: 0 success, 1 a computation failed, 2 a bad argument.
+exit codes: 0 success, 1 a computation failed, 2 a bad argument or input file.
+Every failure is one line on stderr; add --debug (anywhere) for the full traceback.
 """
 
 DEMO_SHAPE = (8, 12, 12)
@@ -239,12 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="redundancy", description="Model redundancy of (compressed) CNNs: whole-network tensor, "
         "degrees of freedom, sample-complexity bounds, K/R and ROI.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="on failure, print the full traceback as well (may be given anywhere)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _sub(sub, "demo", "run the built-in example end to end (Tucker-compressed linear CNN)",
              "examples:\n  redundancy demo\n  redundancy demo --seed 3 --out demo-out\n\n"
              "Without --out nothing is written; the table and summary are printed.")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="DIR", help="write JSON, CSV and PNG files into DIR")
     p.set_defaults(func=_demo)
 
@@ -279,14 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W")
     p.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "float16"], default="float32")
     p.add_argument("--batch-sizes", type=_ints, default=(1, 8, 32), metavar="B1,B2,...")
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=_count, default=20, help="timed calls per point (1..10000)")
+    p.add_argument("--warmup", type=_count, default=3, help="untimed calls first (0..10000)")
     p.add_argument("--eps", type=_pos_float, default=0.1, help="target prediction error (default 0.1)")
     p.add_argument("--sigma", type=_pos_float, default=1.0, help="noise level (default 1)")
     p.add_argument("--cost-per-sample", type=_nonneg_float, help="cost of one labelled sample")
     p.add_argument("--cost-per-gmac", type=_nonneg_float, help="cost of serving 1e9 MACs")
     p.add_argument("--inferences-per-month", type=_nonneg_float)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", metavar="DIR", help="write roi.json, roi.csv and PNGs into DIR")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_roi)
@@ -295,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
              "examples:\n  redundancy simulate --quick --out sim")
     p.add_argument("--quick", action="store_true", help="small grid (minutes, not hours)")
     p.add_argument("--out", metavar="DIR", required=True, help="write JSON and PNG into DIR")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_simulate)
     for command in (ranks_cli, prune_cli, bayes_cli, longtail_cli):  # the companion methods
@@ -305,24 +310,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
-        return int(exc.code or 0)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if args.command is None:
         parser.print_help()
         print("redundancy: error: give a COMMAND (demo, analyze, roi, simulate)", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))
-    except RedundancyError as exc:
-        print(f"redundancy: error: {exc}", file=sys.stderr)
+    except RedundancyError as exc:  # a bad argument, model or file: exit 2
+        if debug:
+            traceback.print_exc()
+        print(f"redundancy: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("redundancy: interrupted", file=sys.stderr)
         return 1
-    except Exception as exc:  # a computation failed: one line, no traceback
-        msg = (str(exc).strip().splitlines() or [""])[0]
-        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {msg}", file=sys.stderr)
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        print(f"redundancy: error: {args.command} failed: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a computation failed: one line, no traceback
+        if debug:
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {_one_line(first)}", file=sys.stderr)
         return 1

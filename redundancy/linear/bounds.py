@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from redundancy._validation import check_choice, check_int, check_nonnegative_float, check_positive_float
+from redundancy._validation import (Choice, Instance, NoneOr, _short, check_array, check_choice, check_int,
+                                    check_nonnegative_float, check_positive_float, validate_params)
 from redundancy.errors import RedundancyError
 
 __all__ = ["ASSUMPTIONS", "SampleComplexity", "ErrorBound", "sample_complexity", "error_bound",
@@ -37,15 +38,19 @@ ASSUMPTIONS: tuple[str, ...] = (
 )
 
 
+#: largest dof / parameter count accepted (10**18; a trillion-parameter model has 10**12)
+MAX_DOF = 10 ** 18
+
+
 def _dof_and_naive(dof: Any, naive: Any) -> tuple[int, int | None]:
     from redundancy.linear.dof import DofResult
 
     if isinstance(dof, DofResult):
         naive = dof.naive if naive is None else naive
         dof = dof.dof
-    dof = check_int("dof", dof, min_value=1)
+    dof = check_int("dof", dof, min_value=1, max_value=MAX_DOF)
     if naive is not None:
-        naive = check_int("naive", naive, min_value=1)
+        naive = check_int("naive", naive, min_value=1, max_value=MAX_DOF)
     return dof, naive
 
 
@@ -90,7 +95,8 @@ class SampleComplexity:
         return d
 
     def __repr__(self) -> str:
-        naive = "" if self.n_naive is None else f", n_naive={self.n_naive}, ratio={self.ratio:.3g}"
+        ratio = "" if self.ratio is None else f", ratio={self.ratio:.3g}"
+        naive = "" if self.n_naive is None else f", n_naive={self.n_naive}{ratio}"
         return (f"SampleComplexity(n={self.n}{naive}; dof={self.dof}, eps={self.eps:g}, sigma={self.sigma:g}, "
                 f"constant={self.constant:g}, log_factor={self.log_factor:g})")
 
@@ -134,7 +140,23 @@ def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_fact
     log_factor = check_positive_float("log_factor", log_factor)
 
     def need(d: int) -> int:
-        return int(math.ceil(constant * sigma ** 2 * d * log_factor / eps ** 2 - 1e-9))
+        if sigma == 0:
+            return 0
+        # refuse an overflow instead of returning inf (or failing on eps**2 underflowing to 0)
+        log10_n = (math.log10(constant) + 2 * math.log10(sigma) + math.log10(d) + math.log10(log_factor)
+                   - 2 * math.log10(eps))
+        if log10_n > 300:
+            raise RedundancyError(
+                f"sample_complexity overflows: n = constant*sigma^2*dof*log_factor/eps^2 is about 1e{log10_n:.0f} "
+                f"(dof={d}, eps={eps:g}, sigma={sigma:g}, constant={constant:g}, log_factor={log_factor:g}); "
+                "the result must be below 1e300")
+        # exact rational arithmetic on the float inputs (a float product loses units at n ~ 1e18);
+        # a slack of min(1e-9 n, 1e-3) absorbs the binary representation of decimal inputs (eps = 0.1)
+        from fractions import Fraction
+
+        v = Fraction(constant) * d * Fraction(log_factor) * (Fraction(sigma) / Fraction(eps)) ** 2
+        slack = min(Fraction(1, 10 ** 9) * v, Fraction(1, 1000))
+        return int(math.ceil(v - slack))
 
     return SampleComplexity(n=need(dof), n_naive=None if naive is None else need(naive), dof=dof, naive=naive,
                             eps=eps, sigma=sigma, constant=constant, log_factor=log_factor)
@@ -178,13 +200,22 @@ def error_bound(dof, n, sigma=1.0, *, naive=None, constant=1.0, log_factor=1.0) 
     0.2582
     """
     dof, naive = _dof_and_naive(dof, naive)
-    n = check_int("n", n, min_value=1)
+    n = check_int("n", n, min_value=1, max_value=MAX_DOF)
     sigma = check_nonnegative_float("sigma", sigma)
     constant = check_positive_float("constant", constant)
     log_factor = check_positive_float("log_factor", log_factor)
 
     def err(d: int) -> float:
-        return constant * sigma * math.sqrt(d * log_factor / n)
+        if sigma == 0:
+            return 0.0
+        log10_e = math.log10(constant) + math.log10(sigma) + 0.5 * (math.log10(d) + math.log10(log_factor)
+                                                                      - math.log10(n))
+        if log10_e > 300:
+            raise RedundancyError(
+                f"error_bound overflows: constant*sigma*sqrt(dof*log_factor/n) is about 1e{log10_e:.0f} "
+                f"(dof={d}, n={n}, sigma={sigma:g}, constant={constant:g}, log_factor={log_factor:g}); "
+                "the result must be below 1e300")
+        return constant * sigma * math.sqrt(d / n) * math.sqrt(log_factor)
 
     return ErrorBound(error=err(dof), error_naive=None if naive is None else err(naive), dof=dof, naive=naive,
                       n=n, sigma=sigma, constant=constant, log_factor=log_factor)
@@ -197,8 +228,9 @@ def _as_weight(m, name: str) -> np.ndarray:
     import torch
     from torch import nn
 
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+        w = check_array(f"{name}.weight", m.weight, min_ndim=2)
     if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        w = m.weight.detach().to(torch.float64).numpy()
         if m.groups == 1:
             return w
         # grouped / depthwise: the equivalent dense kernel (zeros across groups)
@@ -208,9 +240,9 @@ def _as_weight(m, name: str) -> np.ndarray:
             dense[k * o:(k + 1) * o, k * i:(k + 1) * i] = w[k * o:(k + 1) * o]
         return dense
     if isinstance(m, nn.Linear):
-        return m.weight.detach().to(torch.float64).numpy()
+        return w
     if isinstance(m, (np.ndarray, torch.Tensor)):
-        a = np.asarray(m.detach().cpu() if isinstance(m, torch.Tensor) else m, dtype=np.float64)
+        a = check_array(name, m)
         if a.ndim < 2:
             raise RedundancyError(f"{name} has shape {a.shape}; a weight needs >= 2 dimensions (out, in, ...)")
         return a
@@ -232,6 +264,8 @@ def interface_rank(first, second, *, tol: float | None = None) -> tuple[int, np.
 
     A, B = _as_weight(first, "first"), _as_weight(second, "second")
     K = A.shape[0]
+    if B.ndim < 2:
+        raise RedundancyError(f"second has shape {B.shape}; a weight needs >= 2 dimensions (out, in, ...)")
     A2 = A.reshape(K, -1)
     if B.ndim == 2 and B.shape[1] != K:
         if B.shape[1] % K:
@@ -243,7 +277,10 @@ def interface_rank(first, second, *, tol: float | None = None) -> tuple[int, np.
         raise RedundancyError(f"second reads {B.shape[1]} channels; first writes {K}")
     if tol is not None:
         tol = check_positive_float("tol", tol)
-    M = B2 @ A2
+    with np.errstate(over="ignore", invalid="ignore"):
+        M = B2 @ A2
+    if not np.isfinite(M).all():
+        raise RedundancyError("the product of the two maps overflows (entries beyond float64); rescale the weights")
     s = np.linalg.svd(M, compute_uv=False)
     r, gap, used = rank_from_singular_values(s, M.shape, tol)
     return r, s, used, gap
@@ -279,6 +316,10 @@ class KRResult:
     gap: float | None = None
     singular_values: tuple[float, ...] | None = None
 
+    def __post_init__(self):
+        check_int("K", self.K, min_value=1, max_value=2 ** 40)
+        check_int("R", self.R, min_value=1, max_value=2 ** 40)
+
     @property
     def ratio(self) -> float:
         return self.K / self.R
@@ -298,6 +339,7 @@ class KRResult:
         return f"KRResult(K={self.K}, R={self.R}, K/R={self.ratio:.3g}, block={self.block!r}{num}; {self.convention})"
 
 
+@validate_params({"block": Instance(str, "string"), "convention": NoneOr(Instance(str, "string"))})
 def kr_ratio(K, R, *, maps=None, tol=None, block: str = "generic", convention: str | None = None) -> KRResult:
     """K/R of a block: ``K`` output channels read by the next linear map, ``R`` bottleneck width.
 
@@ -320,13 +362,13 @@ def kr_ratio(K, R, *, maps=None, tol=None, block: str = "generic", convention: s
     >>> kr_ratio(256, 64, block="bottleneck").ratio
     4.0
     """
-    K = check_int("K", K, min_value=1)
-    R = check_int("R", R, min_value=1)
+    K = check_int("K", K, min_value=1, max_value=2 ** 40)
+    R = check_int("R", R, min_value=1, max_value=2 ** 40)
     conv = convention or "K = output channels read by the next linear map, R = bottleneck width"
     fields: dict[str, Any] = {}
     if maps is not None:
         if not isinstance(maps, (tuple, list)) or len(maps) != 2:
-            raise RedundancyError(f"maps={maps!r:.60} must be a pair (first, second) of adjacent linear maps")
+            raise RedundancyError(f"maps={_short(maps)} must be a pair (first, second) of adjacent linear maps")
         r, s, used, gap = interface_rank(maps[0], maps[1], tol=tol)
         fields = dict(rank_product=r, tol=used, gap=gap, singular_values=tuple(float(v) for v in s))
     return KRResult(K=K, R=R, block=str(block), convention=conv, **fields)
@@ -341,6 +383,8 @@ def kr_bottleneck(c_in: int, width: int, c_out: int, *, maps=None, tol=None) -> 
     4.0
     """
     check_int("c_in", c_in, min_value=1)
+    width = check_int("width", width, min_value=1)
+    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
     return kr_ratio(c_out, width, maps=maps, tol=tol, block="bottleneck",
                     convention=f"bottleneck: K = block output channels ({c_out}), R = bottleneck width ({width})")
 
@@ -362,9 +406,9 @@ def kr_inverted_residual(c_in: int, expansion: int, c_out: int, *, convention: s
     >>> kr_inverted_residual(32, 6, 32).ratio, kr_inverted_residual(32, 6, 32, convention="projection").ratio
     (6.0, 0.16666666666666666)
     """
-    c_in = check_int("c_in", c_in, min_value=1)
-    t = check_int("expansion", expansion, min_value=1)
-    c_out = check_int("c_out", c_out, min_value=1)
+    c_in = check_int("c_in", c_in, min_value=1, max_value=2 ** 40)
+    t = check_int("expansion", expansion, min_value=1, max_value=2 ** 40)
+    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
     check_choice("convention", convention, ("expansion", "projection"))
     if convention == "expansion":
         return kr_ratio(t * c_in, c_in, maps=maps, tol=tol, block="inverted_residual",

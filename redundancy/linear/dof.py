@@ -28,6 +28,7 @@ from redundancy.linear.dof_numerical import jacobian_rank
 from redundancy.errors import RedundancyError
 from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
 from redundancy.linear.statmodel import BasicCNN
+import redundancy._validation as _v
 
 __all__ = [
     "DofResult", "ClosedForm", "degrees_of_freedom", "degrees_of_freedom_spec", "closed_form",
@@ -117,6 +118,7 @@ class DofResult:
                 f"method={self.method!r}{s}{extra}{gap})")
 
 
+@_v.validate_params({"net": _v.Instance(BasicCNN, "BasicCNN")})
 def spec_from_basic(net: BasicCNN) -> LinearCNN:
     """The :class:`LinearCNN` of a :class:`BasicCNN`: ``Conv(K, l, s) → AvgPool(q) → Dense(1)``."""
     layers: list = [Conv(net.K, net.kernel, stride=net.stride)]
@@ -131,6 +133,7 @@ def _is_pointwise(lay, kw) -> bool:
             and all(p == 0 for p in kw["padding"]) and kw["groups"] == 1 and not kw["bias"])
 
 
+@_v.validate_params({"spec": _v.Instance((LinearCNN, BasicCNN), "LinearCNN or BasicCNN")})
 def closed_form(spec: LinearCNN | BasicCNN) -> tuple[ClosedForm | None, str]:
     """Match ``spec`` to a closed form: ``(ClosedForm, "")`` or ``(None, reason)``.
 

@@ -35,6 +35,8 @@ import numpy as np
 from redundancy._validation import check_int, check_shape
 from redundancy.errors import RankError, RedundancyError
 
+import redundancy._validation as _v
+
 __all__ = [
     "matrix_rank_dof", "vanilla_dof", "tucker_effective_ranks", "tucker_dof", "cp_dof",
     "cp_closed_form_applies", "depthwise_separable_dof", "patch_matrix_1d", "patch_injective",
@@ -52,6 +54,7 @@ def _ranks(name: str, ranks, m: int) -> tuple[int, ...]:
     return out
 
 
+@_v.validate_params({"m": _v.Int(0, 2 ** 40), "n": _v.Int(0, 2 ** 40), "r": _v.Int(0, 2 ** 40)})
 def matrix_rank_dof(m: int, n: int, r: int) -> int:
     """Dimension of the ``m x n`` matrices of rank ``<= r``: ``r'(m + n - r')``, ``r' = min(r, m, n)``.
 
@@ -65,6 +68,7 @@ def matrix_rank_dof(m: int, n: int, r: int) -> int:
     return r * (m + n - r)
 
 
+@_v.validate_params({"L": _v.Int(0, 2 ** 40), "P": _v.Int(0, 2 ** 40), "K": _v.Int(0, 2 ** 40)})
 def vanilla_dof(L: int, P: int, K: int) -> int:
     """Vanilla CNN: ``K(L + P - K)`` if ``K <= min(L, P)``, else ``L·P``.
 
@@ -79,6 +83,7 @@ def vanilla_dof(L: int, P: int, K: int) -> int:
     return matrix_rank_dof(L, P, K)
 
 
+@_v.validate_params({"shape": _v.Shape(1, 16, max_numel=2 ** 62), "ranks": _v.Shape(1, 16, max_numel=2 ** 62)})
 def tucker_effective_ranks(shape: Sequence[int], ranks: Sequence[int]) -> tuple[int, ...]:
     """Clip ranks to what the Tucker variety can reach: ``r_i <- min(r_i, n_i, Π_{j≠i} r_j)``.
 
@@ -100,6 +105,7 @@ def tucker_effective_ranks(shape: Sequence[int], ranks: Sequence[int]) -> tuple[
     return tuple(r)
 
 
+@_v.validate_params({"shape": _v.Shape(1, 16, max_numel=2 ** 62), "ranks": _v.Shape(1, 16, max_numel=2 ** 62)})
 def tucker_dof(shape: Sequence[int], ranks: Sequence[int]) -> int:
     """Dimension of the tensors of ``shape`` with multilinear rank ``<= ranks``.
 
@@ -166,6 +172,7 @@ def tt_dof(shape: Sequence[int], ranks: Sequence[int]) -> int:
     return int(sum(r[i] * n * r[i + 1] for i, n in enumerate(shape)) - sum(a * a for a in r[1:-1]))
 
 
+@_v.validate_params({"shape": _v.Shape(1, 16, max_numel=2 ** 62), "R": _v.Int(1, 2 ** 40)})
 def cp_closed_form_applies(shape: Sequence[int], R: int) -> bool:
     """Whether :func:`cp_dof` is proved for ``shape`` and rank ``R``.
 
@@ -181,6 +188,7 @@ def cp_closed_form_applies(shape: Sequence[int], R: int) -> bool:
     return len(shape) <= 2 or R == 1 or sum(min(n, R) for n in shape) >= 2 * R + len(shape) - 1
 
 
+@_v.validate_params({"shape": _v.Shape(1, 16, max_numel=2 ** 62), "R": _v.Int(1, 2 ** 40)})
 def cp_dof(shape: Sequence[int], R: int) -> int:
     """Dimension of the tensors of ``shape`` with CP rank ``<= R``.
 
@@ -209,6 +217,7 @@ def cp_dof(shape: Sequence[int], R: int) -> int:
     return R * (sum(big) - len(big) + 1)
 
 
+@_v.validate_params({"C": _v.Int(1, 2 ** 30), "L": _v.Int(1, 2 ** 30), "n": _v.Int(1, 2 ** 30), "w": _v.Int(1, 2 ** 30)})
 def depthwise_separable_dof(C: int, L: int, n: int, w: int) -> int:
     """Depthwise separable block (MobileNetV1): one ``L``-entry kernel per input channel, then a
     channel map of width ``w`` into an ``n``-dimensional output side.
@@ -228,6 +237,7 @@ def depthwise_separable_dof(C: int, L: int, n: int, w: int) -> int:
     return C * (L - 1) + w * (n + C - w)
 
 
+@_v.validate_params({"d": _v.Int(1, 10 ** 5), "l": _v.Int(1, 10 ** 5), "s": _v.Int(1, 10 ** 5), "padding": _v.Int(0, 10 ** 5), "dilation": _v.Int(1, 10 ** 5)})
 def patch_matrix_1d(d: int, l: int, s: int = 1, *, padding: int = 0, dilation: int = 1,
                     pool: int = 1, pool_stride: int | None = None) -> np.ndarray:
     """One spatial mode's patch matrix ``M_i`` (``l·p x d``): row ``(t, g)`` averages the inputs
@@ -262,6 +272,7 @@ def patch_matrix_1d(d: int, l: int, s: int = 1, *, padding: int = 0, dilation: i
     return M
 
 
+@_v.validate_params({"d": _v.AnyOf(_v.Int(1, 10 ** 6), _v.Shape(1, 3)), "l": _v.AnyOf(_v.Int(1, 10 ** 6), _v.Shape(1, 3)), "s": _v.AnyOf(_v.Int(1, 10 ** 6), _v.Shape(1, 3)), "padding": _v.AnyOf(_v.Int(0, 10 ** 6), _v.Shape(1, 3, min_value=0)), "dilation": _v.AnyOf(_v.Int(1, 10 ** 6), _v.Shape(1, 3)), "pool": _v.AnyOf(_v.Int(1, 10 ** 6), _v.Shape(1, 3)), "pool_stride": _v.NoneOr(_v.AnyOf(_v.Int(1, 10 ** 6), _v.Shape(1, 3)))})
 def patch_injective(d, l, s, *, padding=0, dilation=1, pool=1, pool_stride=None) -> bool:
     """Whether ``Mᵀ`` is injective, i.e. every per-mode patch matrix has full row rank.
 

@@ -43,6 +43,7 @@ from torch import nn
 from redundancy._validation import as_generator, check_choice, check_int, check_module, check_positive_float, check_shape
 from redundancy.errors import NotLinearError, RedundancyError
 from redundancy.linear.tensor import find_nonlinear_module
+import redundancy._validation as _v
 
 __all__ = ["NumericalRank", "jacobian_rank", "rank_from_singular_values", "random_point",
            "NUMERICAL_MAX_RANK", "estimate_seconds"]
@@ -85,6 +86,7 @@ class NumericalRank:
     estimated_seconds: float | None = None
 
 
+@_v.validate_params({"s": _v.Array(min_ndim=1, max_ndim=1, min_size=0), "shape": _v.Shape(2, 2), "tol": _v.NoneOr(_v.Float(0.0, 1.0, lo_open=True))})
 def rank_from_singular_values(s: np.ndarray, shape: tuple[int, int], tol: float | None = None
                               ) -> tuple[int, float, float]:
     """Return ``(rank, gap, tol)`` for singular values ``s`` (descending) of a matrix of ``shape``.
@@ -104,6 +106,7 @@ def rank_from_singular_values(s: np.ndarray, shape: tuple[int, int], tol: float 
     return r, gap, float(tol)
 
 
+@_v.validate_params({"model": _v.Module(), "seed": _v.Seed(allow_none=True, allow_generator=True)})
 def random_point(model: nn.Module, seed: Any = 0) -> dict[str, torch.Tensor]:
     """A random float64 value for every (deduplicated) parameter of ``model``.
 
@@ -130,6 +133,7 @@ def _check_affine(f, x1: torch.Tensor, x2: torch.Tensor) -> float:
     return float((ym - ref).abs().max()) / scale
 
 
+@_v.model_errors("the Jacobian rank (numerical dof)")
 def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, seed: Any = 0,
                   progress: bool = False, at: str = "random", chunk_size: int = 256,
                   oversample: int = 8, max_rank: int = NUMERICAL_MAX_RANK) -> NumericalRank:

@@ -25,12 +25,14 @@ from torch import nn
 from redundancy._validation import check_int, check_ranks, check_tuple
 from redundancy.counts import DenseChargedConv
 from redundancy.errors import RedundancyError
+import redundancy._validation as _v
 
 __all__ = ["TuckerConv", "CPConv", "conv_fn"]
 
 _LETTERS = "tuvwxyz"
 
 
+@_v.validate_params({"ndim": _v.Int(1, 3)})
 def conv_fn(ndim: int):
     """Return ``torch.nn.functional.conv{ndim}d``."""
     try:

@@ -27,10 +27,15 @@ import torch
 from torch import nn
 
 from redundancy.linear import layers as _layers
-from redundancy._validation import check_int, check_shape, check_tuple
+from redundancy._validation import check_bool, check_int, check_ranks, check_shape, check_tuple
 from redundancy.errors import RankError, RedundancyError
 
 __all__ = ["Conv", "TuckerConv", "CPConv", "AvgPool", "Dense", "LinearCNN", "Layer"]
+
+
+#: largest channel count / rank in a spec, and most parameters build() allocates
+_MAX_SIZE = 2 ** 20
+_MAX_PARAMS = 2 ** 28
 
 
 def _nt(value, n, name, min_value=1):
@@ -144,14 +149,14 @@ class LinearCNN:
                 if flat:
                     raise RedundancyError(f"{where} comes after a Dense layer; convolutions must come first")
                 c = shape[0]
-                k = check_int(f"{where}.out_channels", lay.out_channels, min_value=1)
+                k = check_int(f"{where}.out_channels", lay.out_channels, min_value=1, max_value=_MAX_SIZE)
                 kw = dict(
                     in_channels=c, out_channels=k,
                     kernel_size=_nt(lay.kernel_size, n, f"{where}.kernel_size"),
                     stride=_nt(lay.stride, n, f"{where}.stride"),
                     padding=_nt(lay.padding, n, f"{where}.padding", 0),
                     dilation=_nt(lay.dilation, n, f"{where}.dilation"),
-                    bias=bool(lay.bias))
+                    bias=check_bool(f"{where}.bias", lay.bias))
                 if isinstance(lay, Conv):
                     g = check_int(f"{where}.groups", lay.groups, min_value=1)
                     if c % g or k % g:
@@ -160,11 +165,15 @@ class LinearCNN:
                     kw["groups"] = g
                 elif isinstance(lay, TuckerConv):
                     if not isinstance(lay.ranks, (tuple, list)) or len(lay.ranks) != 2:
-                        raise RankError(f"{where}.ranks={lay.ranks!r} must be a pair (R_out, R_in)")
-                    kw["ranks"] = tuple(lay.ranks)
-                    kw["spatial_ranks"] = None if lay.spatial_ranks is None else lay.spatial_ranks
+                        raise RankError(f"{where}.ranks={lay.ranks!r:.60} must be a pair (R_out, R_in)")
+                    # checked here, not first in build(): each rank an integer in [1, mode size]
+                    kw["ranks"] = check_ranks(f"{where}.ranks", tuple(lay.ranks), (k, c),
+                                              labels=[f"out_channels ({k})", f"in_channels ({c})"])
+                    kw["spatial_ranks"] = None if lay.spatial_ranks is None else check_ranks(
+                        f"{where}.spatial_ranks", lay.spatial_ranks, kw["kernel_size"],
+                        labels=[f"kernel mode {j} (size {l})" for j, l in enumerate(kw["kernel_size"])])
                 else:
-                    kw["rank"] = lay.rank
+                    kw["rank"] = check_int(f"{where}.rank", lay.rank, min_value=1, max_value=_MAX_SIZE)
                 sp = tuple(_conv_out(d, l, s, p, dl) for d, l, s, p, dl in zip(
                     shape[1:], kw["kernel_size"], kw["stride"], kw["padding"], kw["dilation"]))
                 if min(sp) < 1:
@@ -183,8 +192,8 @@ class LinearCNN:
                 kw = dict(kernel_size=q, stride=st)
                 shape = (shape[0], *sp)
             elif isinstance(lay, Dense):
-                o = check_int(f"{where}.out_features", lay.out_features, min_value=1)
-                kw = dict(in_features=math.prod(shape), out_features=o, bias=bool(lay.bias))
+                o = check_int(f"{where}.out_features", lay.out_features, min_value=1, max_value=_MAX_SIZE)
+                kw = dict(in_features=math.prod(shape), out_features=o, bias=check_bool(f"{where}.bias", lay.bias))
                 flat = True
                 shape = (o,)
             else:
@@ -253,10 +262,17 @@ class LinearCNN:
         ['conv1', 'flatten', 'fc1']
         """
         n = self.ndim
+        if seed is not None:
+            seed = check_int("seed", seed, min_value=0, max_value=2 ** 63 - 1)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise RedundancyError(f"dtype={dtype!r:.40} is not allowed; give a floating torch.dtype")
+        total = sum(self.layer_parameter_counts())
+        if total > _MAX_PARAMS:
+            raise RedundancyError(f"the spec has {total:,} parameters; build() refuses more than {_MAX_PARAMS:,}")
         mods: "OrderedDict[str, nn.Module]" = OrderedDict()
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
-                torch.manual_seed(check_int("seed", seed, min_value=0))
+                torch.manual_seed(seed)
             flat = False
             for name, (lay, kw, _) in zip(self.layer_names(), self._normalised()):
                 if isinstance(lay, Conv):

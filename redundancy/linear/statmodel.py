@@ -35,12 +35,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
 from torch import nn
 
-from redundancy._validation import as_generator, check_int, check_shape, check_tuple
+from redundancy._validation import as_generator, check_array, check_int, check_shape, check_tuple
 from redundancy.errors import RedundancyError
+import redundancy._validation as _v
 
 __all__ = ["BasicCNN", "kron_nd"]
 
 
+@_v.validate_params({"a": _v.Array(), "b": _v.Array()})
 def kron_nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Tensor Kronecker product: ``(a ⊗ b)[i * b.shape + j] = a[i] * b[j]`` along every mode."""
     a, b = np.asarray(a), np.asarray(b)
@@ -49,7 +51,10 @@ def kron_nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = a.ndim
     outer = np.multiply.outer(a, b)  # a-modes then b-modes
     perm = [ax for i in range(n) for ax in (i, n + i)]
-    return outer.transpose(perm).reshape([x * y for x, y in zip(a.shape, b.shape)])
+    out = outer.transpose(perm).reshape([x * y for x, y in zip(a.shape, b.shape)])
+    if not np.isfinite(out).all():
+        raise RedundancyError("kron_nd overflows: the products a_i * b_j leave the float64 range")
+    return out
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ class BasicCNN:
         return rng.normal(size=self.kernel + (self.K,)), rng.normal(size=self.p + (self.K,))
 
     def _check_weights(self, A, B):
-        A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+        A, B = check_array("A", A), check_array("B", B)
         if A.shape != self.kernel + (self.K,):
             raise RedundancyError(f"A has shape {A.shape}; expected kernel + (K,) = {self.kernel + (self.K,)}")
         if B.shape != self.p + (self.K,):
@@ -138,7 +143,7 @@ class BasicCNN:
     # ---- forms --------------------------------------------------------------------------
     def patch_tensor(self, X) -> np.ndarray:
         """Patch tensor ``X̃`` of shape ``(n, *l, *p)`` for inputs ``X`` of shape ``(n, *d)``."""
-        X = np.asarray(X, dtype=np.float64)
+        X = check_array("X", X, min_ndim=1)
         if X.shape[1:] != self.input_shape:
             raise RedundancyError(f"X has shape {X.shape}; expected (n, *input_shape) = (n, *{self.input_shape})")
         n, N = X.shape[0], self.N
@@ -199,10 +204,10 @@ class BasicCNN:
         out[tuple(slice(0, c) for c in acc.shape)] = acc
         return out
 
-    def forward(self, A, B, X) -> np.ndarray:
+    def forward(self, A, B, X) -> np.ndarray:  # noqa: D401
         """Direct forward pass (strided correlation, average pooling, FC), numpy loops; shape ``(n,)``."""
         A, B = self._check_weights(A, B)
-        X = np.asarray(X, dtype=np.float64)
+        X = check_array("X", X, min_ndim=1)
         n, N = X.shape[0], self.N
         y = np.zeros(n)
         for k in range(self.K):

@@ -26,8 +26,10 @@ import torch
 from torch import nn
 
 from redundancy.linear._fastconv import FastConv3dMode
-from redundancy._validation import check_choice, check_int, check_module, check_shape
+from redundancy._validation import (MAX_COUNT, Array, Bool, Choice, Int, Module, NoneOr, Seed, Shape,
+                                    check_array, check_memory, validate_params)
 from redundancy.errors import NotLinearError, RedundancyError
+import redundancy._validation as _v
 
 __all__ = ["WholeNetworkTensor", "whole_network_tensor", "NONLINEAR_MODULES", "find_nonlinear_module"]
 
@@ -90,10 +92,10 @@ class WholeNetworkTensor:
 
     def apply(self, x: Any) -> np.ndarray:
         """Evaluate ``<W, x> + b`` for ``x`` of shape ``input_shape`` or ``(n, *input_shape)``."""
-        x = np.asarray(x, dtype=np.float64)
+        x = check_array("x", x)
         if x.shape == self.input_shape:
             return self.matrix @ x.reshape(-1) + self.bias
-        if x.shape[1:] != self.input_shape:
+        if x.ndim < 1 or x.shape[1:] != self.input_shape:
             raise RedundancyError(
                 f"x has shape {x.shape}; expected {self.input_shape} or (n, *{self.input_shape})")
         return x.reshape(x.shape[0], -1) @ self.matrix.T + self.bias
@@ -113,6 +115,7 @@ class WholeNetworkTensor:
                 f"{kind}, method={self.method!r}{err})")
 
 
+@_v.validate_params({"model": _v.Module(materialised=False)})
 def find_nonlinear_module(model: nn.Module) -> tuple[str, str] | None:
     """Return ``(name, reason)`` of the first submodule that is structurally non-linear, else ``None``.
 
@@ -138,9 +141,12 @@ def _run_checked(model: nn.Module, x: torch.Tensor, input_shape) -> torch.Tensor
              for m in model.modules()]
     try:
         return model(x)
-    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+    except RedundancyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything (KeyError...)
         where = f" in submodule '{entered[-1] or '<root>'}'" if entered else ""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = f"{type(exc).__name__}: {first}" if not isinstance(exc, (RuntimeError, ValueError)) else first
         raise RedundancyError(
             f"the model cannot be evaluated on input_shape={tuple(input_shape)}{where}: {first}. "
             "input_shape is the shape of one example without the batch dimension, e.g. (C, H, W)") from exc
@@ -208,6 +214,9 @@ def _linear_head(net: nn.Module, output_shape) -> tuple[nn.Module, nn.Linear] | 
     return net[:-1], lin
 
 
+@validate_params({"model": Module(finite=True), "input_shape": Shape(1, 5), "at": NoneOr(Array()),
+                  "method": Choice("auto", "vjp", "jvp"), "check": Bool(), "chunk_size": NoneOr(Int(1, MAX_COUNT)),
+                  "seed": Seed(), "fast": Bool()})
 def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, method: str = "auto",
                          check: bool = True, chunk_size: int | None = None,
                          seed: int = 0, fast: bool = True) -> WholeNetworkTensor:
@@ -235,12 +244,14 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     method : {"auto", "vjp", "jvp"}
         How the Jacobian is assembled.
     check : bool
-        For an affine model, verify ``<W, x> + b == model(x)`` on four random inputs ``±z_1, ±10³ z_2``
-        (relative tolerance 1e-8); a failure raises ``NotLinearError`` naming the deepest offending submodule.
+        For an affine model, verify ``<W, x> + b == model(x)`` on six independent random inputs, each
+        evaluated alone (batch of one, so nothing can cancel across the batch): standard normal,
+        all-positive, all-negative, shifted, and at scales 10³ and 10⁻³ (relative tolerance 1e-8); a
+        failure raises ``NotLinearError`` naming the deepest offending submodule.
     chunk_size : int, optional
         Number of products vmapped at once (memory control); ``None`` does all at once.
     seed : int
-        Seed of the random check inputs.
+        Seed of the random check inputs, in ``[0, 2**63 - 1]``.
     fast : bool
         Two shortcuts that give the same values faster (see
         ``benchmarks/bench_whole_network_tensor.py``): while the Jacobian is differentiated, every
@@ -276,13 +287,6 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     >>> bool(abs(res.apply(x.numpy())[0] - net.double()(x[None]).item()) < 1e-10)
     True
     """
-    check_module("model", model)
-    input_shape = check_shape("input_shape", input_shape, min_len=1, max_len=5)
-    check_choice("method", method, ("auto", "vjp", "jvp"))
-    if chunk_size is not None:
-        chunk_size = check_int("chunk_size", chunk_size, min_value=1)
-    if not isinstance(fast, bool):
-        raise RedundancyError(f"fast must be True or False; got {fast!r}")
     linearise = at is not None
     if not linearise:
         bad = find_nonlinear_module(model)
@@ -296,7 +300,7 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     net = copy.deepcopy(model).to(torch.float64)
     n_in = math.prod(input_shape)
     if linearise:
-        x0 = torch.as_tensor(np.asarray(at, dtype=np.float64))
+        x0 = torch.as_tensor(at)
         if tuple(x0.shape) != input_shape:
             raise RedundancyError(f"at has shape {tuple(x0.shape)}; it must have input_shape={input_shape}")
     else:
@@ -309,6 +313,13 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
                               f"got {type(y0).__name__}")
     output_shape = tuple(y0.shape[1:])
     n_out = math.prod(output_shape)
+    if not bool(torch.isfinite(y0).all()):
+        raise RedundancyError("the model's output at x0 is not finite (NaN or inf); "
+                              "whole_network_tensor needs a model with finite outputs")
+    # memory before allocation: W (n_out x n_in) and the identity seeds of the products
+    check_memory(f"W of shape ({n_out}, *{input_shape})", n_out * n_in)
+    check_memory("the Jacobian's seed matrix", (n_out if method != "jvp" and (method == "vjp" or n_out <= n_in)
+                                                  else n_in) ** 2)
 
     def run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if fast:
@@ -349,11 +360,16 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
 
     try:
         jac = jacobian()
-    except RuntimeError as exc:  # torch.func refuses e.g. in-place updates of captured tensors
+    except RedundancyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.func refuses e.g. in-place updates of captured tensors
         first = str(exc).strip().splitlines()[0]
         raise RedundancyError(
             f"the model's forward cannot be differentiated with torch.func ({first}); "
             "whole_network_tensor needs a forward without in-place updates of module state") from exc
+    if not bool(torch.isfinite(jac).all()):
+        raise RedundancyError("the Jacobian of the model is not finite (NaN or inf: an overflow inside the "
+                              "model?); W would be meaningless")
     W = jac.detach().numpy().copy()
     y0np = y0.detach().reshape(-1).numpy()
     # products in torch (one thread pool with the Jacobian; numpy's BLAS pool would compete)
@@ -363,26 +379,34 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     max_err = None
     if check and not linearise:
         gen = torch.Generator().manual_seed(int(seed))
-        z = torch.randn((2, *input_shape), generator=gen, dtype=torch.float64)
-        # +-z at two scales: an affine map satisfies f(z) + f(-z) = 2b at every scale, while a
-        # piecewise-linear map (ReLU, abs with a large offset) changes sign pattern somewhere.
-        xs = torch.cat([z[:1], -z[:1], 1e3 * z[1:], -1e3 * z[1:]])
+        z = torch.randn((6, *input_shape), generator=gen, dtype=torch.float64)
+        # independent draws, each run alone (a batch of one: nothing can cancel across the batch, and a
+        # forward that branches on a batch statistic sees each draw by itself): standard normal,
+        # all-positive, all-negative, shifted, and two scales. An affine map fits all of them; a
+        # piecewise-linear or data-dependent one leaves its region around x0 for at least one.
+        xs = torch.stack([z[0], z[1].abs(), -z[2].abs(), z[3] + 1.0, 1e3 * z[4], 1e-3 * z[5]])
+        errs = []
         with torch.no_grad():
-            ys = net(xs).reshape(len(xs), -1).numpy()
-        pred = (xs.reshape(len(xs), -1) @ jac_flat.T).numpy() + bias
-        scale = max(np.abs(ys).max(), np.abs(pred).max(), 1e-300)
-        max_err = float(np.abs(ys - pred).max() / scale)
+            for x in xs:
+                y = _run_checked(net, x[None], input_shape).reshape(-1)
+                p = jac_flat @ x.reshape(-1) + torch.from_numpy(bias)
+                scale = max(float(y.abs().max()), float(p.abs().max()), 1e-300)
+                errs.append(float((y - p).abs().max()) / scale)
+        max_err = float(max(errs)) if all(np.isfinite(errs)) else float("inf")
         if not np.isfinite(max_err) or max_err > 1e-8:
-            where = _locate_nonaffine(net, xs[2:3], xs[3:4])
+            worst = int(np.nanargmax(np.where(np.isfinite(errs), errs, np.inf)))
+            other = 4 if worst != 4 else 0
+            where = _locate_nonaffine(net, xs[worst:worst + 1], xs[other:other + 1])
             if where is None:
                 loc = "its forward"
             else:
                 mod = net if where == "<root>" else net.get_submodule(where)
                 hint = " (a functional non-linearity in its forward?)" if any(True for _ in mod.children()) else ""
                 loc = f"submodule '{where}'{hint}"
+            shown = f"{max_err:.2e}" if np.isfinite(max_err) else "not finite"
             raise NotLinearError(
                 f"model is not linear in its input: {loc} fails the affinity check "
-                f"(relative error {max_err:.2e} > 1e-8). Pass at=x0 for a local linearisation",
+                f"(relative error {shown} > 1e-8). Pass at=x0 for a local linearisation",
                 module_name=where)
     return WholeNetworkTensor(W=W, bias=bias, input_shape=input_shape, output_shape=output_shape,
                               point=x0.numpy().copy() if linearise else None, method=method,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from redundancy._validation import check_choice, check_module, check_ranks
+from redundancy._validation import as_generator, check_finite_module, check_choice, check_module, check_ranks
 from redundancy.counts import parameter_count
 from redundancy.lowrank.chains import CompressedLayer, cp_layer, tucker2_layer
 from redundancy.lowrank.decompose import cp_decompose, cp_rank_bound, layer_kernel, tucker_decompose
@@ -220,6 +220,12 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     check_module("model", model)
     check_choice("method", method, ("tucker", "cp"))
     check_choice("algorithm", algorithm, ("hooi", "hosvd"))
+    allowed = ("n_iter_max", "tol") if method == "tucker" else ("n_iter_max", "tol", "n_restarts", "init")
+    extra = sorted(set(decompose_kwargs) - set(allowed))
+    if extra:  # refused before any work, not deep inside the first decomposition
+        raise RedundancyError(f"compress() got unknown option(s) {extra} for method={method!r}; allowed: {list(allowed)}")
+    as_generator(seed)  # validates seed
+    check_finite_module("model", model)
     new = copy.deepcopy(model)
     modules = dict(new.named_modules())
     inside_chain = {n for n, m in modules.items() if isinstance(m, CompressedLayer)}

@@ -31,8 +31,10 @@ from tensorly.cp_tensor import CPTensor
 from tensorly.decomposition import parafac, partial_tucker
 from torch import nn
 
-from redundancy._validation import as_generator, check_choice, check_int, check_module, check_ranks
+from redundancy._validation import (MAX_COUNT, as_generator, check_array, check_choice, check_finite_module,
+                                    check_float, check_int, check_module, check_ranks)
 from redundancy.errors import RankError, RedundancyError, UnsupportedLayerError
+import redundancy._validation as _v
 
 __all__ = [
     "TuckerDecomposition", "CPDecomposition", "tucker_decompose", "cp_decompose",
@@ -43,6 +45,7 @@ __all__ = [
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+@_v.validate_params({"tensor": _v.Array(min_ndim=1), "matrix": _v.Array(min_ndim=2, max_ndim=2), "mode": _v.Int(0, 64)})
 def mode_product(tensor: np.ndarray, matrix: np.ndarray, mode: int) -> np.ndarray:
     """Mode-``n`` product ``(T ×_n A)[.., i, ..] = Σ_j A[i, j] T[.., j, ..]`` (tensorly's ``mode_dot``,
     numpy backend whatever backend the caller has set)."""
@@ -70,11 +73,7 @@ def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
 
 
 def _as_array(tensor: Any, name: str = "tensor") -> np.ndarray:
-    try:
-        arr = np.asarray(tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else tensor,
-                         dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise RedundancyError(f"{name} of type {type(tensor).__name__} is not a real array: {exc}") from None
+    arr = check_array(name, tensor, finite=False)
     if arr.ndim < 2:
         raise RedundancyError(f"{name} has shape {arr.shape}; a decomposition needs at least 2 modes")
     if arr.size == 0 or not np.all(np.isfinite(arr)):
@@ -83,9 +82,31 @@ def _as_array(tensor: Any, name: str = "tensor") -> np.ndarray:
 
 
 def _rel_error(tensor: np.ndarray, approx: np.ndarray) -> float:
+    scale = _scale_of(tensor)  # norms of tensor / scale: no underflow at 1e-200, no overflow at 1e200
+    tensor, approx = tensor / scale, approx / scale
     norm = float(np.linalg.norm(tensor))
     diff = float(np.linalg.norm(tensor - approx))
     return diff / norm if norm > 0 else diff
+
+
+def _scale_of(arr: np.ndarray) -> float:
+    """Largest absolute entry (1 for a zero tensor): decompositions run on ``arr / scale`` so that
+    tensors at 1e-200 or 1e200 neither underflow nor overflow in the squared norms of ALS/SVD."""
+    m = float(np.max(np.abs(arr)))
+    return m if m > 0 else 1.0
+
+
+def _tensorly_call(what: str, fn, *args, **kwargs):
+    """Run a tensorly routine in the numpy backend; its failures become one RedundancyError."""
+    try:
+        with tl.backend_context("numpy"), warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+    except RedundancyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - LinAlgError, ValueError... from inside tensorly
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise RedundancyError(f"{what} failed inside tensorly ({type(exc).__name__}: {first})") from None
 
 
 def _tl_seed(gen: np.random.Generator) -> int:
@@ -194,10 +215,9 @@ class CPDecomposition:
 
 def _partial_tucker(tensor, ranks, modes, n_iter_max, tol, seed):
     """Call tensorly's ``partial_tucker`` and return ``(core, factors)`` for any supported version."""
-    with tl.backend_context("numpy"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "n_eigenvecs larger than min(matrix.shape)": completed below
-        out = partial_tucker(tensor, rank=list(ranks), modes=list(modes), n_iter_max=n_iter_max,
-                             init="svd", tol=tol, random_state=seed)
+    # warnings silenced: "n_eigenvecs larger than min(matrix.shape)" is completed below
+    out = _tensorly_call("the Tucker decomposition", partial_tucker, tensor, rank=list(ranks), modes=list(modes),
+                         n_iter_max=n_iter_max, init="svd", tol=tol, random_state=seed)
     if len(out) == 2 and isinstance(out[0], np.ndarray):  # tensorly < 0.8: (core, factors)
         core, factors = out
     else:  # tensorly >= 0.8: ((core, factors), rec_errors)
@@ -216,10 +236,8 @@ def _parafac(tensor, rank, n_iter_max, tol, init, seed, chunk=25):
     state, prev, done = init, np.inf, 0
     while done < n_iter_max:
         n = min(chunk, n_iter_max - done)
-        with tl.backend_context("numpy"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = parafac(tensor, rank=rank, n_iter_max=n, init=state, tol=0, random_state=seed,
-                          normalize_factors=False)
+        out = _tensorly_call("the CP decomposition", parafac, tensor, rank=rank, n_iter_max=n, init=state, tol=0,
+                             random_state=seed, normalize_factors=False)
         weights, factors = out  # CPTensor unpacks to (weights, factors) in every supported version
         weights = np.asarray(weights, dtype=np.float64)
         factors = [np.asarray(f, dtype=np.float64) for f in factors]
@@ -227,7 +245,13 @@ def _parafac(tensor, rank, n_iter_max, tol, init, seed, chunk=25):
         err = float(np.linalg.norm(tensor - cp_full(weights, factors))) / norm
         if err < 1e-14 or prev - err < tol * max(err, 1e-300):
             break
-        prev, state = err, CPTensor((weights, factors))
+        # the warm start is built inside the numpy backend: after tensorly.set_backend("pytorch")
+        # (``import tltorch`` does it) CPTensor's validation would call torch methods on numpy arrays
+        with tl.backend_context("numpy"):
+            state = CPTensor((weights, factors))
+        prev = err
+        if not np.isfinite(err):
+            raise RedundancyError("the CP decomposition diverged (non-finite error); try another seed or rank")
     return weights, factors, done
 
 
@@ -283,16 +307,23 @@ def tucker_decompose(tensor: Any, ranks: Any, *, modes: Any = None, method: str 
     else:
         if isinstance(modes, (int, np.integer)):
             modes = (modes,)
+        if not isinstance(modes, (tuple, list)):
+            raise RedundancyError(f"modes={modes!r:.60} must be None, an int or a sequence of distinct modes")
         modes = tuple(check_int("modes entry", m, min_value=0, max_value=arr.ndim - 1) for m in modes)
         if len(set(modes)) != len(modes) or not modes:
             raise RedundancyError(f"modes={modes!r} must be distinct modes of a tensor of order {arr.ndim}")
     ranks = check_ranks("ranks", ranks, [arr.shape[m] for m in modes],
                         labels=[f"mode {m} (size {arr.shape[m]})" for m in modes])
-    n_iter_max = check_int("n_iter_max", n_iter_max, min_value=1)
+    n_iter_max = check_int("n_iter_max", n_iter_max, min_value=1, max_value=MAX_COUNT)
+    tol = check_float("tol", tol, min_value=0.0, max_value=1.0)
     gen = as_generator(seed)
     tl_seed = _tl_seed(gen)
     n_iter = 0 if method == "hosvd" else n_iter_max
-    core, factors = _partial_tucker(arr, ranks, modes, n_iter, tol, tl_seed)
+    scale = _scale_of(arr)
+    core, factors = _partial_tucker(arr / scale, ranks, modes, n_iter, tol, tl_seed)
+    core = core * scale
+    if not np.isfinite(core).all() or not all(np.isfinite(f).all() for f in factors):
+        raise RedundancyError("the Tucker decomposition produced non-finite factors (overflow)")
     if core.shape != tuple(ranks[modes.index(i)] if i in modes else arr.shape[i] for i in range(arr.ndim)):
         raise RedundancyError(f"tensorly returned a core of shape {core.shape}; this tensorly version is not supported")
     dec = TuckerDecomposition(core=core, factors=tuple(factors), modes=modes, ranks=ranks, shape=arr.shape,
@@ -303,12 +334,19 @@ def tucker_decompose(tensor: Any, ranks: Any, *, modes: Any = None, method: str 
     return dec
 
 
+#: most restarts of :func:`cp_decompose`
+MAX_RESTARTS = 1000
+
+
 def cp_rank_bound(shape) -> int:
     """Largest meaningful CP rank of a tensor of ``shape``: ``prod(shape) / max(shape)``.
 
     Every tensor has CP rank at most the product of all its mode sizes but the largest (write it
     as a sum of rank-one slices along the largest mode's complement).
     """
+    from redundancy._validation import check_shape
+
+    shape = check_shape("shape", shape, max_numel=2 ** 62)
     return int(math.prod(shape) // max(shape))
 
 
@@ -332,6 +370,7 @@ def cp_decompose(tensor: Any, rank: int, *, seed: Any = 0, n_iter_max: int = 500
     tol : float
         ALS stops when the relative error falls by less than ``tol`` times itself over 25 sweeps.
     n_restarts : int
+        In ``[1, 1000]``.
     init : {"svd", "random"}
         Initialisation of the first run.
 
@@ -355,12 +394,17 @@ def cp_decompose(tensor: Any, rank: int, *, seed: Any = 0, n_iter_max: int = 500
                         f"the CP rank must be an integer in [1, {bound}]")
     rank = int(rank)
     check_choice("init", init, ("svd", "random"))
-    n_restarts = check_int("n_restarts", n_restarts, min_value=1)
-    n_iter_max = check_int("n_iter_max", n_iter_max, min_value=1)
+    n_restarts = check_int("n_restarts", n_restarts, min_value=1, max_value=MAX_RESTARTS)
+    n_iter_max = check_int("n_iter_max", n_iter_max, min_value=1, max_value=MAX_COUNT)
+    tol = check_float("tol", tol, min_value=0.0, max_value=1.0)
     gen = as_generator(seed)
     best = None
+    scale = _scale_of(arr)
     for i in range(n_restarts):
-        w, fs, _ = _parafac(arr, rank, n_iter_max, tol, init if i == 0 else "random", _tl_seed(gen))
+        w, fs, _ = _parafac(arr / scale, rank, n_iter_max, tol, init if i == 0 else "random", _tl_seed(gen))
+        w = w * scale
+        if not np.isfinite(w).all() or not all(np.isfinite(f).all() for f in fs):
+            raise RedundancyError("the CP decomposition produced non-finite factors (overflow)")
         if w.shape != (rank,) or [f.shape for f in fs] != [(n, rank) for n in arr.shape]:
             raise RedundancyError("tensorly returned CP factors of unexpected shapes; this version is not supported")
         dec = CPDecomposition(weights=w, factors=tuple(fs), rank=rank, shape=arr.shape, rel_error=0.0,
@@ -372,6 +416,16 @@ def cp_decompose(tensor: Any, rank: int, *, seed: Any = 0, n_iter_max: int = 500
     return best
 
 
+_OPTIONS = {"tucker": ("n_iter_max", "tol"), "cp": ("n_iter_max", "tol", "n_restarts", "init")}
+
+
+def _check_options(method: str, kwargs: dict) -> None:
+    """``**kwargs`` passed on to the decomposition: refuse unknown keys before any work."""
+    extra = sorted(set(kwargs) - set(_OPTIONS[method]))
+    if extra:
+        raise RedundancyError(f"unknown option(s) {extra} for method={method!r}; allowed: {list(_OPTIONS[method])}")
+
+
 def layer_kernel(layer: nn.Module) -> np.ndarray:
     """The weight of a ``Conv1d/2d/3d`` (``(out, in/groups, *k)``) or ``Linear`` (``(out, in)``) in float64.
 
@@ -379,7 +433,7 @@ def layer_kernel(layer: nn.Module) -> np.ndarray:
     """
     from redundancy.linear.layers import _FactorisedConv
 
-    check_module("layer", layer)
+    check_finite_module("layer", layer)
     if isinstance(layer, (*_CONVS, nn.Linear)):
         return layer.weight.detach().cpu().double().numpy()
     if isinstance(layer, _FactorisedConv):
@@ -418,6 +472,7 @@ def decompose_layer(layer: nn.Module, ranks: Any, *, method: str = "tucker", mod
     True
     """
     check_choice("method", method, ("tucker", "cp"))
+    _check_options(method, kwargs)
     kernel = layer_kernel(layer)
     if getattr(layer, "groups", 1) != 1:
         raise UnsupportedLayerError(
@@ -450,7 +505,8 @@ def decompose_whole_network(W: Any, ranks: Any, *, method: str = "tucker", modes
     True
     """
     check_choice("method", method, ("tucker", "cp"))
-    arr = np.asarray(W.W if hasattr(W, "W") and hasattr(W, "bias") else W, dtype=np.float64)
+    _check_options(method, kwargs)
+    arr = _as_array(W.W if hasattr(W, "W") and hasattr(W, "bias") else W, "W")
     if arr.ndim >= 3 and arr.shape[0] == 1:
         arr = arr[0]
     if method == "cp":

@@ -34,10 +34,12 @@ from redundancy.linear.dof_closed import tucker_dof
 from redundancy.errors import RankError, UnsupportedLayerError
 from redundancy.linear.tensor import whole_network_tensor
 from redundancy.lowrank.decompose import unfold
+import redundancy._validation as _v
 
 __all__ = ["MultilinearRankCheck", "multilinear_rank_check", "multilinear_rank"]
 
 
+@_v.validate_params({"tensor": _v.Array(min_ndim=1), "rtol": _v.Float(0.0, 1.0, lo_open=True)})
 def multilinear_rank(tensor: Any, *, rtol: float = 1e-10) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Ranks of every mode-``n`` unfolding (singular values above ``rtol · σ_max``) and the gap
     ``σ_r / σ_{r+1}`` at each cut (``inf`` when nothing was cut).
@@ -148,6 +150,13 @@ class MultilinearRankCheck:
                 f"dof={self.dof}, K={self.K}, naive={self.naive_parameter_count}, patch_error={self.patch_error:.1e})")
 
 
+def _rank_seq(name, value):
+    if not isinstance(value, (tuple, list)):
+        raise RankError(f"{name}={_v._short(value)} must be a sequence of positive integers, one per mode")
+    return value
+
+
+@_v.validate_params({"ranks": _v.NoneOr(_v.Check(_rank_seq)), "numerical_dof": _v.Bool()})
 def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None, *,
                            rtol: float = 1e-10, numerical_dof: bool = False) -> MultilinearRankCheck:
     """Check that the whole-network tensor of a linear CNN has multilinear rank ≤ the first layer's Tucker ranks.

@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from redundancy._validation import check_choice, check_positive_float, check_ranks, check_shape
+from redundancy._validation import MAX_NUMEL, check_choice, check_int, check_positive_float, check_ranks, check_shape
+import redundancy._validation as _v
 from redundancy.errors import RankError, RedundancyError
 from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel, unfold
 from redundancy.lowrank.evbmf import EVBMFResult, _psi, _tau_bar, evbmf  # noqa: F401 (re-exported)
@@ -74,7 +75,10 @@ def _modes(arr_ndim: int, modes: Any) -> tuple[int, ...]:
         return tuple(range(arr_ndim))
     if isinstance(modes, (int, np.integer)):
         modes = (modes,)
-    modes = tuple(int(m) for m in modes)
+    if not isinstance(modes, (tuple, list)):
+        raise RedundancyError(f"modes={modes!r:.60} must be None, an int or a sequence of distinct integers "
+                              f"in [0, {arr_ndim - 1}]")
+    modes = tuple(check_int("modes entry", m, min_value=0, max_value=max(arr_ndim - 1, 0)) for m in modes)
     if not modes or len(set(modes)) != len(modes) or any(not 0 <= m < arr_ndim for m in modes):
         raise RedundancyError(f"modes={modes!r} must be distinct integers in [0, {arr_ndim - 1}]")
     return modes
@@ -235,6 +239,23 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
     check_choice("method", method, ("tucker", "cp"))
     if method == "cp" and rule != "fraction":
         raise RedundancyError(f"rule={rule!r} is not defined for method='cp'; use rule='fraction'")
+    # the rule's parameters are checked now, not when the rule is first used inside compress()
+    allowed = {"fraction": ("fraction",), "energy": ("energy",), "evbmf": ("min_rank", "sigma2")}[rule]
+    extra = sorted(set(params) - set(allowed))
+    if extra:
+        raise RedundancyError(f"rank_rule({rule!r}) got unknown parameter(s) {extra}; allowed: {list(allowed)}")
+    if rule == "fraction" and "fraction" not in params:
+        raise RedundancyError("rank_rule('fraction') needs fraction=, the share of the layer's parameters to keep, "
+                              "a number in (0, 1]")
+    if rule == "fraction":
+        fraction_ranks((2, 2), params["fraction"], method=method)
+    elif rule == "energy" and "energy" in params:
+        energy_ranks(np.eye(2), params["energy"])
+    elif rule == "evbmf":
+        if "min_rank" in params:
+            check_int("min_rank", params["min_rank"], min_value=0, max_value=MAX_NUMEL)
+        if params.get("sigma2") is not None:
+            check_positive_float("sigma2", params["sigma2"])
     selections: dict[str, RankSelection] = {}
 
     def choose(name, layer):

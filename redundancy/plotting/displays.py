@@ -30,8 +30,13 @@ __all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
 def _axes(ax, n_items: int = 0):
     import matplotlib.pyplot as plt
 
+    from matplotlib.axes import Axes
+
     if ax is None:
         _, ax = plt.subplots(figsize=(max(6.4, 0.28 * n_items), 4.8))
+    elif not isinstance(ax, Axes):
+        raise RedundancyError(f"ax={ax!r:.60} is not a matplotlib Axes; pass ax=None or an Axes "
+                              "(e.g. from plt.subplots())")
     return ax
 
 
@@ -299,6 +304,25 @@ class ErrorCurveDisplay:
         return self
 
 
+def _ratio_interval(p) -> tuple[float, float, float]:
+    """``(value, low, high)`` of a latency point's compressed/original ratio (measured quantiles)."""
+    if hasattr(p, "ratio_interval"):
+        return p.ratio_interval()
+    from redundancy.analysis.latency import LatencyPoint
+
+    return LatencyPoint.ratio_interval(_PointView(p))
+
+
+class _PointView:
+    """A point-like object without the per-repeat ratio fields, read through LatencyPoint's rule."""
+
+    def __init__(self, p):
+        self._p = p
+
+    def __getattr__(self, name):
+        return getattr(self._p, name, None)
+
+
 @dataclass
 class RoiDisplay:
     """ROI of a compressed design: ratios to the original, or cumulative cost over months."""
@@ -327,24 +351,46 @@ class RoiDisplay:
             be = roi.break_even_months
             horizon = 24.0 if be is None or not np.isfinite(be) else max(24.0, 2 * be)
             months = np.linspace(0, horizon, 97)
-        return cls(result=roi, months=np.asarray(months, dtype=float))
+        from redundancy._validation import check_array
+
+        return cls(result=roi, months=check_array("months", months, min_ndim=1, max_ndim=1, min_size=2,
+                                                  max_numel=10 ** 6))
 
     def ratios(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Labels, compressed/original ratios and their error half-widths (latency quartiles)."""
+        """Labels, compressed/original ratios and their error bars as a ``(2, n)`` array of distances
+        below and above each bar (matplotlib's asymmetric ``yerr``).
+
+        Counts have no spread (zero bars). Latency bars are the median of the per-repeat ratios
+        and their error bar the measured 25th..75th percentiles of those ratios
+        (:meth:`~redundancy.analysis.latency.LatencyPoint.ratio_interval`): skewed when the
+        measurement is, never below zero. A ratio whose original is zero (a zero-dof or zero-MAC
+        design) is drawn as 0 with the label saying so, not divided.
+        """
         r = self.result
         labels = ["params", "MACs", "bytes", "n(ε) dof", "n(ε) naive"]
-        vals = [r.params_compressed / r.params_original, r.macs_compressed / r.macs_original,
-                r.bytes_compressed / r.bytes_original, r.n_compressed / r.n_original,
-                r.n_naive_compressed / r.n_naive_original]
-        errs = [0.0] * len(vals)
+        pairs = [(r.params_compressed, r.params_original), (r.macs_compressed, r.macs_original),
+                 (r.bytes_compressed, r.bytes_original), (r.n_compressed, r.n_original),
+                 (r.n_naive_compressed, r.n_naive_original)]
+        vals = []
+        for i, (c, o) in enumerate(pairs):
+            if o:
+                vals.append(c / o)
+            else:
+                vals.append(0.0)
+                labels[i] += " (original 0)"
+        lows = [0.0] * len(vals)
+        highs = [0.0] * len(vals)
         for p in r.latency:
+            v, lo, hi = _ratio_interval(p)
             labels.append(f"latency b={p.batch_size}")
-            vals.append(p.compressed_median_s / p.original_median_s)
-            # spread of the ratio from the quartiles of both designs (ratio of quartile extremes)
-            lo = p.compressed_q25_s / p.original_q75_s
-            hi = p.compressed_q75_s / p.original_q25_s
-            errs.append(max(hi - lo, 0.0) / 2)
-        return labels, np.asarray(vals, dtype=float), np.asarray(errs, dtype=float)
+            vals.append(v)
+            lows.append(v - lo)
+            highs.append(hi - v)
+        vals_a = np.asarray(vals, dtype=float)
+        errs = np.asarray([lows, highs], dtype=float)
+        if not (np.isfinite(vals_a).all() and np.isfinite(errs).all()):
+            raise RedundancyError("the ROI result holds a non-finite ratio; nothing sensible to draw")
+        return labels, vals_a, errs
 
     def plot(self, ax=None, *, kind: str = "ratios", **kwargs) -> "RoiDisplay":
         """``kind="ratios"``: bars of compressed / original (1 = no change; latency above 1 means

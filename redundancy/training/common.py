@@ -24,13 +24,37 @@ def check_device(device: Any) -> torch.device:
     """``device`` as a :class:`torch.device`, refusing one that is not available here."""
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise RedundancyError(f"device={device!r} is not a torch device ({exc}); use 'cpu' or 'cuda'") from None
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise RedundancyError(f"device={device!r:.60} is not a torch device ({first}); use 'cpu' or 'cuda'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RedundancyError(f"device={device!r} asks for CUDA, which is not available on this machine; use 'cpu'")
     if dev.type not in ("cpu", "cuda", "mps"):
         raise RedundancyError(f"device={device!r} is not supported; use 'cpu' or 'cuda'")
     return dev
+
+
+def _probe(model: nn.Module, run: Callable[[], Any], what: str) -> None:
+    """Run ``run()`` once without gradients and put the model's state back; a failure (the data
+    does not fit the model) becomes one RedundancyError instead of a torch traceback mid-loop."""
+    flags = [(m, m.training) for m in model.modules()]
+    snap = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            run()
+    except RedundancyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the caller's forward or loss may raise anything
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise RedundancyError(f"{what} cannot be computed ({type(exc).__name__}: {first}); check that the "
+                              "data's shape and labels fit the model") from None
+    finally:
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if k in snap and v.shape == snap[k].shape:
+                    v.copy_(snap[k])
+        for m, f in flags:
+            m.training = f
 
 
 def _tensors(ds: Dataset, split: str, dev: torch.device, dtype: torch.dtype):

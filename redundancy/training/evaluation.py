@@ -12,7 +12,7 @@ from torch import nn
 from redundancy._validation import check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.training.common import _MAX_BATCH, _model_dtype, _tensors, check_device
+from redundancy.training.common import _MAX_BATCH, _model_dtype, _probe, _tensors, check_device
 
 __all__ = ["EvalResult", "evaluate", "predict"]
 
@@ -102,6 +102,7 @@ def evaluate(model: nn.Module, data: Any, *, split: str = "test", batch_size: in
     dev = check_device(device)
     model.to(dev)
     X, y = _tensors(ds, split, dev, _model_dtype(model))
+    _probe(model, lambda: model(X[:1]), "the model on the first example")
     out = predict(model, X, batch_size=batch_size)
     if not torch.isfinite(out).all():
         raise RedundancyError("the model's outputs hold NaN or inf on this data; its weights or inputs are not finite")

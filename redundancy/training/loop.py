@@ -15,7 +15,7 @@ from torch import nn
 from redundancy._validation import check_choice, check_int, check_module, check_nonnegative_float, check_positive_float
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.training.common import (_MAX_BATCH, _MAX_EPOCHS, _model_dtype, _tensors, batches, check_device,
+from redundancy.training.common import (_MAX_BATCH, _MAX_EPOCHS, _model_dtype, _probe, _tensors, batches, check_device,
                                         default_loss)
 
 __all__ = ["TrainResult", "train"]
@@ -144,6 +144,8 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
            else torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay))
     loss_fn = loss or default_loss(ds.task)
     X, y = _tensors(ds, "train", dev, _model_dtype(model))
+    if loss is None:
+        _probe(model, lambda: model(X[:1]), "the model on the first example")
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     start = 0

@@ -32,6 +32,7 @@ from redundancy._validation import as_generator, check_choice, check_int, check_
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import mode_product, multi_mode_product
 from redundancy.validation.simulate import Design
+import redundancy._validation as _v
 
 __all__ = ["FitResult", "fit_linear_cnn", "fit_tucker_als", "estimation_errors"]
 
@@ -80,6 +81,7 @@ class FitResult:
                 "n": self.n}
 
 
+@_v.validate_params({"W_hat": _v.Array(min_ndim=1), "W_star": _v.Array(min_ndim=1), "cov": _v.NoneOr(_v.Array(min_ndim=2, max_ndim=2))})
 def estimation_errors(W_hat, W_star, cov=None) -> tuple[float, float]:
     """``(‖Ŵ − W*‖_F, sqrt(Σ_c vec(Δ_c)ᵀ Σ_x vec(Δ_c)))`` for raw-input weights ``(n_outputs, *d)``."""
     W_hat, W_star = np.asarray(W_hat, dtype=np.float64), np.asarray(W_star, dtype=np.float64)

@@ -27,6 +27,7 @@ from redundancy._validation import as_generator, check_choice, check_int, check_
 from redundancy.errors import RedundancyError
 from redundancy.parallel import run_tasks
 from redundancy.validation.simulate import Design, StatModelGenerator
+import redundancy._validation as _v
 
 __all__ = ["ErrorCurveResult", "error_curve", "curve_statistics"]
 
@@ -121,6 +122,7 @@ def design_dof(design: Design) -> int:
     return int(degrees_of_freedom_spec(design.spec()).dof)
 
 
+@_v.validate_params({"n_grid": _v.Array(min_ndim=1, max_ndim=1, min_size=2), "errors": _v.Array(min_ndim=2, max_ndim=2), "dof": _v.Int(1, 10 ** 18), "naive": _v.Int(1, 10 ** 18), "sigma": _v.Float(0.0), "n_boot": _v.Int(1, 10 ** 6), "seed": _v.Seed(allow_none=True, allow_generator=True)})
 def curve_statistics(n_grid, errors, *, dof: int, naive: int, sigma: float, n_boot: int = 2000,
                      seed=0) -> dict[str, Any]:
     """Slope (OLS of ``log ē_n`` on ``log n``), its bootstrap 95 % interval, and the two constants.
