@@ -248,6 +248,15 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     >>> rep.summary.flops == 2 * rep.summary.macs
     True
     """
+    from redundancy.counts import preserved_state
+
+    check_module("model", model)
+    with preserved_state(model):  # no forward of the analysis may change the caller's model
+        return _analyze(model, input_shape, progress=progress, rank_tol=rank_tol, dof_max_params=dof_max_params,
+                        dof=dof, dtype=dtype, trace=trace, seed=seed)
+
+
+def _analyze(model, input_shape, *, progress, rank_tol, dof_max_params, dof, dtype, trace, seed):
     check_finite_module("model", model)  # no lazy/meta parameters, no NaN/inf weights
     shape = check_shape("input_shape", input_shape, max_len=6)
     if rank_tol is not None and (isinstance(rank_tol, bool) or not isinstance(rank_tol, (int, float))

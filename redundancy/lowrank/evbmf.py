@@ -96,6 +96,37 @@ def _free_energy(sigma2: float, gamma2: np.ndarray, M: int, alpha: float, x_bar:
     return float(np.sum(x - np.log(x)) + np.sum(_psi(_tau_of_x(x[keep], alpha), alpha)))
 
 
+def _scale_free(fn):
+    """Run the EVBMF on ``V / s`` (``s`` = largest absolute entry) and scale the answer back: the
+    method is scale-equivariant (``γ → sγ``, ``σ² → s²σ²``, same rank), and at scales such as
+    1e-200 or 1e200 the squared singular values would under- or overflow."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
+        V = _as_array(matrix, "matrix")
+        if sigma2 is not None:
+            sigma2 = check_positive_float("sigma2", sigma2)
+        s = float(np.max(np.abs(V))) or 1.0
+        with np.errstate(over="ignore", under="ignore"):
+            s2 = None if sigma2 is None else float(np.float64(sigma2) / np.float64(s) / np.float64(s))
+        if s2 is not None and not (np.isfinite(s2) and 1e-100 <= s2 <= 1e100):
+            raise RedundancyError(f"sigma2={sigma2:g} is out of scale with the matrix (largest entry {s:g}); "
+                                  "sigma2 / max|V|^2 must lie in [1e-100, 1e100]")
+        r = fn(V / s, s2)
+        with np.errstate(over="ignore", under="ignore"):
+            sig2 = float(np.float64(r.sigma2) * s * s)
+            out = EVBMFResult(r.rank, r.singular_values * s, r.shrunk * s, sig2, float(np.float64(r.threshold) * s),
+                              r.tau, r.alpha, r.shape, r.transposed, r.sigma2_estimated, r.n_degenerate)
+        if not (np.isfinite(out.singular_values).all() and np.isfinite(out.shrunk).all()
+                and np.isfinite(out.sigma2) and np.isfinite(out.threshold)) or (r.sigma2 > 0 and sig2 == 0):
+            raise RedundancyError(f"evbmf at this scale (largest entry {s:g}) gives a noise variance "
+                                  f"{r.sigma2:.4g} * {s:g}^2 outside the float64 range; rescale the matrix")
+        return out
+    return wrapper
+
+
+@_scale_free
 def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     """Global analytic empirical VB matrix factorisation (Nakajima et al. 2013): the rank it keeps.
 
