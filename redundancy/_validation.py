@@ -21,6 +21,8 @@ Limits (override with environment variables of the same name, e.g. ``REDUNDANCY_
 
 from __future__ import annotations
 
+import abc
+
 import functools
 import inspect
 import math
@@ -375,11 +377,12 @@ def as_generator(seed: Any) -> np.random.Generator:
 
 
 # ----------------------------------------------------------------------------------- declarative
-class Constraint:
+class Constraint(abc.ABC):
     """A named check: ``constraint(name, value)`` returns the normalised value or raises."""
 
-    def __call__(self, name: str, value: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __call__(self, name: str, value: Any) -> Any:
+        """Return ``value`` normalised, or raise a RedundancyError naming ``name``."""
 
     def __or__(self, other: "Constraint") -> "AnyOf":
         return AnyOf(self, other)
