@@ -21,7 +21,7 @@ import redundancy._validation as _v
 def _layer_like(name, value):
     _v.check_module(name, value)
     if not (hasattr(value, "kernel") and callable(value.kernel)) and not isinstance(
-            getattr(value, "weight", None), torch.Tensor):
+            getattr(value, "weight", None), torch.Tensor) and not isinstance(value, nn.MultiheadAttention):
         raise _v.RedundancyError(f"{name} is a {type(value).__name__}, which has no weight (kernel); "
                                  "give a conv or linear layer")
     return value

@@ -38,7 +38,7 @@ def _probe(model: nn.Module, run: Callable[[], Any], what: str) -> None:
     """Run ``run()`` once without gradients and put the model's state back; a failure (the data
     does not fit the model) becomes one RedundancyError instead of a torch traceback mid-loop."""
     flags = [(m, m.training) for m in model.modules()]
-    snap = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    snap = {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             run()
@@ -51,7 +51,7 @@ def _probe(model: nn.Module, run: Callable[[], Any], what: str) -> None:
     finally:
         with torch.no_grad():
             for k, v in model.state_dict().items():
-                if k in snap and v.shape == snap[k].shape:
+                if k in snap and torch.is_tensor(v) and v.shape == snap[k].shape:
                     v.copy_(snap[k])
         for m, f in flags:
             m.training = f

@@ -24,15 +24,26 @@ settings.register_profile("fuzz-fast", derandomize=True, max_examples=int(os.env
 settings.register_profile("fuzz-long", derandomize=False, max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)),
                           **_COMMON)
 
-# an absurd allocation must fail, not swap the shared machine to death
+# an absurd allocation must fail, not swap the shared machine to death. The limit holds only while
+# the fuzz modules run: it is put back afterwards, since later tests start child processes (a
+# headless browser) that need a large address space.
 _LIMIT_GB = float(os.environ.get("FUZZ_MEMORY_GB", "16"))
-try:
-    _soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-    _want = int(_LIMIT_GB * 2 ** 30)
-    if _hard == resource.RLIM_INFINITY or _hard > _want:
-        resource.setrlimit(resource.RLIMIT_AS, (_want, _hard))
-except (ValueError, OSError):  # pragma: no cover - platform without RLIMIT_AS
-    pass
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _memory_limit():
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        want = int(_LIMIT_GB * 2 ** 30)
+        if hard == resource.RLIM_INFINITY or hard > want:
+            resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    except (ValueError, OSError):  # pragma: no cover - platform without RLIMIT_AS
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def fuzz_settings():
