@@ -27,7 +27,7 @@ from torch import nn
 from redundancy._validation import (check_int, check_module, check_nonnegative_float, check_positive_float,
                           check_shape)
 from redundancy.errors import NotLinearError, RedundancyError
-from redundancy.analysis.latency import LatencyPoint, _dtype, measure_latency
+from redundancy.analysis.latency import DEFAULT_THREADS, MAX_THREADS, LatencyPoint, _dtype, measure_latency
 import redundancy._validation as _v
 
 __all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "design_dof_coverage", "measure_latency",
@@ -181,7 +181,8 @@ class RoiResult:
             lines.insert(1, "  WARNING: " + self.notes[0])
         for p in self.latency:
             lines.append(f"  latency  batch {p.batch_size:>4d}: {p.original_median_s * 1e3:.3f} ms -> "
-                         f"{p.compressed_median_s * 1e3:.3f} ms (speed-up x{p.speedup:.2f})")
+                         f"{p.compressed_median_s * 1e3:.3f} ms (speed-up x{p.speedup:.2f}"
+                         + (f", {p.threads} thread{'s' if p.threads != 1 else ''})" if p.threads else ")"))
         if self.break_even_months is not None:
             lines.append(f"  break-even after {self.break_even_months:.2f} months "
                          f"({self.cheaper_after_break_even} cheaper afterwards)")
@@ -301,7 +302,7 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
                  inferences_per_month: float | None = None, dof=None, naive=None,
                  measure: bool = True, seed: int = 0, progress: bool = False,
                  allow_partial: bool = False, data=None, tail_scores=None,
-                 tail_fraction: float = 0.1) -> RoiResult:
+                 tail_fraction: float = 0.1, threads: int | None = DEFAULT_THREADS) -> RoiResult:
     """Estimate what replacing ``original`` by ``compressed`` saves and costs, before deployment.
 
     Savings: parameters (each shared tensor once), MACs of conv/linear layers
@@ -349,6 +350,9 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
         Seed of the latency inputs.
     progress : bool
         Show a progress bar over the latency sweep.
+    threads : int or None
+        torch intra-op threads while timing latency (default 1, so a busy machine does not inflate
+        the numbers; ``None`` keeps torch's current setting). Recorded in every ``LatencyPoint``.
     data, tail_scores, tail_fraction : optional
         With a classification ``data`` set: the long-tail cost, ``long_tail`` =
         :func:`redundancy.longtail.tail_flip_rates` (flip rate overall and on the ``tail_fraction``
@@ -368,6 +372,8 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     shape = check_shape("input_shape", input_shape)
     _v.check_bool("measure", measure)
     _v.check_bool("progress", progress)
+    if threads is not None:
+        _v.check_int("threads", threads, min_value=1, max_value=MAX_THREADS)
     dtype = _dtype(dtype)
     bs = check_shape("batch_sizes", batch_sizes)
     repeats = check_int("repeats", repeats, min_value=1, max_value=10_000)
@@ -420,7 +426,7 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
                      "maximal linear segments (a proxy), or given by the caller.")
     if measure:
         lat = measure_latency([original, compressed], shape, batch_sizes=bs, repeats=repeats,
-                              warmup=warmup, dtype=dtype, seed=seed, progress=progress)
+                              warmup=warmup, dtype=dtype, seed=seed, progress=progress, threads=threads)
         latency = tuple(LatencyPoint.from_table(lat, b) for b in bs)
         slower = [p.batch_size for p in latency if p.speedup < 1]
         if slower:

@@ -191,7 +191,7 @@ def _roi(args: argparse.Namespace) -> int:
                        repeats=args.repeats, warmup=args.warmup, eps=args.eps, sigma=args.sigma,
                        cost_per_sample=args.cost_per_sample, cost_per_gmac=args.cost_per_gmac,
                        inferences_per_month=args.inferences_per_month, seed=args.seed,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, threads=args.threads)
     print(f"redundancy roi {args.original} -> {args.compressed}")
     print(roi)
     for note in roi.notes:
@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-sizes", type=_ints, default=(1, 8, 32), metavar="B1,B2,...")
     p.add_argument("--repeats", type=_count, default=20, help="timed calls per point (1..10000)")
     p.add_argument("--warmup", type=_count, default=3, help="untimed calls first (0..10000)")
+    p.add_argument("--threads", type=_count, default=1,
+                   help="torch threads while timing (default 1; the number is printed with the latency)")
     p.add_argument("--eps", type=_pos_float, default=0.1, help="target prediction error (default 0.1)")
     p.add_argument("--sigma", type=_pos_float, default=1.0, help="noise level (default 1)")
     p.add_argument("--cost-per-sample", type=_nonneg_float, help="cost of one labelled sample")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy.data import Dataset
 from redundancy.errors import RedundancyError
 
@@ -72,8 +73,24 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return p.dtype if p is not None and p.is_floating_point() else torch.float32
 
 
+@_v.validate_params({"task": _v.Choice("classification", "regression")})
 def default_loss(task: str) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Cross-entropy (classification) or mean squared error (regression) of ``model(X)``."""
+    r"""The loss ``loss(model, X, y)`` that :func:`~redundancy.training.train` uses for a task.
+
+    Classification: mean cross-entropy :math:`-\frac1n\sum_i \log \mathrm{softmax}(f(x_i))_{y_i}`;
+    regression: mean squared error :math:`\frac1n\sum_i \|f(x_i) - y_i\|^2` (divided by the
+    number of output entries).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Linear(2, 2)
+    >>> loss = default_loss("classification")
+    >>> X, y = torch.zeros(4, 2), torch.tensor([0, 1, 0, 1])
+    >>> bool(torch.isclose(loss(net, X, y), nn.functional.cross_entropy(net(X), y)))
+    True
+    """
     if task == "regression":
         def mse(model, X, y):
             out = model(X)
@@ -85,7 +102,17 @@ def default_loss(task: str) -> Callable[[nn.Module, torch.Tensor, torch.Tensor],
     return ce
 
 
+@_v.validate_params({"n": _v.Int(0, _v.MAX_NUMEL), "batch_size": _v.Int(1, _MAX_BATCH),
+                     "generator": _v.Instance(torch.Generator, "torch.Generator"), "shuffle": _v.Bool()})
 def batches(n: int, batch_size: int, generator: torch.Generator, *, shuffle: bool = True):
-    """Index tensors of one epoch: a seeded permutation cut into ``batch_size`` pieces."""
+    """Index tensors of one epoch: a seeded permutation of ``range(n)`` cut into ``batch_size`` pieces
+    (the last one shorter); ``shuffle=False`` keeps the order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> [b.tolist() for b in batches(5, 2, torch.Generator().manual_seed(0), shuffle=False)]
+    [[0, 1], [2, 3], [4]]
+    """
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     return list(torch.split(order, batch_size))

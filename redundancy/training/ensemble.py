@@ -107,6 +107,7 @@ def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch
     --------
     >>> import numpy as np, torch
     >>> from torch import nn
+    >>> from redundancy.training import evaluate
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 2)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
     >>> nets = [nn.Linear(2, 2) for _ in range(4)]

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
@@ -68,12 +69,50 @@ class EvalResult:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
-    """``model(X)`` in eval mode, batch by batch, without gradients; the caller's mode is restored."""
-    from redundancy.counts import eval_mode
+def _as_input(name, value):
+    """A torch tensor of inputs (a numpy array or nested list is converted), finite, >= 1 dimension."""
+    if not torch.is_tensor(value):
+        value = torch.as_tensor(_v.check_array(name, value, min_ndim=1))
+    return _v.Tensor(min_ndim=1)(name, value)
 
-    with eval_mode(model):
-        return torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+
+@_v.validate_params({"model": _v.Module(), "X": _v.Check(_as_input), "batch_size": _v.Int(1, _MAX_BATCH)})
+def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """``model(X)`` in eval mode, batch by batch (``batch_size`` rows at a time), without gradients;
+    the caller's train/eval flags and its parameters and buffers (a forward that updates a buffer) are
+    restored. ``X`` is a tensor (or array) whose first axis indexes
+examples; floating inputs are cast to the model's parameter dtype.
+
+    A failure inside the model's forward becomes a :class:`~redundancy.errors.RedundancyError`, and
+    so do NaN or infinite outputs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Linear(3, 2)
+    >>> X = torch.randn(5, 3)
+    >>> bool(torch.allclose(predict(net, X, batch_size=2), net(X)))
+    True
+    """
+    from redundancy.counts import eval_mode, preserved_state
+
+    if len(X) == 0:
+        raise RedundancyError(f"X has shape {tuple(X.shape)}: no examples to predict")
+    if X.is_floating_point():
+        X = X.to(_model_dtype(model))
+    with eval_mode(model), preserved_state(model), torch.no_grad():
+        try:
+            out = torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+        except RedundancyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything
+            raise RedundancyError(f"the model failed on X of shape {tuple(X.shape)} ({type(exc).__name__}: "
+                                  f"{_v._short(_v._first_line(exc), 200)})") from None
+    if not torch.is_tensor(out) or not out.is_floating_point() or not bool(torch.isfinite(out).all()):
+        raise RedundancyError("the model's outputs hold NaN or inf (or are not floating point) on X; "
+                              "its weights or inputs are not finite")
+    return out
 
 
 def evaluate(model: nn.Module, data: Any, *, split: str = "test", batch_size: int = 1024,

@@ -111,6 +111,7 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
     --------
     >>> import numpy as np, torch
     >>> from torch import nn
+    >>> from redundancy.training import evaluate
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 2)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
     >>> net = nn.Linear(2, 2)

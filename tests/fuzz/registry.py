@@ -34,7 +34,6 @@ COMPANIONS = ("redundancy.lowrank.search", "redundancy.pruning", "redundancy.bay
               "redundancy.scoreboard")
 #: callables the fuzz does not drive directly (with the reason)
 SKIP = {
-    "redundancy.training.batches": "a generator helper taking a torch.Generator (driven by train())",
     "redundancy.validation.study.run_study": "minutes per call even in quick mode; covered by the CLI fuzz",
 }
 
@@ -59,7 +58,6 @@ UNHARDENED = frozenset({
     "redundancy.bayes.kl.spike_slab_kl",
     "redundancy.bayes.prune.prune_to_counts",
     "redundancy.bayes.prune.slice_network",
-    "redundancy.linear.dof_numerical.estimate_seconds",
     "redundancy.longtail.compressions.weight_sparsity",
     "redundancy.longtail.mismatch.bin_edges",
     "redundancy.longtail.mismatch.mismatch_stats",
@@ -123,9 +121,6 @@ UNHARDENED = frozenset({
     "redundancy.scoreboard.kernel_scores.full_rank",
     "redundancy.scoreboard.kernel_scores.report_scores",
     "redundancy.scoreboard.kernel_scores.spectrum_scores",
-    "redundancy.training.common.batches",
-    "redundancy.training.common.default_loss",
-    "redundancy.training.evaluation.predict",
 })
 
 
@@ -301,6 +296,26 @@ def _train_call(data, opts):
     return {"model": model, "data": data, **opts}
 
 
+def _predict_call(model_shape, n, opt):
+    """``predict(model, X)`` with ``n`` random inputs of the drawn shape (when the shape is one)."""
+    model, shape, _ = model_shape
+    try:
+        X = torch.randn(n, *shape) if all(isinstance(v, int) and 0 < v < 100 for v in shape) else shape
+    except TypeError:
+        X = shape
+    return {"model": model, "X": X, **opt}
+
+
+def _batches_oracle(args, result):
+    """The batches partition ``range(n)``: every index once, each batch at most ``batch_size`` long."""
+    flat = sorted(int(i) for b in result for i in b)
+    if flat != list(range(args["n"])):
+        return f"the batches do not partition range({args['n']})"
+    if any(len(b) > args["batch_size"] for b in result):
+        return "a batch is longer than batch_size"
+    return None
+
+
 def _explicit() -> dict[str, Target]:
     import redundancy as R
     from redundancy import checkpoint as C
@@ -374,6 +389,12 @@ def _explicit() -> dict[str, Target]:
             seed=V.seeds(), device=st.sampled_from(["cpu", "cuda:7", "abc", None, 3])))),
         "redundancy.training.evaluate": T(TR.evaluate, st.builds(_train_call, V.datasets(), _opt(
             batch_size=st.integers(1, 8) | V.ints(), split=st.sampled_from(["test", "train", "x", 3])))),
+        "redundancy.training.evaluation.predict": T(TR.predict, st.builds(
+            _predict_call, V.model_and_shape(), st.integers(1, 3), _opt(batch_size=st.integers(1, 4) | V.ints()))),
+        "redundancy.training.common.batches": T(TR.batches, st.builds(
+            lambda n, b, g, o: {"n": n, "batch_size": b, "generator": g, **o}, st.integers(0, 20) | V.ints(),
+            st.integers(1, 8) | V.ints(), st.just(None).map(lambda _: torch.Generator().manual_seed(0)) |
+            V.anything(), _opt(shuffle=st.booleans() | V.odd_scalars())), oracle=_batches_oracle),
         "redundancy.plotting.RoiDisplay.plot": T(_roi_plot, st.builds(
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
