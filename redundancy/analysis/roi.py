@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from redundancy._validation import (check_int, check_module, check_nonnegative_float, check_positive_float,
-                          check_shape)
+from redundancy._validation import check_int, check_nonnegative_float, check_positive_float, check_shape
 from redundancy.errors import NotLinearError, RedundancyError
 from redundancy.analysis.latency import DEFAULT_THREADS, MAX_THREADS, LatencyPoint, _dtype, measure_latency
 import redundancy._validation as _v
