@@ -7,7 +7,7 @@ import math
 
 from torch import nn
 
-from redundancy._validation import Bool, Module, Shape, _short, check_module, validate_params
+from redundancy._validation import Bool, Module, Shape, _short, validate_params
 from redundancy.errors import RedundancyError
 
 __all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode", "preserved_state"]
@@ -107,7 +107,6 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     """
     import torch
 
-    from redundancy._validation import check_shape
 
     from redundancy._validation import check_materialised
 

@@ -11,7 +11,7 @@ from redundancy import RankError, RedundancyError
 from redundancy.lowrank.compression import compress
 from redundancy.lowrank.ranks import (EVBMFResult, RankSelection, energy_ranks, evbmf, evbmf_ranks, explicit_ranks,
                               fraction_ranks, rank_rule, unfold)
-from redundancy.lowrank.ranks import _psi, _tau_bar
+from redundancy.lowrank.evbmf import _psi, _tau_bar
 
 
 def planted(rows, cols, rank, snr, seed, sigma=1.0):

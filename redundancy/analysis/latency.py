@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from redundancy._validation import (MAX_COUNT, MAX_NUMEL, Bool, Int, Items, Module, NoneOr, Seed, Shape,
-                                    check_memory, validate_params)
+from redundancy._validation import (MAX_NUMEL, Bool, Int, Items, Module, NoneOr, Seed, Shape, check_memory,
+                                    validate_params)
 from redundancy.errors import RedundancyError
 
 __all__ = ["LatencyPoint", "LatencyTable", "measure_latency", "DEFAULT_THREADS", "MAX_REPEATS", "MAX_THREADS"]

@@ -8,11 +8,9 @@ numerical R of its weights, K/R, and the dof / naive count of its maximal linear
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from redundancy.analysis.segdof import segment_dof

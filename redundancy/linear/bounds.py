@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from redundancy._validation import (Choice, Instance, NoneOr, _short, check_array, check_choice, check_int,
-                                    check_nonnegative_float, check_positive_float, validate_params)
+from redundancy._validation import (Instance, NoneOr, _short, check_array, check_choice, check_int, check_nonnegative_float,
+                                    check_positive_float, validate_params)
 from redundancy.errors import RedundancyError
 
 __all__ = ["ASSUMPTIONS", "SampleComplexity", "ErrorBound", "sample_complexity", "error_bound",

@@ -25,10 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from redundancy._validation import MAX_NUMEL, check_choice, check_int, check_positive_float, check_ranks, check_shape
-import redundancy._validation as _v
-from redundancy.errors import RankError, RedundancyError
+from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel, unfold
-from redundancy.lowrank.evbmf import EVBMFResult, _psi, _tau_bar, evbmf  # noqa: F401 (re-exported)
+from redundancy.lowrank.evbmf import EVBMFResult, evbmf  # noqa: F401 (re-exported)
 
 __all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ranks", "fraction_ranks",
            "evbmf_ranks", "rank_rule", "unfold"]
