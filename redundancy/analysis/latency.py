@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import redundancy._validation as _v
 from redundancy._validation import (MAX_NUMEL, Bool, Int, Items, Module, NoneOr, Seed, Shape, check_memory,
                                     validate_params)
 from redundancy.errors import RedundancyError
@@ -30,6 +31,7 @@ MAX_THREADS = 1024
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class LatencyPoint:
     """CPU latency of both designs at one batch size (seconds per forward pass).
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy.analysis.segdof import segment_dof
 from redundancy.analysis.summary import READING, ReportSummary, _jsonable
 from redundancy._validation import check_finite_module, as_generator, check_int, check_module, check_shape
@@ -33,6 +34,7 @@ DOF_MAX_PARAMS = 250_000
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class LayerRow:
     """One conv/linear layer. ``params`` counts its unique parameters (a tensor shared with an
     earlier layer is counted there); ``macs`` is per sample, summed over calls."""
@@ -62,6 +64,7 @@ class LayerRow:
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class BlockRow:
     """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'.
     ``shortcut`` lists the layers off the main path (shortcut/downsample convs, squeeze-excitation).
@@ -86,6 +89,7 @@ class BlockRow:
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class SegmentRow:
     """One maximal linear segment: its layers, dof of ``theta -> W``, naive count and ratio."""
 
@@ -109,6 +113,7 @@ def _fmt(v, width=8):
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class RedundancyReport:
     """Result of :func:`analyze`: layer rows, block rows, segments and a summary."""
 

@@ -37,6 +37,7 @@ SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain 
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("break_even_months",))
 class RoiResult:
     """Everything :func:`estimate_roi` found, with the inputs that produced it.
 

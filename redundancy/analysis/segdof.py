@@ -50,6 +50,7 @@ _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Drop
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class SegmentDof:
     dof: int | None
     naive: int

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+import redundancy._validation as _v
+
 __all__ = ["ReportSummary", "READING"]
 
 #: How to read naive/dof and K/R together (summary.reading).
@@ -23,6 +25,7 @@ READING = (
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class ReportSummary:
     """Model totals. ``flops = 2 * macs``; ``bytes`` = unique parameters at ``dtype``."""
 

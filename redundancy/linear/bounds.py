@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+import redundancy._validation as _v
 from redundancy._validation import (Instance, NoneOr, _short, check_array, check_choice, check_int, check_nonnegative_float,
                                     check_positive_float, validate_params)
 from redundancy.errors import RedundancyError
@@ -55,6 +56,7 @@ def _dof_and_naive(dof: Any, naive: Any) -> tuple[int, int | None]:
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class SampleComplexity:
     """Samples needed for prediction error ``eps``: ``n = C·σ²·dof·λ/ε²`` (rounded up).
 
@@ -163,6 +165,7 @@ def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_fact
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class ErrorBound:
     """Prediction error at ``n`` samples: ``error = C·σ·sqrt(dof·λ/n)``; ``float(result)`` is ``error``."""
 
@@ -287,6 +290,7 @@ def interface_rank(first, second, *, tol: float | None = None) -> tuple[int, np.
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class KRResult:
     """K/R of a block, with the convention spelled out.
 

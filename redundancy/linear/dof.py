@@ -50,6 +50,7 @@ class ClosedForm:
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class DofResult:
     """Degrees of freedom of a linear model.
 

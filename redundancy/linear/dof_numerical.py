@@ -83,6 +83,7 @@ def estimate_seconds(n_params: int, n_rows: int, width: int) -> float:
 
 
 @dataclass(frozen=True)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class NumericalRank:
     """Outcome of :func:`jacobian_rank` (see :class:`redundancy.linear.dof.DofResult` for the public result)."""
 

@@ -50,6 +50,7 @@ _STOCHASTIC = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDro
 
 
 @dataclass(frozen=True, eq=False)
+@_v.finite_result()
 class WholeNetworkTensor:
     """Result of :func:`whole_network_tensor`: ``model(x) = <W, x> + bias``.
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import as_generator, check_finite_module, check_choice, check_module, check_ranks
 from redundancy.counts import parameter_count
 from redundancy.lowrank.chains import CompressedLayer, cp_layer, tucker2_layer
@@ -48,6 +49,7 @@ def _is_conv(layer):
 
 
 @dataclass(frozen=True, eq=False)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class LayerCompression:
     """One replaced layer: its name, kernel shape, ranks, relative kernel error and parameter counts."""
 
@@ -80,6 +82,7 @@ class SkippedLayer:
 
 
 @dataclass(frozen=True, eq=False)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class CompressionResult:
     """Result of :func:`compress`: the new model, one row per replaced layer, the skipped layers.
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
+import redundancy._validation as _v
 from redundancy._validation import check_positive_float
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import _as_array
@@ -21,6 +22,7 @@ __all__ = ["EVBMFResult", "evbmf"]
 
 
 @dataclass(frozen=True, eq=False)
+@_v.finite_result()
 class EVBMFResult:
     """Empirical VB matrix factorisation of an ``n_rows × n_cols`` matrix.
 
@@ -116,12 +118,13 @@ def _scale_free(fn):
         r = fn(V / s, s2)
         with np.errstate(over="ignore", under="ignore"):
             sig2 = float(np.float64(r.sigma2) * s * s)
-            out = EVBMFResult(r.rank, r.singular_values * s, r.shrunk * s, sig2, float(np.float64(r.threshold) * s),
-                              r.tau, r.alpha, r.shape, r.transposed, r.sigma2_estimated, r.n_degenerate)
-        if not (np.isfinite(out.singular_values).all() and np.isfinite(out.shrunk).all()
-                and np.isfinite(out.sigma2) and np.isfinite(out.threshold)) or (r.sigma2 > 0 and sig2 == 0):
+            sv, shrunk, thr = r.singular_values * s, r.shrunk * s, float(np.float64(r.threshold) * s)
+        if not (np.isfinite(sv).all() and np.isfinite(shrunk).all() and np.isfinite(sig2) and np.isfinite(thr)) \
+                or (r.sigma2 > 0 and sig2 == 0):
             raise RedundancyError(f"evbmf at this scale (largest entry {s:g}) gives a noise variance "
                                   f"{r.sigma2:.4g} * {s:g}^2 outside the float64 range; rescale the matrix")
+        out = EVBMFResult(r.rank, sv, shrunk, sig2, thr, r.tau, r.alpha, r.shape, r.transposed, r.sigma2_estimated,
+                          r.n_degenerate)
         return out
     return wrapper
 

@@ -94,6 +94,7 @@ def _geometry(layer: nn.Module):
 
 
 @dataclass(frozen=True, eq=False)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class MultilinearRankCheck:
     """Result of :func:`multilinear_rank_check`.
 

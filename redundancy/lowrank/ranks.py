@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+import redundancy._validation as _v
 from redundancy._validation import MAX_NUMEL, check_choice, check_int, check_positive_float, check_ranks, check_shape
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel, unfold
@@ -34,6 +35,7 @@ __all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ra
 
 
 @dataclass(frozen=True, eq=False)
+@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
 class RankSelection:
     """Ranks chosen by a rule, with the reason per mode and the numbers behind it.
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_module, check_nonnegative_float, check_positive_float
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
@@ -21,6 +22,7 @@ __all__ = ["EnsembleTrainResult", "train_ensemble"]
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class EnsembleTrainResult:
     """What :func:`train_ensemble` did: per-model mean training loss of every epoch, the settings.
 

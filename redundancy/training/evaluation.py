@@ -19,6 +19,7 @@ __all__ = ["EvalResult", "evaluate", "predict"]
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class EvalResult:
     """What :func:`evaluate` measured on one split.
 

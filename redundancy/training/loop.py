@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_module, check_nonnegative_float, check_positive_float
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
@@ -22,6 +23,7 @@ __all__ = ["TrainResult", "train"]
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class TrainResult:
     """What :func:`train` did: the mean training loss of every epoch and the settings used.
 

@@ -38,6 +38,7 @@ __all__ = ["FitResult", "fit_linear_cnn", "fit_tucker_als", "estimation_errors"]
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class FitResult:
     """A fitted raw-input weight and how it was obtained.
 

@@ -33,6 +33,7 @@ __all__ = ["ErrorCurveResult", "error_curve", "curve_statistics"]
 
 
 @dataclass(frozen=True)
+@_v.finite_result()
 class ErrorCurveResult:
     """Errors over an ``n`` grid and replications, with the fitted slope and constants.
 

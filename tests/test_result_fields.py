@@ -1,0 +1,85 @@
+"""Result objects refuse NaN/inf fields at construction (issue 12: results never hold NaN/inf unless
+the field documents it), whoever builds them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import redundancy._validation as _v
+from redundancy.analysis.latency import LatencyPoint
+from redundancy.errors import RedundancyError
+from redundancy.linear.bounds import SampleComplexity
+from redundancy.linear.dof import DofResult
+from redundancy.lowrank.evbmf import EVBMFResult
+from redundancy.training.evaluation import EvalResult
+
+CORE_RESULTS = [
+    "redundancy.linear.dof.DofResult", "redundancy.linear.dof_numerical.NumericalRank",
+    "redundancy.linear.bounds.SampleComplexity", "redundancy.linear.bounds.ErrorBound",
+    "redundancy.linear.bounds.KRResult", "redundancy.linear.tensor.WholeNetworkTensor",
+    "redundancy.analysis.report.LayerRow", "redundancy.analysis.report.BlockRow",
+    "redundancy.analysis.report.SegmentRow", "redundancy.analysis.report.RedundancyReport",
+    "redundancy.analysis.latency.LatencyPoint", "redundancy.analysis.segdof.SegmentDof",
+    "redundancy.analysis.summary.ReportSummary", "redundancy.analysis.roi.RoiResult",
+    "redundancy.lowrank.compression.LayerCompression", "redundancy.lowrank.compression.CompressionResult",
+    "redundancy.lowrank.multilinear.MultilinearRankCheck", "redundancy.lowrank.ranks.RankSelection",
+    "redundancy.lowrank.evbmf.EVBMFResult", "redundancy.validation.fit.FitResult",
+    "redundancy.validation.validate.ErrorCurveResult", "redundancy.training.evaluation.EvalResult",
+    "redundancy.training.loop.TrainResult", "redundancy.training.ensemble.EnsembleTrainResult",
+]
+
+
+def _cls(path):
+    import importlib
+
+    mod, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(mod), name)
+
+
+@pytest.mark.parametrize("path", CORE_RESULTS)
+def test_every_core_result_checks_its_fields(path):
+    cls = _cls(path)
+    assert dataclasses.is_dataclass(cls)
+    assert "NaN/inf" in (cls.__post_init__.__doc__ or ""), f"{path} has no finite-field check"
+
+
+def test_dof_result_refuses_nan_but_keeps_an_infinite_gap():
+    ok = DofResult(dof=3, gap=math.inf, method="numerical", naive=4)
+    assert ok.gap == math.inf
+    with pytest.raises(RedundancyError, match=r"DofResult\.tol holds nan"):
+        DofResult(dof=3, gap=None, method="numerical", naive=4, tol=float("nan"))
+
+
+def test_arrays_tensors_and_nested_fields_are_checked():
+    sv = np.array([3.0, np.inf])
+    with pytest.raises(RedundancyError, match=r"EVBMFResult\.singular_values holds 1 NaN/inf"):
+        EVBMFResult(1, sv, np.zeros(2), 1.0, 1.0, 1.0, 0.5, (2, 2), False, True, 0)
+    with pytest.raises(RedundancyError, match=r"EvalResult\.\w+ holds"):
+        EvalResult(task="classification", n=3, loss=0.1, accuracy=float("nan"), per_class_accuracy=np.ones(1),
+                   r2=None, predictions=np.zeros(3), correct=np.ones(3))
+    with pytest.raises(RedundancyError, match=r"LatencyPoint\.\w+ holds"):
+        LatencyPoint(1, 1e-3, 1e-3, 1e-3, float("inf"), 1e-3, 1e-3, 1.0, 1.0, 1.0, threads=1)
+    finite = torch.ones(3)
+    with pytest.raises(RedundancyError):
+        _v.check_result_fields(_Holder({"a": (1.0, [2.0, float("nan")])}))
+    _v.check_result_fields(_Holder({"a": (1.0, [2.0, finite])}))
+
+
+@dataclasses.dataclass
+class _Holder:
+    value: object
+
+
+def test_sample_complexity_constructed_with_inf_is_refused():
+    fields = {f.name for f in dataclasses.fields(SampleComplexity)}
+    assert "eps" in fields
+    kw = {f.name: 1 for f in dataclasses.fields(SampleComplexity)
+          if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    kw["eps"] = float("inf")
+    with pytest.raises(RedundancyError, match="eps"):
+        SampleComplexity(**kw)
