@@ -14,7 +14,7 @@ keeps working):
 * :mod:`redundancy.lowrank.cp`: ``CPDecomposition``, ``cp_decompose``, ``cp_rank_bound`` (ALS,
   tensorly's ``parafac``).
 
-This module itself does not import tensorly.
+This module has no tensorly import of its own.
 """
 
 from __future__ import annotations
