@@ -38,6 +38,13 @@ def _array(draw, shape):
     return a
 
 
+@st.composite
+def _mostly(draw, good, odd, n=4):
+    """``good`` n times out of n + 1, else ``odd`` (``a | b`` would flatten ``odd``'s many branches and
+    draw them far more often than ``good``)."""
+    return draw(good) if draw(st.integers(0, n)) < n else draw(odd)
+
+
 def _dims(lo=1, hi=4):
     return st.integers(lo, hi)
 
@@ -45,7 +52,7 @@ def _dims(lo=1, hi=4):
 @st.composite
 def mode_product_call(draw):
     shape = tuple(draw(st.lists(_dims(), min_size=1, max_size=4)))
-    tensor = draw(_array(shape) | V.arrays())
+    tensor = draw(_mostly(_array(shape), V.arrays()))
     modes = draw(st.permutations(range(len(shape)))).copy()[: draw(st.integers(0, len(shape)))]
     mats = [draw(_array((draw(_dims()), shape[m] + draw(st.sampled_from([0, 0, 0, 1]))))) for m in modes]
     if draw(st.integers(0, 4)) == 4:
@@ -67,7 +74,7 @@ def cp_full_call(draw):
     r = draw(_dims())
     rows = draw(st.lists(_dims(), min_size=1, max_size=4))
     factors = [draw(_array((n, r + draw(st.sampled_from([0, 0, 0, 0, 1]))))) for n in rows]
-    weights = draw(st.none() | _array((r,)) | _array((r + 1,)) | V.anything())
+    weights = draw(_mostly(st.none() | _array((r,)) | _array((r,)) | _array((r + 1,)), V.anything()))
     if draw(st.integers(0, 6)) == 6:
         factors = draw(V.anything())
     return {"weights": weights, "factors": factors}
@@ -94,8 +101,8 @@ def _layer(kind):
 
 
 def layers():
-    return st.sampled_from(["conv1d", "conv2d", "conv3d", "linear", "linear", "grouped", "half", "nobias"]).map(
-        _layer) | V.modules()
+    return _mostly(st.sampled_from(["conv1d", "conv2d", "conv3d", "linear", "linear", "grouped", "half", "nobias"])
+                   .map(_layer), V.modules())
 
 
 @st.composite
@@ -129,7 +136,7 @@ def _factors_for(draw, layer, method):
 @st.composite
 def build_chain_call(draw):
     layer = draw(layers())
-    method = draw(st.sampled_from(["tt", "tucker", "cp", "svd", "abc"]) | V.odd_scalars())
+    method = draw(_mostly(st.sampled_from(["tt", "tucker", "cp", "svd", "abc"]), V.odd_scalars()))
     factors = draw(_factors_for(layer, method)) if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) \
         else draw(V.anything())
     return {"layer": layer, "factors": factors, "method": method}
@@ -163,7 +170,7 @@ def chain_kernel_call(draw):
 
 @st.composite
 def factors_kernel_call(draw):
-    method = draw(st.sampled_from(["tt", "tucker", "cp", "svd"]) | V.odd_scalars())
+    method = draw(_mostly(st.sampled_from(["tt", "tucker", "cp", "svd"]), V.odd_scalars()))
     co, ci, r, r2 = (draw(_dims()) for _ in range(4))
     k = tuple(draw(st.lists(_dims(1, 3), min_size=1, max_size=3)))
     s = math.prod(k)
@@ -172,10 +179,10 @@ def factors_kernel_call(draw):
         ks = draw(st.none() | st.just(k))
     elif method == "cp":
         fs = [draw(_array((co, r))), draw(_array((s, r))), draw(_array((r, ci)))]
-        ks = draw(st.just(k) | st.just(k) | V.shapes_for(k))
+        ks = draw(_mostly(st.just(k), V.shapes_for(k)))
     else:
         fs = [draw(_array((co, r))), draw(_array((r, s, r2))), draw(_array((r2, ci)))]
-        ks = draw(st.just(k) | st.just(k) | V.shapes_for(k))
+        ks = draw(_mostly(st.just(k), V.shapes_for(k)))
     if draw(st.booleans()) and all(isinstance(f, np.ndarray) for f in fs):
         fs = [torch.from_numpy(f).requires_grad_() for f in fs]
     if draw(st.integers(0, 6)) == 6:
@@ -211,27 +218,44 @@ def _counts(method=True, rank=True):
         if method:
             kw["method"] = m
         return kw
-    return st.builds(build, layers(), st.integers(1, 8) | V.ints(), st.sampled_from(["tt", "tucker", "cp", "svd"])
-                     | V.odd_scalars(), st.integers(1, 64) | V.ints(), st.integers(1, 64) | V.ints())
+    return st.builds(build, layers(), _mostly(st.integers(1, 8), V.ints()),
+                     _mostly(st.sampled_from(["tt", "tucker", "cp", "svd"]), V.odd_scalars()),
+                     _mostly(st.integers(1, 64), V.ints()), _mostly(st.integers(1, 64), V.ints()))
 
 
 @st.composite
 def view_call(draw, extra=()):
     shape = (draw(_dims()), draw(_dims(1, 9)), draw(_dims()))
-    kw = {"view": draw(_array(shape) | _array(shape) | V.arrays()), "rank": draw(st.integers(1, 4) | V.ints())}
+    kw = {"view": draw(_mostly(_array(shape), V.arrays())), "rank": draw(_mostly(st.integers(1, 4), V.ints()))}
     if "seed" in extra and draw(st.booleans()):
         kw["seed"] = draw(V.seeds())
     if "n_iter_max" in extra and draw(st.booleans()):
-        kw["n_iter_max"] = draw(st.integers(1, 50) | V.ints())
+        kw["n_iter_max"] = draw(_mostly(st.integers(1, 50), V.ints()))
     return kw
 
 
 @st.composite
 def init_factors_call(draw):
     shape = draw(st.sampled_from([(3, 4), (4, 3, 3), (2, 3, 2, 2), (2, 2, 1, 2, 2)]))
-    return {"kernel": draw(_array(shape) | V.arrays()), "rank": draw(st.integers(1, 4) | V.ints()),
-            "method": draw(st.sampled_from(["tt", "tucker", "cp", "svd"]) | V.odd_scalars()),
+    return {"kernel": draw(_mostly(_array(shape), V.arrays())), "rank": draw(_mostly(st.integers(1, 4), V.ints())),
+            "method": draw(_mostly(st.sampled_from(["tt", "tucker", "cp", "svd"]), V.odd_scalars())),
             **({"seed": draw(V.seeds())} if draw(st.booleans()) else {})}
+
+
+@st.composite
+def unfold_call(draw, matrix=False):
+    shape = tuple(draw(st.lists(_dims(), min_size=1, max_size=4)))
+    kw = {"tensor": draw(_mostly(_array(shape), V.arrays())),
+          "mode": draw(_mostly(st.integers(0, len(shape) - 1), V.ints()))}
+    if matrix:
+        cols = shape[kw["mode"]] if isinstance(kw["mode"], int) and 0 <= kw["mode"] < len(shape) else 2
+        kw["matrix"] = draw(_mostly(_array((draw(_dims()), cols)), V.arrays()))
+    return kw
+
+
+def sizes():
+    one = _mostly(st.integers(1, 10 ** 4), V.ints())
+    return st.fixed_dictionaries({"c_out": one, "s": one, "c_in": one})
 
 
 def rows(T):
@@ -241,6 +265,17 @@ def rows(T):
     from redundancy.lowrank import tt_decompose as TT
 
     return {
+        "redundancy.lowrank.tensor_ops.unfold": T(TO.unfold, unfold_call()),
+        "redundancy.lowrank.tensor_ops.mode_product": T(TO.mode_product, unfold_call(matrix=True), oracle=lambda a, out:
+                                                        _mode_product_oracle({"tensor": a["tensor"], "matrices": [
+                                                            a["matrix"]], "modes": [a["mode"]]}, out)),
+        "redundancy.lowrank.tt_decompose.tt_max_rank": T(TT.tt_max_rank, sizes()),
+        "redundancy.lowrank.tt_decompose.cp3_max_rank": T(TT.cp3_max_rank, sizes()),
+        "redundancy.lowrank.tt_decompose.conv_view": T(TT.conv_view, init_factors_call().map(
+            lambda kw: {"kernel": kw["kernel"]})),
+        "redundancy.lowrank.tt_decompose.svd_factors": T(TT.svd_factors, st.builds(
+            lambda m, r: {"matrix": m, "rank": r}, st.tuples(_dims(), _dims()).flatmap(lambda sh: _mostly(
+                _array(sh), V.arrays())), _mostly(st.integers(1, 4), V.ints()))),
         "redundancy.lowrank.tensor_ops.multi_mode_product": T(TO.multi_mode_product, mode_product_call(),
                                                               oracle=_mode_product_oracle),
         "redundancy.lowrank.tensor_ops.cp_full": T(TO.cp_full, cp_full_call(), oracle=_cp_full_oracle),
