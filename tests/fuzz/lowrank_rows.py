@@ -168,6 +168,45 @@ def chain_kernel_call(draw):
     return {"chain": draw(V.modules())}
 
 
+def _chain_kernel_oracle(args, K):
+    """The chain's own forward against one dense conv / linear with the rebuilt kernel (torch.nn.functional)."""
+    chain = args["chain"]
+    mods = list(chain.children())
+    torch.manual_seed(0)
+    with torch.no_grad():
+        if isinstance(mods[0], nn.Linear):
+            x = torch.randn(3, mods[0].in_features, dtype=K.dtype)
+            want, got = chain(x), nn.functional.linear(x, K, mods[-1].bias)
+        else:
+            core = mods[1]
+            nd = K.ndim - 2
+            x = torch.randn(2, K.shape[1], *[core.dilation[i] * (K.shape[2 + i] - 1) + 3 for i in range(nd)],
+                            dtype=K.dtype)
+            conv = {1: nn.functional.conv1d, 2: nn.functional.conv2d, 3: nn.functional.conv3d}[nd]
+            want = chain(x)
+            got = conv(x, K, mods[2].bias, stride=core.stride, padding=core.padding, dilation=core.dilation)
+    err = float((want - got).abs().max())
+    return None if err <= 1e-4 * max(1.0, float(want.abs().max())) else f"chain forward differs by {err:.3g}"
+
+
+def _chain_params_oracle(args, n):
+    """Build a chain of that rank from random factors and count its parameters."""
+    from redundancy.lowrank.rank_chains import build_chain
+
+    layer, r, m = args["layer"], args["rank"], args["method"]
+    if r > 16:
+        return None
+    rng = np.random.default_rng(0)
+    if isinstance(layer, nn.Linear):
+        fs = (rng.normal(size=(layer.out_features, r)), rng.normal(size=(r, layer.in_features)))
+    else:
+        s = math.prod(layer.kernel_size)
+        g = rng.normal(size=(s, r)) if m == "cp" else rng.normal(size=(r, s, r))
+        fs = (rng.normal(size=(layer.out_channels, r)), g, rng.normal(size=(r, layer.in_channels)))
+    want = sum(p.numel() for p in build_chain(layer, fs, m).parameters())
+    return None if n == want else f"{n} != {want} parameters of the built chain"
+
+
 @st.composite
 def factors_kernel_call(draw):
     method = draw(_mostly(st.sampled_from(["tt", "tucker", "cp", "svd"]), V.odd_scalars()))
@@ -280,11 +319,12 @@ def rows(T):
                                                               oracle=_mode_product_oracle),
         "redundancy.lowrank.tensor_ops.cp_full": T(TO.cp_full, cp_full_call(), oracle=_cp_full_oracle),
         "redundancy.lowrank.rank_chains.build_chain": T(RC.build_chain, build_chain_call()),
-        "redundancy.lowrank.rank_chains.chain_kernel": T(RC.chain_kernel, chain_kernel_call()),
+        "redundancy.lowrank.rank_chains.chain_kernel": T(RC.chain_kernel, chain_kernel_call(),
+                                                         oracle=_chain_kernel_oracle),
         "redundancy.lowrank.rank_chains.factors_kernel": T(RC.factors_kernel, factors_kernel_call(),
                                                            oracle=_factors_kernel_oracle),
         "redundancy.lowrank.rank_chains.chain_params": T(RC.chain_params, _counts().map(
-            lambda kw: {k: v for k, v in kw.items() if "positions" not in k})),
+            lambda kw: {k: v for k, v in kw.items() if "positions" not in k}), oracle=_chain_params_oracle),
         "redundancy.lowrank.rank_chains.chain_macs": T(RC.chain_macs, _counts()),
         "redundancy.lowrank.rank_chains.dense_macs": T(RC.dense_macs, _counts(method=False, rank=False)),
         "redundancy.lowrank.tt_decompose.tt_svd_factors": T(TT.tt_svd_factors, view_call()),
