@@ -66,30 +66,13 @@ UNHARDENED = frozenset({
     "redundancy.longtail.subsample.make_models",
     "redundancy.longtail.tail.example_loss",
     "redundancy.longtail.tail.tail_indices",
-    "redundancy.lowrank.decompose.cp_full",
-    "redundancy.lowrank.decompose.multi_mode_product",
-    "redundancy.lowrank.decompose.unfold",
     "redundancy.lowrank.finetune.finetune",
     "redundancy.lowrank.mixed.rank_penalty",
     "redundancy.lowrank.mixed.reconstruction_error",
-    "redundancy.lowrank.rank_chains.build_chain",
-    "redundancy.lowrank.rank_chains.chain_kernel",
-    "redundancy.lowrank.rank_chains.chain_macs",
-    "redundancy.lowrank.rank_chains.chain_params",
-    "redundancy.lowrank.rank_chains.dense_macs",
-    "redundancy.lowrank.rank_chains.factors_kernel",
     "redundancy.lowrank.search.decompose_at",
     "redundancy.lowrank.search.layer_positions",
     "redundancy.lowrank.search.max_search_rank",
     "redundancy.lowrank.search.replace_layers",
-    "redundancy.lowrank.tt_decompose.conv_view",
-    "redundancy.lowrank.tt_decompose.cp3_factors",
-    "redundancy.lowrank.tt_decompose.cp3_max_rank",
-    "redundancy.lowrank.tt_decompose.init_factors",
-    "redundancy.lowrank.tt_decompose.svd_factors",
-    "redundancy.lowrank.tt_decompose.tt_max_rank",
-    "redundancy.lowrank.tt_decompose.tt_svd_factors",
-    "redundancy.lowrank.tt_decompose.tucker_factors",
     "redundancy.plotting.ranks.pareto_front",
     "redundancy.pruning.baselines.activation_scores",
     "redundancy.pruning.baselines.l1_scores",
@@ -322,6 +305,7 @@ def _explicit() -> dict[str, Target]:
     from redundancy import data as D
     from redundancy.lowrank import multilinear as ML
     from redundancy import training as TR
+    from tests.fuzz import lowrank_rows as LR
 
     def T(fn, kwargs, **kw):
         return Target(fn=fn, kwargs=kwargs, **kw)
@@ -399,6 +383,7 @@ def _explicit() -> dict[str, Target]:
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
                                                          months=V.arrays()))),
+        **LR.rows(T),
     }
     return rows
 
