@@ -29,6 +29,7 @@ CORE_RESULTS = [
     "redundancy.lowrank.compression.LayerCompression", "redundancy.lowrank.compression.CompressionResult",
     "redundancy.lowrank.multilinear.MultilinearRankCheck", "redundancy.lowrank.ranks.RankSelection",
     "redundancy.lowrank.evbmf.EVBMFResult", "redundancy.validation.fit.FitResult",
+    "redundancy.lowrank.cp.CPDecomposition", "redundancy.lowrank.tucker.TuckerDecomposition",
     "redundancy.validation.validate.ErrorCurveResult", "redundancy.training.evaluation.EvalResult",
     "redundancy.training.loop.TrainResult", "redundancy.training.ensemble.EnsembleTrainResult",
 ]

@@ -21,7 +21,7 @@ import tensorly as tl
 from tensorly.cp_tensor import CPTensor
 from tensorly.decomposition import parafac
 
-from redundancy._validation import MAX_COUNT, as_generator, check_choice, check_float, check_int
+from redundancy._validation import MAX_COUNT, finite_result, as_generator, check_choice, check_float, check_int
 from redundancy.errors import RankError, RedundancyError
 from redundancy.lowrank.tensor_ops import _as_array, _rel_error, _scale_of, _tensorly_call, _tl_seed, cp_full
 
@@ -29,6 +29,7 @@ __all__ = ["CPDecomposition", "cp_decompose", "cp_rank_bound", "MAX_RESTARTS"]
 
 
 @dataclass(frozen=True, eq=False)
+@finite_result()
 class CPDecomposition:
     """``T ≈ Σ_r w_r a^{(1)}_r ∘ ... ∘ a^{(N)}_r`` (CP / PARAFAC, rank ``rank``).
 

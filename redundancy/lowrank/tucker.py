@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tensorly.decomposition import partial_tucker
 
-from redundancy._validation import MAX_COUNT, as_generator, check_choice, check_float, check_int, check_ranks
+from redundancy._validation import MAX_COUNT, finite_result, as_generator, check_choice, check_float, check_int, check_ranks
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.tensor_ops import _as_array, _rel_error, _scale_of, _tensorly_call, _tl_seed, multi_mode_product
 
@@ -29,6 +29,7 @@ __all__ = ["TuckerDecomposition", "tucker_decompose"]
 
 
 @dataclass(frozen=True, eq=False)
+@finite_result()
 class TuckerDecomposition:
     """``T ≈ G ×_{m_1} U_1 ×_{m_2} U_2 ...`` over the decomposed ``modes`` (other modes stay in the core).
 
