@@ -28,13 +28,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+import redundancy._validation as _v
+from redundancy.counts import eval_mode, preserved_state
 from redundancy.errors import RedundancyError, UnsupportedLayerError
+from redundancy.pruning._checks import _MAX_UNITS, _check_groups, _check_layers, _check_removed
 
 __all__ = ["ChannelGroup", "find_groups", "mask_hooks", "prune_units", "masked_forward"]
 
 _CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_MAX_UNITS = 100_000
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,19 @@ def _dependency_graph(model: nn.Module, example: torch.Tensor):
     import torch_pruning as tp
 
     try:
-        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        with preserved_state(model):  # the tracing forward must not move BatchNorm statistics
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example)
     except Exception as exc:  # tracing failed: say which model, no traceback
-        raise UnsupportedLayerError(f"torch_pruning could not trace the model ({type(exc).__name__}: {exc})") from None
+        raise UnsupportedLayerError(f"torch_pruning could not trace the model ({type(exc).__name__}: "
+                                    f"{_v._short(_v._first_line(exc), 200)})") from None
 
 
 def _is_out(DG, dep) -> bool:
     return DG.is_out_channel_pruning_fn(dep.handler)
 
 
+@_v.validate_params({"model": _v.Module(), "example": _v.Tensor(min_ndim=1), "layers": _v.Check(_check_layers)})
+@_v.model_errors("find_groups")
 def find_groups(model: nn.Module, example: torch.Tensor, layers=None) -> list[ChannelGroup]:
     """The prunable channel groups of ``model`` (one forward of ``example``, batch of 1 suffices).
 
@@ -98,10 +104,23 @@ def find_groups(model: nn.Module, example: torch.Tensor, layers=None) -> list[Ch
     ----------
     model : torch.nn.Module
     example : torch.Tensor
-        One input batch (traced by Torch-Pruning).
-    layers : sequence of str, optional
+        One input batch (traced by Torch-Pruning; finite values, at least one dimension). The
+        tracing forward does not change the model (parameters and buffers are put back).
+    layers : str or sequence of str, optional
         Conv/linear module names; only groups with one of them as a member are kept
         (default: every group but the classifier's).
+
+    Returns
+    -------
+    list of ChannelGroup
+        Ordered by their label layer; at most 100,000 units in all.
+
+    Raises
+    ------
+    RedundancyError
+        A model that is not a module, an example that is not a finite tensor, an unknown layer, a
+        model Torch-Pruning cannot trace (:class:`~redundancy.errors.UnsupportedLayerError`), no
+        prunable channel.
 
     Examples
     --------
@@ -237,14 +256,56 @@ def mask_hooks(model: nn.Module, masks: dict[str, torch.Tensor]):
             h.remove()
 
 
-@torch.no_grad()
-def masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
-    """``model(X)`` with the units ``removed`` (iterable of ``(group, root index)``) zeroed."""
+def _masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
     masks = unit_masks(groups, [list(removed)])
-    with mask_hooks(model, masks):
-        return model(X)
+    with torch.no_grad(), preserved_state(model), mask_hooks(model, masks):
+        out = model(X)
+    if not torch.is_tensor(out):
+        raise RedundancyError(f"the model returned a {type(out).__name__}; masked_forward needs a tensor output")
+    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise RedundancyError("the masked model's output holds NaN or inf on X; its weights or inputs are not finite")
+    return out
 
 
+@_v.validate_params({"model": _v.Module(), "X": _v.Tensor(min_ndim=1)})
+@_v.model_errors("masked_forward")
+def masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
+    """``model(X)`` with the units ``removed`` (iterable of ``(group, root index)``) zeroed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Run as it is (its train/eval mode); its parameters and buffers are put back afterwards.
+    groups : list of ChannelGroup
+        :func:`find_groups` of this model.
+    removed : iterable of (int, int)
+        Units ``(group index, root index)`` to zero.
+    X : torch.Tensor
+        A finite input batch.
+
+    Returns
+    -------
+    torch.Tensor
+        The output (refused when it holds NaN or inf).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    >>> X = torch.randn(5, 3)
+    >>> groups = find_groups(net, X[:1])
+    >>> out = masked_forward(net, groups, [(0, r) for r in range(4)], X)
+    >>> bool(torch.allclose(out, net[2].bias.expand(5, 2)))
+    True
+    """
+    groups = _check_groups("groups", groups, model)
+    return _masked_forward(model, groups, _check_removed("removed", removed, groups), X)
+
+
+@_v.validate_params({"model": _v.Module(), "example": _v.Tensor(min_ndim=1), "check": _v.Bool(),
+                     "atol": _v.Float(0.0, 1e6)})
+@_v.model_errors("prune_units")
 def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, check: bool = True,
                 atol: float = 1e-5) -> tuple[nn.Module, float]:
     """A physically smaller copy of ``model`` without the units ``removed``.
@@ -254,12 +315,36 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
     and concat offsets shrink with it. With ``check``, the copy's output on ``example`` is compared
     with the masked model's and a difference above ``atol`` (relative to the output scale) is refused.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Not changed (the copy is pruned; its train/eval flags and state are put back).
+    groups : list of ChannelGroup
+        :func:`find_groups` of this model.
+    removed : iterable of (int, int)
+        Units ``(group index, root index)``; every group keeps at least one.
+    example : torch.Tensor
+        A finite input batch (traced, and used for the check).
+    check : bool
+    atol : float in [0, 1e6]
+
     Returns
     -------
     (nn.Module, float)
         The pruned model (eval mode) and the largest absolute output difference to the masked model.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    >>> X = torch.randn(5, 3)
+    >>> small, diff = prune_units(net, find_groups(net, X[:1]), [(0, 1), (0, 3)], X)
+    >>> small[0].out_features, diff < 1e-5
+    (2, True)
     """
-    removed = sorted(set((int(g), int(r)) for g, r in removed))
+    groups = _check_groups("groups", groups, model)
+    removed = sorted(set(_check_removed("removed", removed, groups)))
     by_group: dict[int, list[int]] = {}
     for g, r in removed:
         by_group.setdefault(g, []).append(r)
@@ -267,8 +352,11 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
         if len(rs) >= groups[g].size:
             raise RedundancyError(f"cannot remove all {groups[g].size} channels of layer {groups[g].layer!r}; "
                                   "keep at least one")
-    was_training = model.training
-    model.eval()
+    with eval_mode(model), preserved_state(model):
+        return _prune_copy(model, groups, removed, by_group, example, check, atol)
+
+
+def _prune_copy(model, groups, removed, by_group, example, check, atol):
     pruned = copy.deepcopy(model).eval()
     if by_group:
         DG = _dependency_graph(pruned, example)
@@ -281,7 +369,7 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
     diff = 0.0
     if check:
         with torch.no_grad():
-            ref = masked_forward(model, groups, removed, example)
+            ref = _masked_forward(model, groups, removed, example)
             out = pruned(example)
         if out.shape != ref.shape:
             raise RedundancyError(f"the pruned model's output shape {tuple(out.shape)} differs from {tuple(ref.shape)}")
@@ -292,5 +380,4 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
                 f"the pruned model differs from the masked model by {diff:.3g} (> {atol} x {scale:.3g}); an "
                 "operation between a channel and its consumers does not map 0 to 0 (e.g. a sigmoid or a bias "
                 "outside a conv/linear/BatchNorm), so zeroing is not removing for this model")
-    model.train(was_training)
     return pruned, diff

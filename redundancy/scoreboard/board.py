@@ -19,8 +19,8 @@ import pandas as pd
 from redundancy._validation import as_generator, check_int, check_module, check_shape
 from redundancy.errors import RedundancyError
 from redundancy.scoreboard.channel_scores import l1_importance, participation_redundancy, taylor_importance
-from redundancy.scoreboard.companions import (KNOWN_RESULTS, companion_channel_scores, companion_layer_scores,
-                                              compute_companion)
+from redundancy.scoreboard.companions import (KNOWN_RESULTS, _companion_layer_scores, _compute_companion,
+                                              companion_channel_scores)
 from redundancy.scoreboard.correlation import consensus, correlation_matrix, rank_normalise, reference_table
 from redundancy.scoreboard.definitions import CHANNEL_SCORES, COMPANIONS, DEFAULT_SCORES, SCORES
 from redundancy.scoreboard.kernel_scores import report_scores, spectrum_scores
@@ -254,12 +254,12 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
         else:  # a companion score: reuse the caller's result, else compute it
             res = results.get(name)
             if res is None:
-                res, why = compute_companion(name, model, ds, seed=seed_int)
+                res, why = _compute_companion(name, model, ds, seed=seed_int)
                 if res is None:
                     skipped[name] = why
                     continue
                 results[name] = res
-            layer_scores[name], unknown = companion_layer_scores(name, res, layers)
+            layer_scores[name], unknown = _companion_layer_scores(name, res, layers)
             if unknown:
                 notes[name] = f"layers not in the model, ignored: {unknown[:5]}"
             if name in CHANNEL_SCORES:
