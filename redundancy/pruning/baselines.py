@@ -27,8 +27,8 @@ from redundancy._validation import as_generator, check_choice, check_int, check_
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 import redundancy._validation as _v
-from redundancy.pruning._checks import _check_groups, _restores_modes
-from redundancy.pruning.groups import ChannelGroup, find_groups
+from redundancy.pruning._checks import _restores_modes
+from redundancy.pruning.groups import ChannelGroup, _check_groups, find_groups
 from redundancy.pruning.masked import as_tensors
 
 __all__ = ["ChannelScores", "baseline_scores", "l1_scores", "l2_scores", "random_scores", "activation_scores",

@@ -31,8 +31,8 @@ import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.pruning._checks import _check_groups, _check_removed, _restores_modes
-from redundancy.pruning.groups import ChannelGroup, find_groups
+from redundancy.pruning._checks import _check_removed, _restores_modes
+from redundancy.pruning.groups import ChannelGroup, _check_groups, find_groups
 from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
 
 __all__ = ["CARResult", "car_scores", "layer_redundancy"]

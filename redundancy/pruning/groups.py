@@ -21,7 +21,6 @@ consumer) is never scored.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -31,7 +30,8 @@ from torch import nn
 import redundancy._validation as _v
 from redundancy.counts import eval_mode, preserved_state
 from redundancy.errors import RedundancyError, UnsupportedLayerError
-from redundancy.pruning._checks import _MAX_UNITS, _check_groups, _check_layers, _check_removed
+from redundancy.pruning._checks import _MAX_UNITS, _check_layers, _check_removed, _int
+from redundancy.pruning.masks import mask_hooks, unit_masks
 
 __all__ = ["ChannelGroup", "find_groups", "mask_hooks", "prune_units", "masked_forward"]
 
@@ -80,15 +80,74 @@ class ChannelGroup:
         return tuple(p for p in self.points if p[0] not in self.feeds_bn)
 
 
+def _bad_group(name: str, why: str):
+    raise RedundancyError(f"{name} is not a valid ChannelGroup ({why}); pass what find_groups(model, ...) returned")
+
+
+def _check_group(name: str, g) -> None:
+    """The fields of one ChannelGroup are consistent (sizes, per-unit channel lists of ints >= 0)."""
+    if not isinstance(g, ChannelGroup):
+        raise RedundancyError(f"{name}={_v._short(g)} is not a ChannelGroup; pass what find_groups(model, ...) "
+                              "returned")
+    if not _int(g.size) or not 1 <= g.size <= _MAX_UNITS:
+        _bad_group(name, f"size={_v._short(g.size)} is not an integer in [1, {_MAX_UNITS}]")
+    for f in ("layer", "root"):
+        if not isinstance(getattr(g, f), str):
+            _bad_group(name, f"{f} is not a module name")
+    if not isinstance(g.members, tuple) or not g.members or not all(isinstance(m, str) for m in g.members):
+        _bad_group(name, "members is not a non-empty tuple of module names")
+    if not isinstance(g.feeds_bn, tuple) or not all(isinstance(m, str) for m in g.feeds_bn):
+        _bad_group(name, "feeds_bn is not a tuple of module names")
+    if not isinstance(g.channels, tuple) or len(g.channels) != g.size or not all(_int(c) for c in g.channels):
+        _bad_group(name, f"channels is not a tuple of {g.size} integers")
+    if not isinstance(g.points, tuple) or not g.points:
+        _bad_group(name, "points is empty")
+    for p in g.points:
+        if not (isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], tuple)
+                and len(p[1]) == g.size):
+            _bad_group(name, f"a mask point is not (module name, {g.size} channel tuples)")
+        for per in p[1]:
+            if not isinstance(per, tuple) or not all(_int(c) and 0 <= c < _MAX_UNITS for c in per):
+                _bad_group(name, f"the channels of point {p[0]!r} are not tuples of integers in [0, {_MAX_UNITS})")
+
+
+def _check_groups(name: str, groups, model: nn.Module | None = None) -> list:
+    """``groups`` as a list of consistent ChannelGroups numbered ``0..G-1`` whose modules are in ``model``."""
+    if isinstance(groups, ChannelGroup):
+        groups = [groups]
+    if not isinstance(groups, (list, tuple)) or not groups:
+        raise RedundancyError(f"{name}={_v._short(groups)} is not allowed; {name} must be a non-empty list of "
+                              "ChannelGroup (what find_groups(model, ...) returns)")
+    if len(groups) > _MAX_UNITS:
+        raise RedundancyError(f"{name} has {len(groups)} groups; at most {_MAX_UNITS}")
+    for i, g in enumerate(groups):
+        _check_group(f"{name}[{i}]", g)
+        if g.index != i:
+            raise RedundancyError(f"{name}[{i}].index={_v._short(g.index)}; group i must have index i (pass the "
+                                  "list find_groups returned, not a subset)")
+    if model is not None:
+        mods = dict(model.named_modules())
+        for i, g in enumerate(groups):
+            for n in {p[0] for p in g.points} | set(g.members) | {g.root}:
+                if n not in mods:
+                    raise RedundancyError(f"{name}[{i}] names the layer {n!r}, which is not a module of the model; "
+                                          "the groups must come from find_groups on this model")
+    return list(groups)
+
+
 def _dependency_graph(model: nn.Module, example: torch.Tensor):
     import torch_pruning as tp
 
+    flags = [(m, m.training) for m in model.modules()]  # Torch-Pruning switches the model to eval mode
     try:
         with preserved_state(model):  # the tracing forward must not move BatchNorm statistics
             return tp.DependencyGraph().build_dependency(model, example_inputs=example)
     except Exception as exc:  # tracing failed: say which model, no traceback
         raise UnsupportedLayerError(f"torch_pruning could not trace the model ({type(exc).__name__}: "
                                     f"{_v._short(_v._first_line(exc), 200)})") from None
+    finally:
+        for m, flag in flags:
+            m.training = flag
 
 
 def _is_out(DG, dep) -> bool:
@@ -191,69 +250,6 @@ def find_groups(model: nn.Module, example: torch.Tensor, layers=None) -> list[Ch
     if sum(g.size for g in groups) > _MAX_UNITS:
         raise RedundancyError(f"the model has {sum(g.size for g in groups)} channels to score; at most {_MAX_UNITS}")
     return groups
-
-
-def unit_masks(groups: list[ChannelGroup], removed_sets) -> dict[str, torch.Tensor]:
-    """Per mask point, a ``(V, C)`` 0/1 tensor: variant ``v`` removes the units ``removed_sets[v]``.
-
-    ``removed_sets[v]`` is an iterable of ``(group index, root index)``.
-    """
-    V = len(removed_sets)
-    shapes: dict[str, int] = {}
-    lookup = {}
-    for g in groups:
-        for name, per in g.points:
-            c = max((max(p) for p in per if p), default=-1) + 1
-            shapes[name] = max(shapes.get(name, 0), c)
-            lookup[(g.index, name)] = per
-    masks: dict[str, torch.Tensor] = {}
-    for v, removed in enumerate(removed_sets):
-        for gi, r in removed:
-            for name, per in groups[gi].points:
-                if name not in masks:
-                    masks[name] = torch.ones(V, shapes[name])
-                masks[name][v, list(per[r])] = 0.0
-    return masks
-
-
-def _apply(zeros, V: int, out: torch.Tensor, module: nn.Module) -> torch.Tensor:
-    """Set to 0 the channels ``zeros = (variant indices, channel indices)`` of ``out`` (``V`` blocks
-    of rows, variant-major); only the removed channels are touched."""
-    if out.shape[0] % V:
-        raise RedundancyError(f"a batch of {out.shape[0]} cannot hold {V} mask variants")
-    n = out.shape[0] // V
-    vs, cs = zeros
-    last = isinstance(module, nn.Linear) or out.dim() == 2
-    C = out.shape[-1] if last else out.shape[1]
-    if len(cs) and int(cs.max()) >= C:
-        raise RedundancyError(f"an output with {C} channels cannot lose channel {int(cs.max())}")
-    o = out.reshape(V, n, -1, C) if last else out.reshape(V, n, C, -1)
-    if last:
-        o[vs, :, :, cs] = 0
-    else:
-        o[vs, :, cs, :] = 0
-    return o.reshape(out.shape)
-
-
-@contextlib.contextmanager
-def mask_hooks(model: nn.Module, masks: dict[str, torch.Tensor]):
-    """Inside the block, a forward of a batch of ``V * n`` examples (``V`` copies of ``n``) runs
-    variant ``v`` on rows ``v*n .. (v+1)*n - 1``, with the output channels of module ``name`` multiplied
-    by ``masks[name][v]`` (the forward hook sets the channels where the mask is 0 to 0)."""
-    mods = dict(model.named_modules())
-    handles = []
-    try:
-        for name, mask in masks.items():
-            module = mods[name]
-            dev = next(iter(module.parameters()), mask).device
-            vs, cs = (mask == 0).nonzero(as_tuple=True)
-            z = (vs.to(dev), cs.to(dev))
-            handles.append(module.register_forward_hook(
-                lambda mod, a, out, z=z, V=mask.shape[0]: _apply(z, V, out, mod)))
-        yield model
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def _masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:

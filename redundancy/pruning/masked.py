@@ -24,7 +24,7 @@ from torch import nn
 
 from redundancy._validation import _short
 from redundancy.errors import RedundancyError
-from redundancy.pruning.groups import mask_hooks, unit_masks
+from redundancy.pruning.masks import mask_hooks, unit_masks
 
 __all__: list[str] = []  # internal machinery of car_scores and prune
 

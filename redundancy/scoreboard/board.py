@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redundancy._validation import as_generator, check_int, check_module, check_shape
+from redundancy._validation import check_bool, check_int, check_module, check_seed, check_shape
 from redundancy.errors import RedundancyError
-from redundancy.scoreboard.channel_scores import l1_importance, participation_redundancy, taylor_importance
+from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, l1_importance, participation_redundancy,
+                                                  taylor_importance)
 from redundancy.scoreboard.companions import (KNOWN_RESULTS, _companion_layer_scores, _compute_companion,
                                               companion_channel_scores)
 from redundancy.scoreboard.correlation import consensus, correlation_matrix, rank_normalise, reference_table
@@ -185,10 +186,11 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
         "pip": SpikeSlabResult, "longtail": LongTailRiskReport}``; reused, never recomputed.
     report : RedundancyReport, optional
         A report of ``analyze(model, input_shape)`` already computed (reused).
-    seed : int
-        Seeds the Taylor subsample, ``analyze``'s numerical dof and the companion methods.
+    seed : int, None or numpy.random.Generator
+        Seeds the Taylor subsample, ``analyze``'s numerical dof and the companion methods (which get
+        0 for None or a Generator).
     taylor_examples : int
-        Training examples used by the Taylor score.
+        Training examples used by the Taylor score (at most 100,000).
     device : str
     progress : bool
         tqdm bar over the scores.
@@ -209,9 +211,10 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     from redundancy.data import as_dataset
 
     check_module("model", model)
-    as_generator(seed)
-    seed_int = int(seed) if not isinstance(seed, np.random.Generator) else 0
-    taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1)
+    seed = check_seed("seed", seed, allow_none=True, allow_generator=True)
+    seed_int = int(seed) if isinstance(seed, int) else 0  # None or a Generator: the companions get seed 0
+    taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
+    progress = check_bool("progress", progress)
     results = dict(results or {})
     bad = [k for k in results if k not in KNOWN_RESULTS]
     if bad:

@@ -48,7 +48,7 @@ def _kernel(model, name: str) -> torch.Tensor:
     mod = dict(model.named_modules())[name]
     try:
         w = layer_kernel(mod)
-    except (AttributeError, TypeError, RuntimeError) as exc:
+    except (RedundancyError, AttributeError, TypeError, RuntimeError) as exc:
         raise RedundancyError(f"layers contains {name!r} ({type(mod).__name__}), which has no conv/linear "
                               f"kernel ({_v._short(_v._first_line(exc), 80)})") from None
     if not torch.is_tensor(w) or w.dim() < 2 or w.is_meta or not w.is_floating_point():

@@ -270,12 +270,85 @@ def _train_call(data, opts):
     return {"model": model, "data": data, **opts}
 
 
+# h12b: legal-and-odd calls for the pruning group helpers, the scoreboard's frames and figures
+@st.composite
+def _h12b_pruning_call(draw, key):
+    from torch import nn
+
+    from redundancy.pruning import find_groups
+
+    torch.manual_seed(draw(st.integers(0, 3)))
+    net = nn.Sequential(nn.Linear(3, 4), *([nn.BatchNorm1d(4)] if draw(st.booleans()) else []), nn.ReLU(),
+                        nn.Linear(4, 2))
+    if draw(st.booleans()):
+        net.eval()
+    X = torch.randn(draw(st.integers(2, 5)), 3) * draw(st.sampled_from([1.0, 1e30]))
+    kw = {"model": net, key: X}
+    if key != "example" or draw(st.booleans()):  # find_groups takes no groups / removed
+        kw.update(groups=find_groups(net, X[:2]), removed=draw(st.lists(st.tuples(st.just(0), st.integers(0, 3)),
+                                                                        max_size=4)))
+    odd = draw(st.sampled_from([None, None, "model", key, "groups", "removed"]))
+    if odd in kw:
+        kw[odd] = draw(V.anything() | st.sampled_from([[(1, 0)], [(0, -1)], [(0, 1, 2)], [("a", 0)],
+                                                       torch.full((2, 3), float("nan")), torch.zeros(2, 5)]))
+    return kw
+
+
+#: score frames hold NaN where a score is not defined (documented: a missing entry, an undefined correlation)
+_H12B_NAN = ("s0", "s1", "s2", "t", "consensus", "consensus_rank", "spread", "rank_spread", "spearman", "kendall")
+
+
+@st.composite
+def _h12b_frame(draw):
+    import pandas as pd
+
+    n, k = draw(st.integers(0, 6)), draw(st.integers(0, 3))
+    cell = st.floats(-1e308, 1e308) | st.sampled_from([np.nan, 0.0, 0.5, 1.0])
+    df = pd.DataFrame({f"s{j}": draw(st.lists(cell, min_size=n, max_size=n)) for j in range(k)},
+                      index=[f"l{i}" for i in range(n)], dtype=float)
+    odd = draw(st.sampled_from([None, None, None, "inf", "text", "other"]))
+    if odd == "inf" and n and k:
+        df.iloc[0, 0] = np.inf
+    elif odd == "text":
+        df["t"] = ["x"] * n
+    elif odd == "other":
+        return draw(V.anything())
+    return df
+
+
+@st.composite
+def _h12b_draw_call(draw, kind):
+    from matplotlib.figure import Figure
+
+    n, m = draw(st.integers(0, 4)), draw(st.integers(0, 3))
+    shape = {"bars": (n,), "heatmap": (n, m), "matrix": (n, n)}[kind]
+    if draw(st.integers(0, 4)) == 0:
+        shape = (n + 1,) + shape[1:]
+    cell = st.floats(-2, 2) | st.sampled_from([np.nan, np.inf, 1e308])
+    values = np.array(draw(st.lists(cell, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))).reshape(shape)
+    kw = {"ax": Figure().subplots() if draw(st.integers(0, 5)) else draw(V.anything()), "title": "t"}
+    labels = [f"l{i}" for i in range(n)]
+    if kind == "bars":
+        kw.update(labels=labels, values=values, ylabel="y")
+    elif kind == "heatmap":
+        kw.update(values=values, rows=labels, cols=[f"c{j}" for j in range(m)], cbar_label="c")
+    else:
+        kw.update(matrix=values, labels=labels)
+    odd = draw(st.sampled_from([None, None, None] + sorted(kw)))
+    if odd:
+        kw[odd] = draw(V.anything())
+    return kw
+
+
 def _explicit() -> dict[str, Target]:
     import redundancy as R
     from redundancy import checkpoint as C
     from redundancy import data as D
     from redundancy.lowrank import multilinear as ML
     from redundancy import training as TR
+    from redundancy.pruning import groups as _pg
+    from redundancy.scoreboard import correlation as _sc
+    from redundancy.scoreboard import figures as _sf
 
     def T(fn, kwargs, **kw):
         return Target(fn=fn, kwargs=kwargs, **kw)
@@ -347,6 +420,29 @@ def _explicit() -> dict[str, Target]:
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
                                                          months=V.arrays()))),
+        "redundancy.pruning.groups.find_groups": T(_pg.find_groups, st.builds(
+            lambda kw, o: {k: v for k, v in {**kw, **o}.items() if k in ("model", "example", "layers")},
+            _h12b_pruning_call("example"), _opt(layers=st.sampled_from([None, "0", ["0"], ["nope"], 3, []])))),
+        "redundancy.pruning.groups.masked_forward": T(_pg.masked_forward, _h12b_pruning_call("X")),
+        "redundancy.pruning.groups.prune_units": T(_pg.prune_units, st.builds(
+            lambda kw, o: {**kw, **o}, _h12b_pruning_call("example").filter(lambda kw: "groups" in kw),
+            _opt(check=st.booleans() | V.odd_scalars(), atol=V.pos_floats()))),
+        "redundancy.scoreboard.correlation.consensus": T(_sc.consensus, st.builds(lambda f: {"frame": f}, _h12b_frame()),
+                                                          allowed_nonfinite=_H12B_NAN),
+        "redundancy.scoreboard.correlation.rank_normalise": T(_sc.rank_normalise, st.builds(
+            lambda f: {"frame": f}, _h12b_frame()), allowed_nonfinite=_H12B_NAN),
+        "redundancy.scoreboard.correlation.correlation_matrix": T(_sc.correlation_matrix, st.builds(
+            lambda f, o: {"frame": f, **o}, _h12b_frame(), _opt(method=st.sampled_from(["spearman", "kendall", "x", 3]))),
+            allowed_nonfinite=_H12B_NAN),
+        "redundancy.scoreboard.correlation.reference_table": T(_sc.reference_table, st.builds(
+            lambda f, r: {"frame": f, "reference": r}, _h12b_frame(), st.sampled_from(["s0", "s1", "nope", None, ["s0"]])),
+            allowed_nonfinite=_H12B_NAN),
+        "redundancy.scoreboard.figures.draw_bars": T(_sf.draw_bars, _h12b_draw_call("bars")),
+        "redundancy.scoreboard.figures.draw_heatmap": T(_sf.draw_heatmap, _h12b_draw_call("heatmap")),
+        "redundancy.scoreboard.figures.draw_matrix": T(_sf.draw_matrix, _h12b_draw_call("matrix")),
+        "redundancy.scoreboard.figures.png_base64": T(_sf.png_base64, st.builds(
+            lambda w, h: {"fig": __import__("matplotlib.figure").figure.Figure(figsize=(w, h))},
+            st.floats(0.5, 4) | st.just(1000.0), st.floats(0.5, 4)) | st.builds(lambda v: {"fig": v}, V.anything())),
     }
     return rows
 
