@@ -115,7 +115,11 @@ def _activation_stats(model, groups, X, y, task, taylor: bool, batch_size=512) -
                     if task == "classification":
                         loss = nn.functional.cross_entropy(o, yb, reduction="sum")
                     else:
-                        loss = ((o.reshape(yb.shape) - yb) ** 2).sum() if o.numel() == yb.numel() else ((o - yb) ** 2).sum()
+                        if o.numel() != yb.numel():
+                            raise RedundancyError(f"the model gives {o.numel() // max(len(yb), 1)} outputs per example "
+                                                  f"but the regression targets have {yb.numel() // max(len(yb), 1)}; "
+                                                  "they must match")
+                        loss = ((o.reshape(yb.shape) - yb) ** 2).sum()
                     grads = torch.autograd.grad(loss, [gates[n][0] for n in names])
                 for n, gr in zip(names, grads):
                     out, d = acts[n], gates[n][1]
@@ -146,6 +150,7 @@ def _collect(groups, stats, points_attr: str, sqrt: bool) -> np.ndarray:
 
 
 @_restores_modes
+@_v.model_errors("baseline_scores")
 def baseline_scores(model: nn.Module, data: Any, criterion: str, layers=None, *, split: str = "train",
                     max_examples: int | None = None, groups=None, seed: int = 0, device: Any = "cpu") -> ChannelScores:
     """Score every unit with ``criterion`` in ``("l1", "l2", "random", "activation", "taylor")``.

@@ -175,6 +175,7 @@ def _example(X: torch.Tensor) -> torch.Tensor:
 
 
 @_restores_modes
+@_v.model_errors("car_scores")
 def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwise: bool = False,
                curves: bool = True, split: str = "test", max_examples: int | None = None,
                batch_masks: int = 32, batch_size: int = 4096, removed=(), groups=None, seed: int = 0,

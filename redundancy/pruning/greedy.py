@@ -156,6 +156,7 @@ def _total(quota, scope):
 
 
 @_restores_modes
+@_v.model_errors("prune")
 def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, layers=None, scope: str = "network",
           per_step: int = 1, recompute: bool = True, min_quality: float | None = None, metric=None,
           split: str = "train", max_examples: int | None = None, finetune_epochs: int = 0,

@@ -70,7 +70,10 @@ def _quality(out: torch.Tensor, y: torch.Tensor, metric, task: str, n_classes: i
         logp = torch.log_softmax(out.double(), -1)
         ce = -logp.gather(-1, y.reshape(1, -1, 1).expand(V, -1, 1)).squeeze(-1).mean(1)
         return (-ce).cpu().numpy(), per_class
-    pred = out.reshape(V, *y.shape).double() if out[0].numel() == y.numel() else out.double()
+    if out[0].numel() != y.numel():
+        raise RedundancyError(f"the model gives {out[0].numel() // max(len(y), 1)} outputs per example but the "
+                              f"regression targets have {y.numel() // max(len(y), 1)}; they must match")
+    pred = out.reshape(V, *y.shape).double()
     res = ((pred - y.double().unsqueeze(0)) ** 2).reshape(V, -1).sum(1)
     if metric == "loss":
         return (-res / y.numel()).cpu().numpy(), None

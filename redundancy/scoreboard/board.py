@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from redundancy._validation import check_bool, check_int, check_module, check_seed, check_shape
+from redundancy._validation import _short, check_bool, check_int, check_module, check_seed, check_shape
 from redundancy.errors import RedundancyError
 from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, l1_importance, participation_redundancy,
                                                   taylor_importance)
@@ -215,6 +216,9 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     seed_int = int(seed) if isinstance(seed, int) else 0  # None or a Generator: the companions get seed 0
     taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
     progress = check_bool("progress", progress)
+    if results is not None and not isinstance(results, Mapping):
+        raise RedundancyError(f"results={_short(results)} is not allowed; give None or a dict "
+                              f"{{name: result}} with names from {list(KNOWN_RESULTS)}")
     results = dict(results or {})
     bad = [k for k in results if k not in KNOWN_RESULTS]
     if bad:

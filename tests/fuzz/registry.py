@@ -340,13 +340,73 @@ def _h12b_draw_call(draw, kind):
     return kw
 
 
+@st.composite
+def _h12b_net_call(draw, kind):
+    """A small MLP (a BatchNorm in train mode now and then) with fitting (X, y) and options, some odd."""
+    from torch import nn
+
+    torch.manual_seed(draw(st.integers(0, 3)))
+    net = nn.Sequential(nn.Linear(3, 4), *([nn.BatchNorm1d(4)] if draw(st.booleans()) else []), nn.ReLU(),
+                        nn.Linear(4, 2))
+    if draw(st.booleans()):
+        net.eval()
+    rng = np.random.default_rng(draw(st.integers(0, 3)))
+    X = rng.normal(size=(draw(st.integers(6, 24)), 3)).astype("float32")
+    y = (X[:, 0] > 0).astype(int) if draw(st.integers(0, 3)) else X[:, 0].astype("float64")
+    kw = {"model": net, "data": (X, y)}
+    opts = {"seed": V.seeds(), "layers": st.sampled_from([None, "0", ["0"], ["2"], ["nope"], 3])}
+    if kind == "scores":
+        opts.update(split=st.sampled_from(["train", "test", "x"]), max_examples=st.none() | V.ints())
+    elif kind == "car_prune":
+        opts = {"target": st.sampled_from([1, 2, 0.5, 0.25, 0, 4, None, 1.5]), "per_step": st.integers(1, 3) | V.ints(),
+                "recompute": st.booleans(), "seed": V.seeds(), "min_quality": st.none() | V.floats()}
+    elif kind == "finetuned_curve":
+        kw["layer"] = draw(st.sampled_from(["0", "0", "nope", 3]))
+        opts = {"fractions": st.sampled_from([(0.5,), (0.25, 0.75), (1.5,), (), 0.5]),
+                "finetune_epochs": st.integers(0, 1) | V.ints(), "criterion": st.sampled_from(["car", "l1", "x"])}
+    elif kind == "taylor":
+        kw["layers"] = draw(st.sampled_from([["0"], ["0", "3"], "0", ["2"], ["nope"], 3]))
+        opts = {"n_examples": st.integers(1, 30) | V.ints(), "batch_size": st.integers(1, 8) | V.ints(),
+                "seed": V.seeds()}
+    elif kind == "l1":
+        kw = {"model": net, "layers": draw(st.sampled_from([["0"], ["0", "3"], "0", ["2"], ["nope"], 3, []]))}
+        opts = {}
+    kw.update(draw(_opt(**opts)))
+    odd = draw(st.sampled_from([None, None, None] + sorted(kw)))
+    if odd:
+        kw[odd] = draw(V.anything())
+    return kw
+
+
+@st.composite
+def _h12b_report_call(draw):
+    from torch import nn
+
+    from redundancy.analysis.report import analyze
+
+    net = draw(st.sampled_from([lambda: nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Conv2d(4, 8, 1)),
+                                lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))]))()
+    shape = (2, 5, 5) if isinstance(net[0], nn.Conv2d) else (3,)
+    kw = {"model": net, "report": analyze(net, shape)}
+    kw.update(draw(_opt(energy=V.pos_floats())))
+    odd = draw(st.sampled_from([None, None, "model", "report"]))
+    if odd:
+        kw[odd] = draw(V.anything() | st.just(nn.Sequential(nn.Linear(3, 5))))
+    return kw
+
+
 def _explicit() -> dict[str, Target]:
     import redundancy as R
     from redundancy import checkpoint as C
     from redundancy import data as D
     from redundancy.lowrank import multilinear as ML
     from redundancy import training as TR
+    from redundancy.pruning import baselines as _pb
+    from redundancy.pruning import car as _pc
+    from redundancy.pruning import greedy as _pgr
     from redundancy.pruning import groups as _pg
+    from redundancy.scoreboard import channel_scores as _scs
+    from redundancy.scoreboard import kernel_scores as _sks
     from redundancy.scoreboard import correlation as _sc
     from redundancy.scoreboard import figures as _sf
 
@@ -424,6 +484,20 @@ def _explicit() -> dict[str, Target]:
             lambda kw, o: {k: v for k, v in {**kw, **o}.items() if k in ("model", "example", "layers")},
             _h12b_pruning_call("example"), _opt(layers=st.sampled_from([None, "0", ["0"], ["nope"], 3, []])))),
         "redundancy.pruning.groups.masked_forward": T(_pg.masked_forward, _h12b_pruning_call("X")),
+        **{f"redundancy.pruning.baselines.{c}_scores": T(getattr(_pb, f"{c}_scores"), _h12b_net_call("scores"))
+           for c in ("l1", "l2", "random", "activation", "taylor")},
+        "redundancy.pruning.greedy.car_prune": T(_pgr.car_prune, _h12b_net_call("car_prune")),
+        "redundancy.pruning.greedy.finetuned_curve": T(_pgr.finetuned_curve, _h12b_net_call("finetuned_curve")),
+        "redundancy.pruning.car.layer_redundancy": T(_pc.layer_redundancy, st.builds(lambda q: {"q": q}, st.lists(
+            st.floats(-1e308, 1e308) | st.sampled_from([0.0, 1.0, np.nan]), max_size=6) | V.arrays())),
+        "redundancy.scoreboard.channel_scores.l1_importance": T(_scs.l1_importance, _h12b_net_call("l1")),
+        "redundancy.scoreboard.channel_scores.taylor_importance": T(_scs.taylor_importance, _h12b_net_call("taylor")),
+        "redundancy.scoreboard.kernel_scores.spectrum_scores": T(_sks.spectrum_scores, _h12b_report_call()),
+        "redundancy.scoreboard.kernel_scores.report_scores": T(_sks.report_scores, _h12b_report_call().map(
+            lambda kw: {"report": kw["report"]})),
+        "redundancy.scoreboard.kernel_scores.full_rank": T(_sks.full_rank, st.builds(
+            lambda k, o: {"kernel_shape": k, **o}, st.lists(st.integers(1, 9), min_size=2, max_size=4) | V.anything(),
+            _opt(groups=st.integers(1, 4) | V.ints()))),
         "redundancy.pruning.groups.prune_units": T(_pg.prune_units, st.builds(
             lambda kw, o: {**kw, **o}, _h12b_pruning_call("example").filter(lambda kw: "groups" in kw),
             _opt(check=st.booleans() | V.odd_scalars(), atol=V.pos_floats()))),
