@@ -371,11 +371,36 @@ def _h12b_net_call(draw, kind):
     elif kind == "l1":
         kw = {"model": net, "layers": draw(st.sampled_from([["0"], ["0", "3"], "0", ["2"], ["nope"], 3, []]))}
         opts = {}
+    elif kind == "baseline":
+        kw["criterion"] = draw(st.sampled_from(["l1", "l2", "random", "activation", "taylor", "car", 3]))
+        opts.update(split=st.sampled_from(["train", "test", "x"]), max_examples=st.none() | V.ints())
+    elif kind == "car":
+        opts.update(metric=st.sampled_from([None, "accuracy", "loss", "r2", "x", 3, lambda o, t: float(o.sum())]),
+                    classwise=st.booleans() | V.odd_scalars(), curves=st.booleans(), replay=st.booleans(),
+                    batch_masks=st.integers(1, 8) | V.ints(), batch_size=st.integers(1, 64) | V.ints(),
+                    removed=st.sampled_from([(), [(0, 1)], [(0, 9)], [(1, 0)], "x"]), split=st.sampled_from(["train", "test", "x"]))
+    elif kind == "prune":
+        opts.update(criterion=st.sampled_from(["car", "l1", "random", "taylor", "x"]),
+                    target=st.sampled_from([1, 2, 0.5, 0, 4, None, 1.5, "x"]), scope=st.sampled_from(["network", "layer", "x"]),
+                    recompute=st.booleans(), min_quality=st.none() | V.floats(), finetune_epochs=st.integers(0, 1) | V.ints())
+    elif kind == "scoreboard":
+        if draw(st.booleans()):
+            kw = {"model": net, "input_shape": (3,)}
+        opts = {"scores": st.sampled_from([None, ["l1", "taylor"], ["car"], ["evbmf", "energy", "kr_segment"], ["nope"], 3]),
+                "seed": V.seeds(), "taylor_examples": st.integers(1, 30) | V.ints(), "progress": st.booleans() | V.odd_scalars()}
     kw.update(draw(_opt(**opts)))
     odd = draw(st.sampled_from([None, None, None] + sorted(kw)))
     if odd:
         kw[odd] = draw(V.anything())
     return kw
+
+
+def _h12b_scoreboard(**kw):
+    from redundancy.scoreboard import scoreboard
+
+    sb = scoreboard(**kw)
+    sb.to_json()  # the JSON text must hold no NaN/inf (allow_nan=False)
+    return sb
 
 
 @st.composite
@@ -487,6 +512,10 @@ def _explicit() -> dict[str, Target]:
         **{f"redundancy.pruning.baselines.{c}_scores": T(getattr(_pb, f"{c}_scores"), _h12b_net_call("scores"))
            for c in ("l1", "l2", "random", "activation", "taylor")},
         "redundancy.pruning.greedy.car_prune": T(_pgr.car_prune, _h12b_net_call("car_prune")),
+        "redundancy.pruning.baselines.baseline_scores": T(_pb.baseline_scores, _h12b_net_call("baseline")),
+        "redundancy.pruning.car.car_scores": T(_pc.car_scores, _h12b_net_call("car")),
+        "redundancy.pruning.greedy.prune": T(_pgr.prune, _h12b_net_call("prune")),
+        "redundancy.scoreboard.board.scoreboard": T(_h12b_scoreboard, _h12b_net_call("scoreboard")),
         "redundancy.pruning.greedy.finetuned_curve": T(_pgr.finetuned_curve, _h12b_net_call("finetuned_curve")),
         "redundancy.pruning.car.layer_redundancy": T(_pc.layer_redundancy, st.builds(lambda q: {"q": q}, st.lists(
             st.floats(-1e308, 1e308) | st.sampled_from([0.0, 1.0, np.nan]), max_size=6) | V.arrays())),
