@@ -177,3 +177,15 @@ def test_car_prune_and_finetuned_curve_refuse_bad_options():
             finetuned_curve(net, data, **{"layer": "0", **kw})
     kept, q = finetuned_curve(net, data, "0", fractions=(0.5,), finetune_epochs=0, criterion="l1")
     assert kept.tolist() == [1.0, 0.5] and np.isfinite(q).all()
+
+
+def test_simple_cnn_refuses_absurd_sizes_before_allocating():
+    from redundancy.counts import parameter_count
+    from redundancy.pruning.models import MAX_CNN_PARAMS, simple_cnn
+
+    for kw, name in (({"in_channels": 2 ** 64}, "in_channels"), ({"widths": (10 ** 7,)}, "widths"),
+                     ({"kernel_size": 1000}, "kernel_size"), ({"seed": 2 ** 64}, "seed"),
+                     ({"widths": (50_000, 50_000)}, "parameters")):
+        with pytest.raises(RedundancyError, match=name):
+            simple_cnn(**kw)
+    assert parameter_count(simple_cnn(in_channels=3, widths=(5, 7), num_classes=4, kernel_size=2)) < MAX_CNN_PARAMS
