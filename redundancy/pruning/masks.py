@@ -17,10 +17,11 @@ from redundancy.errors import RedundancyError
 __all__ = ["mask_hooks"]
 
 
-def unit_masks(groups: list[ChannelGroup], removed_sets) -> dict[str, torch.Tensor]:
+def unit_masks(groups: list, removed_sets) -> dict[str, torch.Tensor]:
     """Per mask point, a ``(V, C)`` 0/1 tensor: variant ``v`` removes the units ``removed_sets[v]``.
 
-    ``removed_sets[v]`` is an iterable of ``(group index, root index)``.
+    ``groups``: the ChannelGroups of :func:`~redundancy.pruning.groups.find_groups`; ``removed_sets[v]`` is
+    an iterable of ``(group index, root index)``.
     """
     V = len(removed_sets)
     shapes: dict[str, int] = {}

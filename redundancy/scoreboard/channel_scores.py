@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import as_generator, check_int
+from redundancy._validation import as_generator
 from redundancy.analysis.records import layer_kernel
 from redundancy.counts import eval_mode, preserved_state
 from redundancy.data import as_dataset
