@@ -246,7 +246,7 @@ def test_companion_results_are_reused_and_merged(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a passed result was computed again")
 
-    monkeypatch.setattr(board_mod, "compute_companion", boom)
+    monkeypatch.setattr(board_mod, "_compute_companion", boom)
     sb = scoreboard(net, _data(), results={"car": car, "pip": pip, "searched": searched},
                     scores=["numerical", "l1", "car", "pip", "searched"])
     t = sb.table.set_index("layer")

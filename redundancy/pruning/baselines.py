@@ -25,7 +25,10 @@ from torch import nn
 
 from redundancy._validation import as_generator, check_choice, check_int, check_module
 from redundancy.data import as_dataset
-from redundancy.pruning.groups import ChannelGroup, find_groups
+from redundancy.errors import RedundancyError
+import redundancy._validation as _v
+from redundancy.pruning._checks import _restores_modes
+from redundancy.pruning.groups import ChannelGroup, _check_groups, find_groups
 from redundancy.pruning.masked import as_tensors
 
 __all__ = ["ChannelScores", "baseline_scores", "l1_scores", "l2_scores", "random_scores", "activation_scores",
@@ -112,7 +115,11 @@ def _activation_stats(model, groups, X, y, task, taylor: bool, batch_size=512) -
                     if task == "classification":
                         loss = nn.functional.cross_entropy(o, yb, reduction="sum")
                     else:
-                        loss = ((o.reshape(yb.shape) - yb) ** 2).sum() if o.numel() == yb.numel() else ((o - yb) ** 2).sum()
+                        if o.numel() != yb.numel():
+                            raise RedundancyError(f"the model gives {o.numel() // max(len(yb), 1)} outputs per example "
+                                                  f"but the regression targets have {yb.numel() // max(len(yb), 1)}; "
+                                                  "they must match")
+                        loss = ((o.reshape(yb.shape) - yb) ** 2).sum()
                     grads = torch.autograd.grad(loss, [gates[n][0] for n in names])
                 for n, gr in zip(names, grads):
                     out, d = acts[n], gates[n][1]
@@ -142,6 +149,8 @@ def _collect(groups, stats, points_attr: str, sqrt: bool) -> np.ndarray:
     return np.asarray(vals, dtype=float)
 
 
+@_restores_modes
+@_v.model_errors("baseline_scores")
 def baseline_scores(model: nn.Module, data: Any, criterion: str, layers=None, *, split: str = "train",
                     max_examples: int | None = None, groups=None, seed: int = 0, device: Any = "cpu") -> ChannelScores:
     """Score every unit with ``criterion`` in ``("l1", "l2", "random", "activation", "taylor")``.
@@ -165,8 +174,7 @@ def baseline_scores(model: nn.Module, data: Any, criterion: str, layers=None, *,
     dev = check_device(device)
     model.to(dev).eval()
     X, y = as_tensors(ds, split, model, dev, max_examples, seed)
-    if groups is None:
-        groups = find_groups(model, X[:1], layers)
+    groups = find_groups(model, X[:1], layers) if groups is None else _check_groups("groups", groups, model)
     units = [(g.index, r) for g in groups for r in range(g.size)]
     if criterion in ("l1", "l2"):
         score = _collect(groups, _weight_stats(model, groups, 1 if criterion == "l1" else 2), "points",
@@ -176,32 +184,48 @@ def baseline_scores(model: nn.Module, data: Any, criterion: str, layers=None, *,
     else:
         score = _collect(groups, _activation_stats(model, groups, X, y, ds.task, criterion == "taylor"),
                          "stat", False)
+    if not np.isfinite(score).all():
+        raise RedundancyError(f"the {criterion} scores of this model are not finite (NaN or inf in its weights, "
+                              "activations or gradients)")
     lab = {g.index: g for g in groups}
     return ChannelScores(criterion, np.array([lab[g].layer for g, _ in units], dtype=object),
                          np.array([lab[g].channels[r] for g, r in units]), np.array([g for g, _ in units]),
-                         np.array([r for _, r in units]), np.nan_to_num(score), seed, tuple(groups))
+                         np.array([r for _, r in units]), score, seed, tuple(groups))
 
 
+#: keyword options the per-criterion shortcuts pass on to :func:`baseline_scores`
+_OPTIONS = ("split", "max_examples", "groups", "seed", "device")
+_shortcut = _v.validate_params({"model": _v.Module()}, kwargs=_OPTIONS)
+
+
+@_shortcut
 def l1_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """Filter L1 norm per unit (see :func:`baseline_scores`)."""
+    """Filter L1 norm per unit: :func:`baseline_scores` with ``criterion="l1"``.
+
+    ``kw``: ``split``, ``max_examples``, ``groups``, ``seed``, ``device`` (any other is refused).
+    """
     return baseline_scores(model, data, "l1", layers, **kw)
 
 
+@_shortcut
 def l2_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """Filter L2 norm per unit (see :func:`baseline_scores`)."""
+    """Filter L2 norm per unit: :func:`baseline_scores` with ``criterion="l2"`` (options as :func:`l1_scores`)."""
     return baseline_scores(model, data, "l2", layers, **kw)
 
 
+@_shortcut
 def random_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """A seeded uniform score per unit (see :func:`baseline_scores`)."""
+    """A seeded uniform score per unit: :func:`baseline_scores` with ``criterion="random"``."""
     return baseline_scores(model, data, "random", layers, **kw)
 
 
+@_shortcut
 def activation_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """Mean absolute activation per unit (see :func:`baseline_scores`)."""
+    """Mean absolute activation per unit: :func:`baseline_scores` with ``criterion="activation"``."""
     return baseline_scores(model, data, "activation", layers, **kw)
 
 
+@_shortcut
 def taylor_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """First-order Taylor |activation x gradient| per unit (see :func:`baseline_scores`)."""
+    """First-order Taylor |activation x gradient| per unit: :func:`baseline_scores` with ``criterion="taylor"``."""
     return baseline_scores(model, data, "taylor", layers, **kw)

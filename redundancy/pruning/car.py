@@ -27,17 +27,32 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.pruning.groups import ChannelGroup, find_groups
-from redundancy.pruning.masked import as_tensors, check_metric, variant_quality
+from redundancy.pruning._checks import _check_removed, _restores_modes
+from redundancy.pruning.groups import ChannelGroup, _check_groups, find_groups
+from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
 
 __all__ = ["CARResult", "car_scores", "layer_redundancy"]
 
+_MAX_CURVE = 1_000_000
 
+
+@_v.validate_params({"q": _v.Array(min_ndim=1, max_ndim=1, min_size=1, max_numel=_MAX_CURVE)})
 def layer_redundancy(q: np.ndarray) -> float:
     """Normalised area under one layer's curve ``q[r]`` = quality after ``r`` removals, ``r = 0..C``.
+
+    With ``u_r = clip((q_r - q_C) / (q_0 - q_C), 0, 1)`` against the fraction kept ``(C - r)/C``, the
+    result is the trapezoidal area ``sum_r (u_r + u_{r+1}) / (2C)`` in ``[0, 1]``; 1 when ``C = 0`` or
+    when removing every channel costs nothing (``q_0 <= q_C``).
+
+    Parameters
+    ----------
+    q : array-like of shape (C + 1,)
+        Finite qualities (higher = better), at most 1,000,000 entries; only their ratios matter, so
+        any finite scale is allowed.
 
     Examples
     --------
@@ -46,7 +61,8 @@ def layer_redundancy(q: np.ndarray) -> float:
     >>> layer_redundancy(np.array([0.9, 0.1, 0.1, 0.1]))
     0.16666666666666666
     """
-    q = np.asarray(q, dtype=float)
+    scale = float(np.max(np.abs(q)))
+    q = q / scale if scale > 0 else q  # the normalised curve is scale-free; no overflow of q[0] - q[-1]
     C = len(q) - 1
     span = q[0] - q[-1]
     if C < 1 or not span > 0:
@@ -158,6 +174,8 @@ def _example(X: torch.Tensor) -> torch.Tensor:
     return X[:1]
 
 
+@_restores_modes
+@_v.model_errors("car_scores")
 def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwise: bool = False,
                curves: bool = True, split: str = "test", max_examples: int | None = None,
                batch_masks: int = 32, batch_size: int = 4096, removed=(), groups=None, seed: int = 0,
@@ -192,7 +210,7 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     device : str or torch.device
     replay : bool
         Reuse the unmasked outputs of the layers before the masked one (see
-        :func:`~redundancy.pruning.masked.variant_quality`); ``False`` runs every variant through
+        :mod:`redundancy.pruning.masked`); ``False`` runs every variant through
         the whole network (same numbers, slower).
 
     Examples
@@ -211,7 +229,7 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     model = check_module("model", model)
     ds = as_dataset(data)
     split = check_choice("split", split, ("test", "train"))
-    metric = check_metric(metric, ds.task)
+    metric = _check_metric(metric, ds.task)
     batch_masks = check_int("batch_masks", batch_masks, min_value=1, max_value=4096)
     batch_size = check_int("batch_size", batch_size, min_value=1, max_value=1_000_000)
     seed = check_int("seed", seed, min_value=0)
@@ -220,9 +238,8 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     dev = check_device(device)
     model.to(dev).eval()
     X, y = as_tensors(ds, split, model, dev, max_examples, seed)
-    if groups is None:
-        groups = find_groups(model, _example(X), layers)
-    gone = {(int(g), int(r)) for g, r in removed}
+    groups = find_groups(model, _example(X), layers) if groups is None else _check_groups("groups", groups, model)
+    gone = set(_check_removed("removed", removed, groups))
     units = [(g.index, r) for g in groups for r in range(g.size) if (g.index, r) not in gone]
     if not units:
         raise RedundancyError("no channel is left to score")
@@ -232,7 +249,7 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     bar = tqdm(total=len(units) * (2 if curves else 1) + 1, desc="CAR", disable=not progress, leave=False)
     kw = dict(metric=metric, task=ds.task, n_classes=ds.n_classes, batch_masks=batch_masks, batch_size=batch_size,
               replay=bool(replay), progress=bar)
-    base, q, base_pc, pcs = variant_quality(model, groups, variants, X, y, **kw)
+    base, q, base_pc, pcs = _variant_quality(model, groups, variants, X, y, **kw)
     car = base - q
     cw = (base_pc[None, :] - pcs) if classwise else None
     curve_d, red = {}, {}
@@ -244,7 +261,7 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
             spans.append((g, order, len(seqs)))
             for r in range(1, len(order) + 1):
                 seqs.append(tuple(sorted(gone | {(g.index, o) for o in order[:r]})))
-        _, cq, _, _ = variant_quality(model, groups, seqs, X, y, **kw)
+        _, cq, _, _ = _variant_quality(model, groups, seqs, X, y, **kw)
         for g, order, at in spans:
             qs = np.concatenate([[base], cq[at:at + len(order)]])
             curve_d[g.layer] = (np.asarray(order), qs)

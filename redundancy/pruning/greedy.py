@@ -25,14 +25,16 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_module
 from redundancy.counts import count_macs, parameter_count
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.pruning.baselines import BASELINES, baseline_scores
 from redundancy.pruning.car import car_scores
+from redundancy.pruning._checks import _restores_modes
 from redundancy.pruning.groups import find_groups, prune_units
-from redundancy.pruning.masked import as_tensors, check_metric, variant_quality
+from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
 
 __all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve", "CRITERIA"]
 
@@ -153,6 +155,8 @@ def _total(quota, scope):
     return sum(quota) if scope == "layer" else quota
 
 
+@_restores_modes
+@_v.model_errors("prune")
 def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, layers=None, scope: str = "network",
           per_step: int = 1, recompute: bool = True, min_quality: float | None = None, metric=None,
           split: str = "train", max_examples: int | None = None, finetune_epochs: int = 0,
@@ -202,7 +206,7 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
     per_step = check_int("per_step", per_step, min_value=1)
     finetune_epochs = check_int("finetune_epochs", finetune_epochs, min_value=0, max_value=10_000)
     seed = check_int("seed", seed, min_value=0)
-    metric = check_metric(metric, ds.task)
+    metric = _check_metric(metric, ds.task)
     if target is None and min_quality is None:
         raise RedundancyError("give a target (fraction or count), a min_quality floor, or both")
     dev = check_device(device)
@@ -228,7 +232,7 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
             step = _pick(order, set(removed), groups, quota, scope, min(per_step, want - len(removed)))
             if not step:
                 break
-            _, q, _, _ = variant_quality(model, groups, [tuple(removed + step)], X, y, **qkw)
+            _, q, _, _ = _variant_quality(model, groups, [tuple(removed + step)], X, y, **qkw)
             if min_quality is not None and q[0] < min_quality:
                 break
             removed += step
@@ -254,7 +258,7 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
         cand = _pick(order, set(), groups, quota, scope, want)
         if min_quality is not None:  # the longest prefix that keeps the floor
             seqs = [tuple(cand[:k]) for k in range(1, len(cand) + 1)]
-            _, qs, _, _ = variant_quality(model, groups, seqs, X, y, **qkw) if seqs else (0, np.array([]), 0, 0)
+            _, qs, _, _ = _variant_quality(model, groups, seqs, X, y, **qkw) if seqs else (0, np.array([]), 0, 0)
             keep = 0
             while keep < len(seqs) and qs[keep] >= min_quality:
                 keep += 1
@@ -262,7 +266,7 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
         removed = list(cand)
         bar.update(len(removed))
     bar.close()
-    base, qa, _, _ = variant_quality(model, groups, [tuple(removed)], X, y, **qkw)
+    base, qa, _, _ = _variant_quality(model, groups, [tuple(removed)], X, y, **qkw)
     pruned, diff = prune_units(model, groups, removed, X[:64])
     shape = ds.input_shape
     before = {g.layer: g.size for g in groups}
@@ -287,8 +291,19 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
                        float(diff), seed, tuple(history), pruned)
 
 
+#: keyword options of :func:`prune` that :func:`car_prune` and :func:`finetuned_curve` pass on
+_PRUNE_OPTIONS = ("layers", "scope", "per_step", "recompute", "min_quality", "metric", "split", "max_examples",
+                  "finetune_epochs", "finetune_kw", "batch_masks", "seed", "device", "progress")
+
+
+@_v.validate_params({"model": _v.Module()}, kwargs=tuple(o for o in _PRUNE_OPTIONS
+                                                          if o not in ("per_step", "recompute")))
 def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, recompute: bool = True, **kw) -> PruneResult:
     """Greedy CAR pruning: :func:`prune` with ``criterion="car"``.
+
+    ``kw``: the other keyword options of :func:`prune` (``layers``, ``scope``, ``min_quality``,
+    ``metric``, ``split``, ``max_examples``, ``finetune_epochs``, ``finetune_kw``, ``batch_masks``,
+    ``seed``, ``device``, ``progress``); any other is refused.
 
     Examples
     --------
@@ -303,10 +318,35 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
     return prune(model, data, criterion="car", target=target, per_step=per_step, recompute=recompute, **kw)
 
 
+_MAX_FRACTIONS = 50
+
+
+@_v.validate_params({"model": _v.Module(), "layer": _v.Instance(str, "module name (str)"),
+                     "fractions": _v.Items(_v.Float(0.0, 1.0, lo_open=True, hi_open=True), min_len=1,
+                                           max_len=_MAX_FRACTIONS),
+                     "finetune_epochs": _v.Int(0, 10_000), "criterion": _v.Choice(*CRITERIA)},
+                    kwargs=tuple(o for o in _PRUNE_OPTIONS if o not in ("layers", "finetune_epochs")))
 def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25, 0.5, 0.75), finetune_epochs: int = 2,
                     criterion: str = "car", **kw):
     """A layer's redundancy curve after fine-tuning: for each fraction, prune that share of ``layer``'s
     channels (alone, by ``criterion``), fine-tune, and read the test accuracy (R² for regression).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Not changed (each pruned model is a copy).
+    data : Dataset or arrays
+        Needs a test split (the curve is the test quality).
+    layer : str
+        A prunable conv/linear module name.
+    fractions : sequence of float in (0, 1)
+        Shares of the layer's channels to remove (at most 50 of them; one pruning and fine-tuning each).
+    finetune_epochs : int in [0, 10000]
+    criterion : {"car", "l1", "l2", "random", "activation", "taylor"}
+    **kw
+        The other keyword options of :func:`prune` (``scope``, ``per_step``, ``recompute``,
+        ``min_quality``, ``metric``, ``split``, ``max_examples``, ``finetune_kw``, ``batch_masks``,
+        ``seed``, ``device``, ``progress``).
 
     Returns
     -------
@@ -328,9 +368,15 @@ def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25,
     kept, quality = [1.0], []
     for f in fractions:
         res = prune(model, data, criterion=criterion, target=f, layers=[layer], finetune_epochs=finetune_epochs, **kw)
+        if res.test_before is None:
+            raise RedundancyError("data has no test examples; finetuned_curve reads the test quality of each "
+                                  "pruned model")
         if not quality:
             quality.append(res.test_before)
         size = res.channels_before[next(iter(res.channels_before))]
         kept.append(1 - len(res.removed) / size)
         quality.append(res.test_finetuned if finetune_epochs else res.test_after)
-    return np.asarray(kept), np.asarray(quality, dtype=float)
+    quality = np.asarray(quality, dtype=float)
+    _v.check_finite_result("the test quality of a pruned model", quality,
+                           "its outputs hold NaN or inf (diverged fine-tuning?)")
+    return np.asarray(kept), quality

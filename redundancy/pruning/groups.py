@@ -21,20 +21,22 @@ consumer) is never scored.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+import redundancy._validation as _v
+from redundancy.counts import eval_mode, preserved_state
 from redundancy.errors import RedundancyError, UnsupportedLayerError
+from redundancy.pruning._checks import _MAX_UNITS, _check_layers, _check_removed, _int
+from redundancy.pruning.masks import mask_hooks, unit_masks
 
 __all__ = ["ChannelGroup", "find_groups", "mask_hooks", "prune_units", "masked_forward"]
 
 _CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_MAX_UNITS = 100_000
 
 
 @dataclass(frozen=True)
@@ -78,19 +80,82 @@ class ChannelGroup:
         return tuple(p for p in self.points if p[0] not in self.feeds_bn)
 
 
+def _bad_group(name: str, why: str):
+    raise RedundancyError(f"{name} is not a valid ChannelGroup ({why}); pass what find_groups(model, ...) returned")
+
+
+def _check_group(name: str, g) -> None:
+    """The fields of one ChannelGroup are consistent (sizes, per-unit channel lists of ints >= 0)."""
+    if not isinstance(g, ChannelGroup):
+        raise RedundancyError(f"{name}={_v._short(g)} is not a ChannelGroup; pass what find_groups(model, ...) "
+                              "returned")
+    if not _int(g.size) or not 1 <= g.size <= _MAX_UNITS:
+        _bad_group(name, f"size={_v._short(g.size)} is not an integer in [1, {_MAX_UNITS}]")
+    for f in ("layer", "root"):
+        if not isinstance(getattr(g, f), str):
+            _bad_group(name, f"{f} is not a module name")
+    if not isinstance(g.members, tuple) or not g.members or not all(isinstance(m, str) for m in g.members):
+        _bad_group(name, "members is not a non-empty tuple of module names")
+    if not isinstance(g.feeds_bn, tuple) or not all(isinstance(m, str) for m in g.feeds_bn):
+        _bad_group(name, "feeds_bn is not a tuple of module names")
+    if not isinstance(g.channels, tuple) or len(g.channels) != g.size or not all(_int(c) for c in g.channels):
+        _bad_group(name, f"channels is not a tuple of {g.size} integers")
+    if not isinstance(g.points, tuple) or not g.points:
+        _bad_group(name, "points is empty")
+    for p in g.points:
+        if not (isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], tuple)
+                and len(p[1]) == g.size):
+            _bad_group(name, f"a mask point is not (module name, {g.size} channel tuples)")
+        for per in p[1]:
+            if not isinstance(per, tuple) or not all(_int(c) and 0 <= c < _MAX_UNITS for c in per):
+                _bad_group(name, f"the channels of point {p[0]!r} are not tuples of integers in [0, {_MAX_UNITS})")
+
+
+def _check_groups(name: str, groups, model: nn.Module | None = None) -> list:
+    """``groups`` as a list of consistent ChannelGroups numbered ``0..G-1`` whose modules are in ``model``."""
+    if isinstance(groups, ChannelGroup):
+        groups = [groups]
+    if not isinstance(groups, (list, tuple)) or not groups:
+        raise RedundancyError(f"{name}={_v._short(groups)} is not allowed; {name} must be a non-empty list of "
+                              "ChannelGroup (what find_groups(model, ...) returns)")
+    if len(groups) > _MAX_UNITS:
+        raise RedundancyError(f"{name} has {len(groups)} groups; at most {_MAX_UNITS}")
+    for i, g in enumerate(groups):
+        _check_group(f"{name}[{i}]", g)
+        if g.index != i:
+            raise RedundancyError(f"{name}[{i}].index={_v._short(g.index)}; group i must have index i (pass the "
+                                  "list find_groups returned, not a subset)")
+    if model is not None:
+        mods = dict(model.named_modules())
+        for i, g in enumerate(groups):
+            for n in {p[0] for p in g.points} | set(g.members) | {g.root}:
+                if n not in mods:
+                    raise RedundancyError(f"{name}[{i}] names the layer {n!r}, which is not a module of the model; "
+                                          "the groups must come from find_groups on this model")
+    return list(groups)
+
+
 def _dependency_graph(model: nn.Module, example: torch.Tensor):
     import torch_pruning as tp
 
+    flags = [(m, m.training) for m in model.modules()]  # Torch-Pruning switches the model to eval mode
     try:
-        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        with preserved_state(model):  # the tracing forward must not move BatchNorm statistics
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example)
     except Exception as exc:  # tracing failed: say which model, no traceback
-        raise UnsupportedLayerError(f"torch_pruning could not trace the model ({type(exc).__name__}: {exc})") from None
+        raise UnsupportedLayerError(f"torch_pruning could not trace the model ({type(exc).__name__}: "
+                                    f"{_v._short(_v._first_line(exc), 200)})") from None
+    finally:
+        for m, flag in flags:
+            m.training = flag
 
 
 def _is_out(DG, dep) -> bool:
     return DG.is_out_channel_pruning_fn(dep.handler)
 
 
+@_v.validate_params({"model": _v.Module(), "example": _v.Tensor(min_ndim=1), "layers": _v.Check(_check_layers)})
+@_v.model_errors("find_groups")
 def find_groups(model: nn.Module, example: torch.Tensor, layers=None) -> list[ChannelGroup]:
     """The prunable channel groups of ``model`` (one forward of ``example``, batch of 1 suffices).
 
@@ -98,10 +163,23 @@ def find_groups(model: nn.Module, example: torch.Tensor, layers=None) -> list[Ch
     ----------
     model : torch.nn.Module
     example : torch.Tensor
-        One input batch (traced by Torch-Pruning).
-    layers : sequence of str, optional
+        One input batch (traced by Torch-Pruning; finite values, at least one dimension). The
+        tracing forward does not change the model (parameters and buffers are put back).
+    layers : str or sequence of str, optional
         Conv/linear module names; only groups with one of them as a member are kept
         (default: every group but the classifier's).
+
+    Returns
+    -------
+    list of ChannelGroup
+        Ordered by their label layer; at most 100,000 units in all.
+
+    Raises
+    ------
+    RedundancyError
+        A model that is not a module, an example that is not a finite tensor, an unknown layer, a
+        model Torch-Pruning cannot trace (:class:`~redundancy.errors.UnsupportedLayerError`), no
+        prunable channel.
 
     Examples
     --------
@@ -174,77 +252,56 @@ def find_groups(model: nn.Module, example: torch.Tensor, layers=None) -> list[Ch
     return groups
 
 
-def unit_masks(groups: list[ChannelGroup], removed_sets) -> dict[str, torch.Tensor]:
-    """Per mask point, a ``(V, C)`` 0/1 tensor: variant ``v`` removes the units ``removed_sets[v]``.
-
-    ``removed_sets[v]`` is an iterable of ``(group index, root index)``.
-    """
-    V = len(removed_sets)
-    shapes: dict[str, int] = {}
-    lookup = {}
-    for g in groups:
-        for name, per in g.points:
-            c = max((max(p) for p in per if p), default=-1) + 1
-            shapes[name] = max(shapes.get(name, 0), c)
-            lookup[(g.index, name)] = per
-    masks: dict[str, torch.Tensor] = {}
-    for v, removed in enumerate(removed_sets):
-        for gi, r in removed:
-            for name, per in groups[gi].points:
-                if name not in masks:
-                    masks[name] = torch.ones(V, shapes[name])
-                masks[name][v, list(per[r])] = 0.0
-    return masks
-
-
-def _apply(zeros, V: int, out: torch.Tensor, module: nn.Module) -> torch.Tensor:
-    """Set to 0 the channels ``zeros = (variant indices, channel indices)`` of ``out`` (``V`` blocks
-    of rows, variant-major); only the removed channels are touched."""
-    if out.shape[0] % V:
-        raise RedundancyError(f"a batch of {out.shape[0]} cannot hold {V} mask variants")
-    n = out.shape[0] // V
-    vs, cs = zeros
-    last = isinstance(module, nn.Linear) or out.dim() == 2
-    C = out.shape[-1] if last else out.shape[1]
-    if len(cs) and int(cs.max()) >= C:
-        raise RedundancyError(f"an output with {C} channels cannot lose channel {int(cs.max())}")
-    o = out.reshape(V, n, -1, C) if last else out.reshape(V, n, C, -1)
-    if last:
-        o[vs, :, :, cs] = 0
-    else:
-        o[vs, :, cs, :] = 0
-    return o.reshape(out.shape)
-
-
-@contextlib.contextmanager
-def mask_hooks(model: nn.Module, masks: dict[str, torch.Tensor]):
-    """Inside the block, a forward of a batch of ``V * n`` examples (``V`` copies of ``n``) runs
-    variant ``v`` on rows ``v*n .. (v+1)*n - 1``, with the output channels of module ``name`` multiplied
-    by ``masks[name][v]`` (the forward hook sets the channels where the mask is 0 to 0)."""
-    mods = dict(model.named_modules())
-    handles = []
-    try:
-        for name, mask in masks.items():
-            module = mods[name]
-            dev = next(iter(module.parameters()), mask).device
-            vs, cs = (mask == 0).nonzero(as_tuple=True)
-            z = (vs.to(dev), cs.to(dev))
-            handles.append(module.register_forward_hook(
-                lambda mod, a, out, z=z, V=mask.shape[0]: _apply(z, V, out, mod)))
-        yield model
-    finally:
-        for h in handles:
-            h.remove()
-
-
-@torch.no_grad()
-def masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
-    """``model(X)`` with the units ``removed`` (iterable of ``(group, root index)``) zeroed."""
+def _masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
     masks = unit_masks(groups, [list(removed)])
-    with mask_hooks(model, masks):
-        return model(X)
+    with torch.no_grad(), preserved_state(model), mask_hooks(model, masks):
+        out = model(X)
+    if not torch.is_tensor(out):
+        raise RedundancyError(f"the model returned a {type(out).__name__}; masked_forward needs a tensor output")
+    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise RedundancyError("the masked model's output holds NaN or inf on X; its weights or inputs are not finite")
+    return out
 
 
+@_v.validate_params({"model": _v.Module(), "X": _v.Tensor(min_ndim=1)})
+@_v.model_errors("masked_forward")
+def masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
+    """``model(X)`` with the units ``removed`` (iterable of ``(group, root index)``) zeroed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Run as it is (its train/eval mode); its parameters and buffers are put back afterwards.
+    groups : list of ChannelGroup
+        :func:`find_groups` of this model.
+    removed : iterable of (int, int)
+        Units ``(group index, root index)`` to zero.
+    X : torch.Tensor
+        A finite input batch.
+
+    Returns
+    -------
+    torch.Tensor
+        The output (refused when it holds NaN or inf).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    >>> X = torch.randn(5, 3)
+    >>> groups = find_groups(net, X[:1])
+    >>> out = masked_forward(net, groups, [(0, r) for r in range(4)], X)
+    >>> bool(torch.allclose(out, net[2].bias.expand(5, 2)))
+    True
+    """
+    groups = _check_groups("groups", groups, model)
+    return _masked_forward(model, groups, _check_removed("removed", removed, groups), X)
+
+
+@_v.validate_params({"model": _v.Module(), "example": _v.Tensor(min_ndim=1), "check": _v.Bool(),
+                     "atol": _v.Float(0.0, 1e6)})
+@_v.model_errors("prune_units")
 def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, check: bool = True,
                 atol: float = 1e-5) -> tuple[nn.Module, float]:
     """A physically smaller copy of ``model`` without the units ``removed``.
@@ -254,12 +311,36 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
     and concat offsets shrink with it. With ``check``, the copy's output on ``example`` is compared
     with the masked model's and a difference above ``atol`` (relative to the output scale) is refused.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Not changed (the copy is pruned; its train/eval flags and state are put back).
+    groups : list of ChannelGroup
+        :func:`find_groups` of this model.
+    removed : iterable of (int, int)
+        Units ``(group index, root index)``; every group keeps at least one.
+    example : torch.Tensor
+        A finite input batch (traced, and used for the check).
+    check : bool
+    atol : float in [0, 1e6]
+
     Returns
     -------
     (nn.Module, float)
         The pruned model (eval mode) and the largest absolute output difference to the masked model.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    >>> X = torch.randn(5, 3)
+    >>> small, diff = prune_units(net, find_groups(net, X[:1]), [(0, 1), (0, 3)], X)
+    >>> small[0].out_features, diff < 1e-5
+    (2, True)
     """
-    removed = sorted(set((int(g), int(r)) for g, r in removed))
+    groups = _check_groups("groups", groups, model)
+    removed = sorted(set(_check_removed("removed", removed, groups)))
     by_group: dict[int, list[int]] = {}
     for g, r in removed:
         by_group.setdefault(g, []).append(r)
@@ -267,8 +348,11 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
         if len(rs) >= groups[g].size:
             raise RedundancyError(f"cannot remove all {groups[g].size} channels of layer {groups[g].layer!r}; "
                                   "keep at least one")
-    was_training = model.training
-    model.eval()
+    with eval_mode(model), preserved_state(model):
+        return _prune_copy(model, groups, removed, by_group, example, check, atol)
+
+
+def _prune_copy(model, groups, removed, by_group, example, check, atol):
     pruned = copy.deepcopy(model).eval()
     if by_group:
         DG = _dependency_graph(pruned, example)
@@ -281,7 +365,7 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
     diff = 0.0
     if check:
         with torch.no_grad():
-            ref = masked_forward(model, groups, removed, example)
+            ref = _masked_forward(model, groups, removed, example)
             out = pruned(example)
         if out.shape != ref.shape:
             raise RedundancyError(f"the pruned model's output shape {tuple(out.shape)} differs from {tuple(ref.shape)}")
@@ -292,5 +376,4 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
                 f"the pruned model differs from the masked model by {diff:.3g} (> {atol} x {scale:.3g}); an "
                 "operation between a channel and its consumers does not map 0 to 0 (e.g. a sigmoid or a bias "
                 "outside a conv/linear/BatchNorm), so zeroing is not removing for this model")
-    model.train(was_training)
     return pruned, diff

@@ -22,23 +22,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from redundancy._validation import _short
 from redundancy.errors import RedundancyError
-from redundancy.pruning.groups import mask_hooks, unit_masks
+from redundancy.pruning.masks import mask_hooks, unit_masks
 
-__all__ = ["variant_quality", "check_metric"]
+__all__: list[str] = []  # internal machinery of car_scores and prune
 
 _MAX_ROWS = 2_000_000
 
 
-def check_metric(metric, task: str):
+def _check_metric(metric, task: str):
     """``metric`` normalised: a name allowed for ``task`` or a callable."""
     if metric is None:
         return "accuracy" if task == "classification" else "r2"
-    if callable(metric):
+    if callable(metric) and not isinstance(metric, type):
         return metric
     allowed = ("accuracy", "loss") if task == "classification" else ("r2", "loss")
-    if metric not in allowed:
-        raise RedundancyError(f"metric={metric!r} is not allowed for a {task} data set; choose one of "
+    if not isinstance(metric, str) or metric not in allowed:
+        raise RedundancyError(f"metric={_short(metric)} is not allowed for a {task} data set; choose one of "
                               f"{list(allowed)} or give a callable metric(outputs, targets) -> float")
     return metric
 
@@ -69,7 +70,10 @@ def _quality(out: torch.Tensor, y: torch.Tensor, metric, task: str, n_classes: i
         logp = torch.log_softmax(out.double(), -1)
         ce = -logp.gather(-1, y.reshape(1, -1, 1).expand(V, -1, 1)).squeeze(-1).mean(1)
         return (-ce).cpu().numpy(), per_class
-    pred = out.reshape(V, *y.shape).double() if out[0].numel() == y.numel() else out.double()
+    if out[0].numel() != y.numel():
+        raise RedundancyError(f"the model gives {out[0].numel() // max(len(y), 1)} outputs per example but the "
+                              f"regression targets have {y.numel() // max(len(y), 1)}; they must match")
+    pred = out.reshape(V, *y.shape).double()
     res = ((pred - y.double().unsqueeze(0)) ** 2).reshape(V, -1).sum(1)
     if metric == "loss":
         return (-res / y.numel()).cpu().numpy(), None
@@ -148,7 +152,7 @@ def _needed(model: nn.Module, calls, upto: int, x1: torch.Tensor) -> set:
 
 
 @torch.no_grad()
-def variant_quality(model: nn.Module, groups, removed_sets, X: torch.Tensor, y: torch.Tensor, *,
+def _variant_quality(model: nn.Module, groups, removed_sets, X: torch.Tensor, y: torch.Tensor, *,
                     metric="accuracy", task: str = "classification", n_classes: int = 0,
                     batch_masks: int = 32, batch_size: int = 4096, replay: bool = True, progress=None):
     """Quality of the unmasked model and of every variant in ``removed_sets``.

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from redundancy._validation import as_generator, check_int, check_module, check_shape
+from redundancy._validation import _short, check_bool, check_int, check_module, check_seed, check_shape
 from redundancy.errors import RedundancyError
-from redundancy.scoreboard.channel_scores import l1_importance, participation_redundancy, taylor_importance
-from redundancy.scoreboard.companions import (KNOWN_RESULTS, companion_channel_scores, companion_layer_scores,
-                                              compute_companion)
+from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, l1_importance, participation_redundancy,
+                                                  taylor_importance)
+from redundancy.scoreboard.companions import (KNOWN_RESULTS, _companion_layer_scores, _compute_companion,
+                                              companion_channel_scores)
 from redundancy.scoreboard.correlation import consensus, correlation_matrix, rank_normalise, reference_table
 from redundancy.scoreboard.definitions import CHANNEL_SCORES, COMPANIONS, DEFAULT_SCORES, SCORES
 from redundancy.scoreboard.kernel_scores import report_scores, spectrum_scores
@@ -185,10 +187,11 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
         "pip": SpikeSlabResult, "longtail": LongTailRiskReport}``; reused, never recomputed.
     report : RedundancyReport, optional
         A report of ``analyze(model, input_shape)`` already computed (reused).
-    seed : int
-        Seeds the Taylor subsample, ``analyze``'s numerical dof and the companion methods.
+    seed : int, None or numpy.random.Generator
+        Seeds the Taylor subsample, ``analyze``'s numerical dof and the companion methods (which get
+        0 for None or a Generator).
     taylor_examples : int
-        Training examples used by the Taylor score.
+        Training examples used by the Taylor score (at most 100,000).
     device : str
     progress : bool
         tqdm bar over the scores.
@@ -209,9 +212,13 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     from redundancy.data import as_dataset
 
     check_module("model", model)
-    as_generator(seed)
-    seed_int = int(seed) if not isinstance(seed, np.random.Generator) else 0
-    taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1)
+    seed = check_seed("seed", seed, allow_none=True, allow_generator=True)
+    seed_int = int(seed) if isinstance(seed, int) else 0  # None or a Generator: the companions get seed 0
+    taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
+    progress = check_bool("progress", progress)
+    if results is not None and not isinstance(results, Mapping):
+        raise RedundancyError(f"results={_short(results)} is not allowed; give None or a dict "
+                              f"{{name: result}} with names from {list(KNOWN_RESULTS)}")
     results = dict(results or {})
     bad = [k for k in results if k not in KNOWN_RESULTS]
     if bad:
@@ -254,12 +261,12 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
         else:  # a companion score: reuse the caller's result, else compute it
             res = results.get(name)
             if res is None:
-                res, why = compute_companion(name, model, ds, seed=seed_int)
+                res, why = _compute_companion(name, model, ds, seed=seed_int)
                 if res is None:
                     skipped[name] = why
                     continue
                 results[name] = res
-            layer_scores[name], unknown = companion_layer_scores(name, res, layers)
+            layer_scores[name], unknown = _companion_layer_scores(name, res, layers)
             if unknown:
                 notes[name] = f"layers not in the model, ignored: {unknown[:5]}"
             if name in CHANNEL_SCORES:

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from redundancy._validation import as_generator, check_int
+import redundancy._validation as _v
+from redundancy._validation import as_generator
 from redundancy.analysis.records import layer_kernel
-from redundancy.counts import eval_mode
+from redundancy.counts import eval_mode, preserved_state
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 
@@ -26,27 +27,73 @@ __all__ = ["l1_importance", "taylor_importance", "participation_redundancy", "MA
 
 #: Most examples :func:`taylor_importance` accepts (the cost is one forward and backward pass each).
 MAX_TAYLOR_EXAMPLES = 100_000
+#: Most layers one call scores.
+MAX_LAYERS = 100_000
 
 
+def _layer_names(name: str, layers, model) -> list[str]:
+    """``layers`` as a non-empty list of distinct module names of ``model`` that have a kernel."""
+    if isinstance(layers, str):
+        layers = [layers]
+    names = list(dict.fromkeys(_v.Items(_v.Instance(str, "module name (str)"), min_len=1, max_len=MAX_LAYERS)(
+        name, layers)))
+    modules = dict(model.named_modules())
+    missing = [nm for nm in names if nm not in modules]
+    if missing:
+        raise RedundancyError(f"{name} {missing[:5]} are not modules of the model")
+    return names
+
+
+def _kernel(model, name: str) -> torch.Tensor:
+    mod = dict(model.named_modules())[name]
+    try:
+        w = layer_kernel(mod)
+    except (RedundancyError, AttributeError, TypeError, RuntimeError) as exc:
+        raise RedundancyError(f"layers contains {name!r} ({type(mod).__name__}), which has no conv/linear "
+                              f"kernel ({_v._short(_v._first_line(exc), 80)})") from None
+    if not torch.is_tensor(w) or w.dim() < 2 or w.is_meta or not w.is_floating_point():
+        raise RedundancyError(f"layers contains {name!r} ({type(mod).__name__}), whose weight is not a "
+                              "floating kernel of shape (out, in, ...)")
+    return w
+
+
+@_v.validate_params({"importance": _v.Array(min_ndim=0, min_size=1)})
 def participation_redundancy(importance) -> float:
     """``1 - PR/K`` with ``PR = (sum a)^2 / sum a^2`` the effective number of channels.
+
+    The importances are taken in absolute value and divided by their largest one first (the ratio
+    does not change, and nothing overflows).
+
+    Parameters
+    ----------
+    importance : array-like
+        ``K >= 1`` finite channel importances (any shape; flattened).
 
     Examples
     --------
     >>> participation_redundancy([1.0, 1.0, 1.0, 1.0]), participation_redundancy([2.0, 2.0, 0.0, 0.0])
     (0.0, 0.5)
     """
-    a = np.abs(np.asarray(importance, dtype=np.float64).ravel())
-    if a.size == 0 or not np.isfinite(a).all():
-        raise RedundancyError(f"importance must be a non-empty finite array; got {a.size} values")
+    a = np.abs(importance.ravel())
+    top = float(a.max())
+    if top == 0.0:
+        return 1.0
+    a = a / top
     s2 = float(np.sum(a * a))
     if s2 == 0.0:
         return 1.0
     return float(min(max(1.0 - float(np.sum(a)) ** 2 / (a.size * s2), 0.0), 1.0))
 
 
+@_v.validate_params({"model": _v.Module()})
 def l1_importance(model: nn.Module, layers) -> dict[str, np.ndarray]:
     """``{layer: a}`` with ``a_k = sum |W[k, ...]|`` over the dense kernel of output channel ``k``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layers : str or sequence of str
+        Names of conv/linear modules of ``model`` (at most 100,000); their kernels must be finite.
 
     Examples
     --------
@@ -58,11 +105,13 @@ def l1_importance(model: nn.Module, layers) -> dict[str, np.ndarray]:
     >>> l1_importance(net, ["0"])["0"].tolist()
     [3.0, 0.5]
     """
-    modules = dict(model.named_modules())
     out = {}
-    for name in layers:
-        w = layer_kernel(modules[name]).detach().to("cpu", torch.float64)
-        out[name] = w.abs().reshape(w.shape[0], -1).sum(1).numpy()
+    for name in _layer_names("layers", layers, model):
+        w = _kernel(model, name).detach().to("cpu", torch.float64)
+        v = w.abs().reshape(w.shape[0], -1).sum(1).numpy()
+        if not np.isfinite(v).all():
+            raise RedundancyError(f"the L1 norms of layer {name!r} are not finite (NaN or inf weights, or overflow)")
+        out[name] = v
     return out
 
 
@@ -72,6 +121,10 @@ def _example_loss(out: torch.Tensor, y: torch.Tensor, classification: bool) -> t
     return ((out.reshape(y.shape) - y) ** 2).sum()
 
 
+@_v.validate_params({"model": _v.Module(), "n_examples": _v.Int(1, MAX_TAYLOR_EXAMPLES),
+                     "batch_size": _v.Int(1, MAX_TAYLOR_EXAMPLES), "seed": _v.Seed(allow_none=True, allow_generator=True),
+                     "progress": _v.Bool()})
+@_v.model_errors("taylor_importance")
 def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, batch_size: int = 128,
                       seed=0, device="cpu", progress: bool = False) -> dict[str, np.ndarray]:
     """``{layer: Theta}``, ``Theta_k = mean_n |mean_m a_nkm dL_n/da_nkm|`` on training examples.
@@ -80,7 +133,21 @@ def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, 
     model runs in eval mode (BatchNorm uses its running statistics, so examples do not interact and
     the gradient of the summed loss is each example's own gradient). ``n_examples`` training
     examples are drawn without replacement with ``seed`` (all of them when there are fewer). A layer
-    called several times adds the terms of every call.
+    called several times adds the terms of every call. The model's parameters, buffers and
+    train/eval flags are put back afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        With floating parameters; its forward must accept the data's inputs.
+    data : Dataset or (X, y)
+        Training examples (the training split of a Dataset).
+    layers : str or sequence of str
+        Module names whose outputs are scored per channel (dimension 1).
+    n_examples, batch_size : int in [1, 100000]
+    seed : int, None or numpy Generator
+    device : str or torch.device
+    progress : bool
 
     Examples
     --------
@@ -97,18 +164,19 @@ def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, 
     from redundancy.training import check_device
 
     ds = as_dataset(data)
-    n_examples = check_int("n_examples", n_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
-    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
+    layers = _layer_names("layers", layers, model)
     dev = check_device(device)
     rng = as_generator(seed)
     n = len(ds.y_train)
+    if n == 0:
+        raise RedundancyError("data has no training examples; the Taylor importance needs some")
     idx = np.sort(rng.permutation(n)[:n_examples]) if n > n_examples else np.arange(n)
     modules = dict(model.named_modules())
-    missing = [nm for nm in layers if nm not in modules]
-    if missing:
-        raise RedundancyError(f"layers {missing[:5]} are not modules of the model")
+    p = next(iter(model.parameters()), None)
+    if p is None or not p.is_floating_point():
+        raise RedundancyError("model has no floating-point parameters; the Taylor importance needs gradients")
     model.to(dev)  # as redundancy.training.evaluate does
-    dtype = next(model.parameters()).dtype
+    dtype = p.dtype
     classification = ds.task == "classification"
     sums = {name: None for name in layers}
     acts: dict[str, list[torch.Tensor]] = {}
@@ -120,7 +188,7 @@ def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, 
 
     handles = [modules[name].register_forward_hook(hook(name)) for name in layers]
     try:
-        with eval_mode(model):
+        with eval_mode(model), preserved_state(model):
             for start in tqdm(range(0, len(idx), batch_size), desc="taylor", disable=not progress):
                 b = idx[start:start + batch_size]
                 X = torch.as_tensor(ds.X_train[b], dtype=dtype, device=dev).requires_grad_(True)
@@ -133,6 +201,9 @@ def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, 
                 grads = torch.autograd.grad(loss, outs, allow_unused=True) if outs else []
                 per = {}
                 for nm, a, g in zip(names, outs, grads):
+                    if a.dim() < 2:
+                        raise RedundancyError(f"layer {nm!r} returned an output of shape {tuple(a.shape)}; the "
+                                              "Taylor importance needs (batch, channels, ...)")
                     if g is None:
                         g = torch.zeros_like(a)
                     t = (a.detach() * g).reshape(a.shape[0], a.shape[1], -1).mean(2).abs().double()

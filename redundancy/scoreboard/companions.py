@@ -24,13 +24,12 @@ import numpy as np
 
 from redundancy.errors import RedundancyError
 
-__all__ = ["KNOWN_RESULTS", "compute_companion", "companion_layer_scores", "companion_channel_scores",
-           "longtail_flips"]
+__all__ = ["KNOWN_RESULTS", "companion_channel_scores", "longtail_flips"]
 
 KNOWN_RESULTS = ("searched", "car", "pip", "longtail")
 
 
-def compute_companion(name: str, model, data, *, seed: int = 0):
+def _compute_companion(name: str, model, data, *, seed: int = 0):
     """Run the companion method behind score ``name``; ``(result, None)`` or ``(None, reason)``."""
     try:
         if name == "searched":
@@ -76,7 +75,7 @@ def _finite(name, what, values):
     return v
 
 
-def companion_layer_scores(name: str, result, layers) -> tuple[dict, list[str]]:
+def _companion_layer_scores(name: str, result, layers) -> tuple[dict, list[str]]:
     """``({layer: redundancy}, unknown layer names)`` of a companion result (only model layers;
     a layer whose redundancy is NaN, i.e. the method did not score it, is left out)."""
     known = set(layers)

@@ -21,13 +21,16 @@ import os
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+import redundancy._validation as _v
+from redundancy._validation import _short
 from redundancy.errors import RedundancyError
 from redundancy.scoreboard.companions import longtail_flips
 from redundancy.scoreboard.definitions import SCORES
 from redundancy.scoreboard.figures import draw_bars, draw_heatmap, draw_matrix, png_base64
 
-__all__ = ["scoreboard_to_html", "report_to_html", "headline", "render"]
+__all__ = ["scoreboard_to_html", "report_to_html", "headline"]
 
 NOT_MEASURED = "not measured"
 
@@ -50,8 +53,43 @@ def _saving(orig, comp) -> str:
     return f"{saved:,} of {orig:,} ({100 * saved / orig:.1f} %)" if orig else f"{saved:,}"
 
 
+def _instance(kind: str):
+    """A check that the argument is None or an instance of ``kind`` (imported when called)."""
+    def check(name, value):
+        from redundancy.analysis.report import RedundancyReport
+        from redundancy.analysis.roi import RoiResult
+
+        if kind == "Scoreboard":  # board imports this module: recognise a Scoreboard by what headline reads
+            ok = all(callable(getattr(value, a, None)) for a in ("redundant_fraction", "rank_normalised")) \
+                and isinstance(getattr(value, "table", None), pd.DataFrame) \
+                and isinstance(getattr(value, "scores", None), tuple)
+        else:
+            ok = isinstance(value, {"RedundancyReport": RedundancyReport, "RoiResult": RoiResult}[kind])
+        if value is not None and not ok:
+            raise RedundancyError(f"{name}={_short(value)} is not allowed; {name} must be a {kind} or None")
+        return value
+    return _v.Check(check)
+
+
+@_v.validate_params({"scoreboard": _instance("Scoreboard"), "report": _instance("RedundancyReport"),
+                     "roi": _instance("RoiResult")})
 def headline(scoreboard=None, report=None, roi=None, longtail=None) -> list[tuple[str, str]]:
-    """``[(question, answer)]`` of the page's headline, from whatever is given."""
+    """``[(question, answer)]`` of the page's headline, from whatever is given.
+
+    Parameters
+    ----------
+    scoreboard : Scoreboard, optional
+    report : RedundancyReport, optional
+    roi : RoiResult, optional
+    longtail : object, optional
+        A long-tail report (see :func:`~redundancy.scoreboard.companions.longtail_flips`); anything
+        that states no flip count or rate reads as "not measured".
+
+    Examples
+    --------
+    >>> dict(headline())["What does the compression save?"]
+    'not measured (no ROI given)'
+    """
     rows = []
     parts = []
     if scoreboard is not None and scoreboard.redundant_fraction() is not None:
@@ -161,7 +199,7 @@ def _environment():
                               autoescape=True, undefined=jinja2.StrictUndefined)
 
 
-def render(context: dict[str, Any]) -> str:
+def _render(context: dict[str, Any]) -> str:
     """The page's HTML text from a context (see :func:`scoreboard_to_html` for the keys)."""
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -223,7 +261,7 @@ def scoreboard_to_html(scoreboard, path, *, roi=None, report=None, title: str | 
         raise RedundancyError(f"roi={type(roi).__name__} is not a RoiResult")
     report = report if report is not None else scoreboard.report
     title = title or f"Redundancy of {scoreboard.model_name}"
-    return _write(path, render(_context(title, scoreboard, report, roi)))
+    return _write(path, _render(_context(title, scoreboard, report, roi)))
 
 
 def report_to_html(report, path, roi=None, *, title: str | None = None) -> str:
@@ -234,4 +272,4 @@ def report_to_html(report, path, roi=None, *, title: str | None = None) -> str:
     if roi is not None and not hasattr(roi, "params_original"):
         raise RedundancyError(f"roi={type(roi).__name__} is not a RoiResult")
     title = title or f"Redundancy of {report.model_name}"
-    return _write(path, render(_context(title, None, report, roi)))
+    return _write(path, _render(_context(title, None, report, roi)))

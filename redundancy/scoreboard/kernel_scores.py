@@ -14,7 +14,10 @@ import math
 import numpy as np
 import torch
 
+import redundancy._validation as _v
 from redundancy.analysis.records import layer_kernel
+from redundancy.analysis.report import RedundancyReport
+from redundancy.errors import RedundancyError
 from redundancy.lowrank.ranks import energy_ranks, evbmf
 
 __all__ = ["report_scores", "spectrum_scores", "full_rank", "MAX_UNFOLDING"]
@@ -23,16 +26,25 @@ __all__ = ["report_scores", "spectrum_scores", "full_rank", "MAX_UNFOLDING"]
 MAX_UNFOLDING = 40_000_000
 
 
+_REPORT = _v.Instance(RedundancyReport, "RedundancyReport (from redundancy.analysis.analyze)")
+
+
+@_v.validate_params({"kernel_shape": _v.Shape(2, 8, max_numel=10 ** 15), "groups": _v.Int(1, 10 ** 9)})
 def full_rank(kernel_shape, groups: int = 1) -> int:
     """``g * min(K/g, C/g * prod(k))``: the largest possible rank of the output-channel unfolding.
+
+    ``kernel_shape``: ``(K, C/g, *k)`` (2 to 8 positive sizes); ``groups``: ``g``, which must divide ``K``.
 
     Examples
     --------
     >>> full_rank((16, 2, 1, 1)), full_rank((8, 1, 3, 3), groups=8)
     (2, 8)
     """
-    k = int(kernel_shape[0])
-    cols = int(np.prod(kernel_shape[1:]))
+    k = kernel_shape[0]
+    if k % groups:
+        raise RedundancyError(f"groups={groups} does not divide the {k} output channels of kernel_shape="
+                              f"{kernel_shape}")
+    cols = math.prod(kernel_shape[1:])
     return groups * min(k // groups, cols)
 
 
@@ -40,6 +52,7 @@ def _one_minus(num, den):
     return None if num is None or not den else float(min(max(1.0 - num / den, 0.0), 1.0))
 
 
+@_v.validate_params({"report": _REPORT})
 def report_scores(report) -> dict[str, dict[str, float | None]]:
     """``{score: {layer: redundancy or None}}`` for ``dof``, ``kr_segment``, ``kr_block`` and
     ``numerical`` from a :class:`~redundancy.analysis.report.RedundancyReport`.
@@ -58,9 +71,13 @@ def report_scores(report) -> dict[str, dict[str, float | None]]:
     {'0': 0.0, '1': 0.875}
     """
     blocks = {b.name: b for b in report.blocks}
+    segments = {s.name: s for s in report.segments}
     out = {"dof": {}, "kr_segment": {}, "kr_block": {}, "numerical": {}}
     for r in report.layers:
-        seg = next(s for s in report.segments if s.name == r.segment)
+        seg = segments.get(r.segment)
+        if seg is None:
+            raise RedundancyError(f"report layer {r.name!r} names the segment {r.segment!r}, which the report does "
+                                  "not hold; pass a report from analyze()")
         out["dof"][r.name] = _one_minus(seg.dof, seg.naive) if seg.dof else None
         out["kr_segment"][r.name] = _one_minus(1.0, r.kr_ratio) if r.kr_ratio else 0.0
         b = blocks.get(r.block) if r.block else None
@@ -76,6 +93,7 @@ def _group_blocks(kernel: np.ndarray, groups: int) -> list[np.ndarray]:
     return [mats[j] for j in range(groups)]
 
 
+@_v.validate_params({"model": _v.Module(), "report": _REPORT, "energy": _v.Float(0.0, 1.0, lo_open=True)})
 def spectrum_scores(model, report, *, energy: float = 0.9) -> tuple[dict, dict, dict]:
     """``(evbmf, energy, reasons)``: ``{layer: 1 - rank/full_rank}`` for the EVBMF rank and the
     energy-``energy`` rank of each layer's unfolding, and ``{layer: why it was skipped}``.
@@ -85,6 +103,14 @@ eps(dtype) s_max``, the tolerance of the numerical rank) set to 0: the kernel's 
 is not noise to be modelled, and EVBMF would otherwise keep rounding-level components of an
 exactly low-rank float32 kernel. EVBMF may keep no component (the unfolding looks like noise):
 its redundancy is then 1.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model ``report`` was computed for (every report layer must be one of its modules, with
+        the kernel shape the report states).
+    report : RedundancyReport
+    energy : float in (0, 1]
 
     Examples
     --------
@@ -107,7 +133,13 @@ its redundancy is then 1.
                            f"MAX_UNFOLDING={MAX_UNFOLDING:,}")
             ev[r.name] = en[r.name] = None
             continue
+        if r.name not in modules:
+            raise RedundancyError(f"report layer {r.name!r} is not a module of model; pass the report of "
+                                  "analyze(model, ...) for this model")
         kern = layer_kernel(modules[r.name]).detach()
+        if tuple(kern.shape) != tuple(r.kernel_shape):
+            raise RedundancyError(f"layer {r.name!r} has a kernel of shape {tuple(kern.shape)} but the report says "
+                                  f"{tuple(r.kernel_shape)}; pass the report of this model")
         eps = float(torch.finfo(kern.dtype).eps) if kern.dtype.is_floating_point else 0.0
         w = kern.cpu().double().numpy()
         if not np.isfinite(w).all():

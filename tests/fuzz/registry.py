@@ -45,7 +45,6 @@ UNHARDENED = frozenset({
     "redundancy.longtail.compressions.compression_suite",  # fails only in the long profile
     "redundancy.longtail.mismatch.as_models",  # fails only in the long profile
     "redundancy.lowrank.schedule.default_plan",  # fails only in the long profile
-    "redundancy.scoreboard.companions.compute_companion",  # fails only in the long profile
     "redundancy.bayes.convert.flat_leaves",
     "redundancy.bayes.convert.mlp",
     "redundancy.bayes.convert.small_cnn",
@@ -74,36 +73,6 @@ UNHARDENED = frozenset({
     "redundancy.lowrank.search.max_search_rank",
     "redundancy.lowrank.search.replace_layers",
     "redundancy.plotting.ranks.pareto_front",
-    "redundancy.pruning.baselines.activation_scores",
-    "redundancy.pruning.baselines.l1_scores",
-    "redundancy.pruning.baselines.l2_scores",
-    "redundancy.pruning.baselines.random_scores",
-    "redundancy.pruning.baselines.taylor_scores",
-    "redundancy.pruning.car.layer_redundancy",
-    "redundancy.pruning.greedy.car_prune",
-    "redundancy.pruning.greedy.finetuned_curve",
-    "redundancy.pruning.groups.find_groups",
-    "redundancy.pruning.groups.masked_forward",
-    "redundancy.pruning.groups.prune_units",
-    "redundancy.pruning.masked.check_metric",
-    "redundancy.pruning.masked.variant_quality",
-    "redundancy.scoreboard.channel_scores.l1_importance",
-    "redundancy.scoreboard.channel_scores.participation_redundancy",
-    "redundancy.scoreboard.channel_scores.taylor_importance",
-    "redundancy.scoreboard.companions.companion_layer_scores",
-    "redundancy.scoreboard.correlation.consensus",
-    "redundancy.scoreboard.correlation.correlation_matrix",
-    "redundancy.scoreboard.correlation.rank_normalise",
-    "redundancy.scoreboard.correlation.reference_table",
-    "redundancy.scoreboard.figures.draw_bars",
-    "redundancy.scoreboard.figures.draw_heatmap",
-    "redundancy.scoreboard.figures.draw_matrix",
-    "redundancy.scoreboard.figures.png_base64",
-    "redundancy.scoreboard.html.headline",
-    "redundancy.scoreboard.html.render",
-    "redundancy.scoreboard.kernel_scores.full_rank",
-    "redundancy.scoreboard.kernel_scores.report_scores",
-    "redundancy.scoreboard.kernel_scores.spectrum_scores",
 })
 
 
@@ -306,6 +275,7 @@ def _explicit() -> dict[str, Target]:
     from redundancy.lowrank import multilinear as ML
     from redundancy import training as TR
     from tests.fuzz import lowrank_rows as LR
+    from tests.fuzz.rows_pruning_scoreboard import rows as _pruning_scoreboard_rows
 
     def T(fn, kwargs, **kw):
         return Target(fn=fn, kwargs=kwargs, **kw)
@@ -384,6 +354,7 @@ def _explicit() -> dict[str, Target]:
                                                          ax=st.sampled_from(["abc", 3, None]),
                                                          months=V.arrays()))),
         **LR.rows(T),
+        **_pruning_scoreboard_rows(),  # tests/fuzz/rows_pruning_scoreboard.py
     }
     return rows
 
