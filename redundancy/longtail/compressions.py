@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import check_module
 from redundancy.errors import RedundancyError
 
@@ -28,6 +29,7 @@ __all__ = ["low_rank", "magnitude_prune", "quantize_dynamic_int8", "quantize_sta
            "weight_sparsity"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_MAX_LEVELS = 32
 
 
 def _fraction(name, value, *, closed=False):
@@ -84,11 +86,25 @@ def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
     return new.eval()
 
 
+@_v.validate_params({"model": _v.Module()})
 def weight_sparsity(model: nn.Module) -> float:
-    """Fraction of exactly-zero conv/linear weights."""
-    ws = [m.weight for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))]
+    """Fraction of exactly-zero conv/linear weights (0.0 for a model without any).
+
+    .. math::  \\text{sparsity} = \\#\\{w = 0\\} / \\#\\{w\\}
+
+    over the ``weight`` of every ``Conv1d/2d/3d`` and ``Linear`` (a NaN weight is not zero).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> lin = nn.Linear(4, 2); _ = nn.init.zeros_(lin.weight)
+    >>> weight_sparsity(nn.Sequential(lin, nn.ReLU()))
+    1.0
+    """
+    ws = [m.weight for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))
+          and isinstance(getattr(m, "weight", None), torch.Tensor)]
     total = sum(w.numel() for w in ws)
-    return float(sum(int((w == 0).sum()) for w in ws) / total) if total else 0.0
+    return float(sum(int((w.detach() == 0).sum()) for w in ws) / total) if total else 0.0
 
 
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
@@ -139,10 +155,34 @@ def quantize_static_int8(model: nn.Module, calibration_X, *, backend: str = "x86
             torch.backends.quantized.engine = prev
 
 
+@_v.validate_params({"model": _v.Module(),
+                     "ranks": _v.Items(_v.Float(0.0, 1.0, lo_open=True), max_len=_MAX_LEVELS),
+                     "amounts": _v.Items(_v.Float(0.0, 1.0, lo_open=True, hi_open=True), max_len=_MAX_LEVELS),
+                     "seed": _v.Seed()})
 def compression_suite(model: nn.Module, calibration_X=None, *, ranks=(0.5, 0.25, 0.125),
                       amounts=(0.5, 0.8, 0.9), seed: int = 0) -> dict[str, nn.Module]:
     """``{name: compressed copy}``: low-rank and magnitude pruning at each level, int8 dynamic and,
-    with ``calibration_X``, int8 static."""
+    with ``calibration_X``, int8 static (``model`` is not changed).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    calibration_X : array (n, *input_shape), optional
+        Calibration batch of the static int8 model (left out without it).
+    ranks : sequence of float
+        Up to 32 rank fractions in (0, 1] of :func:`low_rank` (keys ``lowrank_<f>``).
+    amounts : sequence of float
+        Up to 32 pruned fractions in (0, 1) of :func:`magnitude_prune` (keys ``prune_<a>``).
+    seed : int
+        Seed of the low-rank decompositions.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
+    >>> sorted(compression_suite(net, ranks=(0.5,), amounts=(0.5,)))
+    ['int8_dynamic', 'lowrank_0.5', 'prune_0.5']
+    """
     out = {f"lowrank_{f:g}": low_rank(model, float(f), seed=seed) for f in ranks}
     out.update({f"prune_{a:g}": magnitude_prune(model, float(a)) for a in amounts})
     out["int8_dynamic"] = quantize_dynamic_int8(model)

@@ -43,31 +43,9 @@ SKIP = {
 #: methods and helpers merged after the hardening pass. They run and are counted (xfail, not skip),
 #: so CI shows how many remain; each one leaves this set when it is hardened.
 UNHARDENED = frozenset({
-    "redundancy.longtail.compressions.compression_suite",  # fails only in the long profile
-    "redundancy.longtail.mismatch.as_models",  # fails only in the long profile
     "redundancy.lowrank.schedule.default_plan",  # fails only in the long profile
     "redundancy.scoreboard.companions.compute_companion",  # fails only in the long profile
-    "redundancy.bayes.convert.flat_leaves",
-    "redundancy.bayes.convert.mlp",
-    "redundancy.bayes.convert.small_cnn",
-    "redundancy.bayes.curve.inclusion_curve",
-    "redundancy.bayes.fit.expected_calibration_error",
-    "redundancy.bayes.fit.posterior_predictive",
-    "redundancy.bayes.kl.kl_bernoulli",
-    "redundancy.bayes.kl.kl_normal",
-    "redundancy.bayes.kl.relaxed_bernoulli",
-    "redundancy.bayes.kl.spike_slab_kl",
-    "redundancy.bayes.prune.prune_to_counts",
-    "redundancy.bayes.prune.slice_network",
     "redundancy.linear.dof_numerical.estimate_seconds",
-    "redundancy.longtail.compressions.weight_sparsity",
-    "redundancy.longtail.mismatch.bin_edges",
-    "redundancy.longtail.mismatch.mismatch_stats",
-    "redundancy.longtail.mismatch.score_stats",
-    "redundancy.longtail.subsample.draw_runs",
-    "redundancy.longtail.subsample.make_models",
-    "redundancy.longtail.tail.example_loss",
-    "redundancy.longtail.tail.tail_indices",
     "redundancy.lowrank.decompose.cp_full",
     "redundancy.lowrank.decompose.multi_mode_product",
     "redundancy.lowrank.decompose.unfold",
