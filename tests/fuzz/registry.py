@@ -356,6 +356,7 @@ def _explicit() -> dict[str, Target]:
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
                                                          months=V.arrays()))),
+        **importlib.import_module("tests.fuzz.rows_bayes_longtail").rows(T),  # bayes/longtail helpers
     }
     return rows
 
