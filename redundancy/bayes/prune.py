@@ -295,8 +295,8 @@ def _check_counts(name: str, counts: Any, sizes: dict[str, int]) -> dict[str, in
                               f"layers {sorted(sizes)}")
     unknown = [k for k in counts if k not in sizes]
     if unknown:
-        raise RedundancyError(f"{name} names {_v._short(unknown)}, which are not gated layers; choose among "
-                              f"{sorted(sizes)}")
+        raise RedundancyError(f"{name} names {_v._short(unknown)}, which are not prunable weight layers; choose "
+                              f"among {sorted(sizes)}")
     return {k: check_int(f"{name}[{k!r}]", v, min_value=1, max_value=sizes[k]) for k, v in counts.items()}
 
 
@@ -339,6 +339,8 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> Pr
                      _net_count(net))
 
 
+@_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1),
+                     "fine_tune_epochs": _v.Int(0, 100_000)})
 def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *, data=None,
                        fine_tune_epochs: int = 0, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
                        device: Any = "cpu", progress: bool = False) -> PruneResult:
@@ -354,9 +356,7 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
     """
     leaves = _flat_leaves(model)
     names, modules = [n for n, _ in leaves], [m for _, m in leaves]
-    unknown = set(counts) - {n for n, m in leaves if _is_weight(m)}
-    if unknown:
-        raise RedundancyError(f"counts names {sorted(unknown)}, which are not weight layers of the model")
+    counts = _check_counts("counts", counts, {n: int(_params(m)[0].shape[0]) for n, m in leaves if _is_weight(m)})
     keep, scores = [], []
     for n, m in leaves:
         if not _is_weight(m):
@@ -368,9 +368,9 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
         W, b = _params(m)
         sq = (W.reshape(W.shape[0], -1) ** 2).sum(1) + (0 if b is None else b ** 2)
         s = sq.sqrt().cpu().double().numpy()
-        keep.append(_top(s, check_int(f"counts[{n!r}]", counts[n], min_value=1, max_value=len(s))))
+        keep.append(_top(s, counts[n]))
         scores.append(s)
-    res = _assemble(modules, names, scores, keep, None, None, tuple(input_shape), "magnitude", None, [],
-                    _count(model))
+    assemble = _v.model_errors(f"prune_by_magnitude: the model on input_shape={tuple(input_shape)}")(_assemble)
+    res = assemble(modules, names, scores, keep, None, None, tuple(input_shape), "magnitude", None, [], _count(model))
     return _fine_tune(res, data, fine_tune_epochs, dict(lr=lr, batch_size=batch_size, seed=seed, device=device,
                                                          progress=progress))

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_module
+from redundancy._validation import check_finite_module, check_materialised
 from redundancy.errors import RedundancyError
 
 __all__ = ["low_rank", "magnitude_prune", "quantize_dynamic_int8", "quantize_static_int8", "compression_suite",
@@ -52,7 +52,7 @@ def low_rank(model: nn.Module, fraction: float, *, seed: int = 0) -> nn.Module:
     """
     from redundancy.lowrank.compression import compress
 
-    check_module("model", model)
+    check_materialised("model", model)
     _fraction("fraction", fraction, closed=True)
 
     def ranks(name, layer):
@@ -74,7 +74,7 @@ def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
     """
     from torch.nn.utils import prune
 
-    check_module("model", model)
+    check_materialised("model", model)
     _fraction("amount", amount)
     new = copy.deepcopy(model)
     targets = [(m, "weight") for m in new.modules() if isinstance(m, (*_CONVS, nn.Linear))]
@@ -109,7 +109,7 @@ def weight_sparsity(model: nn.Module) -> float:
 
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """int8 dynamic quantization of the Linear layers (``torch.ao.quantization.quantize_dynamic``)."""
-    check_module("model", model)
+    check_finite_module("model", model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from torch.ao.quantization import quantize_dynamic
@@ -130,7 +130,7 @@ def quantize_static_int8(model: nn.Module, calibration_X, *, backend: str = "x86
     >>> float((q(X) - net(X)).abs().max()) < 0.2
     True
     """
-    check_module("model", model)
+    check_finite_module("model", model)
     X = torch.as_tensor(np.asarray(calibration_X, dtype=np.float32))
     if X.ndim < 2 or len(X) == 0:
         raise RedundancyError(f"calibration_X has shape {tuple(X.shape)}; give a batch (n, *input_shape), n >= 1")

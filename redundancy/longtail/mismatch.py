@@ -52,8 +52,12 @@ def _as_models(compressed) -> dict:
     return {"compressed": check_module("compressed", compressed)}
 
 
+@_v.validate_params({"n": _v.Int(1, _v.MAX_NUMEL), "split": _v.Choice("test", "train")})
 def as_scores(scores, n: int, split: str) -> dict:
-    """``{name: float array (n,)}`` from None, an array, a MemorizationResult or a dict of them."""
+    """``{name: float array (n,)}`` from None, an array, a MemorizationResult or a dict of them.
+
+    Every score must hold ``n`` finite numbers (one per example of ``split``); a MemorizationResult
+    gives ``mem`` (``split="train"``) or ``max_infl`` (``"test"``)."""
     if scores is None:
         return {}
     if not isinstance(scores, dict):
@@ -65,7 +69,7 @@ def as_scores(scores, n: int, split: str) -> dict:
             s = s.mem if split == "train" else s.max_infl
         try:
             a = np.asarray(s, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise RedundancyError(f"scores[{name!r}] is not a numeric array") from None
         if a.shape != (n,) or not np.isfinite(a).all():
             raise RedundancyError(f"scores[{name!r}] has shape {a.shape}; it must be {n} finite values, one per "
@@ -99,7 +103,8 @@ def _two_edges(lo: float) -> np.ndarray:
     """Two increasing finite edges around a constant score ``lo`` (``[lo, lo + 1]`` where representable)."""
     if lo + 1 > lo:
         return np.array([lo, lo + 1.0])
-    up = np.nextafter(lo, np.inf)
+    with np.errstate(over="ignore"):
+        up = np.nextafter(lo, np.inf)
     return np.array([lo, up]) if np.isfinite(up) else np.array([np.nextafter(lo, -np.inf), lo])
 
 

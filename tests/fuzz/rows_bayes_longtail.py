@@ -32,6 +32,12 @@ def _odd():
     return V.arrays() | V.odd_scalars()
 
 
+def _mix(legal, odd=None):
+    """``legal`` three times in four, else an odd value (``st.one_of`` would weigh every odd branch alike)."""
+    odd = _odd() if odd is None else odd
+    return st.integers(0, 3).flatmap(lambda i: odd if i == 0 else legal)
+
+
 @functools.lru_cache(maxsize=1)
 def _fitted():
     """One tiny spike-and-slab fit (5 features, 4 hidden nodes), shared by the rows below."""
@@ -130,65 +136,69 @@ def rows(T) -> dict:
     from redundancy.bayes import convert as BC, curve as BU, fit as BF, kl as BK, prune as BP
     from redundancy.longtail import mismatch as LM, subsample as LS, tail as LT
 
-    lam = st.floats(0.01, 0.99) | V.pos_floats()
-    widths = st.lists(st.integers(1, 6), max_size=3) | V.odd_containers() | V.ints()
+    lam = _mix(st.floats(0.01, 0.99), V.pos_floats())
+    widths = _mix(st.lists(st.integers(1, 6), max_size=3), V.odd_containers() | V.ints())
     probs = st.tuples(st.integers(1, 12), st.integers(1, 4), st.integers(0, 99)).map(
         lambda a: torch.softmax(torch.randn(a[0], a[1], generator=torch.Generator().manual_seed(a[2]),
                                             dtype=torch.float64) * 3, 1).numpy())
-    scores = st.sampled_from([np.arange(10.0), np.r_[np.zeros(6), np.ones(4)], np.full(5, 2.0),
+    scores = _mix(st.sampled_from([np.arange(10.0), np.r_[np.zeros(6), np.ones(4)], np.full(5, 2.0),
                               np.array([-1e308, 1e308, 0.0]), np.full(3, 1.7976931348623157e308),
-                              np.array([0.0, 5e-324]), np.random.default_rng(1).normal(size=30)]) | _odd()
+                              np.array([0.0, 5e-324]), np.random.default_rng(1).normal(size=30)]))
     bins = st.integers(1, 6) | st.sampled_from(["uniform:3", "uniform:1", "uniform:0", "uniform:10000", "x",
                                                 [0.0, 1.0, 5.0], [1.0, 0.0], np.array([-np.inf, 0.0]), 10 ** 400])
     return {
         "redundancy.bayes.kl.kl_bernoulli": T(BK.kl_bernoulli, st.fixed_dictionaries(
-            {"logit": _tensors(4) | _tensors(4).map(lambda t: t * 1e6) | _odd(), "prior_inclusion": lam}),
+            {"logit": _mix(_tensors(4) | _tensors(4).map(lambda t: t * 1e6)), "prior_inclusion": lam}),
             oracle=_kl_bernoulli_oracle),
         "redundancy.bayes.kl.kl_normal": T(BK.kl_normal, st.fixed_dictionaries(
-            {"mu": _tensors(3) | _odd(), "sigma": _pos_tensors(3) | _tensors(3) | _odd(),
-             "slab_scale": st.floats(0.1, 3) | V.pos_floats()}), oracle=_kl_normal_oracle),
+            {"mu": _mix(_tensors(3)),
+             "sigma": _mix(_pos_tensors(3) | _pos_tensors(3).map(lambda t: t * 1e-30) | _tensors(3)),
+             "slab_scale": _mix(st.floats(0.1, 3), V.pos_floats())}), oracle=_kl_normal_oracle),
         "redundancy.bayes.kl.spike_slab_kl": T(BK.spike_slab_kl, st.fixed_dictionaries(
-            {"logit": _tensors(3) | _tensors(2) | _odd(), "mu": _tensors(3, 2) | _odd(),
-             "sigma": _pos_tensors(3, 2) | _pos_tensors(2) | _odd(), "prior_inclusion": lam,
-             "slab_scale": st.floats(0.1, 3) | V.pos_floats()})),
+            {"logit": _mix(_tensors(3), _tensors(2) | _odd()), "mu": _mix(_tensors(3, 2)),
+             "sigma": _mix(_pos_tensors(3, 2), _pos_tensors(2) | _odd()), "prior_inclusion": lam,
+             "slab_scale": _mix(st.floats(0.1, 3), V.pos_floats())})),
         "redundancy.bayes.kl.relaxed_bernoulli": T(BK.relaxed_bernoulli, st.builds(
-            lambda a, o: {**a, **o}, st.fixed_dictionaries({"logit": _tensors(5) | _odd(),
-                                                            "temperature": st.floats(1e-7, 10) | V.pos_floats()}),
+            lambda a, o: {**a, **o}, st.fixed_dictionaries({"logit": _mix(_tensors(5)),
+                                                            "temperature": _mix(st.floats(1e-7, 10), V.pos_floats())}),
             _opt(generator=st.sampled_from([None, "abc", 3]) | st.just(0).map(
                 lambda s: torch.Generator().manual_seed(s))))),
         "redundancy.bayes.convert.mlp": T(BC.mlp, st.builds(
             lambda a, o: {**a, **o}, st.fixed_dictionaries({
-                "input_shape": st.sampled_from([(5,), (1, 4, 4)]) | V.shapes_for((1, 6)), "widths": widths,
-                "n_out": st.integers(1, 4) | V.ints()}), _opt(seed=V.seeds())), oracle=_shape_oracle("n_out")),
+                "input_shape": _mix(st.sampled_from([(5,), (1, 4, 4)]), V.shapes_for((1, 6))), "widths": widths,
+                "n_out": _mix(st.integers(1, 4), V.ints())}), _opt(seed=V.seeds())), oracle=_shape_oracle("n_out")),
         "redundancy.bayes.convert.small_cnn": T(BC.small_cnn, st.builds(
             lambda a, o: {**a, **o}, st.fixed_dictionaries({
-                "input_shape": st.sampled_from([(1, 8), (2, 6, 6), (1, 1), (1, 1, 1), (1, 10 ** 4, 10 ** 4)])
-                | V.shapes_for((1, 6)), "channels": widths, "n_out": st.integers(1, 4) | V.ints()}),
-            _opt(hidden=st.integers(1, 8) | V.ints(), seed=V.seeds())), oracle=_shape_oracle("n_out")),
+                "input_shape": _mix(st.sampled_from([(1, 8), (2, 6, 6), (1, 1), (1, 1, 1), (1, 10 ** 4, 10 ** 4)]),
+                                    V.shapes_for((1, 6))),
+                "channels": widths, "n_out": _mix(st.integers(1, 4), V.ints())}),
+            _opt(hidden=_mix(st.integers(1, 8), V.ints()), seed=V.seeds())), oracle=_shape_oracle("n_out")),
         "redundancy.bayes.fit.expected_calibration_error": T(BF.expected_calibration_error, probs.flatmap(
-            lambda p: st.fixed_dictionaries({"probs": st.just(p) | _odd(), "y": st.lists(
-                st.integers(0, p.shape[1] - 1), min_size=len(p), max_size=len(p)).map(np.array) | _odd()},
-                optional={"n_bins": st.integers(1, 20) | V.ints()})), oracle=_ece_oracle),
+            lambda p: st.fixed_dictionaries({"probs": _mix(st.just(p)), "y": _mix(st.lists(
+                st.integers(0, p.shape[1] - 1), min_size=len(p), max_size=len(p)).map(np.array))},
+                optional={"n_bins": _mix(st.integers(1, 20), V.ints())})), oracle=_ece_oracle),
         "redundancy.bayes.fit.posterior_predictive": T(BF.posterior_predictive, st.builds(
             lambda X, n, s: {"net": _fitted()[0].net, "X": X, "n_samples": n, "seed": s},
-            st.integers(1, 6).map(lambda n: np.ones((n, 5), "float32")) | st.just(torch.zeros(2, 5)) | _odd(),
-            st.integers(1, 3) | V.ints(), V.seeds())),
+            _mix(st.integers(1, 6).map(lambda n: np.ones((n, 5), "float32")) | st.just(torch.zeros(2, 5))),
+            _mix(st.integers(1, 3), V.ints()), _mix(st.integers(0, 9), V.seeds()))),
         "redundancy.bayes.prune.prune_to_counts": T(BP.prune_to_counts, st.builds(
-            lambda r, c, o: {"result": _fitted()[0] if r else V.ODD_SCALARS[3], "counts": c, **o}, st.booleans(),
-            st.dictionaries(st.sampled_from(["1", "nope"]), st.integers(1, 4) | V.ints(), max_size=2) | _odd(),
+            lambda r, c, o: {"result": _fitted()[0] if r else V.ODD_SCALARS[3], "counts": c, **o}, st.integers(0, 5),
+            _mix(st.dictionaries(st.sampled_from(["1", "1", "nope"]), _mix(st.integers(1, 4), V.ints()), max_size=2)),
             _opt(order=st.sampled_from(["pip", "magnitude", "x", None])))),
         "redundancy.bayes.curve.inclusion_curve": T(BU.inclusion_curve, st.builds(
             lambda d, f: {"result": _fitted()[0], "data": _fitted()[1] if d is None else d, "fractions": f},
-            st.none() | V.datasets(), st.lists(st.floats(0.01, 1.0), min_size=1, max_size=2) | V.odd_containers())),
+            _mix(st.none(), V.datasets()),
+            _mix(st.lists(st.floats(0.01, 1.0), min_size=1, max_size=2), V.odd_containers()))),
         "redundancy.longtail.mismatch.bin_edges": T(LM.bin_edges, st.builds(
             lambda s, o: {"score": s, **o}, scores, _opt(bins=bins)), oracle=_edges_oracle),
         "redundancy.longtail.subsample.draw_runs": T(LS.draw_runs, st.builds(
-            lambda a, o: {**a, **o}, st.fixed_dictionaries({"n_train": st.integers(2, 30) | V.ints(),
-                                                            "n_models": st.integers(1, 4) | V.ints()}),
-            _opt(subset_ratio=st.floats(0.05, 0.95) | V.pos_floats(), seed=V.seeds())), oracle=_runs_oracle),
+            lambda a, o: {**a, **o}, st.fixed_dictionaries({"n_train": _mix(st.integers(2, 30), V.ints()),
+                                                            "n_models": _mix(st.integers(1, 4), V.ints())}),
+            _opt(subset_ratio=_mix(st.floats(0.05, 0.95), V.pos_floats()), seed=_mix(st.integers(0, 9), V.seeds()))),
+            oracle=_runs_oracle),
         "redundancy.longtail.subsample.make_models": T(LS.make_models, st.fixed_dictionaries({
-            "make_model": st.sampled_from(["linear", "linear", "int", "raises"]).map(_factory) | V.anything(),
-            "seeds": st.lists(st.integers(0, 5), max_size=3) | V.odd_containers()})),
+            "make_model": _mix(st.sampled_from(["linear", "linear", "int", "raises"]).map(_factory), V.anything()),
+            "seeds": _mix(st.lists(st.integers(0, 5), max_size=3), V.odd_containers())})),
         "redundancy.longtail.tail.example_loss": T(LT.example_loss, st.builds(_loss_call, V.datasets(), _opt(
             split=st.sampled_from(["test", "train", "x"]), conv=st.booleans())), oracle=_loss_oracle),
     }
