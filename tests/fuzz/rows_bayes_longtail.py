@@ -113,7 +113,8 @@ def _loss_oracle(args, res):
 
 def _shape_oracle(n_out_key):
     def oracle(args, model):
-        shape = tuple(args["input_shape"])
+        s = args["input_shape"]
+        shape = (int(s),) if isinstance(s, (int, np.integer)) else tuple(s)
         with torch.no_grad():
             out = model(torch.zeros((2, *shape)))
         return None if tuple(out.shape) == (2, args[n_out_key]) else f"output shape {tuple(out.shape)}"
@@ -138,6 +139,7 @@ def rows(T) -> dict:
 
     lam = _mix(st.floats(0.01, 0.99), V.pos_floats())
     widths = _mix(st.lists(st.integers(1, 6), max_size=3), V.odd_containers() | V.ints())
+    channels = _mix(st.lists(st.integers(1, 6), min_size=1, max_size=3), V.odd_containers() | V.ints())
     probs = st.tuples(st.integers(1, 12), st.integers(1, 4), st.integers(0, 99)).map(
         lambda a: torch.softmax(torch.randn(a[0], a[1], generator=torch.Generator().manual_seed(a[2]),
                                             dtype=torch.float64) * 3, 1).numpy())
@@ -171,7 +173,7 @@ def rows(T) -> dict:
             lambda a, o: {**a, **o}, st.fixed_dictionaries({
                 "input_shape": _mix(st.sampled_from([(1, 8), (2, 6, 6), (1, 1), (1, 1, 1), (1, 10 ** 4, 10 ** 4)]),
                                     V.shapes_for((1, 6))),
-                "channels": widths, "n_out": _mix(st.integers(1, 4), V.ints())}),
+                "channels": channels, "n_out": _mix(st.integers(1, 4), V.ints())}),
             _opt(hidden=_mix(st.integers(1, 8), V.ints()), seed=V.seeds())), oracle=_shape_oracle("n_out")),
         "redundancy.bayes.fit.expected_calibration_error": T(BF.expected_calibration_error, probs.flatmap(
             lambda p: st.fixed_dictionaries({"probs": _mix(st.just(p)), "y": _mix(st.lists(
