@@ -26,6 +26,8 @@ def _data(n=30, d=4, seed=0):
                                               (np.zeros((2, 2)), 5, "score"), (np.arange(4.0), 0, "bins"),
                                               (np.arange(4.0), "uniform:0", "bins"),
                                               (np.arange(4.0), "uniform:100000", "bins"),
+                                              (np.arange(4.0), "uniform:\u00b2", "bins"),
+                                              (np.arange(4.0), "uniform:" + "9" * 5000, "bins"),
                                               (np.arange(4.0), [2.0, 1.0], "bins"), (np.arange(4.0), 10 ** 400, "bins"),
                                               (np.arange(4.0), True, "bins")])
 def test_bin_edges_refuses(score, bins, match):

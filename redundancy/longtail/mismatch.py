@@ -158,7 +158,7 @@ def bin_edges(score, bins=5) -> np.ndarray:
     lo, hi = float(score.min()), float(score.max())
     k = bins[8:] if isinstance(bins, str) and bins.startswith("uniform:") else None
     if k is not None:
-        if not (k.isdigit() and 1 <= int(k) <= _MAX_BINS):
+        if not (k.isascii() and k.isdecimal() and len(k) <= 4 and 1 <= int(k) <= _MAX_BINS):
             raise RedundancyError(f"bins={bins!r} is not allowed; 'uniform:K' needs an integer K in [1, {_MAX_BINS}]")
         edges = _uniform_edges(lo, hi, int(k))
     elif isinstance(bins, (int, np.integer)) and not isinstance(bins, (bool, np.bool_)) and 1 <= bins <= _MAX_BINS:
