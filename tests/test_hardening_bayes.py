@@ -218,3 +218,19 @@ def test_inclusion_curve_refuses(fitted):
     with pytest.raises(RedundancyError, match="device"):
         inclusion_curve(res, data, device="nope")
     assert inclusion_curve(res, data, fractions=[0.5]).nodes_kept.tolist() == [2]
+
+
+@pytest.mark.parametrize("kw,match", [(dict(prior_inclusion=1.001), "prior_inclusion"),
+                                      (dict(slab_scale=float("nan")), "slab_scale"),
+                                      (dict(temperature=(0,)), "temperature"),
+                                      (dict(temperature=(1.0, 1e-9)), "temperature"),
+                                      (dict(select_features=2.0), "select_features"),
+                                      (dict(init_inclusion=1.0), "init_inclusion"),
+                                      (dict(total_steps=0.5), "total_steps"),
+                                      (dict(input_shape=(2, 2, 4)), "shape")])
+def test_to_spike_slab_refuses(kw, match):
+    from redundancy.bayes import to_spike_slab
+
+    args = dict(model=nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)), input_shape=(4,))
+    with pytest.raises(RedundancyError, match=match):
+        to_spike_slab(**{**args, **kw})

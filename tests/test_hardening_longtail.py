@@ -200,3 +200,5 @@ def test_prune_by_magnitude_refuses():
         prune_by_magnitude(net, {"nope": 3}, (4,))
     with pytest.raises(RedundancyError, match="counts"):
         prune_by_magnitude(net, {"0": 7}, (4,))
+    with pytest.raises(RedundancyError, match="not prunable"):
+        prune_by_magnitude(net, {"2": 1}, (4,))  # the output layer: its nodes are the classes

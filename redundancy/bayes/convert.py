@@ -182,11 +182,23 @@ def mlp(input_shape: Sequence[int], widths: Sequence[int], n_out: int, *, seed: 
     return nn.Sequential(*layers)
 
 
+_PROB = _v.Float(0.0, 1.0, lo_open=True, hi_open=True)
+
+
+@_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1), "prior_inclusion": _PROB,
+                     "slab_scale": _v.Float(0.0, None, lo_open=True), "select_features": _v.Bool(),
+                     "init_inclusion": _PROB, "init_scale": _v.Float(0.0, None, lo_open=True),
+                     "temperature": _v.Items(_v.Float(1e-6, 1e6), min_len=2, max_len=2),
+                     "total_steps": _v.Int(1, 10 ** 15)})
 def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusion: float = 0.5,
                   slab_scale: float = 1.0, select_features: bool = False, init_inclusion: float = 0.9,
                   init_scale: float = 1e-3, temperature: tuple[float, float] = (1.0, 0.1),
                   total_steps: int = 1) -> SpikeSlabNet:
     """A :class:`SpikeSlabNet` whose posterior means start at ``model``'s weights (``model`` is not changed).
+
+    ``prior_inclusion`` and ``init_inclusion`` lie in (0, 1), ``slab_scale`` and ``init_scale`` are
+    positive, ``temperature`` is ``(start, end)`` in [1e-6, 1e6], ``total_steps`` >= 1; the model's
+    weights must be finite.
 
     Examples
     --------
@@ -215,9 +227,10 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
     try:
         with torch.no_grad():
             net.set_mode("median")(torch.zeros((1, *input_shape), dtype=p.dtype, device=p.device))
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - the converted forward may raise anything on a wrong shape
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise RedundancyError(f"the model does not accept inputs of shape {tuple(input_shape)} "
-                              f"({str(exc).splitlines()[0]})") from None
+                              f"({type(exc).__name__}: {first})") from None
     return net.set_mode("relaxed")
 
 

@@ -347,6 +347,10 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
     """Baseline: keep, in each named hidden weight layer of a plain ``nn.Sequential``, the
     ``counts[layer]`` nodes with the largest ``‖w_j‖₂`` (weights and bias); other layers keep all.
 
+    ``counts`` maps hidden weight layers (every Linear/Conv but the last, whose outputs are the
+    classes or targets) to a number of nodes in ``[1, n_nodes]``; ``input_shape`` is one example's
+    shape (the model must run on it); the model's weights must be finite and are not changed.
+
     Examples
     --------
     >>> from torch import nn
@@ -356,7 +360,8 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
     """
     leaves = _flat_leaves(model)
     names, modules = [n for n, _ in leaves], [m for _, m in leaves]
-    counts = _check_counts("counts", counts, {n: int(_params(m)[0].shape[0]) for n, m in leaves if _is_weight(m)})
+    hidden = [(n, m) for n, m in leaves if _is_weight(m)][:-1]  # the last layer's outputs are the classes
+    counts = _check_counts("counts", counts, {n: int(_params(m)[0].shape[0]) for n, m in hidden})
     keep, scores = [], []
     for n, m in leaves:
         if not _is_weight(m):

@@ -121,6 +121,21 @@ def _shape_oracle(n_out_key):
     return oracle
 
 
+def _magnitude_oracle(args, res):
+    """The pruned network against the original one with the removed hidden units zeroed."""
+    net, x = args["model"], torch.randn(7, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h = torch.relu(net[0](x))
+        h[:, [r["channel"] for r in res.removed if r["layer"] == "0"]] = 0
+        want, got = net[2](h), res.model(x)
+    return None if torch.allclose(got, want, atol=1e-6) else "pruned network differs from the masked original"
+
+
+def _mlp4():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+
+
 # ----------------------------------------------------------------------------------- rows
 def _factory(kind):
     return {"linear": lambda: nn.Linear(2, 1), "int": lambda: 3, "raises": lambda: 1 / 0}[kind]
@@ -187,6 +202,19 @@ def rows(T) -> dict:
             lambda r, c, o: {"result": _fitted()[0] if r else V.ODD_SCALARS[3], "counts": c, **o}, st.integers(0, 5),
             _mix(st.dictionaries(st.sampled_from(["1", "1", "nope"]), _mix(st.integers(1, 4), V.ints()), max_size=2)),
             _opt(order=st.sampled_from(["pip", "magnitude", "x", None])))),
+        "redundancy.bayes.convert.to_spike_slab": T(BC.to_spike_slab, st.builds(
+            lambda m, o: {"model": m, **o}, _mix(st.builds(_mlp4), V.modules()), st.fixed_dictionaries(
+                {"input_shape": _mix(st.just((4,)), V.shapes_for((1, 6)))}, optional={
+                    "prior_inclusion": lam, "slab_scale": _mix(st.floats(0.1, 3), V.pos_floats()),
+                    "select_features": _mix(st.booleans(), V.odd_scalars()), "init_inclusion": lam,
+                    "init_scale": _mix(st.floats(1e-3, 1), V.pos_floats()),
+                    "temperature": _mix(st.tuples(st.floats(0.05, 2), st.floats(0.05, 2)), V.odd_containers()),
+                    "total_steps": _mix(st.integers(1, 100), V.ints())}))),
+        "redundancy.bayes.prune.prune_by_magnitude": T(BP.prune_by_magnitude, st.builds(
+            lambda c, s_, o: {"model": _mlp4(), "counts": c, "input_shape": s_, **o},
+            _mix(st.dictionaries(st.sampled_from(["0", "0", "2", "1"]), _mix(st.integers(1, 6), V.ints()),
+                                 max_size=2)), _mix(st.just((4,)), V.shapes_for((1, 6))),
+            _opt(fine_tune_epochs=st.sampled_from([0, 0, -1, 10 ** 9, 1.5]))), oracle=_magnitude_oracle),
         "redundancy.bayes.curve.inclusion_curve": T(BU.inclusion_curve, st.builds(
             lambda d, f: {"result": _fitted()[0], "data": _fitted()[1] if d is None else d, "fractions": f},
             _mix(st.none(), V.datasets()),
