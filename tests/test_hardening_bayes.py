@@ -227,7 +227,7 @@ def test_inclusion_curve_refuses(fitted):
                                       (dict(select_features=2.0), "select_features"),
                                       (dict(init_inclusion=1.0), "init_inclusion"),
                                       (dict(total_steps=0.5), "total_steps"),
-                                      (dict(input_shape=(2, 2, 4)), "shape")])
+                                      (dict(input_shape=(3,)), "shape")])
 def test_to_spike_slab_refuses(kw, match):
     from redundancy.bayes import to_spike_slab
 
