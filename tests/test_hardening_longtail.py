@@ -175,6 +175,15 @@ def test_weight_sparsity_and_suite_refuse():
                       (dict(amounts=(0.5,) * 40), "amounts"), (dict(seed=-1), "seed")]:
         with pytest.raises(RedundancyError, match=match):
             compression_suite(net, **kw)
+    from redundancy.longtail.compressions import quantize_static_int8
+
+    for X, match in [(1 + 1j, "calibration_X"), (np.ones(3), "calibration_X"), (np.full((2, 2, 8), 1e300),
+                                                                                 "float32"),
+                     (np.ones((2, 2, 5)), "static int8")]:
+        with pytest.raises(RedundancyError, match=match):
+            quantize_static_int8(net, X)
+    with pytest.raises(RedundancyError, match="backend"):
+        quantize_static_int8(net, np.ones((2, 2, 6)), backend=np.array(["x86"]))
     assert weight_sparsity(nn.ReLU()) == 0.0
     lin = nn.Linear(4, 5)
     with torch.no_grad():

@@ -131,12 +131,12 @@ def quantize_static_int8(model: nn.Module, calibration_X, *, backend: str = "x86
     True
     """
     check_finite_module("model", model)
-    X = torch.as_tensor(np.asarray(calibration_X, dtype=np.float32))
-    if X.ndim < 2 or len(X) == 0:
-        raise RedundancyError(f"calibration_X has shape {tuple(X.shape)}; give a batch (n, *input_shape), n >= 1")
-    if backend not in torch.backends.quantized.supported_engines:
-        raise RedundancyError(f"backend={backend!r} is not a quantized engine here; choose one of "
-                              f"{torch.backends.quantized.supported_engines}")
+    Xa = _v.check_array("calibration_X", calibration_X, min_ndim=2)
+    if np.abs(Xa).max() > np.finfo(np.float32).max:
+        raise RedundancyError("calibration_X holds values beyond the float32 range (3.4e38); the quantized model "
+                              "runs in float32")
+    X = torch.as_tensor(Xa, dtype=torch.float32)
+    _v.check_choice("backend", backend, tuple(torch.backends.quantized.supported_engines))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from torch.ao.quantization import get_default_qconfig_mapping
@@ -151,6 +151,12 @@ def quantize_static_int8(model: nn.Module, calibration_X, *, backend: str = "x86
                 for a in range(0, len(X), 256):
                     prepared(X[a:a + 256])
             return convert_fx(prepared)
+        except RedundancyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - FX tracing and the model's forward may raise anything
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise RedundancyError(f"static int8 quantization failed on this model and calibration_X of shape "
+                                  f"{tuple(X.shape)} ({type(exc).__name__}: {first})") from None
         finally:
             torch.backends.quantized.engine = prev
 
