@@ -227,6 +227,7 @@ def test_inclusion_curve_refuses(fitted):
                                       (dict(select_features=2.0), "select_features"),
                                       (dict(init_inclusion=1.0), "init_inclusion"),
                                       (dict(total_steps=0.5), "total_steps"),
+                                      (dict(init_scale=1e308), "init_scale"),
                                       (dict(input_shape=(3,)), "shape")])
 def test_to_spike_slab_refuses(kw, match):
     from redundancy.bayes import to_spike_slab
@@ -234,3 +235,11 @@ def test_to_spike_slab_refuses(kw, match):
     args = dict(model=nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)), input_shape=(4,))
     with pytest.raises(RedundancyError, match=match):
         to_spike_slab(**{**args, **kw})
+
+
+def test_to_spike_slab_refuses_an_init_scale_its_dtype_cannot_hold():
+    from redundancy.bayes import to_spike_slab
+
+    half = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).half()
+    with pytest.raises(RedundancyError, match="init_scale"):
+        to_spike_slab(half, (4,), init_scale=1e5)  # softplus^-1(1e5) = 1e5 > float16 max 65504

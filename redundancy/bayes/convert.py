@@ -187,7 +187,7 @@ _PROB = _v.Float(0.0, 1.0, lo_open=True, hi_open=True)
 
 @_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1), "prior_inclusion": _PROB,
                      "slab_scale": _v.Float(0.0, None, lo_open=True), "select_features": _v.Bool(),
-                     "init_inclusion": _PROB, "init_scale": _v.Float(0.0, None, lo_open=True),
+                     "init_inclusion": _PROB, "init_scale": _v.Float(0.0, 1e6, lo_open=True),
                      "temperature": _v.Items(_v.Float(1e-6, 1e6), min_len=2, max_len=2),
                      "total_steps": _v.Int(1, 10 ** 15)})
 def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusion: float = 0.5,
@@ -196,8 +196,8 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
                   total_steps: int = 1) -> SpikeSlabNet:
     """A :class:`SpikeSlabNet` whose posterior means start at ``model``'s weights (``model`` is not changed).
 
-    ``prior_inclusion`` and ``init_inclusion`` lie in (0, 1), ``slab_scale`` and ``init_scale`` are
-    positive, ``temperature`` is ``(start, end)`` in [1e-6, 1e6], ``total_steps`` >= 1; the model's
+    ``prior_inclusion`` and ``init_inclusion`` lie in (0, 1), ``slab_scale`` is positive,
+    ``init_scale`` in (0, 1e6] (and representable in the model's dtype), ``temperature`` is ``(start, end)`` in [1e-6, 1e6], ``total_steps`` >= 1; the model's
     weights must be finite.
 
     Examples
@@ -210,6 +210,10 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
     weight_idx = [i for i, (_, m) in enumerate(leaves) if type(m) in WEIGHT_TYPES]
     if not weight_idx:
         raise UnsupportedLayerError("the model has no Linear or Conv layer to put a spike-and-slab prior on")
+    dtype = leaves[weight_idx[0]][1].weight.dtype
+    if dtype.is_floating_point and init_scale + 1.0 > torch.finfo(dtype).max:  # ρ = softplus⁻¹(σ) ≈ σ here
+        raise RedundancyError(f"init_scale={init_scale!r} overflows the model's dtype {dtype} "
+                              f"(largest {torch.finfo(dtype).max:.4g}); give a smaller init_scale")
     body, names = [], []
     kw = dict(prior_inclusion=prior_inclusion, slab_scale=slab_scale, init_inclusion=init_inclusion,
               init_scale=init_scale)

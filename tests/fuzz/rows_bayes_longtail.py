@@ -5,6 +5,7 @@ and independent oracles where the answer is cheap to recompute (torch.distributi
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -115,6 +116,8 @@ def _shape_oracle(n_out_key):
     def oracle(args, model):
         s = args["input_shape"]
         shape = (int(s),) if isinstance(s, (int, np.integer)) else tuple(s)
+        if math.prod(shape) > 10 ** 6:
+            return None  # too large to run here (the builder only allocates the weights)
         with torch.no_grad():
             out = model(torch.zeros((2, *shape)))
         return None if tuple(out.shape) == (2, args[n_out_key]) else f"output shape {tuple(out.shape)}"
