@@ -58,7 +58,7 @@ def _small(t) -> bool:
 def _kl_bernoulli_oracle(args, res):
     from torch.distributions import Bernoulli, kl_divergence
 
-    lam = args["prior_inclusion"]
+    lam = float(args["prior_inclusion"])
     if not 1e-10 < lam < 1 - 1e-10 or not isinstance(args["logit"], torch.Tensor) or not _small(args["logit"]):
         return None
     ref = kl_divergence(Bernoulli(logits=args["logit"].double()), Bernoulli(probs=torch.tensor(lam).double()))
@@ -68,7 +68,7 @@ def _kl_bernoulli_oracle(args, res):
 def _kl_normal_oracle(args, res):
     from torch.distributions import Normal, kl_divergence
 
-    mu, sigma, s0 = args["mu"], args["sigma"], args["slab_scale"]
+    mu, sigma, s0 = args["mu"], args["sigma"], float(args["slab_scale"])
     if not all(isinstance(t, torch.Tensor) for t in (mu, sigma)) or not 1e-3 < s0 < 1e3:
         return None
     ref = kl_divergence(Normal(mu.double(), sigma.double()), Normal(0.0, torch.tensor(s0, dtype=torch.float64)))
