@@ -144,6 +144,12 @@ def _factory(kind):
     return {"linear": lambda: nn.Linear(2, 1), "int": lambda: 3, "raises": lambda: 1 / 0}[kind]
 
 
+def _blobs(n, d, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype("float32")
+    return X, np.arange(n) % 2
+
+
 def _loss_call(data, opts):
     x0 = data[0] if isinstance(data, tuple) and data else None
     d = x0.shape[1] if getattr(x0, "ndim", 0) == 2 else 3
@@ -232,6 +238,7 @@ def rows(T) -> dict:
         "redundancy.longtail.subsample.make_models": T(LS.make_models, st.fixed_dictionaries({
             "make_model": _mix(st.sampled_from(["linear", "linear", "int", "raises"]).map(_factory), V.anything()),
             "seeds": _mix(st.lists(st.integers(0, 5), max_size=3), V.odd_containers())})),
-        "redundancy.longtail.tail.example_loss": T(LT.example_loss, st.builds(_loss_call, V.datasets(), _opt(
+        "redundancy.longtail.tail.example_loss": T(LT.example_loss, st.builds(_loss_call, _mix(st.builds(
+            _blobs, st.integers(6, 30), st.integers(1, 5), st.integers(0, 9)), V.datasets()), _opt(
             split=st.sampled_from(["test", "train", "x"]), conv=st.booleans())), oracle=_loss_oracle),
     }
