@@ -134,6 +134,18 @@ def _magnitude_oracle(args, res):
     return None if torch.allclose(got, want, atol=1e-6) else "pruned network differs from the masked original"
 
 
+def _suite_oracle(args, res):
+    want = {f"lowrank_{f:g}" for f in args.get("ranks", (0.5, 0.25, 0.125))} | {"int8_dynamic"}
+    want |= {f"prune_{a:g}" for a in args.get("amounts", (0.5, 0.8, 0.9))}
+    want |= {"int8_static"} if args.get("calibration_X") is not None else set()
+    return None if set(res) == want else f"models {sorted(res)} != {sorted(want)}"
+
+
+def _conv1d():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
+
+
 def _mlp4():
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
@@ -159,7 +171,7 @@ def _loss_call(data, opts):
 
 def rows(T) -> dict:
     from redundancy.bayes import convert as BC, curve as BU, fit as BF, kl as BK, prune as BP
-    from redundancy.longtail import mismatch as LM, subsample as LS, tail as LT
+    from redundancy.longtail import compressions as LC, mismatch as LM, subsample as LS, tail as LT
 
     lam = _mix(st.floats(0.01, 0.99), V.pos_floats())
     widths = _mix(st.lists(st.integers(1, 6), max_size=3), V.odd_containers() | V.ints())
@@ -230,6 +242,12 @@ def rows(T) -> dict:
             _mix(st.lists(st.floats(0.01, 1.0), min_size=1, max_size=2), V.odd_containers()))),
         "redundancy.longtail.mismatch.bin_edges": T(LM.bin_edges, st.builds(
             lambda s, o: {"score": s, **o}, scores, _opt(bins=bins)), oracle=_edges_oracle),
+        "redundancy.longtail.compressions.compression_suite": T(LC.compression_suite, st.builds(
+            lambda m, o: {"model": m, **o}, _mix(st.builds(_conv1d), V.modules()), _opt(
+                calibration_X=_mix(_odd(), st.just(np.ones((3, 2, 4), "float32"))),  # legal 1 in 4: FX is slow
+                ranks=_mix(st.lists(st.floats(0.1, 1.0), max_size=1), V.odd_containers()),
+                amounts=_mix(st.lists(st.floats(0.1, 0.9), max_size=1), V.odd_containers()),
+                seed=_mix(st.integers(0, 9), V.seeds()))), oracle=_suite_oracle),
         "redundancy.longtail.subsample.draw_runs": T(LS.draw_runs, st.builds(
             lambda a, o: {**a, **o}, st.fixed_dictionaries({"n_train": _mix(st.integers(2, 30), V.ints()),
                                                             "n_models": _mix(st.integers(1, 4), V.ints())}),
