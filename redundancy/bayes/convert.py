@@ -26,12 +26,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from redundancy._validation import check_int
+import redundancy._validation as _v
 from redundancy.bayes.layers import (MODES, SpikeSlabConv1d, SpikeSlabConv2d, SpikeSlabConv3d, SpikeSlabLayer,
                                      SpikeSlabLinear)
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 
-__all__ = ["SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn", "flat_leaves", "WEIGHT_TYPES", "PASS_TYPES"]
+__all__ = ["SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn", "WEIGHT_TYPES", "PASS_TYPES"]
 
 WEIGHT_TYPES = {nn.Linear: SpikeSlabLinear, nn.Conv1d: SpikeSlabConv1d, nn.Conv2d: SpikeSlabConv2d,
                 nn.Conv3d: SpikeSlabConv3d}
@@ -42,9 +42,17 @@ PASS_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh
               nn.Dropout3d)
 _MAX_WIDTH = 100_000
 _MAX_LAYERS = 64
+#: most parameters of a network built by :func:`mlp` or :func:`small_cnn` (200 MB in float32)
+_MAX_PARAMS = 50_000_000
 
 
-def flat_leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+def _check_params(what: str, n: int) -> None:
+    if n > _MAX_PARAMS:
+        raise RedundancyError(f"{what} would have {n:,} parameters; the limit is {_MAX_PARAMS:,} "
+                              "(use smaller widths or a smaller input_shape)")
+
+
+def _flat_leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     """``(qualified name, module)`` of the leaves of a nested ``Sequential``, in forward order.
 
     Raises :class:`UnsupportedLayerError` for anything that is not a ``Sequential`` of supported
@@ -58,7 +66,7 @@ def flat_leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module
     for name, child in model.named_children():
         q = f"{prefix}.{name}" if prefix else name
         if isinstance(child, nn.Sequential):
-            out += flat_leaves(child, q)
+            out += _flat_leaves(child, q)
         elif type(child) in WEIGHT_TYPES:
             out.append((q, child))
         elif isinstance(child, nn.Flatten):
@@ -133,8 +141,23 @@ class SpikeSlabNet(nn.Module):
         return sum(m.kl() for _, m in self.weight_layers())
 
 
+@_v.validate_params({"input_shape": _v.Shape(1), "widths": _v.Items(_v.Int(1, _MAX_WIDTH), max_len=_MAX_LAYERS),
+                     "n_out": _v.Int(1, _MAX_WIDTH), "seed": _v.Seed()})
 def mlp(input_shape: Sequence[int], widths: Sequence[int], n_out: int, *, seed: int = 0) -> nn.Sequential:
     """``Flatten, Linear(d, w1), ReLU, ..., Linear(w_L, n_out)`` with ``d = prod(input_shape)``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        One example's shape (at most ``MAX_NUMEL`` entries in all).
+    widths : sequence of int
+        Hidden widths, each in [1, 100000], at most 64 of them (empty: one linear layer).
+    n_out : int
+        Outputs (classes or targets), in [1, 100000].
+    seed : int
+        Seeds the initialisation (the caller's torch RNG is not changed).
+
+    Refuses a network of more than 50 million parameters.
 
     Examples
     --------
@@ -146,12 +169,10 @@ def mlp(input_shape: Sequence[int], widths: Sequence[int], n_out: int, *, seed: 
       (3): Linear(in_features=16, out_features=10, bias=True)
     )
     """
-    widths = tuple(check_int("widths", w, min_value=1, max_value=_MAX_WIDTH) for w in widths)
-    if len(widths) > _MAX_LAYERS:
-        raise RedundancyError(f"widths has {len(widths)} layers; at most {_MAX_LAYERS} are allowed")
     d = math.prod(input_shape)
-    g = torch.random.fork_rng()
-    with g:
+    sizes = (d, *widths, n_out)
+    _check_params("mlp", sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])))
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers: list[nn.Module] = [nn.Flatten()]
         for w in widths:
@@ -161,11 +182,23 @@ def mlp(input_shape: Sequence[int], widths: Sequence[int], n_out: int, *, seed: 
     return nn.Sequential(*layers)
 
 
+_PROB = _v.Float(0.0, 1.0, lo_open=True, hi_open=True)
+
+
+@_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1), "prior_inclusion": _PROB,
+                     "slab_scale": _v.Float(0.0, None, lo_open=True), "select_features": _v.Bool(),
+                     "init_inclusion": _PROB, "init_scale": _v.Float(0.0, 1e6, lo_open=True),
+                     "temperature": _v.Items(_v.Float(1e-6, 1e6), min_len=2, max_len=2),
+                     "total_steps": _v.Int(1, 10 ** 15)})
 def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusion: float = 0.5,
                   slab_scale: float = 1.0, select_features: bool = False, init_inclusion: float = 0.9,
                   init_scale: float = 1e-3, temperature: tuple[float, float] = (1.0, 0.1),
                   total_steps: int = 1) -> SpikeSlabNet:
     """A :class:`SpikeSlabNet` whose posterior means start at ``model``'s weights (``model`` is not changed).
+
+    ``prior_inclusion`` and ``init_inclusion`` lie in (0, 1), ``slab_scale`` is positive,
+    ``init_scale`` in (0, 1e6] (and representable in the model's dtype), ``temperature`` is ``(start, end)`` in [1e-6, 1e6], ``total_steps`` >= 1; the model's
+    weights must be finite.
 
     Examples
     --------
@@ -173,10 +206,14 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
     >>> [(n, type(m).__name__) for n, m in net.weight_layers()]
     [('1', 'SpikeSlabLinear'), ('3', 'SpikeSlabLinear')]
     """
-    leaves = flat_leaves(model)
+    leaves = _flat_leaves(model)
     weight_idx = [i for i, (_, m) in enumerate(leaves) if type(m) in WEIGHT_TYPES]
     if not weight_idx:
         raise UnsupportedLayerError("the model has no Linear or Conv layer to put a spike-and-slab prior on")
+    dtype = leaves[weight_idx[0]][1].weight.dtype
+    if dtype.is_floating_point and init_scale + 1.0 > torch.finfo(dtype).max:  # ρ = softplus⁻¹(σ) ≈ σ here
+        raise RedundancyError(f"init_scale={init_scale!r} overflows the model's dtype {dtype} "
+                              f"(largest {torch.finfo(dtype).max:.4g}); give a smaller init_scale")
     body, names = [], []
     kw = dict(prior_inclusion=prior_inclusion, slab_scale=slab_scale, init_inclusion=init_inclusion,
               init_scale=init_scale)
@@ -194,32 +231,50 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
     try:
         with torch.no_grad():
             net.set_mode("median")(torch.zeros((1, *input_shape), dtype=p.dtype, device=p.device))
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - the converted forward may raise anything on a wrong shape
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise RedundancyError(f"the model does not accept inputs of shape {tuple(input_shape)} "
-                              f"({str(exc).splitlines()[0]})") from None
+                              f"({type(exc).__name__}: {first})") from None
     return net.set_mode("relaxed")
 
 
+@_v.validate_params({"input_shape": _v.Shape(2, 3, max_numel=_v.MAX_NUMEL),
+                     "channels": _v.Items(_v.Int(1, 4096), min_len=1, max_len=8), "n_out": _v.Int(1, _MAX_WIDTH),
+                     "hidden": _v.Int(1, _MAX_WIDTH), "seed": _v.Seed()})
 def small_cnn(input_shape: Sequence[int], channels: Sequence[int], n_out: int, *, hidden: int = 32,
               seed: int = 0) -> nn.Sequential:
     """A plain CNN for ``(C, L)`` or ``(C, H, W)`` inputs: per entry of ``channels`` a 3-wide conv
     (padding 1), ReLU and max-pooling by 2 (while the size allows), then ``Flatten``,
     ``Linear(·, hidden)``, ReLU, ``Linear(hidden, n_out)``.
 
+    Parameters
+    ----------
+    input_shape : (C, L) or (C, H, W)
+    channels : sequence of int
+        1 to 8 conv widths, each in [1, 4096].
+    n_out, hidden : int
+        Outputs and width of the hidden linear layer, each in [1, 100000].
+    seed : int
+        Seeds the initialisation (the caller's torch RNG is not changed).
+
+    Refuses a network of more than 50 million parameters.
+
     Examples
     --------
     >>> small_cnn((1, 8, 8), (4, 8), 10)(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
     """
-    shape = tuple(check_int("input_shape", s, min_value=1, max_value=_MAX_WIDTH) for s in input_shape)
-    if len(shape) not in (2, 3):
-        raise RedundancyError(f"input_shape={shape} is not allowed; a small CNN needs (C, L) or (C, H, W)")
-    channels = tuple(check_int("channels", c, min_value=1, max_value=4096) for c in channels)
-    if not 1 <= len(channels) <= 8:
-        raise RedundancyError(f"channels={channels} is not allowed; give 1 to 8 conv widths")
-    hidden = check_int("hidden", hidden, min_value=1, max_value=_MAX_WIDTH)
+    shape = input_shape
     conv, pool = (nn.Conv1d, nn.MaxPool1d) if len(shape) == 2 else (nn.Conv2d, nn.MaxPool2d)
-    with torch.random.fork_rng():
+    k = 3 ** (len(shape) - 1)
+    n_params, c, size = 0, shape[0], list(shape[1:])
+    for w in channels:
+        n_params += (c * k + 1) * w
+        size = [s // 2 for s in size] if min(size) >= 2 else size
+        c = w
+    n_params += (c * math.prod(size) + 1) * hidden + (hidden + 1) * n_out
+    _check_params("small_cnn", n_params)
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers: list[nn.Module] = []
         c, size = shape[0], list(shape[1:])

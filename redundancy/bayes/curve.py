@@ -15,9 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from redundancy.bayes.prune import prune_to_counts
+import redundancy._validation as _v
+from redundancy.bayes.prune import _fitted_result, _gated, prune_to_counts
+from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.training import evaluate
+from redundancy.training import check_device, evaluate
+
+_MAX_FRACTIONS = 100
 
 __all__ = ["InclusionCurve", "inclusion_curve"]
 
@@ -64,9 +68,22 @@ class InclusionCurve:
                 f"median model {self.median_nodes})")
 
 
+@_v.validate_params({"result": _fitted_result,
+                     "fractions": _v.Items(_v.Float(0.0, 1.0, lo_open=True), min_len=1, max_len=_MAX_FRACTIONS),
+                     "device": lambda name, v: check_device(v)})
 def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05),
                     *, device: Any = "cpu") -> InclusionCurve:
     """Score the pruned networks at each fraction of nodes kept, for both orders.
+
+    Parameters
+    ----------
+    result : SpikeSlabResult
+        From :func:`~redundancy.bayes.fit_spike_slab` (its net is not changed).
+    data : Dataset or arrays
+        Scored on its test split; same task and input shape as the fit.
+    fractions : sequence of float
+        1 to 100 fractions in (0, 1] of each gated layer's nodes to keep.
+    device : str
 
     Examples
     --------
@@ -78,10 +95,15 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
     >>> inclusion_curve(res, (X, y), fractions=(1.0, 0.5)).nodes_kept.tolist()
     [8, 4]
     """
+    ds = as_dataset(data)
+    if ds.task != result.task:
+        raise RedundancyError(f"data is a {ds.task} data set but the result is a {result.task} fit; give the "
+                              "data the network was fitted on (or one like it)")
+    if tuple(ds.input_shape) != tuple(result.net.input_shape):
+        raise RedundancyError(f"data has examples of shape {tuple(ds.input_shape)}; the fitted network takes "
+                              f"{tuple(result.net.input_shape)}")
     fr = np.asarray(fractions, dtype=float)
-    if fr.ndim != 1 or len(fr) == 0 or len(fr) > 100 or not np.all((fr > 0) & (fr <= 1)):
-        raise RedundancyError(f"fractions={fractions!r} is not allowed; give 1 to 100 numbers in (0, 1]")
-    sizes = {n: len(p) for n, p in result.node_pip.items()}
+    sizes = _gated(result)
     scores = {"pip": [], "magnitude": []}
     kept = []
     metric = "accuracy" if result.task == "classification" else "rmse"
@@ -90,7 +112,10 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
         kept.append(sum(counts.values()))
         for order in scores:
             model = prune_to_counts(result, counts, order=order).model
-            ev = evaluate(model, data, device=device)
+            ev = evaluate(model, ds, device=device)
             scores[order].append(ev.accuracy if metric == "accuracy" else float(np.sqrt(ev.loss)))
-    return InclusionCurve(fr, np.asarray(kept), int(sum(sizes.values())), np.asarray(scores["pip"]),
-                          np.asarray(scores["magnitude"]), metric, int(sum(result.n_nodes_kept.values())))
+    out = InclusionCurve(fr, np.asarray(kept), int(sum(sizes.values())), np.asarray(scores["pip"]),
+                         np.asarray(scores["magnitude"]), metric, int(sum(result.n_nodes_kept.values())))
+    _v.check_finite_result("the inclusion curve's scores", np.concatenate([out.score_pip, out.score_magnitude]),
+                           "the pruned networks' outputs overflow on this data")
+    return out

@@ -27,8 +27,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+import redundancy._validation as _v
 from redundancy._validation import check_int, check_positive_float
-from redundancy.bayes.convert import WEIGHT_TYPES, SpikeSlabNet, flat_leaves, mlp, to_spike_slab
+from redundancy.bayes.convert import WEIGHT_TYPES, SpikeSlabNet, _flat_leaves, mlp, to_spike_slab
 from redundancy.bayes.result import SpikeSlabResult
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError, UnsupportedLayerError
@@ -43,8 +44,28 @@ def _prob(name: str, v: Any) -> float:
     return float(v)
 
 
+def _probs(name: str, value: Any) -> np.ndarray:
+    a = _v.check_array(name, value, min_ndim=2, max_ndim=2)
+    if a.shape[1] < 1:
+        raise RedundancyError(f"{name} has shape {a.shape}; give (n_examples, n_classes) probabilities")
+    if (a < 0).any() or (a > 1).any() or not np.allclose(a.sum(1), 1.0, rtol=0, atol=1e-3):
+        raise RedundancyError(f"{name} is not a matrix of probabilities; every entry must be in [0, 1] and every "
+                              "row must sum to 1 (within 1e-3)")
+    return a
+
+
+@_v.validate_params({"probs": _probs, "y": _v.Array(min_ndim=1, max_ndim=1), "n_bins": _v.Int(1, 10_000)})
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
     r"""``ECE = Σ_b (n_b/n) |acc_b − conf_b|`` over ``n_bins`` equal-width bins of the top probability.
+
+    Parameters
+    ----------
+    probs : array (n, n_classes)
+        Predicted class probabilities (entries in [0, 1], rows summing to 1).
+    y : array (n,)
+        Integer labels in ``[0, n_classes)``.
+    n_bins : int
+        In [1, 10000].
 
     Examples
     --------
@@ -52,8 +73,13 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 1
     >>> expected_calibration_error(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0]))
     0.45
     """
+    if len(y) != len(probs):
+        raise RedundancyError(f"y has {len(y)} labels and probs {len(probs)} rows; give one label per row")
+    if (y != np.round(y)).any() or (y < 0).any() or (y >= probs.shape[1]).any():
+        raise RedundancyError(f"y holds a value that is not an integer label in [0, {probs.shape[1] - 1}] "
+                              f"(probs has {probs.shape[1]} columns)")
     conf = probs.max(1)
-    correct = (probs.argmax(1) == y).astype(float)
+    correct = (probs.argmax(1) == y.astype(np.int64)).astype(float)
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
     total = 0.0
     for b in np.unique(bins):
@@ -62,17 +88,63 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 1
     return float(round(total, 12))
 
 
-@torch.no_grad()
-def posterior_predictive(net: SpikeSlabNet, X: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:
-    """``n_samples`` outputs of ``net`` on ``X``, each with Bernoulli ``γ`` and Gaussian ``w`` drawn anew."""
+def _sample_outputs(net: SpikeSlabNet, X: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:
     mode = net.mode
     net.set_mode("sample")
     try:
-        with torch.random.fork_rng(devices=[X.device] if X.device.type == "cuda" else []):
+        with torch.no_grad(), torch.random.fork_rng(devices=[X.device] if X.device.type == "cuda" else []):
             torch.manual_seed(seed)
             return torch.stack([predict(net, X) for _ in range(n_samples)])
     finally:
         net.set_mode(mode)
+
+
+@_v.validate_params({"net": _v.Instance(SpikeSlabNet, "SpikeSlabNet (result.net of fit_spike_slab)"),
+                     "n_samples": _v.Int(1, 10_000), "seed": _v.Seed()})
+def posterior_predictive(net: SpikeSlabNet, X: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:
+    """``n_samples`` outputs of ``net`` on ``X``, each with Bernoulli ``γ`` and Gaussian ``w`` drawn anew.
+
+    Parameters
+    ----------
+    net : SpikeSlabNet
+        A fitted network (``result.net``); its mode and the caller's torch RNG are restored.
+    X : tensor or array (n, *net.input_shape)
+        Finite inputs (cast to the network's dtype and device).
+    n_samples : int
+        In [1, 10000].
+    seed : int
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples, n, *output)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redundancy.bayes import fit_spike_slab
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> res = fit_spike_slab((6,), (X, y), epochs=2, n_samples=2)
+    >>> posterior_predictive(res.net, X[:5], 3, seed=0).shape
+    torch.Size([3, 5, 2])
+    """
+    p = next(net.parameters())
+    if isinstance(X, torch.Tensor):
+        _v.Tensor()("X", X)
+        X = X.detach()
+    else:
+        X = torch.from_numpy(_v.check_array("X", X, min_ndim=1))
+    want = tuple(net.input_shape)
+    if X.dim() != len(want) + 1 or tuple(X.shape[1:]) != want or len(X) == 0:
+        raise RedundancyError(f"X has shape {tuple(X.shape)}; the network takes (n >= 1, *{want})")
+    X = X.to(device=p.device, dtype=p.dtype)
+    run = _v.model_errors("posterior_predictive")(_sample_outputs)
+    per_example = run(net, X[:1], 1, seed).numel()
+    _v.check_memory("the posterior predictive samples", n_samples * len(X) * per_example, p.element_size())
+    outs = run(net, X, n_samples, seed)
+    if not bool(torch.isfinite(outs).all()):
+        raise RedundancyError("the network's outputs hold NaN or inf on X; its inputs or weights are too large")
+    return outs
 
 
 def _magnitude(layer) -> np.ndarray:
@@ -159,7 +231,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     else:
         raise RedundancyError(f"model_or_widths={type(model_or_widths).__name__} is not allowed; give an "
                               "nn.Sequential or a list of hidden widths such as (64, 32)")
-    leaves = flat_leaves(model)
+    leaves = _flat_leaves(model)
     first = next((m for _, m in leaves if type(m) in WEIGHT_TYPES), None)
     if first is None:
         raise UnsupportedLayerError("the model has no Linear or Conv layer to put a spike-and-slab prior on")
@@ -195,7 +267,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
                checkpoint=checkpoint, progress=progress, desc="spike-slab")
     X = torch.as_tensor(np.ascontiguousarray(ds.X_test)).to(dev, next(net.parameters()).dtype)
     y = torch.as_tensor(np.ascontiguousarray(ds.y_test)).to(dev)
-    outs = posterior_predictive(net, X, n_samples, seed + 1)
+    outs = _sample_outputs(net, X, n_samples, seed + 1)
     if not torch.isfinite(outs).all():
         raise RedundancyError("the fitted network's outputs hold NaN or inf; lower lr or slab_scale")
     net.set_mode("median")

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from redundancy.bayes.kl import kl_bernoulli, kl_normal, relaxed_bernoulli
+from redundancy.bayes.kl import _kl_bernoulli, _kl_normal, _relaxed_bernoulli
 from redundancy.errors import UnsupportedLayerError
 
 __all__ = ["SpikeSlabLayer", "SpikeSlabLinear", "SpikeSlabConv1d", "SpikeSlabConv2d", "SpikeSlabConv3d",
@@ -103,7 +103,7 @@ class SpikeSlabLayer(nn.Module):
         if logit is None:
             return None
         if self.mode == "relaxed":
-            return relaxed_bernoulli(logit, self.temperature)
+            return _relaxed_bernoulli(logit, self.temperature)
         if self.mode == "sample":
             return torch.bernoulli(torch.sigmoid(logit))
         if self.mode == "median":
@@ -130,17 +130,17 @@ class SpikeSlabLayer(nn.Module):
 
     def kl(self) -> torch.Tensor:
         r"""``Σ KL_B(p) + Σ KL_B(r) + Σ_jk p_j r_k KL_N(w_jk) + Σ_j p_j KL_N(b_j)``."""
-        kw = kl_normal(self.weight_mu, F.softplus(self.weight_rho), self.slab_scale)
+        kw = _kl_normal(self.weight_mu, F.softplus(self.weight_rho), self.slab_scale)
         kw = kw.reshape(kw.shape[0], kw.shape[1], -1).sum(2)
         total = self.weight_mu.new_zeros(())
         if self.input_logit is not None:
-            total = total + kl_bernoulli(self.input_logit, self.prior_inclusion).sum()
+            total = total + _kl_bernoulli(self.input_logit, self.prior_inclusion).sum()
             kw = kw * torch.sigmoid(self.input_logit)[None, :]
         per_node = kw.sum(1)
         if self.bias_mu is not None:
-            per_node = per_node + kl_normal(self.bias_mu, F.softplus(self.bias_rho), self.slab_scale)
+            per_node = per_node + _kl_normal(self.bias_mu, F.softplus(self.bias_rho), self.slab_scale)
         if self.node_logit is not None:
-            total = total + kl_bernoulli(self.node_logit, self.prior_inclusion).sum()
+            total = total + _kl_bernoulli(self.node_logit, self.prior_inclusion).sum()
             per_node = per_node * torch.sigmoid(self.node_logit)
         return total + per_node.sum()
 

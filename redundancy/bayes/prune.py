@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy._validation import check_int
-from redundancy.bayes.convert import WEIGHT_TYPES, flat_leaves
+from redundancy.bayes.convert import WEIGHT_TYPES, _flat_leaves
 from redundancy.bayes.layers import SpikeSlabLayer, SpikeSlabLinear
 from redundancy.errors import RedundancyError
 
-__all__ = ["FeatureSelect", "PruneResult", "prune_by_inclusion", "prune_by_magnitude", "prune_to_counts",
-           "slice_network"]
+__all__ = ["FeatureSelect", "PruneResult", "prune_by_inclusion", "prune_by_magnitude", "prune_to_counts"]
 
 
 class FeatureSelect(nn.Module):
@@ -73,7 +73,7 @@ def _params(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 @torch.no_grad()
-def slice_network(modules: list[nn.Module], keep: list[torch.Tensor | None], input_shape: tuple[int, ...],
+def _slice_network(modules: list[nn.Module], keep: list[torch.Tensor | None], input_shape: tuple[int, ...],
                   feature_keep: torch.Tensor | None = None) -> nn.Sequential:
     """A plain ``nn.Sequential`` with, in the ``i``-th weight layer, only the output nodes ``keep[i]``
     (``None``: all) and, in front of the first, only the input units ``feature_keep``."""
@@ -180,7 +180,7 @@ def _net_count(net) -> int:
 
 def _assemble(modules, names, scores, keep, feat_score, feat_keep, input_shape, criterion, threshold, forced,
               params_before) -> PruneResult:
-    model = slice_network(modules, keep, input_shape, feat_keep)
+    model = _slice_network(modules, keep, input_shape, feat_keep)
     wnames = [n for n, m in zip(names, modules) if _is_weight(m)]
     removed, before, after = [], {}, {}
     for name, s, k in zip(wnames, scores, keep):
@@ -266,12 +266,66 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
                                                          progress=progress))
 
 
+def _fitted_result(name: str, value: Any):
+    """A :class:`~redundancy.bayes.result.SpikeSlabResult` with its fitted network and a PIP per gated node."""
+    from redundancy.bayes.convert import SpikeSlabNet
+    from redundancy.bayes.result import SpikeSlabResult
+
+    if not isinstance(value, SpikeSlabResult) or not isinstance(value.net, SpikeSlabNet):
+        raise RedundancyError(f"{name}={_v._short(value)} is not allowed; {name} must be a SpikeSlabResult from "
+                              "fit_spike_slab (with its fitted net)")
+    for lname, m in value.net.weight_layers():
+        if m.node_logit is None:
+            continue
+        for field_name in ("node_pip", "node_magnitude"):
+            s = getattr(value, field_name).get(lname) if isinstance(getattr(value, field_name), dict) else None
+            if s is None or np.shape(s) != (m.node_logit.shape[0],) or not np.isfinite(s).all():
+                raise RedundancyError(f"{name}.{field_name} has no {m.node_logit.shape[0]} finite values for layer "
+                                      f"{lname!r}; the result does not match its net")
+    return value
+
+
+def _gated(result) -> dict[str, int]:
+    return {n: int(m.node_logit.shape[0]) for n, m in result.net.weight_layers() if m.node_logit is not None}
+
+
+def _check_counts(name: str, counts: Any, sizes: dict[str, int]) -> dict[str, int]:
+    if not isinstance(counts, dict):
+        raise RedundancyError(f"{name}={_v._short(counts)} is not allowed; give a dict layer name -> nodes kept, "
+                              f"layers {sorted(sizes)}")
+    unknown = [k for k in counts if k not in sizes]
+    if unknown:
+        raise RedundancyError(f"{name} names {_v._short(unknown)}, which are not prunable weight layers; choose "
+                              f"among {sorted(sizes)}")
+    return {k: check_int(f"{name}[{k!r}]", v, min_value=1, max_value=sizes[k]) for k, v in counts.items()}
+
+
+@_v.validate_params({"result": _fitted_result, "order": _v.Choice("pip", "magnitude")})
 def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> PruneResult:
     """Keep, in each gated layer of a fitted network, the ``counts[layer]`` nodes with the largest PIP
-    (``order="pip"``) or the largest ``‖μ_j‖₂`` (``order="magnitude"``); features are not removed."""
-    if order not in ("pip", "magnitude"):
-        raise RedundancyError(f"order={order!r} is not allowed; choose 'pip' or 'magnitude'")
+    (``order="pip"``) or the largest ``‖μ_j‖₂`` (``order="magnitude"``); features are not removed.
+
+    Parameters
+    ----------
+    result : SpikeSlabResult
+        From :func:`~redundancy.bayes.fit_spike_slab` (its net is not changed).
+    counts : dict of str to int
+        Nodes to keep per gated layer (names as in ``result.layers``), each in ``[1, n_nodes]``;
+        a layer left out keeps all its nodes.
+    order : {"pip", "magnitude"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redundancy.bayes import fit_spike_slab
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> res = fit_spike_slab((6,), (X, y), epochs=2, n_samples=2)
+    >>> prune_to_counts(res, {"1": 2}, order="magnitude").nodes_after
+    {'1': 2}
+    """
     net = result.net
+    counts = _check_counts("counts", counts, _gated(result))
     keep, scores = [], []
     for name, m in net.weight_layers():
         if m.node_logit is None:
@@ -279,18 +333,23 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> Pr
             scores.append(None)
             continue
         s = result.node_pip[name] if order == "pip" else result.node_magnitude[name]
-        k = check_int(f"counts[{name!r}]", counts.get(name, len(s)), min_value=1, max_value=len(s))
-        keep.append(_top(s, k))
+        keep.append(_top(np.asarray(s, dtype=np.float64), counts.get(name, len(s))))
         scores.append(s)
     return _assemble(list(net.body), net.names, scores, keep, None, None, net.input_shape, order, None, [],
                      _net_count(net))
 
 
+@_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1),
+                     "fine_tune_epochs": _v.Int(0, 100_000)})
 def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *, data=None,
                        fine_tune_epochs: int = 0, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
                        device: Any = "cpu", progress: bool = False) -> PruneResult:
     """Baseline: keep, in each named hidden weight layer of a plain ``nn.Sequential``, the
     ``counts[layer]`` nodes with the largest ``‖w_j‖₂`` (weights and bias); other layers keep all.
+
+    ``counts`` maps hidden weight layers (every Linear/Conv but the last, whose outputs are the
+    classes or targets) to a number of nodes in ``[1, n_nodes]``; ``input_shape`` is one example's
+    shape (the model must run on it); the model's weights must be finite and are not changed.
 
     Examples
     --------
@@ -299,11 +358,10 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
     >>> prune_by_magnitude(net, {"0": 3}, (4,)).nodes_after
     {'0': 3}
     """
-    leaves = flat_leaves(model)
+    leaves = _flat_leaves(model)
     names, modules = [n for n, _ in leaves], [m for _, m in leaves]
-    unknown = set(counts) - {n for n, m in leaves if _is_weight(m)}
-    if unknown:
-        raise RedundancyError(f"counts names {sorted(unknown)}, which are not weight layers of the model")
+    hidden = [(n, m) for n, m in leaves if _is_weight(m)][:-1]  # the last layer's outputs are the classes
+    counts = _check_counts("counts", counts, {n: int(_params(m)[0].shape[0]) for n, m in hidden})
     keep, scores = [], []
     for n, m in leaves:
         if not _is_weight(m):
@@ -315,9 +373,9 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
         W, b = _params(m)
         sq = (W.reshape(W.shape[0], -1) ** 2).sum(1) + (0 if b is None else b ** 2)
         s = sq.sqrt().cpu().double().numpy()
-        keep.append(_top(s, check_int(f"counts[{n!r}]", counts[n], min_value=1, max_value=len(s))))
+        keep.append(_top(s, counts[n]))
         scores.append(s)
-    res = _assemble(modules, names, scores, keep, None, None, tuple(input_shape), "magnitude", None, [],
-                    _count(model))
+    assemble = _v.model_errors(f"prune_by_magnitude: the model on input_shape={tuple(input_shape)}")(_assemble)
+    res = assemble(modules, names, scores, keep, None, None, tuple(input_shape), "magnitude", None, [], _count(model))
     return _fine_tune(res, data, fine_tune_epochs, dict(lr=lr, batch_size=batch_size, seed=seed, device=device,
                                                          progress=progress))

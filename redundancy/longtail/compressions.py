@@ -21,13 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from redundancy._validation import check_module
+import redundancy._validation as _v
+from redundancy._validation import check_finite_module, check_materialised
 from redundancy.errors import RedundancyError
 
 __all__ = ["low_rank", "magnitude_prune", "quantize_dynamic_int8", "quantize_static_int8", "compression_suite",
            "weight_sparsity"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_MAX_LEVELS = 32
 
 
 def _fraction(name, value, *, closed=False):
@@ -50,7 +52,7 @@ def low_rank(model: nn.Module, fraction: float, *, seed: int = 0) -> nn.Module:
     """
     from redundancy.lowrank.compression import compress
 
-    check_module("model", model)
+    check_materialised("model", model)
     _fraction("fraction", fraction, closed=True)
 
     def ranks(name, layer):
@@ -72,7 +74,7 @@ def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
     """
     from torch.nn.utils import prune
 
-    check_module("model", model)
+    check_materialised("model", model)
     _fraction("amount", amount)
     new = copy.deepcopy(model)
     targets = [(m, "weight") for m in new.modules() if isinstance(m, (*_CONVS, nn.Linear))]
@@ -84,16 +86,30 @@ def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
     return new.eval()
 
 
+@_v.validate_params({"model": _v.Module()})
 def weight_sparsity(model: nn.Module) -> float:
-    """Fraction of exactly-zero conv/linear weights."""
-    ws = [m.weight for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))]
+    """Fraction of exactly-zero conv/linear weights (0.0 for a model without any).
+
+    .. math::  \\text{sparsity} = \\#\\{w = 0\\} / \\#\\{w\\}
+
+    over the ``weight`` of every ``Conv1d/2d/3d`` and ``Linear`` (a NaN weight is not zero).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> lin = nn.Linear(4, 2); _ = nn.init.zeros_(lin.weight)
+    >>> weight_sparsity(nn.Sequential(lin, nn.ReLU()))
+    1.0
+    """
+    ws = [m.weight for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))
+          and isinstance(getattr(m, "weight", None), torch.Tensor)]
     total = sum(w.numel() for w in ws)
-    return float(sum(int((w == 0).sum()) for w in ws) / total) if total else 0.0
+    return float(sum(int((w.detach() == 0).sum()) for w in ws) / total) if total else 0.0
 
 
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """int8 dynamic quantization of the Linear layers (``torch.ao.quantization.quantize_dynamic``)."""
-    check_module("model", model)
+    check_finite_module("model", model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from torch.ao.quantization import quantize_dynamic
@@ -114,13 +130,13 @@ def quantize_static_int8(model: nn.Module, calibration_X, *, backend: str = "x86
     >>> float((q(X) - net(X)).abs().max()) < 0.2
     True
     """
-    check_module("model", model)
-    X = torch.as_tensor(np.asarray(calibration_X, dtype=np.float32))
-    if X.ndim < 2 or len(X) == 0:
-        raise RedundancyError(f"calibration_X has shape {tuple(X.shape)}; give a batch (n, *input_shape), n >= 1")
-    if backend not in torch.backends.quantized.supported_engines:
-        raise RedundancyError(f"backend={backend!r} is not a quantized engine here; choose one of "
-                              f"{torch.backends.quantized.supported_engines}")
+    check_finite_module("model", model)
+    Xa = _v.check_array("calibration_X", calibration_X, min_ndim=2)
+    if np.abs(Xa).max() > np.finfo(np.float32).max:
+        raise RedundancyError("calibration_X holds values beyond the float32 range (3.4e38); the quantized model "
+                              "runs in float32")
+    X = torch.as_tensor(Xa, dtype=torch.float32)
+    _v.check_choice("backend", backend, tuple(torch.backends.quantized.supported_engines))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from torch.ao.quantization import get_default_qconfig_mapping
@@ -135,14 +151,44 @@ def quantize_static_int8(model: nn.Module, calibration_X, *, backend: str = "x86
                 for a in range(0, len(X), 256):
                     prepared(X[a:a + 256])
             return convert_fx(prepared)
+        except RedundancyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - FX tracing and the model's forward may raise anything
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise RedundancyError(f"static int8 quantization failed on this model and calibration_X of shape "
+                                  f"{tuple(X.shape)} ({type(exc).__name__}: {first})") from None
         finally:
             torch.backends.quantized.engine = prev
 
 
+@_v.validate_params({"model": _v.Module(),
+                     "ranks": _v.Items(_v.Float(0.0, 1.0, lo_open=True), max_len=_MAX_LEVELS),
+                     "amounts": _v.Items(_v.Float(0.0, 1.0, lo_open=True, hi_open=True), max_len=_MAX_LEVELS),
+                     "seed": _v.Seed()})
 def compression_suite(model: nn.Module, calibration_X=None, *, ranks=(0.5, 0.25, 0.125),
                       amounts=(0.5, 0.8, 0.9), seed: int = 0) -> dict[str, nn.Module]:
     """``{name: compressed copy}``: low-rank and magnitude pruning at each level, int8 dynamic and,
-    with ``calibration_X``, int8 static."""
+    with ``calibration_X``, int8 static (``model`` is not changed).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    calibration_X : array (n, *input_shape), optional
+        Calibration batch of the static int8 model (left out without it).
+    ranks : sequence of float
+        Up to 32 rank fractions in (0, 1] of :func:`low_rank` (keys ``lowrank_<f>``).
+    amounts : sequence of float
+        Up to 32 pruned fractions in (0, 1) of :func:`magnitude_prune` (keys ``prune_<a>``).
+    seed : int
+        Seed of the low-rank decompositions.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
+    >>> sorted(compression_suite(net, ranks=(0.5,), amounts=(0.5,)))
+    ['int8_dynamic', 'lowrank_0.5', 'prune_0.5']
+    """
     out = {f"lowrank_{f:g}": low_rank(model, float(f), seed=seed) for f in ranks}
     out.update({f"prune_{a:g}": magnitude_prune(model, float(a)) for a in amounts})
     out["int8_dynamic"] = quantize_dynamic_int8(model)

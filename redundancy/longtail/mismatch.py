@@ -28,19 +28,22 @@ from typing import Any
 
 import numpy as np
 
+import redundancy._validation as _v
 from redundancy._validation import as_generator, check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.longtail.estimator import MemorizationResult
 from redundancy.training import evaluate
 
-__all__ = ["LongTailRiskReport", "mismatch_report", "mismatch_stats", "score_stats", "bin_edges", "as_scores",
-           "as_models"]
+__all__ = ["LongTailRiskReport", "mismatch_report", "bin_edges", "as_scores"]
 
 _MAX_PERMUTATIONS = 1_000_000
+#: most random draws of the permutation test (n_permutations x examples)
+_MAX_DRAWS = 2 * 10 ** 9
+_MAX_BINS = 1000
 
 
-def as_models(compressed) -> dict:
+def _as_models(compressed) -> dict:
     """``{name: model}`` from one model or a dict (names as given)."""
     if isinstance(compressed, dict):
         if not compressed:
@@ -49,8 +52,12 @@ def as_models(compressed) -> dict:
     return {"compressed": check_module("compressed", compressed)}
 
 
+@_v.validate_params({"n": _v.Int(1, _v.MAX_NUMEL), "split": _v.Choice("test", "train")})
 def as_scores(scores, n: int, split: str) -> dict:
-    """``{name: float array (n,)}`` from None, an array, a MemorizationResult or a dict of them."""
+    """``{name: float array (n,)}`` from None, an array, a MemorizationResult or a dict of them.
+
+    Every score must hold ``n`` finite numbers (one per example of ``split``); a MemorizationResult
+    gives ``mem`` (``split="train"``) or ``max_infl`` (``"test"``)."""
     if scores is None:
         return {}
     if not isinstance(scores, dict):
@@ -62,7 +69,7 @@ def as_scores(scores, n: int, split: str) -> dict:
             s = s.mem if split == "train" else s.max_infl
         try:
             a = np.asarray(s, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise RedundancyError(f"scores[{name!r}] is not a numeric array") from None
         if a.shape != (n,) or not np.isfinite(a).all():
             raise RedundancyError(f"scores[{name!r}] has shape {a.shape}; it must be {n} finite values, one per "
@@ -71,7 +78,7 @@ def as_scores(scores, n: int, split: str) -> dict:
     return out
 
 
-def mismatch_stats(y, pred_ref, pred_cmp, n_classes: int) -> dict:
+def _mismatch_stats(y, pred_ref, pred_cmp, n_classes: int) -> dict:
     """Agreement, flip rates and per-class flip rates of one compressed model (plain numpy)."""
     mis = pred_ref != pred_cmp
     rc, cc = pred_ref == y, pred_cmp == y
@@ -92,28 +99,85 @@ def _auc(score, pos):
     return float((rankdata(score)[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def _two_edges(lo: float) -> np.ndarray:
+    """Two increasing finite edges around a constant score ``lo`` (``[lo, lo + 1]`` where representable)."""
+    if lo + 1 > lo:
+        return np.array([lo, lo + 1.0])
+    with np.errstate(over="ignore"):
+        up = np.nextafter(lo, np.inf)
+    return np.array([lo, up]) if np.isfinite(up) else np.array([np.nextafter(lo, -np.inf), lo])
+
+
+def _uniform_edges(lo: float, hi: float, k: int) -> np.ndarray:
+    if hi == lo:
+        lo, hi = _two_edges(lo)
+    with np.errstate(over="ignore"):
+        span_ok = np.isfinite(hi - lo)
+    if span_ok:
+        return np.unique(np.linspace(lo, hi, k + 1))
+    c = max(abs(lo), abs(hi))  # hi - lo overflows: interpolate on the scaled range
+    return np.unique(np.linspace(lo / c, hi / c, k + 1) * c)
+
+
+def _robust_mean(a: np.ndarray) -> float:
+    """Mean without overflow of the sum (scores near the float limit)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = float(a.mean())
+    if np.isfinite(m):
+        return m
+    c = float(np.abs(a).max())
+    return c * float((a / c).mean())
+
+
+@_v.validate_params({"score": _v.Array(min_ndim=1, max_ndim=1)})
 def bin_edges(score, bins=5) -> np.ndarray:
-    """Bin edges: ``int`` = equal-count (quantile) bins, tied scores kept together (so possibly fewer);
-    ``"uniform:K"`` = ``K`` equal-width bins over the score's range; an increasing array = those
-    edges (scores outside fall into the first / last bin)."""
-    if isinstance(bins, str) and bins.startswith("uniform:") and bins[8:].isdigit() and int(bins[8:]) >= 1:
-        edges = np.linspace(score.min(), score.max() + (score.max() == score.min()), int(bins[8:]) + 1)
-    elif isinstance(bins, (int, np.integer)) and not isinstance(bins, bool) and 1 <= bins <= 1000:
+    """Bin edges of a per-example score.
+
+    Parameters
+    ----------
+    score : array (n,)
+        Finite scores.
+    bins : int, str or array
+        ``int`` in [1, 1000] = equal-count (quantile) bins, tied scores kept together (so possibly
+        fewer); ``"uniform:K"`` (``K`` in [1, 1000]) = ``K`` equal-width bins over the score's range;
+        an increasing array of at least 2 finite edges = those edges (scores outside fall into the
+        first / last bin). A constant score gets the single bin ``[s, s + 1]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Increasing finite edges.
+
+    Examples
+    --------
+    >>> bin_edges(np.array([0.0, 1.0, 2.0, 3.0]), 2).tolist()
+    [0.0, 1.5, 3.0]
+    >>> bin_edges(np.array([0.0, 4.0]), "uniform:4").tolist()
+    [0.0, 1.0, 2.0, 3.0, 4.0]
+    """
+    lo, hi = float(score.min()), float(score.max())
+    k = bins[8:] if isinstance(bins, str) and bins.startswith("uniform:") else None
+    if k is not None:
+        if not (k.isascii() and k.isdecimal() and len(k) <= 4 and 1 <= int(k) <= _MAX_BINS):
+            raise RedundancyError(f"bins={bins!r} is not allowed; 'uniform:K' needs an integer K in [1, {_MAX_BINS}]")
+        edges = _uniform_edges(lo, hi, int(k))
+    elif isinstance(bins, (int, np.integer)) and not isinstance(bins, (bool, np.bool_)) and 1 <= bins <= _MAX_BINS:
         edges = np.unique(np.quantile(score, np.linspace(0, 1, int(bins) + 1)))
     else:
         try:
             edges = np.asarray(bins, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             edges = np.zeros(0)
-        if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all() or np.any(np.diff(edges) <= 0):
-            raise RedundancyError(f"bins={bins!r} is not allowed; give an int in [1, 1000] (quantile bins), "
-                                  "'uniform:K', or an increasing array of at least 2 finite edges")
+        if edges.ndim != 1 or not 2 <= len(edges) <= _v.MAX_NUMEL or not np.isfinite(edges).all() \
+                or np.any(np.diff(edges) <= 0):
+            raise RedundancyError(f"bins={_v._short(bins)} is not allowed; give an int in [1, {_MAX_BINS}] (quantile "
+                                  f"bins), 'uniform:K', or an increasing array of at least 2 finite edges")
     if len(edges) < 2:
-        edges = np.array([score.min(), score.max() + (score.max() == score.min())])
+        edges = _two_edges(lo)
     return edges
 
 
-def score_stats(mismatch, score, *, n_bins=5, top_fraction: float = 0.1, n_permutations: int = 2000,
+def _score_stats(mismatch, score, *, n_bins=5, top_fraction: float = 0.1, n_permutations: int = 2000,
                 seed=0) -> tuple[dict, list[dict]]:
     """Enrichment, permutation p-value and AUC of one score, and the mismatch rate per score bin
     (``n_bins`` as ``bins`` of :func:`bin_edges`)."""
@@ -135,7 +199,8 @@ def score_stats(mismatch, score, *, n_bins=5, top_fraction: float = 0.1, n_permu
     edges = bin_edges(score, n_bins)
     which = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
     bins = [{"bin": b, "lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int((which == b).sum()),
-             "mean_score": float(score[which == b].mean()) if (which == b).any() else float(edges[b:b + 2].mean()),
+             "mean_score": _robust_mean(score[which == b]) if (which == b).any() else
+             float(edges[b] / 2 + edges[b + 1] / 2),
              "mismatch_rate": float(mis[which == b].mean()) if (which == b).any() else 0.0}
             for b in range(len(edges) - 1)]
     rate_all = float(mis.mean())
@@ -274,7 +339,7 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
     (0.25, 1.0)
     """
     check_module("reference", reference)
-    models = as_models(compressed)
+    models = _as_models(compressed)
     ds = as_dataset(data)
     if ds.task != "classification":
         raise RedundancyError("mismatch_report needs a classification data set (integer labels)")
@@ -283,19 +348,23 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
     if not (isinstance(top_fraction, float) and 0 < top_fraction < 1):
         raise RedundancyError(f"top_fraction={top_fraction!r} is not allowed; it must be a float in (0, 1)")
     y = ds.y_test if split == "test" else ds.y_train
+    if scores is not None and n_permutations * len(y) > _MAX_DRAWS:
+        raise RedundancyError(f"n_permutations={n_permutations} x {len(y)} examples needs "
+                              f"{n_permutations * len(y):,} random draws; the limit is {_MAX_DRAWS:,} "
+                              "(lower n_permutations)")
     sc = as_scores(scores, len(y), split)
     for s in sc.values():
         bin_edges(s, n_bins)  # refuse bad bins before any model runs
     ref = evaluate(reference, ds, split=split, device=device, batch_size=batch_size)
     rows, per, srows, bins, mism = [], [], [], [], {}
     for name, model in models.items():
-        st = mismatch_stats(y, ref.predictions, evaluate(model, ds, split=split, device=device,
+        st = _mismatch_stats(y, ref.predictions, evaluate(model, ds, split=split, device=device,
                                                          batch_size=batch_size).predictions, ds.n_classes)
         per.append(st.pop("per_class"))
         mism[name] = st.pop("mismatch")
         rows.append({"model": name, **st})
         for sname, s in sc.items():
-            row, b = score_stats(mism[name], s, n_bins=n_bins, top_fraction=top_fraction,
+            row, b = _score_stats(mism[name], s, n_bins=n_bins, top_fraction=top_fraction,
                                  n_permutations=n_permutations, seed=seed)
             srows.append({"model": name, "score": sname, **row})
             bins += [{"model": name, "score": sname, **r} for r in b]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_positive_float
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
@@ -33,10 +34,30 @@ from redundancy.training import check_device, predict, train_ensemble
 __all__ = ["memorization", "draw_runs", "make_models"]
 
 _MAX_MODELS = 100_000
+#: most indices drawn by draw_runs (n_models x n_train)
+_MAX_DRAW = 2 * 10 ** 9
 
 
+@_v.validate_params({"n_train": _v.Int(2, _v.MAX_NUMEL), "n_models": _v.Int(1, _MAX_MODELS),
+                     "subset_ratio": _v.Float(0.0, 1.0, lo_open=True, hi_open=True), "seed": _v.Seed()})
 def draw_runs(n_train: int, n_models: int, subset_ratio: float = 0.7, seed: int = 0):
     """Subsets ``(T, m)`` (sorted indices), initialisation seeds and batch seeds of ``T`` runs.
+
+    Run ``t`` draws, from its own child of ``SeedSequence(seed)``, ``m = round(subset_ratio *
+    n_train)`` training indices without replacement and two seeds in ``[0, 2**62)``, so the first
+    runs do not change when ``n_models`` grows.
+
+    Parameters
+    ----------
+    n_train : int
+        Training examples, at least 2.
+    n_models : int
+        Runs ``T`` in [1, 100000].
+    subset_ratio : float
+        In (0, 1); the subset must hold at least one example and leave at least one out.
+    seed : int
+
+    Refuses more than ``T * n_train = 2 * 10**9`` indices to shuffle (the subsets are drawn run by run).
 
     Examples
     --------
@@ -48,6 +69,10 @@ def draw_runs(n_train: int, n_models: int, subset_ratio: float = 0.7, seed: int 
     if not 1 <= m < n_train:
         raise RedundancyError(f"subset_ratio={subset_ratio} of n_train={n_train} gives a subset of {m}; "
                               "it must hold at least 1 and leave at least 1 example out")
+    if n_models * n_train > _MAX_DRAW:
+        raise RedundancyError(f"n_models={n_models} x n_train={n_train} = {n_models * n_train:,} indices to draw; "
+                              f"the limit is {_MAX_DRAW:,}")
+    _v.check_memory("the subsets", n_models * m, 8)
     ss = np.random.SeedSequence(seed)
     sub, init, order = [], [], []
     for child in ss.spawn(n_models):
@@ -59,15 +84,41 @@ def draw_runs(n_train: int, n_models: int, subset_ratio: float = 0.7, seed: int 
     return np.stack(sub), init, order
 
 
+@_v.validate_params({"make_model": _v.CallableArg(), "seeds": _v.Items(_v.Seed(), max_len=_MAX_MODELS)})
 def make_models(make_model: Callable[[], torch.nn.Module], seeds) -> list[torch.nn.Module]:
-    """``make_model()`` once per seed, each under ``torch.manual_seed(seed)`` (caller's RNG untouched)."""
+    """``make_model()`` once per seed, each under ``torch.manual_seed(seed)`` (caller's RNG untouched).
+
+    Parameters
+    ----------
+    make_model : callable
+        ``make_model() -> torch.nn.Module``, a fresh model each call; an exception it raises becomes
+        a :class:`~redundancy.errors.RedundancyError`.
+    seeds : sequence of int
+        Up to 100000 seeds in ``[0, 2**63 - 1]``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> a, b = make_models(lambda: nn.Linear(2, 1), [3, 3])
+    >>> bool((a.weight == b.weight).all()) and a is not b
+    True
+    """
     out = []
     for s in seeds:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(s))
-            model = make_model()
+            try:
+                model = make_model()
+            except RedundancyError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the caller's factory may raise anything
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise RedundancyError(f"make_model() raised {type(exc).__name__}: {_v._short(first, 200)}") from None
         if not isinstance(model, torch.nn.Module):
             raise RedundancyError(f"make_model() returned {type(model).__name__}; it must return a torch.nn.Module")
+        if any(model is o for o in out):
+            raise RedundancyError("make_model() returned the same model object twice; it must build a new model "
+                                  "on every call")
         out.append(model)
     return out
 

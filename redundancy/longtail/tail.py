@@ -14,16 +14,17 @@ from typing import Any
 
 import numpy as np
 
+import redundancy._validation as _v
 from redundancy._validation import check_choice, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.longtail.mismatch import as_scores
 from redundancy.training import evaluate
 
-__all__ = ["tail_flip_rates", "tail_indices", "example_loss"]
+__all__ = ["tail_flip_rates", "example_loss"]
 
 
-def tail_indices(y_split, y_train, n_classes: int, scores=None, fraction: float = 0.1) -> tuple[np.ndarray, str]:
+def _tail_indices(y_split, y_train, n_classes: int, scores=None, fraction: float = 0.1) -> tuple[np.ndarray, str]:
     """Indices of the tail set and its description (see the module docstring)."""
     n = len(y_split)
     k = min(n, max(1, math.ceil(fraction * n)))
@@ -67,14 +68,29 @@ def tail_flip_rates(reference, compressed, data: Any, scores=None, *, fraction: 
     a = evaluate(reference, ds, split=split, device=device)
     b = evaluate(compressed, ds, split=split, device=device)
     mis = a.predictions != b.predictions
-    idx, how = tail_indices(y, ds.y_train, ds.n_classes, s, fraction)
+    idx, how = _tail_indices(y, ds.y_train, ds.n_classes, s, fraction)
     return {"flip_rate": float(mis.mean()), "tail_flip_rate": float(mis[idx].mean()), "tail": how,
             "tail_n": int(len(idx)), "n": int(len(y)), "fraction": fraction, "split": split,
             "accuracy_reference": float(a.accuracy), "accuracy_compressed": float(b.accuracy)}
 
 
+@_v.validate_params({"model": _v.Module(), "split": _v.Choice("test", "train")})
 def example_loss(model, data: Any, *, split: str = "test", device: Any = "cpu") -> np.ndarray:
     """Per-example cross-entropy :math:`-\\log p_\\theta(y_j \\mid x_j)` of ``model`` (a long-tail score).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier with outputs ``(n, n_classes)`` (run in eval mode without gradients; its mode
+        and state are restored; it is moved to ``device`` as by :func:`redundancy.training.evaluate`).
+    data : Dataset or arrays
+        A classification data set.
+    split : {"test", "train"}
+    device : str
+
+    Returns
+    -------
+    numpy.ndarray (n,), float64, finite
 
     Examples
     --------
@@ -86,15 +102,24 @@ def example_loss(model, data: Any, *, split: str = "test", device: Any = "cpu") 
     """
     import torch
 
+    from redundancy.counts import preserved_state
     from redundancy.training import check_device, predict
 
-    check_module("model", model)
     ds = as_dataset(data)
-    split = check_choice("split", split, ("test", "train"))
     if ds.task != "classification":
         raise RedundancyError("example_loss needs a classification data set (integer labels)")
     dev = check_device(device)
-    X = torch.as_tensor(np.ascontiguousarray(ds.X_test if split == "test" else ds.X_train)).to(dev)
+    model.to(dev)
+    p = next((t for t in model.parameters() if t.is_floating_point()), None)
+    dtype = p.dtype if p is not None else torch.float32
+    X = torch.as_tensor(np.ascontiguousarray(ds.X_test if split == "test" else ds.X_train)).to(dev, dtype)
     y = torch.as_tensor(ds.y_test if split == "test" else ds.y_train).to(dev)
-    out = predict(model.to(dev), X).double()
-    return torch.nn.functional.cross_entropy(out, y, reduction="none").cpu().numpy()
+    with preserved_state(model):
+        out = _v.model_errors("example_loss: the model")(predict)(model, X)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != len(y) or out.shape[1] < ds.n_classes:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise RedundancyError(f"the model's outputs have shape {shape}; example_loss needs "
+                              f"({len(y)}, n_classes >= {ds.n_classes})")
+    if not bool(torch.isfinite(out).all()):
+        raise RedundancyError("the model's outputs hold NaN or inf on this data; its weights or inputs are not finite")
+    return torch.nn.functional.cross_entropy(out.double(), y, reduction="none").cpu().numpy()

@@ -42,29 +42,7 @@ SKIP = {
 #: methods and helpers merged after the hardening pass. They run and are counted (xfail, not skip),
 #: so CI shows how many remain; each one leaves this set when it is hardened.
 UNHARDENED = frozenset({
-    "redundancy.longtail.compressions.compression_suite",  # fails only in the long profile
-    "redundancy.longtail.mismatch.as_models",  # fails only in the long profile
     "redundancy.lowrank.schedule.default_plan",  # fails only in the long profile
-    "redundancy.bayes.convert.flat_leaves",
-    "redundancy.bayes.convert.mlp",
-    "redundancy.bayes.convert.small_cnn",
-    "redundancy.bayes.curve.inclusion_curve",
-    "redundancy.bayes.fit.expected_calibration_error",
-    "redundancy.bayes.fit.posterior_predictive",
-    "redundancy.bayes.kl.kl_bernoulli",
-    "redundancy.bayes.kl.kl_normal",
-    "redundancy.bayes.kl.relaxed_bernoulli",
-    "redundancy.bayes.kl.spike_slab_kl",
-    "redundancy.bayes.prune.prune_to_counts",
-    "redundancy.bayes.prune.slice_network",
-    "redundancy.longtail.compressions.weight_sparsity",
-    "redundancy.longtail.mismatch.bin_edges",
-    "redundancy.longtail.mismatch.mismatch_stats",
-    "redundancy.longtail.mismatch.score_stats",
-    "redundancy.longtail.subsample.draw_runs",
-    "redundancy.longtail.subsample.make_models",
-    "redundancy.longtail.tail.example_loss",
-    "redundancy.longtail.tail.tail_indices",
     "redundancy.lowrank.finetune.finetune",
     "redundancy.lowrank.mixed.rank_penalty",
     "redundancy.lowrank.mixed.reconstruction_error",
@@ -355,6 +333,7 @@ def _explicit() -> dict[str, Target]:
                                                          months=V.arrays()))),
         **LR.rows(T),
         **_pruning_scoreboard_rows(),  # tests/fuzz/rows_pruning_scoreboard.py
+        **importlib.import_module("tests.fuzz.rows_bayes_longtail").rows(T),  # bayes/longtail helpers
     }
     return rows
 
