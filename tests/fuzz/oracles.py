@@ -101,3 +101,32 @@ def _error_oracle(args, res):
     want = mp(args.get("constant", 1.0)) * mp(args.get("sigma", 1.0)) * mpmath.sqrt(
         mp(d) * mp(args.get("log_factor", 1.0)) / mp(args["n"]))
     return None if abs(mp(res.error) - want) <= 1e-9 * max(want, 1e-300) else f"error={res.error}, exact {want}"
+
+
+def _rel(tensor, approx) -> float:
+    t = np.asarray(tensor, dtype=np.float64)
+    return float(np.linalg.norm(t - approx) / max(np.linalg.norm(t), 1e-300))
+
+
+def _cp_oracle(args, res):
+    """The CP error against the tensor rebuilt by an einsum of the returned weights and factors."""
+    t = np.asarray(args["tensor"], dtype=np.float64)
+    letters = "abcdefgh"[: t.ndim]
+    full = np.einsum(",".join(f"{c}r" for c in letters) + ",r->" + letters, *res.factors, res.weights)
+    want = _rel(t, full)
+    if res.rank != args["rank"] or any(f.shape != (n, res.rank) for f, n in zip(res.factors, t.shape)):
+        return f"factor shapes {[f.shape for f in res.factors]} do not fit rank {args['rank']}"
+    return None if abs(res.rel_error - want) <= 1e-8 + 1e-6 * want else f"rel_error={res.rel_error}, rebuilt {want}"
+
+
+def _tucker_oracle(args, res):
+    """The Tucker error against the core multiplied by the factors mode by mode (tensordot), and
+    orthonormal factor columns."""
+    t = np.asarray(args["tensor"], dtype=np.float64)
+    full = np.asarray(res.core, dtype=np.float64)
+    for m, u in zip(res.modes, res.factors):
+        full = np.moveaxis(np.tensordot(u, full, axes=(1, m)), 0, m)
+        if not np.allclose(u.T @ u, np.eye(u.shape[1]), atol=1e-8):
+            return f"factor of mode {m} is not orthonormal"
+    want = _rel(t, full)
+    return None if abs(res.rel_error - want) <= 1e-8 + 1e-6 * want else f"rel_error={res.rel_error}, rebuilt {want}"

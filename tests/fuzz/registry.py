@@ -24,8 +24,8 @@ import torch
 from hypothesis import strategies as st
 
 from tests.fuzz import values as V
-from tests.fuzz.oracles import (_analyze_oracle, _error_oracle, _flop_oracle, _params_oracle, _sample_oracle,
-                                _tensor_oracle)
+from tests.fuzz.oracles import (_analyze_oracle, _cp_oracle, _error_oracle, _flop_oracle, _params_oracle,
+                                _sample_oracle, _tensor_oracle, _tucker_oracle)
 
 SUBPACKAGES = ("redundancy.linear", "redundancy.lowrank", "redundancy.analysis", "redundancy.validation",
                "redundancy.plotting")
@@ -181,17 +181,21 @@ def _explicit() -> dict[str, Target]:
                                 oracle=_analyze_oracle),
         "redundancy.estimate_roi": T(R.estimate_roi, _roi_call(), allowed_nonfinite=("break_even_months",)),
         "redundancy.sample_complexity": T(R.sample_complexity, st.builds(
-            lambda d, e, o: {"dof": d, "eps": e, **o}, V.ints(0, 10 ** 6), V.pos_floats(),
-            _opt(sigma=V.pos_floats(), naive=st.none() | V.ints(), constant=V.pos_floats(),
-                 log_factor=V.pos_floats())), oracle=_sample_oracle),
+            lambda d, e, o: {"dof": d, "eps": e, **o}, V.mostly(st.integers(0, 10 ** 6), V.ints(0, 10 ** 6)),
+            V.mostly(st.floats(1e-3, 1.0), V.pos_floats()),
+            _opt(sigma=V.mostly(st.floats(0.1, 10.0), V.pos_floats()), naive=st.none() | V.ints(),
+                 constant=V.mostly(st.floats(0.1, 10.0), V.pos_floats()),
+                 log_factor=V.mostly(st.floats(1.0, 10.0), V.pos_floats()))), oracle=_sample_oracle),
         "redundancy.error_bound": T(R.error_bound, st.builds(
-            lambda d, n, o: {"dof": d, "n": n, **o}, V.ints(0, 10 ** 6), V.ints(1, 10 ** 6),
-            _opt(sigma=V.pos_floats(), naive=st.none() | V.ints(), constant=V.pos_floats(),
-                 log_factor=V.pos_floats())), oracle=_error_oracle),
+            lambda d, n, o: {"dof": d, "n": n, **o}, V.mostly(st.integers(0, 10 ** 6), V.ints(0, 10 ** 6)),
+            V.mostly(st.integers(1, 10 ** 6), V.ints(1, 10 ** 6)),
+            _opt(sigma=V.mostly(st.floats(0.1, 10.0), V.pos_floats()), naive=st.none() | V.ints(),
+                 constant=V.mostly(st.floats(0.1, 10.0), V.pos_floats()),
+                 log_factor=V.mostly(st.floats(1.0, 10.0), V.pos_floats()))), oracle=_error_oracle),
         "redundancy.load_weights": T(C.load_weights, st.builds(
-            lambda m, p, s: {"model": m, "path": p, **s}, st.sampled_from(["seq1d", "linear"]).map(
-                lambda n: V.MODELS[n][0]()) | V.anything(), V.checkpoint_files() | V.anything(),
-            _opt(strict=st.booleans() | V.odd_scalars()))),
+            lambda m, p, s: {"model": m, "path": p, **s}, V.mostly(st.sampled_from(["seq1d", "seq1d", "linear"]).map(
+                lambda n: V.MODELS[n][0]()), V.anything()), V.mostly(V.checkpoint_files(), V.anything()),
+            _opt(strict=V.mostly(st.booleans(), V.odd_scalars())))),
         "redundancy.checkpoint.load_checkpoint": T(C.load_checkpoint, st.builds(
             lambda p, o: {"path": p, **o}, V.checkpoint_files() | V.anything(), _opt(what=st.sampled_from(
                 ["weights", 3, None]))), allowed_nonfinite=("*",)),  # a raw reader: values as stored
@@ -204,14 +208,19 @@ def _explicit() -> dict[str, Target]:
             st.integers(1, 3) | st.sampled_from([(1, 1), (0, 1), (10 ** 12, 1), "evbmf", None, 1.5]),
             _opt(method=st.sampled_from(["tucker", "cp", "x"]), seed=V.seeds(), n_iter=V.ints(),
                  layers=st.sampled_from([None, ["0"], ["nope"], "0", 3])))),
-        "redundancy.evbmf": T(R.evbmf, st.builds(lambda a, s: {"matrix": a, **s}, V.arrays(),
-                                                 _opt(sigma2=V.pos_floats()))),
+        "redundancy.evbmf": T(R.evbmf, st.builds(lambda a, s: {"matrix": a, **s}, V.mostly(
+            V.legal_arrays(((4, 3), (6, 5), (2, 2), (8, 3))), V.arrays()),
+            _opt(sigma2=V.mostly(st.floats(1e-3, 1.0), V.pos_floats())))),
         "redundancy.cp_decompose": T(R.cp_decompose, st.builds(
-            lambda a, r, o: {"tensor": a, "rank": r, **o}, V.arrays(), V.ints(), _opt(
-                seed=V.seeds(), n_iter_max=V.ints(), tol=V.pos_floats()))),
+            lambda a, r, o: {"tensor": a, "rank": r, **o}, V.mostly(V.legal_arrays(), V.arrays()),
+            V.mostly(st.integers(1, 3), V.ints()), _opt(
+                seed=V.mostly(st.integers(0, 5), V.seeds()), n_iter_max=V.mostly(st.integers(5, 50), V.ints()),
+                tol=V.mostly(st.floats(1e-8, 1e-3), V.pos_floats()))), oracle=_cp_oracle),
         "redundancy.tucker_decompose": T(R.tucker_decompose, st.builds(
-            lambda a, r, o: {"tensor": a, "ranks": r, **o}, V.arrays(), V.ints() | V.odd_containers(), _opt(
-                seed=V.seeds(), method=st.sampled_from(["hooi", "hosvd", "x"])))),
+            lambda a, r, o: {"tensor": a, "ranks": r, **o}, V.mostly(V.legal_arrays(), V.arrays()),
+            V.mostly(st.integers(1, 2), V.ints() | V.odd_containers()), _opt(
+                seed=V.mostly(st.integers(0, 5), V.seeds()), method=st.sampled_from(["hooi", "hosvd", "x"]))),
+            oracle=_tucker_oracle),
         "redundancy.data.load_mnist1d": T(D.load_mnist1d, st.builds(
             lambda n, o: {"num_samples": n, **o}, st.integers(20, 100) | V.ints(-1, 2),
             _opt(seed=V.seeds(), train_split=V.floats()))),

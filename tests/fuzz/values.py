@@ -41,6 +41,20 @@ def anything():
         | st.builds(lambda: nn.Identity()) | st.builds(lambda: np.zeros((0, 3)))
 
 
+@st.composite
+def mostly(draw, good, odd, n=3):
+    """``good`` n times out of n + 1, else ``odd``. (``good | odd`` would flatten ``odd``'s many
+    branches and draw a legal value only once in a dozen; a row whose every argument is odd that
+    often almost never makes a legal call, and its oracle never runs.)"""
+    return draw(good) if draw(st.integers(0, n)) < n else draw(odd)
+
+
+def legal_arrays(shapes=((4, 3), (3, 4, 5), (2, 2), (5, 2), (2, 3, 2))):
+    """Finite random arrays of a few small shapes."""
+    return st.tuples(st.sampled_from(shapes), st.integers(0, 9)).map(
+        lambda t: np.random.default_rng(t[1]).normal(size=t[0]))
+
+
 def ints(lo=-3, hi=12):
     return st.integers(lo, hi) | st.sampled_from([0, -1, 10 ** 12, 2 ** 64, 10 ** 400, True]) | odd_scalars()
 
