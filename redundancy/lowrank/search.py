@@ -36,11 +36,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from redundancy._validation import check_choice, check_int, check_module, check_positive_float, check_shape
+from redundancy._validation import (Check, Choice, Module, Seed, check_choice, check_int, check_module,
+                                    check_positive_float, check_shape, validate_params)
 from redundancy.counts import eval_mode
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.mixed import MixedRankLayer, rank_penalty, reconstruction_error
+from redundancy.lowrank.mixed import (MixedRankLayer, expected_reconstruction_error, rank_penalty,
+                                      reconstruction_error)
 from redundancy.lowrank.rank_chains import (SEARCH_METHODS, build_chain, chain_kernel, chain_macs, chain_params,
                                             dense_macs, skip_reason)
 from redundancy.lowrank.schedule import contract, default_plan, grid
@@ -48,17 +50,48 @@ from redundancy.lowrank.search_result import LayerRank, RankSearchResult, quanti
 from redundancy.lowrank.tt_decompose import cp3_max_rank, init_factors, tt_max_rank
 from redundancy.training import batches, check_device
 
-__all__ = ["search_ranks", "max_search_rank", "layer_positions", "replace_layers", "decompose_at"]
+__all__ = ["search_ranks", "max_search_rank", "decompose_at"]
 
 _MAX_ITERS = 100_000
+MAX_LAYERS = 10_000
 
 
+def _searchable(name, value):
+    """A Conv1d/2d/3d with groups 1 or a Linear (what the search decomposes)."""
+    if not isinstance(value, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+        raise RedundancyError(f"{name}={type(value).__name__} is not allowed; {name} must be a Conv1d, Conv2d, "
+                              "Conv3d (groups 1) or Linear layer")
+    reason = skip_reason(value)
+    if reason is not None:
+        raise RedundancyError(f"{name} cannot be searched: {reason}")
+    return value
+
+
+@validate_params({"layer": Check(_searchable), "method": Choice(*SEARCH_METHODS)})
 def max_search_rank(layer: nn.Module, method: str) -> int:
     """Largest rank worth searching: ``min(exact rank, break-even rank)``, at least 1.
 
     Exact rank: ``min(out, in)`` (SVD), ``max(min(C_out, S C_in), min(C_out S, C_in))`` (TT, Tucker
     with tied ranks), ``prod/max`` of the view (CP); break-even: the largest ``r`` whose chain has
     no more parameters than the layer.
+
+    Parameters
+    ----------
+    layer : Conv1d, Conv2d, Conv3d (groups 1) or Linear
+    method : {"tt", "cp", "tucker"}
+        Ignored for a Linear layer (always the SVD).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> max_search_rank(nn.Linear(10, 4), "tt")
+    2
+    >>> max_search_rank(nn.Conv2d(16, 16, 3), "tt")
+    14
     """
     if isinstance(layer, nn.Linear):
         exact, m = min(layer.in_features, layer.out_features), "svd"
@@ -66,13 +99,18 @@ def max_search_rank(layer: nn.Module, method: str) -> int:
         dims = (layer.out_channels, int(np.prod(layer.kernel_size)), layer.in_channels)
         exact, m = (cp3_max_rank(*dims) if method == "cp" else tt_max_rank(*dims)), method
     dense = sum(p.numel() for p in layer.parameters())
-    r = 1
-    while r < exact and chain_params(layer, r + 1, m) <= dense:
-        r += 1
-    return r
+    # chain_params grows with r: bisect the largest r <= exact whose chain is no larger than the layer
+    lo, hi = 1, exact
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if chain_params(layer, mid, m) <= dense:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
-def layer_positions(model: nn.Module, names, input_shape) -> dict[str, list[tuple[int, int]]]:
+def _layer_positions(model: nn.Module, names, input_shape) -> dict[str, list[tuple[int, int]]]:
     """Per named layer and call, ``(P_in, P_out)``: input and output positions of one input example."""
     pos: dict[str, list] = {n: [] for n in names}
     handles = []
@@ -94,7 +132,7 @@ def layer_positions(model: nn.Module, names, input_shape) -> dict[str, list[tupl
     return pos
 
 
-def replace_layers(model: nn.Module, new: dict[str, nn.Module]) -> nn.Module:
+def _replace_layers(model: nn.Module, new: dict[str, nn.Module]) -> nn.Module:
     """Set ``model.<name> = new[name]`` for every qualified name (in place); returns ``model``."""
     for name, mod in new.items():
         parent, _, attr = name.rpartition(".")
@@ -148,7 +186,7 @@ def _plan(name, spec, max_rank, factor):
 
 def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, method: str = "tt",
                  layers: Any = None, input_shape: Any = None, factor: int = 10, warmup: int = 20, iters: int = 100,
-                 lr_factors: float = 1e-3, lr_logits: float = 0.05, gamma: float = 0.4, beta: float = 0.8,
+                 lr_factors: float = 1e-3, lr_logits: float = 0.5, gamma: float = 0.4, beta: float = 0.8,
                  val_fraction: float = 0.1, batch_size: int = 256, seed: int = 0, device: Any = "cpu",
                  progress: bool = False) -> RankSearchResult:
     """Search one rank per layer (TT, CP or Tucker-2 for convs, SVD for Linear layers) and compress.
@@ -218,7 +256,7 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
     if not names:
         raise RedundancyError("the model has no Conv1d/2d/3d (groups 1) or Linear layer to search")
     base = copy.deepcopy(model).to(dev).eval()
-    pos = layer_positions(base, names, input_shape)
+    pos = _layer_positions(base, names, input_shape)
     mods = {n: base.get_submodule(n) for n in names}
     max_r = {n: max_search_rank(mods[n], method) for n in names}
     plans = {n: _plan(n, candidates, max_r[n], factor) for n in names}
@@ -237,7 +275,7 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
     bar = tqdm(desc=f"search_ranks[{method}]", disable=not progress, leave=False)
     while True:
         mixed = {n: MixedRankLayer(mods[n], method, plans[n][0], seed=seed) for n in names}
-        net = replace_layers(copy.deepcopy(base), mixed)
+        net = _replace_layers(copy.deepcopy(base), mixed)
         for p in net.parameters():
             p.requires_grad_(False)
         ml = [net.get_submodule(n) for n in names]
@@ -246,29 +284,30 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
         for p in fac + alphas:
             p.requires_grad_(True)
         opt_w = torch.optim.SGD(fac, lr=lr_factors, momentum=0.9, nesterov=True)
-        opt_a = torch.optim.Adam(alphas, lr=lr_logits, betas=(0.9, 0.9))
+        opt_a = torch.optim.SGD(alphas, lr=lr_logits, momentum=0.9, nesterov=True)
         order = []
         for t in range(warmup + iters):
-            rec = reconstruction_error(ml)
-            pen = rank_penalty(ml, gamma, beta)
-            loss_w = rec * pen
             joint = t >= warmup
-            # data-free: L_w and L_alpha are the same product, so one backward serves both steps
-            wrt = fac + alphas if (joint and Xv is None) else fac
-            grads = torch.autograd.grad(loss_w, wrt)
-            for p, g in zip(wrt, grads):
+            # factor step (Eq. 6 with the mixture error replaced by its Jensen bound: no co-adaptation)
+            loss_w = expected_reconstruction_error(ml) * rank_penalty(ml, gamma, beta)
+            for p, g in zip(fac, torch.autograd.grad(loss_w, fac)):
                 p.grad = g
             torch.nn.utils.clip_grad_norm_(fac, 5.0)
             opt_w.step()
-            loss_a = loss_w.detach() if (joint and Xv is None) else torch.zeros(())
-            if joint and Xv is not None:
-                if not order:
-                    order = batches(len(yv), batch_size, gen)
-                b = order.pop().to(dev)
-                loss_a = nn.functional.cross_entropy(net(Xv[b]), yv[b]) * rank_penalty(ml, gamma, beta)
-                for p, g in zip(alphas, torch.autograd.grad(loss_a, alphas)):
-                    p.grad = g
+            loss_a = torch.zeros(())
             if joint:
+                # logit step (Eq. 7): L_val · L_r, L_val = held-out CE or (data-free) the mixture error
+                if Xv is None:
+                    l_val = expected_reconstruction_error(ml)
+                else:
+                    if not order:
+                        order = batches(len(yv), batch_size, gen)
+                    b = order.pop().to(dev)
+                    l_val = nn.functional.cross_entropy(net(Xv[b]), yv[b])
+                loss_a = l_val * rank_penalty(ml, gamma, beta)
+                # gradient of log(L_val · L_r): the product's gradient divided by the product (same minimisers)
+                for p, g in zip(alphas, torch.autograd.grad(torch.log(loss_a), alphas)):
+                    p.grad = g
                 opt_a.step()
             if not torch.isfinite(loss_w) or not torch.isfinite(loss_a):
                 raise RedundancyError(f"the search loss became non-finite at stage {stage}, iteration {t}; "
@@ -326,7 +365,7 @@ def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajec
         rows.append(LayerRank(n, type(layer).__name__, m, tuple(w.shape), r_star, max_r[n], tuple(int(v) for v in cands),
                               tuple(float(v) for v in probs), mean, std, lo, hi, p_dense, p_dec, macs_d, macs_c,
                               max(0.0, 1.0 - p_dec / p_dense), rel))
-    compressed = replace_layers(copy.deepcopy(base), chains).to(next(model.parameters()).device)
+    compressed = _replace_layers(copy.deepcopy(base), chains).to(next(model.parameters()).device)
     from redundancy.counts import count_macs
 
     params_dense = sum(p.numel() for p in model.parameters())
@@ -338,12 +377,43 @@ def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajec
                             compressed)
 
 
+def _rank_map(name, value):
+    if not isinstance(value, dict) or not value:
+        raise RedundancyError(f"{name}={type(value).__name__} is not allowed; {name} must be a non-empty dict "
+                              "{layer name: rank}")
+    if len(value) > MAX_LAYERS:
+        raise RedundancyError(f"{name} has {len(value)} entries; at most {MAX_LAYERS} layers are allowed")
+    out = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not k:
+            raise RedundancyError(f"{name} key {k!r} is not a layer name (a non-empty str from named_modules())")
+        out[k] = check_int(f"{name}[{k!r}]", v, min_value=1)
+    return out
+
+
+@validate_params({"model": Module(finite=True), "ranks": Check(_rank_map), "method": Choice(*SEARCH_METHODS),
+                  "seed": Seed()})
 def decompose_at(model: nn.Module, ranks: dict, *, method: str = "tt", seed: int = 0) -> nn.Module:
     """A copy of ``model`` with each named layer replaced by its chain at the given rank (no search).
 
     ``ranks`` maps qualified layer names to one int (the tied TT / Tucker rank, the CP rank, or the
     SVD rank of a Linear). Used for baselines (a global rank, EVBMF or energy ranks) at the same
-    chains as the search.
+    chains as the search. ``model`` is not changed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Finite weights.
+    ranks : dict of str to int
+        Layer name (as in ``model.named_modules()``) to a rank in ``[1, max_search_rank(layer, method)]``
+        for a conv (``min(out, in)`` for a Linear); at most ``MAX_LAYERS`` entries.
+    method : {"tt", "cp", "tucker"}
+    seed : int
+        Seed of the CP-ALS / HOOI initialisation.
+
+    Returns
+    -------
+    torch.nn.Module
 
     Examples
     --------
@@ -352,15 +422,21 @@ def decompose_at(model: nn.Module, ranks: dict, *, method: str = "tt", seed: int
     >>> type(decompose_at(net, {"0": 2})[0]).__name__
     'CompressedLayer'
     """
-    method = check_choice("method", method, SEARCH_METHODS)
+    known = dict(model.named_modules())
+    for name, r in ranks.items():
+        if name not in known:
+            raise RedundancyError(f"ranks key {name!r} is not a submodule name of the model")
+        layer = _searchable(f"layer {name!r}", known[name])
+        limit = (min(layer.in_features, layer.out_features) if isinstance(layer, nn.Linear)
+                 else max_search_rank(layer, method))
+        if r > limit:
+            raise RedundancyError(f"ranks[{name!r}]={r} is not allowed; layer {name!r} takes ranks 1..{limit} "
+                                  f"with method {method!r}")
     out = copy.deepcopy(model)
     chains = {}
     for name, r in ranks.items():
         layer = out.get_submodule(name)
-        reason = skip_reason(layer)
-        if reason is not None:
-            raise RedundancyError(f"layer {name!r}: {reason}")
         m = "svd" if isinstance(layer, nn.Linear) else method
         w = layer.weight.detach().cpu().double().numpy()
         chains[name] = build_chain(layer, init_factors(w, method, int(r), seed=seed), m)
-    return replace_layers(out, chains)
+    return _replace_layers(out, chains)
