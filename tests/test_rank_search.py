@@ -1,7 +1,5 @@
 """RENE rank search: Figure 3 schedule, planted TT/CP/Tucker ranks (data-free and with data), result counts."""
 
-import math
-
 import numpy as np
 import pytest
 import torch

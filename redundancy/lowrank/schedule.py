@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+import numpy as np
+
 from redundancy._validation import Int, check_int, validate_params
 from redundancy.errors import RedundancyError
 
@@ -113,3 +115,27 @@ def default_plan(max_rank: int, n_coarse: int = 8) -> tuple[tuple[int, ...], int
     """
     step = max(1, math.ceil(max_rank / n_coarse))
     return grid(1, max_rank, step), step, max(2, step)
+
+
+def _plan(name, spec, max_rank, factor):
+    """Normalise a candidates spec to ``(candidates, step, factor)`` clipped to ``[1, max_rank]``."""
+    if spec is None:
+        return default_plan(max_rank)
+    if isinstance(spec, dict):
+        return _plan(name, spec.get(name), max_rank, factor)
+    if isinstance(spec, tuple) and len(spec) in (3, 4) and all(isinstance(v, (int, np.integer)) for v in spec):
+        r_min, r_max, step = (int(v) for v in spec[:3])
+        f = int(spec[3]) if len(spec) == 4 else factor
+        r_max = min(r_max, max_rank)
+        r_min = min(r_min, r_max)
+        return grid(r_min, r_max, step), step, f
+    try:
+        cands = sorted({int(r) for r in spec if 1 <= int(r) <= max_rank})
+    except (TypeError, ValueError):
+        cands = []
+    if not cands:
+        raise RedundancyError(f"candidates for layer {name!r} = {spec!r} give no rank in [1, {max_rank}]; give "
+                              "None, (r_min, r_max, step[, factor]), a list of ranks or a dict of these per layer")
+    if len(cands) > 64:
+        raise RedundancyError(f"candidates for layer {name!r} has {len(cands)} ranks; at most 64 are allowed")
+    return tuple(cands), 1, 2

@@ -7,20 +7,22 @@ trade-off weight):
 
 .. math::
 
-    L_w = \Big[\sum_i \|W_i - W_{mix,i}\|_F^2\Big]\cdot L_r \quad\text{(factors)},\qquad
+    L_w = \Big[\sum_i \sum_r p_i(r) \|W_i - \hat W_{i,r}\|_F^2\Big]\cdot L_r \quad\text{(factors)},\qquad
     L_\alpha = L_{val}\cdot L_r \quad\text{(logits)},\qquad
     L_r = \gamma \sum_i \Big(\sum_r p_i(r)\, r / \max R_i\Big)^{\beta}
 
+The factor bracket is the Jensen upper bound of the paper's ``Σ_i ||W_i − W_mix,i||²`` (Eq. 6):
+under the mixture error the candidates co-adapt (rank 1 + rank 5 can sum to an exact rank-3
+kernel) and, with data, ``argmax p`` collapsed to rank 1 (docs/rank_search.md has the numbers).
 ``L_val`` is the cross-entropy of the mixed network on a held-out split of ``data`` (10 % of the
-training split, never the test split), or, with ``data=None`` (data-free mode), the same
-reconstruction error as in ``L_w`` (then ``L_α = L_w`` and one gradient serves both steps). Each
-stage runs ``warmup`` factor-only iterations, then ``iters`` joint iterations (a factor step, then
-a logit step; factors by SGD-Nesterov with gradient-norm clipping at 5, logits by Adam with
-``β₂ = 0.9`` so that the small late gradients of the product are not drowned by the large early
-ones), takes ``r̄_i = argmax p_i``, and
-contracts each layer's candidates by :func:`~redundancy.lowrank.schedule.contract` (the
-coarse-to-fine schedule of the paper's Figure 3), re-initialising factors and logits. The final
-``r*_i`` are decomposed from the original weights and the layers replaced by their chains.
+training split, never the test split), or, with ``data=None`` (data-free mode), the same bracket as
+in ``L_w``. Each stage runs ``warmup`` factor-only iterations, then ``iters`` joint iterations (a
+factor step by SGD-Nesterov, gradient norm clipped at 5; a logit step by SGD-Nesterov on
+``log L_α = log L_val + log L_r``, the product's gradient divided by the product: the same
+minimisers, a scale-free step, and, unlike Adam's per-logit normalisation, the relative sizes of
+the logits' gradients kept), takes ``r̄_i = argmax p_i`` and contracts each layer's candidates by
+:func:`~redundancy.lowrank.schedule.contract` (Figure 3), re-initialising factors and logits. The
+final ``r*_i`` are decomposed from the original weights and the layers replaced by their chains.
 
 Only the data-free mode needs no training data: the paper's "no training data" claim fits the
 factor step (Eq. 6), which only compares kernels; its logit step (Eq. 7) uses a validation loss.
@@ -43,10 +45,9 @@ from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.mixed import (MixedRankLayer, expected_reconstruction_error, rank_penalty,
                                       reconstruction_error)
-from redundancy.lowrank.rank_chains import (SEARCH_METHODS, build_chain, chain_kernel, chain_macs, chain_params,
-                                            dense_macs, skip_reason)
-from redundancy.lowrank.schedule import contract, default_plan, grid
-from redundancy.lowrank.search_result import LayerRank, RankSearchResult, quantile_band
+from redundancy.lowrank.rank_chains import SEARCH_METHODS, build_chain, chain_params, skip_reason
+from redundancy.lowrank.schedule import _plan, contract
+from redundancy.lowrank.search_result import RankSearchResult, _layer_row
 from redundancy.lowrank.tt_decompose import cp3_max_rank, init_factors, tt_max_rank
 from redundancy.training import batches, check_device
 
@@ -160,30 +161,6 @@ def _select(model, layers):
     return keep, skipped
 
 
-def _plan(name, spec, max_rank, factor):
-    """Normalise a candidates spec to ``(candidates, step, factor)`` clipped to ``[1, max_rank]``."""
-    if spec is None:
-        return default_plan(max_rank)
-    if isinstance(spec, dict):
-        return _plan(name, spec.get(name), max_rank, factor)
-    if isinstance(spec, tuple) and len(spec) in (3, 4) and all(isinstance(v, (int, np.integer)) for v in spec):
-        r_min, r_max, step = (int(v) for v in spec[:3])
-        f = int(spec[3]) if len(spec) == 4 else factor
-        r_max = min(r_max, max_rank)
-        r_min = min(r_min, r_max)
-        return grid(r_min, r_max, step), step, f
-    try:
-        cands = sorted({int(r) for r in spec if 1 <= int(r) <= max_rank})
-    except (TypeError, ValueError):
-        cands = []
-    if not cands:
-        raise RedundancyError(f"candidates for layer {name!r} = {spec!r} give no rank in [1, {max_rank}]; give "
-                              "None, (r_min, r_max, step[, factor]), a list of ranks or a dict of these per layer")
-    if len(cands) > 64:
-        raise RedundancyError(f"candidates for layer {name!r} has {len(cands)} ranks; at most 64 are allowed")
-    return tuple(cands), 1, 2
-
-
 def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, method: str = "tt",
                  layers: Any = None, input_shape: Any = None, factor: int = 10, warmup: int = 20, iters: int = 100,
                  lr_factors: float = 1e-3, lr_logits: float = 0.5, gamma: float = 0.4, beta: float = 0.8,
@@ -210,7 +187,8 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
     warmup, iters : int
         Factor-only iterations, then joint iterations, per stage (20 and 100 as in the re-implementation).
     lr_factors, lr_logits : float
-        SGD-Nesterov (momentum 0.9) learning rate of the factors; Adam learning rate of the logits.
+        SGD-Nesterov (momentum 0.9) learning rates of the factors (on ``L_w``) and of the logits (on
+        ``log L_α``).
     gamma, beta : float
         Rank penalty ``L_r`` (defaults 0.4, 0.8 of the authors' re-implementation).
     val_fraction, batch_size : float, int
@@ -347,24 +325,8 @@ def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajec
     rows, chains = [], {}
     for n in names:
         r_star, probs, cands = final[n]
-        layer = mods[n]
-        m = "svd" if isinstance(layer, nn.Linear) else method
-        w = layer.weight.detach().cpu().double().numpy()
-        chain = build_chain(layer, init_factors(w, method, r_star, seed=seed), m)
-        chains[n] = chain
-        w_hat = chain_kernel(chain).detach().cpu().double().numpy()
-        rel = float(np.linalg.norm(w - w_hat) / max(np.linalg.norm(w), 1e-300))
-        c = np.asarray(cands, dtype=float)
-        mean = float((probs * c).sum())
-        std = float(np.sqrt(max(0.0, (probs * (c - mean) ** 2).sum())))
-        lo, hi = quantile_band(cands, probs)
-        p_dense = sum(p.numel() for p in layer.parameters())
-        p_dec = chain_params(layer, r_star, m)
-        macs_d = sum(dense_macs(layer, a, b) for a, b in pos[n])
-        macs_c = sum(chain_macs(layer, r_star, m, a, b) for a, b in pos[n])
-        rows.append(LayerRank(n, type(layer).__name__, m, tuple(w.shape), r_star, max_r[n], tuple(int(v) for v in cands),
-                              tuple(float(v) for v in probs), mean, std, lo, hi, p_dense, p_dec, macs_d, macs_c,
-                              max(0.0, 1.0 - p_dec / p_dense), rel))
+        row, chains[n] = _layer_row(n, mods[n], method, r_star, probs, cands, max_r[n], pos[n], seed)
+        rows.append(row)
     compressed = _replace_layers(copy.deepcopy(base), chains).to(next(model.parameters()).device)
     from redundancy.counts import count_macs
 

@@ -45,7 +45,6 @@ SKIP = {
 UNHARDENED = frozenset({
     "redundancy.longtail.compressions.compression_suite",  # fails only in the long profile
     "redundancy.longtail.mismatch.as_models",  # fails only in the long profile
-    "redundancy.lowrank.schedule.default_plan",  # fails only in the long profile
     "redundancy.scoreboard.companions.compute_companion",  # fails only in the long profile
     "redundancy.bayes.convert.flat_leaves",
     "redundancy.bayes.convert.mlp",
@@ -71,19 +70,12 @@ UNHARDENED = frozenset({
     "redundancy.lowrank.decompose.cp_full",
     "redundancy.lowrank.decompose.multi_mode_product",
     "redundancy.lowrank.decompose.unfold",
-    "redundancy.lowrank.finetune.finetune",
-    "redundancy.lowrank.mixed.rank_penalty",
-    "redundancy.lowrank.mixed.reconstruction_error",
     "redundancy.lowrank.rank_chains.build_chain",
     "redundancy.lowrank.rank_chains.chain_kernel",
     "redundancy.lowrank.rank_chains.chain_macs",
     "redundancy.lowrank.rank_chains.chain_params",
     "redundancy.lowrank.rank_chains.dense_macs",
     "redundancy.lowrank.rank_chains.factors_kernel",
-    "redundancy.lowrank.search.decompose_at",
-    "redundancy.lowrank.search.layer_positions",
-    "redundancy.lowrank.search.max_search_rank",
-    "redundancy.lowrank.search.replace_layers",
     "redundancy.lowrank.tt_decompose.conv_view",
     "redundancy.lowrank.tt_decompose.cp3_factors",
     "redundancy.lowrank.tt_decompose.cp3_max_rank",
@@ -92,7 +84,6 @@ UNHARDENED = frozenset({
     "redundancy.lowrank.tt_decompose.tt_max_rank",
     "redundancy.lowrank.tt_decompose.tt_svd_factors",
     "redundancy.lowrank.tt_decompose.tucker_factors",
-    "redundancy.plotting.ranks.pareto_front",
     "redundancy.pruning.baselines.activation_scores",
     "redundancy.pruning.baselines.l1_scores",
     "redundancy.pruning.baselines.l2_scores",
@@ -378,8 +369,61 @@ def _explicit() -> dict[str, Target]:
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
                                                          months=V.arrays()))),
+        # rank search (h13): legal layers / rank maps / 1-D points mixed with odd values
+        "redundancy.lowrank.search.max_search_rank": T(_rs().max_search_rank, st.builds(
+            lambda layer, m: {"layer": layer, "method": m}, _rank_layers() | V.anything(),
+            st.sampled_from(["tt", "cp", "tucker", "svd", None]))),
+        "redundancy.lowrank.search.decompose_at": T(_rs().decompose_at, st.builds(
+            lambda r, o: {"model": _rank_net(), "ranks": r, **o},
+            st.dictionaries(st.sampled_from(["0", "3", "1", "x", ""]), st.integers(1, 3) | V.ints(), max_size=2)
+            | V.anything(), _opt(method=st.sampled_from(["tt", "cp", "tucker", "x"]), seed=V.seeds()))),
+        "redundancy.plotting.ranks.pareto_front": T(_pareto(), st.builds(
+            lambda n, x, y: {"x": x[:n], "y": y[:n]}, st.integers(1, 6),
+            st.lists(st.floats(0, 1) | st.sampled_from([float("nan"), 1e308]), min_size=6, max_size=6),
+            st.lists(st.floats(0, 1), min_size=5, max_size=6)) | st.builds(
+            lambda x, y: {"x": x, "y": y}, V.arrays(), V.arrays())),
+        "redundancy.lowrank.mixed.rank_penalty": T(_mixed().rank_penalty, st.builds(
+            lambda layers, o: {"layers": layers, **o}, st.just(None).map(lambda _: [_mixed_layer()]) | V.anything(),
+            _opt(gamma=V.pos_floats(), beta=V.pos_floats()))),
+        "redundancy.lowrank.schedule.default_plan": T(_schedule().default_plan, st.builds(
+            lambda r, o: {"max_rank": r, **o}, st.integers(1, 10 ** 9) | V.ints(),
+            _opt(n_coarse=st.integers(1, 64) | V.ints()))),
     }
     return rows
+
+
+def _rs():
+    from redundancy.lowrank import search
+    return search
+
+
+def _mixed():
+    from redundancy.lowrank import mixed
+    return mixed
+
+
+def _schedule():
+    from redundancy.lowrank import schedule
+    return schedule
+
+
+def _pareto():
+    from redundancy.plotting.ranks import pareto_front
+    return pareto_front
+
+
+def _rank_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv1d(2, 6, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(36, 3))
+
+
+def _rank_layers():
+    return st.sampled_from([lambda: torch.nn.Conv2d(4, 6, 3), lambda: torch.nn.Conv1d(3, 5, 2), lambda: torch.nn.Linear(7, 3),
+                            lambda: torch.nn.Conv3d(2, 3, 2), lambda: torch.nn.Conv2d(4, 4, 3, groups=2)]).map(lambda f: f())
+
+
+def _mixed_layer():
+    return _mixed().MixedRankLayer(torch.nn.Conv2d(3, 4, 3), "tt", [1, 2])
 
 
 # ----------------------------------------------------------------------------------- generic rows
