@@ -369,27 +369,35 @@ def _explicit() -> dict[str, Target]:
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
                                                          months=V.arrays()))),
-        # rank search (h13): legal layers / rank maps / 1-D points mixed with odd values
+        # rank search (h13): legal layers / rank maps / 1-D points (two draws in three) or odd values
         "redundancy.lowrank.search.max_search_rank": T(_rs().max_search_rank, st.builds(
-            lambda layer, m: {"layer": layer, "method": m}, _rank_layers() | V.anything(),
-            st.sampled_from(["tt", "cp", "tucker", "svd", None]))),
+            lambda layer, m: {"layer": layer, "method": m}, _mostly(_rank_layers(), V.anything()),
+            _mostly(st.sampled_from(["tt", "cp", "tucker"]), st.sampled_from(["svd", None, 3])))),
         "redundancy.lowrank.search.decompose_at": T(_rs().decompose_at, st.builds(
             lambda r, o: {"model": _rank_net(), "ranks": r, **o},
-            st.dictionaries(st.sampled_from(["0", "3", "1", "x", ""]), st.integers(1, 3) | V.ints(), max_size=2)
-            | V.anything(), _opt(method=st.sampled_from(["tt", "cp", "tucker", "x"]), seed=V.seeds()))),
-        "redundancy.plotting.ranks.pareto_front": T(_pareto(), st.builds(
+            _mostly(st.dictionaries(st.sampled_from(["0", "3"]), st.integers(1, 3), min_size=1, max_size=2),
+                    st.dictionaries(st.sampled_from(["0", "3", "1", "x", ""]), V.ints(), max_size=2) | V.anything()),
+            _opt(method=_mostly(st.sampled_from(["tt", "cp", "tucker"]), st.just("x")),
+                 seed=_mostly(st.integers(0, 3), V.seeds())))),
+        "redundancy.plotting.ranks.pareto_front": T(_pareto(), _mostly(st.builds(
             lambda n, x, y: {"x": x[:n], "y": y[:n]}, st.integers(1, 6),
             st.lists(st.floats(0, 1) | st.sampled_from([float("nan"), 1e308]), min_size=6, max_size=6),
-            st.lists(st.floats(0, 1), min_size=5, max_size=6)) | st.builds(
-            lambda x, y: {"x": x, "y": y}, V.arrays(), V.arrays())),
+            st.lists(st.floats(0, 1), min_size=5, max_size=6)), st.builds(
+            lambda x, y: {"x": x, "y": y}, V.arrays(), V.arrays()))),
         "redundancy.lowrank.mixed.rank_penalty": T(_mixed().rank_penalty, st.builds(
-            lambda layers, o: {"layers": layers, **o}, st.just(None).map(lambda _: [_mixed_layer()]) | V.anything(),
-            _opt(gamma=V.pos_floats(), beta=V.pos_floats()))),
+            lambda layers, o: {"layers": layers, **o}, _mostly(st.just(None).map(lambda _: [_mixed_layer()]),
+                                                               V.anything()),
+            _opt(gamma=_mostly(st.floats(1e-3, 10), V.pos_floats()), beta=_mostly(st.floats(0.1, 3), V.pos_floats())))),
         "redundancy.lowrank.schedule.default_plan": T(_schedule().default_plan, st.builds(
-            lambda r, o: {"max_rank": r, **o}, st.integers(1, 10 ** 9) | V.ints(),
-            _opt(n_coarse=st.integers(1, 64) | V.ints()))),
+            lambda r, o: {"max_rank": r, **o}, _mostly(st.integers(1, 10 ** 9), V.ints()),
+            _opt(n_coarse=_mostly(st.integers(1, 64), V.ints())))),
     }
     return rows
+
+
+def _mostly(legal, odd):
+    """``legal`` two draws in three, else ``odd`` (a union would flatten and drown ``legal``)."""
+    return st.integers(0, 2).flatmap(lambda i: odd if i == 0 else legal)
 
 
 def _rs():
