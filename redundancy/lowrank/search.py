@@ -31,6 +31,7 @@ factor step (Eq. 6), which only compares kernels; its logit step (Eq. 7) uses a 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from typing import Any
 
@@ -313,11 +314,17 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
             break
         stage += 1
     bar.close()
-    return _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
+    res = _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
                    time.perf_counter() - t0,
                    dict(warmup=warmup, iters=iters, lr_factors=lr_factors, lr_logits=lr_logits, gamma=gamma,
                         beta=beta, val_fraction=val_fraction, batch_size=batch_size, seed=seed, device=str(dev),
                         candidates=repr(candidates), factor=factor, input_shape=list(input_shape)))
+    if Xv is None:
+        return res
+    with torch.no_grad(), eval_mode(base), eval_mode(res.model):
+        losses = [float(nn.functional.cross_entropy(m(Xv.to(d)), yv.to(d)))
+                  for m, d in ((base, dev), (res.model, next(res.model.parameters()).device))]
+    return dataclasses.replace(res, val_loss_dense=losses[0], val_loss_compressed=losses[1])
 
 
 def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
@@ -336,7 +343,7 @@ def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajec
     macs_dec = sum(count_macs(compressed, input_shape).values())
     return RankSearchResult(method, "data-free" if ds is None else "data", tuple(rows), tuple(skipped),
                             tuple(trajectory), params_dense, params_dec, macs_dense, macs_dec, settings, seconds,
-                            compressed)
+                            model=compressed)
 
 
 def _rank_map(name, value):

@@ -88,6 +88,10 @@ class RankSearchResult:
         Whole-model totals (parameters by ``sum(p.numel())``, MACs of conv and linear layers).
     settings : dict
     seconds : float
+    val_loss_dense, val_loss_compressed : float or None
+        With data: the held-out cross-entropy (the split ``L_val`` used) of the model and of the
+        compressed model before any fine-tune; ``None`` data-free. A compressed loss near chance
+        (``log n_classes``) means the objective traded the accuracy away (docs/rank_search.md).
     model : torch.nn.Module
         A copy of the input model with every searched layer replaced by its chain at ``r*``.
     """
@@ -103,6 +107,8 @@ class RankSearchResult:
     macs_decomposed: int = 0
     settings: dict = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+    val_loss_dense: float | None = None
+    val_loss_compressed: float | None = None
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -145,6 +151,7 @@ class RankSearchResult:
                 "params_decomposed": self.params_decomposed, "macs_dense": self.macs_dense,
                 "macs_decomposed": self.macs_decomposed, "params_kept": self.params_kept,
                 "macs_kept": self.macs_kept, "seconds": self.seconds, "settings": dict(self.settings),
+                "val_loss_dense": self.val_loss_dense, "val_loss_compressed": self.val_loss_compressed,
                 "layers": [r.to_dict() for r in self.layers], "skipped": [dict(s) for s in self.skipped],
                 "trajectory": [dict(t) for t in self.trajectory]}
 
