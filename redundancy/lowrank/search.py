@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from redundancy._validation import (Check, Choice, Module, Seed, check_choice, check_int, check_module,
-                                    check_positive_float, check_shape, validate_params)
+                                    check_float, check_positive_float, check_shape, validate_params)
 from redundancy.counts import eval_mode
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
@@ -165,8 +165,8 @@ def _select(model, layers):
 def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, method: str = "tt",
                  layers: Any = None, input_shape: Any = None, factor: int = 10, warmup: int = 20, iters: int = 100,
                  lr_factors: float = 1e-3, lr_logits: float = 0.5, gamma: float = 0.4, beta: float = 0.8,
-                 val_fraction: float = 0.1, batch_size: int = 256, seed: int = 0, device: Any = "cpu",
-                 progress: bool = False) -> RankSearchResult:
+                 val_fraction: float = 0.1, batch_size: int = 256, warm_start: float = 0.0, seed: int = 0,
+                 device: Any = "cpu", progress: bool = False) -> RankSearchResult:
     """Search one rank per layer (TT, CP or Tucker-2 for convs, SVD for Linear layers) and compress.
 
     Parameters
@@ -194,6 +194,13 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
         Rank penalty ``L_r`` (defaults 0.4, 0.8 of the authors' re-implementation).
     val_fraction, batch_size : float, int
         Held-out share of the training split for ``L_val`` and its batch size.
+    warm_start : float
+        Initial logits ``α_r = warm_start · (r − r_min)/(r_max − r_min)`` of the first stage, in
+        ``[0, 50]``: 0 is the paper's uniform start; > 0 starts near the largest candidate (the
+        dense end), so the search descends from the network instead of from a blend of all ranks;
+        later stages start uniform
+        (docs/rank_search.md: on trained nets with little redundancy the uniform start can fall
+        into the objective's minimum at chance-level loss).
     seed : int
     device : str
     progress : bool
@@ -219,6 +226,7 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
     batch_size = check_int("batch_size", batch_size, min_value=1)
     lr_factors, lr_logits = check_positive_float("lr_factors", lr_factors), check_positive_float("lr_logits", lr_logits)
     gamma, beta = check_positive_float("gamma", gamma), check_positive_float("beta", beta)
+    warm_start = check_float("warm_start", warm_start, min_value=0.0, max_value=50.0)
     if not (isinstance(val_fraction, float) and 0 < val_fraction < 1):
         raise RedundancyError(f"val_fraction={val_fraction!r} is not allowed; it must be a float in (0, 1)")
     dev = check_device(device)
@@ -258,6 +266,11 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
         for p in net.parameters():
             p.requires_grad_(False)
         ml = [net.get_submodule(n) for n in names]
+        if warm_start and stage == 0:
+            with torch.no_grad():
+                for m in ml:   # alpha_r = warm_start * (r - r_min) / (r_max - r_min): p leans to the largest rank
+                    c = torch.as_tensor(m.candidates, dtype=m.alpha.dtype, device=m.alpha.device)
+                    m.alpha.copy_(warm_start * (c - c[0]) / max(float(c[-1] - c[0]), 1.0))
         fac = [p for m in ml for p in m.factors]
         alphas = [m.alpha for m in ml]
         for p in fac + alphas:
@@ -317,7 +330,8 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
     res = _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
                    time.perf_counter() - t0,
                    dict(warmup=warmup, iters=iters, lr_factors=lr_factors, lr_logits=lr_logits, gamma=gamma,
-                        beta=beta, val_fraction=val_fraction, batch_size=batch_size, seed=seed, device=str(dev),
+                        beta=beta, val_fraction=val_fraction, batch_size=batch_size, warm_start=warm_start,
+                        seed=seed, device=str(dev),
                         candidates=repr(candidates), factor=factor, input_shape=list(input_shape)))
     if Xv is None:
         return res
