@@ -7,7 +7,7 @@ from torch import nn
 
 import redundancy.lowrank.search as search_mod
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.finetune import finetune
+from redundancy.lowrank.finetune import distillation_loss, finetune
 from redundancy.lowrank.mixed import MixedRankLayer, expected_reconstruction_error, rank_penalty, reconstruction_error
 from redundancy.lowrank.schedule import default_plan
 from redundancy.lowrank.search import decompose_at, max_search_rank
@@ -106,6 +106,10 @@ def test_finetune_refuses_bad_input_and_keeps_both_models():
         finetune(comp, net, (X, y), lam=float("inf"))
     with pytest.raises(RedundancyError, match="layers"):
         finetune(comp, net, (X, y), layers=[3])
+    with pytest.raises(RedundancyError, match="layers"):
+        distillation_loss(comp, net, layers=10 ** 50)
+    with pytest.raises(RedundancyError, match="compressed"):
+        distillation_loss("net", net)
     with pytest.raises(RedundancyError, match="classification"):
         finetune(comp, net, (X, X[:, 0, 0].astype("float64")))
     state = {k: v.clone() for k, v in comp.state_dict().items()}

@@ -23,8 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from redundancy._validation import (Check, Float, Items, Module, NoneOr, check_module, check_nonnegative_float,
-                                    model_errors, validate_params)
+from redundancy._validation import Check, Float, Items, Module, NoneOr, model_errors, validate_params
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.chains import CompressedLayer
@@ -55,15 +54,17 @@ def _pairs(compressed, original, layers):
     return names
 
 
+_LAYER_NAMES = NoneOr(Items(Check(_layer_name), min_len=1, max_len=10_000))
+
+
+@validate_params({"compressed": Module(finite=True), "original": Module(finite=True), "layers": _LAYER_NAMES,
+                  "lam": Float(0, 1e6)})
 def distillation_loss(compressed: nn.Module, original: nn.Module, *, layers: Any = None, lam: float = 0.5):
     """The loss ``loss(model, X, y)`` above, for :func:`redundancy.training.train`.
 
     The teacher is a frozen copy of ``original`` (in eval mode), so ``original`` is not changed.
     Returns ``(loss, close)``: call ``close()`` to remove the forward hooks it registers.
     """
-    check_module("compressed", compressed)
-    check_module("original", original)
-    lam = check_nonnegative_float("lam", lam)
     names = _pairs(compressed, original, layers)
     # the teacher is a frozen copy in eval mode: the caller's model keeps its mode, flags and device
     original = copy.deepcopy(original).eval()
@@ -97,8 +98,7 @@ def distillation_loss(compressed: nn.Module, original: nn.Module, *, layers: Any
 
 
 @validate_params({"compressed": Module(finite=True), "original": Module(finite=True),
-                  "layers": NoneOr(Items(Check(_layer_name), min_len=1, max_len=10_000)),
-                  "lam": Float(0, 1e6)})
+                  "layers": _LAYER_NAMES, "lam": Float(0, 1e6)})
 def finetune(compressed: nn.Module, original: nn.Module, data: Any, *, layers: Any = None, lam: float = 0.5,
              epochs: int = 5, lr: float = 1e-3, batch_size: int = 64, optimizer: str = "adam", seed: int = 0,
              device: Any = "cpu", checkpoint: Any = None, progress: bool = False) -> TrainResult:
