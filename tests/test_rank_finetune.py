@@ -35,7 +35,7 @@ def test_loss_equals_the_formula_by_hand(setup):
     net, comp, X, y = _setup(setup)
     loss, close = distillation_loss(comp, net, lam=0.5)
     xb, yb = torch.as_tensor(X[:16]), torch.as_tensor(y[:16])
-    value = float(loss(comp, xb, yb))
+    value = float(loss(comp, xb, yb).detach())
     close()
     # by hand, layer by layer (no hooks): outputs of conv 0 and conv 2 in both nets
     with torch.no_grad():

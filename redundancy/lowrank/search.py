@@ -46,8 +46,9 @@ from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.mixed import (MixedRankLayer, expected_reconstruction_error, rank_penalty,
                                       reconstruction_error)
-from redundancy.lowrank.rank_chains import SEARCH_METHODS, build_chain, chain_params, skip_reason
+from redundancy.lowrank.rank_chains import SEARCH_METHODS, build_chain, chain_params
 from redundancy.lowrank.schedule import _plan, contract
+from redundancy.lowrank.search_layers import _layer_positions, _replace_layers, _searchable, _select
 from redundancy.lowrank.search_result import RankSearchResult, _layer_row
 from redundancy.lowrank.tt_decompose import cp3_max_rank, init_factors, tt_max_rank
 from redundancy.training import batches, check_device
@@ -56,17 +57,6 @@ __all__ = ["search_ranks", "max_search_rank", "decompose_at"]
 
 _MAX_ITERS = 100_000
 MAX_LAYERS = 10_000
-
-
-def _searchable(name, value):
-    """A Conv1d/2d/3d with groups 1 or a Linear (what the search decomposes)."""
-    if not isinstance(value, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-        raise RedundancyError(f"{name}={type(value).__name__} is not allowed; {name} must be a Conv1d, Conv2d, "
-                              "Conv3d (groups 1) or Linear layer")
-    reason = skip_reason(value)
-    if reason is not None:
-        raise RedundancyError(f"{name} cannot be searched: {reason}")
-    return value
 
 
 @validate_params({"layer": Check(_searchable), "method": Choice(*SEARCH_METHODS)})
@@ -110,56 +100,6 @@ def max_search_rank(layer: nn.Module, method: str) -> int:
         else:
             hi = mid - 1
     return lo
-
-
-def _layer_positions(model: nn.Module, names, input_shape) -> dict[str, list[tuple[int, int]]]:
-    """Per named layer and call, ``(P_in, P_out)``: input and output positions of one input example."""
-    pos: dict[str, list] = {n: [] for n in names}
-    handles = []
-    for n in names:
-        mod = model.get_submodule(n)
-
-        def hook(m, args, out, n=n):
-            ch_in = m.in_features if isinstance(m, nn.Linear) else m.in_channels
-            ch_out = m.out_features if isinstance(m, nn.Linear) else m.out_channels
-            pos[n].append((args[0].numel() // ch_in, out.numel() // ch_out))
-        handles.append(mod.register_forward_hook(hook))
-    p = next(iter(model.parameters()))
-    try:
-        with torch.no_grad(), eval_mode(model):
-            model(torch.zeros((1, *input_shape), dtype=p.dtype, device=p.device))
-    finally:
-        for h in handles:
-            h.remove()
-    return pos
-
-
-def _replace_layers(model: nn.Module, new: dict[str, nn.Module]) -> nn.Module:
-    """Set ``model.<name> = new[name]`` for every qualified name (in place); returns ``model``."""
-    for name, mod in new.items():
-        parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, attr, mod)
-    return model
-
-
-def _select(model, layers):
-    if layers is None:
-        names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
-    else:
-        names = [layers] if isinstance(layers, str) else list(layers)
-        known = dict(model.named_modules())
-        for n in names:
-            if n not in known or not n:
-                raise RedundancyError(f"layers entry {n!r} is not a submodule name of the model")
-    keep, skipped = [], []
-    for n in names:
-        mod = model.get_submodule(n)
-        reason = skip_reason(mod)
-        if reason is not None:
-            skipped.append({"name": n, "layer_type": type(mod).__name__, "reason": reason})
-        else:
-            keep.append(n)
-    return keep, skipped
 
 
 def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, method: str = "tt",
