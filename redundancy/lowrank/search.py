@@ -228,7 +228,7 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
             opt_w.step()
             loss_a = torch.zeros(())
             if joint:
-                # logit step (Eq. 7): L_val · L_r, L_val = held-out CE or (data-free) the mixture error
+                # logit step (Eq. 7): L_val · L_r, L_val = held-out CE or (data-free) the factor bracket
                 if Xv is None:
                     l_val = expected_reconstruction_error(ml)
                 else:
@@ -237,9 +237,11 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
                     b = order.pop().to(dev)
                     l_val = nn.functional.cross_entropy(net(Xv[b]), yv[b])
                 loss_a = l_val * rank_penalty(ml, gamma, beta)
-                # gradient of log(L_val · L_r): the product's gradient divided by the product (same minimisers)
-                for p, g in zip(alphas, torch.autograd.grad(torch.log(loss_a), alphas)):
-                    p.grad = g
+                # gradient of log(L_val · L_r): the product's gradient divided by the product (same minimisers;
+                # a product of 0, an exact fit, gives a zero step)
+                denom = loss_a.detach().clamp_min(torch.finfo(loss_a.dtype).tiny)
+                for p, g in zip(alphas, torch.autograd.grad(loss_a, alphas)):
+                    p.grad = g / denom
                 opt_a.step()
             if not torch.isfinite(loss_w) or not torch.isfinite(loss_a):
                 raise RedundancyError(f"the search loss became non-finite at stage {stage}, iteration {t}; "
