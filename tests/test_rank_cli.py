@@ -20,15 +20,17 @@ def test_cli_ranks_writes_json_csv_png(tmp_path, capsys):
     out = tmp_path / "r"
     code = main(["ranks", "resnet20", "--model-arg", "in_channels=1", "--model-arg", "widths=(4, 8)",
                  "--model-arg", "blocks_per_stage=1", "--data", "digits", "--iters", "2", "--warmup", "1",
+                 "--warm-start", "2",
                  "--out", str(out), "--no-progress"])
     assert code == 0
     text = capsys.readouterr().out
-    assert "parameters kept" in text
+    assert "parameters kept" in text and "held-out cross-entropy" in text
     data = json.loads((out / "ranks.json").read_text())
     table = pd.read_csv(out / "ranks.csv")
     assert len(table) == len(data["result"]["layers"]) > 0
     assert table["redundancy"].between(0, 1).all()
     assert data["summary"]["params_dense"] == data["result"]["params_dense"] > 0
+    assert data["result"]["settings"]["warm_start"] == 2.0 and data["summary"]["val_loss_compressed"] > 0
     assert os.path.getsize(out / "ranks.png") > 1000
 
 

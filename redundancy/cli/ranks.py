@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--finetune-epochs", type=int, default=0, help="distillation fine-tune after the search")
     p.add_argument("--iters", type=int, default=100, help="joint iterations per stage (default 100)")
     p.add_argument("--warmup", type=int, default=20, help="factor-only iterations per stage (default 20)")
+    p.add_argument("--warm-start", type=float, default=0.0,
+                   help="first-stage logits leaning to the largest rank (default 0: uniform, as in the paper)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="write ranks.json, ranks.csv and ranks.png into DIR")
     p.add_argument("--no-progress", action="store_true")
@@ -71,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         train(model, ds, epochs=args.train_epochs, seed=args.seed, progress=not args.no_progress)
     model.eval()
     res = search_ranks(model, data=ds, method=args.method, input_shape=shape, iters=args.iters,
-                       warmup=args.warmup, seed=args.seed, progress=not args.no_progress)
+                       warmup=args.warmup, warm_start=args.warm_start, seed=args.seed,
+                       progress=not args.no_progress)
     summary = {"model": args.model, "data": args.data, "method": args.method, **{
         k: v for k, v in res.to_dict().items() if k not in ("layers", "trajectory", "skipped")}}
     if ds is not None:
@@ -87,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
                                                    ("band", "rank_low"), ("to", "rank_high"),
                                                    ("redundancy", "redundancy")]))
     print(f"parameters kept {res.params_kept:.3f}, MACs kept {res.macs_kept:.3f}")
+    if res.val_loss_dense is not None:
+        summary["val_loss_dense"], summary["val_loss_compressed"] = res.val_loss_dense, res.val_loss_compressed
+        print(f"held-out cross-entropy {res.val_loss_dense:.4f} -> {res.val_loss_compressed:.4f} (before fine-tune)")
     for k in ("accuracy_original", "accuracy_compressed", "accuracy_finetuned"):
         if k in summary:
             print(f"{k}: {summary[k]:.4f}")

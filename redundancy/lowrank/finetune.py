@@ -16,18 +16,27 @@ training itself is :func:`redundancy.training.train` with this loss.
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from redundancy._validation import check_module, check_nonnegative_float
+from redundancy._validation import Check, Float, Items, Module, NoneOr, model_errors, validate_params
+from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.chains import CompressedLayer
 from redundancy.lowrank.rank_chains import chain_kernel
 from redundancy.training import TrainResult, train
 
 __all__ = ["finetune", "distillation_loss"]
+
+
+def _layer_name(name, value):
+    if not isinstance(value, str) or not value:
+        raise RedundancyError(f"{name}={value!r} is not a layer name (a non-empty str from named_modules())")
+    return value
 
 
 def _pairs(compressed, original, layers):
@@ -45,15 +54,22 @@ def _pairs(compressed, original, layers):
     return names
 
 
+_LAYER_NAMES = NoneOr(Items(Check(_layer_name), min_len=1, max_len=10_000))
+
+
+@validate_params({"compressed": Module(finite=True), "original": Module(finite=True), "layers": _LAYER_NAMES,
+                  "lam": Float(0, 1e6)})
 def distillation_loss(compressed: nn.Module, original: nn.Module, *, layers: Any = None, lam: float = 0.5):
     """The loss ``loss(model, X, y)`` above, for :func:`redundancy.training.train`.
 
+    The teacher is a frozen copy of ``original`` (in eval mode), so ``original`` is not changed.
     Returns ``(loss, close)``: call ``close()`` to remove the forward hooks it registers.
     """
-    check_module("compressed", compressed)
-    check_module("original", original)
-    lam = check_nonnegative_float("lam", lam)
     names = _pairs(compressed, original, layers)
+    # the teacher is a frozen copy in eval mode: the caller's model keeps its mode, flags and device
+    original = copy.deepcopy(original).eval()
+    for p in original.parameters():
+        p.requires_grad_(False)
     outs_o, outs_d, handles = {}, {}, []
     for n in names:
         handles.append(original.get_submodule(n).register_forward_hook(
@@ -61,14 +77,14 @@ def distillation_loss(compressed: nn.Module, original: nn.Module, *, layers: Any
         handles.append(compressed.get_submodule(n).register_forward_hook(
             lambda m, a, o, n=n: outs_d.__setitem__(n, o)))
     targets = {n: original.get_submodule(n).weight.detach() for n in names}
-    original.eval()
-    for p in original.parameters():
-        p.requires_grad_(False)
 
     def loss(model, X, y):
         logits = model(X)
+        p0 = next(original.parameters())
+        if p0.device != X.device:
+            original.to(X.device)
         with torch.no_grad():
-            original(X.to(next(original.parameters()).dtype))
+            original(X.to(p0.dtype))
         ce = nn.functional.cross_entropy(logits, y)
         w_term = sum(((targets[n].to(logits.dtype) - chain_kernel(model.get_submodule(n))) ** 2).mean() for n in names)
         o_term = sum(((outs_o[n].to(logits.dtype) - outs_d[n]) ** 2).mean() for n in names)
@@ -81,6 +97,8 @@ def distillation_loss(compressed: nn.Module, original: nn.Module, *, layers: Any
     return loss, close
 
 
+@validate_params({"compressed": Module(finite=True), "original": Module(finite=True),
+                  "layers": _LAYER_NAMES, "lam": Float(0, 1e6)})
 def finetune(compressed: nn.Module, original: nn.Module, data: Any, *, layers: Any = None, lam: float = 0.5,
              epochs: int = 5, lr: float = 1e-3, batch_size: int = 64, optimizer: str = "adam", seed: int = 0,
              device: Any = "cpu", checkpoint: Any = None, progress: bool = False) -> TrainResult:
@@ -92,16 +110,20 @@ def finetune(compressed: nn.Module, original: nn.Module, data: Any, *, layers: A
         E.g. ``search_ranks(...).model``; its :class:`~redundancy.lowrank.chains.CompressedLayer`
         chains (or the names in ``layers``) are matched to ``original`` by qualified name.
     original : torch.nn.Module
-        The teacher (put in eval mode, not changed).
+        The teacher: a frozen copy in eval mode is used, ``original`` itself is not changed.
     data : Dataset or (X, y)
+    layers : list of str, optional
+        Names of the chains to distil (default: every ``CompressedLayer``).
     lam : float
-        ``λ`` (0.5 by default).
+        ``λ`` in ``[0, 1e6]`` (0.5 by default).
     epochs, lr, batch_size, optimizer, seed, device, checkpoint, progress
         Passed to :func:`redundancy.training.train` (``checkpoint`` makes the run resumable).
 
     Returns
     -------
     TrainResult
+        On failure (bad data, a forward error, a non-finite loss) a RedundancyError is raised and
+        ``compressed`` is restored to its state before the call.
 
     Examples
     --------
@@ -113,10 +135,21 @@ def finetune(compressed: nn.Module, original: nn.Module, data: Any, *, layers: A
     >>> finetune(res.model, net, (X, y), epochs=1).epochs
     1
     """
-    original.to(device)
+    ds = as_dataset(data)
+    if ds.task != "classification":
+        raise RedundancyError("data must be a classification data set (the fine-tune loss is cross-entropy)")
     loss, close = distillation_loss(compressed, original, layers=layers, lam=lam)
+    snapshot = copy.deepcopy(compressed.state_dict())
     try:
-        return train(compressed, data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, loss=loss,
-                     seed=seed, device=device, checkpoint=checkpoint, progress=progress, desc="finetune")
+        res = model_errors("finetune")(train)(compressed, ds, epochs=epochs, lr=lr, batch_size=batch_size,
+                                              optimizer=optimizer, loss=loss, seed=seed, device=device,
+                                              checkpoint=checkpoint, progress=progress, desc="finetune")
+        if not all(math.isfinite(v) for v in res.losses):
+            raise RedundancyError(f"the fine-tune loss became non-finite (first losses {res.losses[:3]}); "
+                                  "lower lr or lam")
+    except BaseException:
+        compressed.load_state_dict(snapshot)   # a failed fine-tune leaves the compressed model as it was
+        raise
     finally:
         close()
+    return res

@@ -13,6 +13,16 @@ padding, dilation and padding mode. The rank penalty of a set of mixed layers is
 
 with ``γ = 0.4, β = 0.8`` by default: the defaults of the authors' public re-implementation (its
 config says "Section 5.1 defaults"; not checked against the paper's PDF).
+
+Two reconstruction errors are provided. :func:`reconstruction_error` is the bracket of the paper's
+Eq. 6, the error of the mixture ``Σ_i ||W_i − Σ_r p_i(r) Ŵ_{i,r}||²``; the search uses it as the
+data-free ``L_val`` of the logit step. :func:`expected_reconstruction_error` is
+``Σ_i Σ_r p_i(r) ||W_i − Ŵ_{i,r}||²``, its Jensen upper bound (``||E Ŵ − W||² ≤ E ||Ŵ − W||²``),
+which the search's factor step minimises: its gradient for candidate ``r`` is ``p_i(r)`` times the
+gradient of that candidate's own error, so every ``Ŵ_{i,r}`` stays an approximation of ``W_i`` by
+itself. Under the mixture error the candidates co-adapt (a rank-1 and a rank-5 kernel can sum to an
+exact rank-3 kernel with half the mass on rank 1), the mixed network stays accurate while ``p``
+moves onto a rank whose own decomposition is poor, and the ``argmax p`` collapses (docs/rank_search.md).
 """
 
 from __future__ import annotations
@@ -25,9 +35,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from redundancy._validation import Check, Float, Items, validate_params
+from redundancy.errors import RedundancyError
 from redundancy.lowrank.tt_decompose import init_factors
 
-__all__ = ["MixedRankLayer", "rank_penalty", "reconstruction_error"]
+__all__ = ["MixedRankLayer", "rank_penalty", "reconstruction_error", "expected_reconstruction_error"]
+
+MAX_LAYERS = 10_000
 
 
 def _rank_axis(j: int, k: int, n_factors: int, method: str) -> bool:
@@ -37,6 +51,19 @@ def _rank_axis(j: int, k: int, n_factors: int, method: str) -> bool:
     if method == "cp":
         return (j, k) in ((0, 1), (1, 1), (2, 0))
     return (j, k) in ((0, 1), (1, 0), (1, 2), (2, 0))
+
+
+def _balanced(factors, method):
+    """CP factors ``(A, G, B)`` rescaled so that each component has the same norm in all three (the
+    kernel is unchanged): CP-ALS puts the weights into ``A``, and SGD on unbalanced factors oscillates."""
+    if method != "cp":
+        return factors
+    a, g, b = (np.asarray(f, dtype=np.float64) for f in factors)
+    na, ng, nb = np.linalg.norm(a, axis=0), np.linalg.norm(g, axis=0), np.linalg.norm(b, axis=1)
+    ok = (na > 0) & (ng > 0) & (nb > 0)
+    t = np.where(ok, np.cbrt(na * ng * nb), 1.0)
+    sa, sg, sb = (np.where(ok, t / np.where(ok, n, 1.0), 1.0) for n in (na, ng, nb))
+    return a * sa, g * sg, b * sb[:, None]
 
 
 class MixedRankLayer(nn.Module):
@@ -67,7 +94,7 @@ class MixedRankLayer(nn.Module):
         self.n_factors = 2 if isinstance(layer, nn.Linear) else 3
         # factors of every candidate, zero-padded to the largest rank R and stacked: one einsum for all
         R, n = max(self.candidates), len(self.candidates)
-        inits = [init_factors(kernel, method, r, seed=seed) for r in self.candidates]
+        inits = [_balanced(init_factors(kernel, method, r, seed=seed), self.method) for r in self.candidates]
         shapes = [list(f.shape) for f in inits[-1]]
         stacked, masks = [], []
         for j in range(self.n_factors):
@@ -121,11 +148,92 @@ class MixedRankLayer(nn.Module):
         return self.layer._conv_forward(x, w, self.layer.bias)
 
 
+def _mixed_layer(name, value):
+    if not isinstance(value, MixedRankLayer):
+        raise RedundancyError(f"{name}={type(value).__name__} is not allowed; it must be a MixedRankLayer")
+    return value
+
+
+_LAYERS = Items(Check(_mixed_layer), min_len=1, max_len=MAX_LAYERS)
+
+
+@validate_params({"layers": _LAYERS})
 def reconstruction_error(layers: Sequence[MixedRankLayer]) -> torch.Tensor:
-    """``Σ_i ||W_i − W_mix,i||_F²``."""
+    """``Σ_i ||W_i − W_mix,i||_F²``: the error of the mixed kernels (the bracket of Eq. 6).
+
+    Parameters
+    ----------
+    layers : sequence of MixedRankLayer
+        1 to ``MAX_LAYERS`` layers.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar (differentiable in the factors and the logits).
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = MixedRankLayer(torch.nn.Conv2d(3, 4, 3), "tt", [1, 3])
+    >>> float(reconstruction_error([m]).detach()) >= 0
+    True
+    """
     return sum(((m.target - m.mixed_weight()) ** 2).sum() for m in layers)
 
 
+@validate_params({"layers": _LAYERS})
+def expected_reconstruction_error(layers: Sequence[MixedRankLayer]) -> torch.Tensor:
+    """``Σ_i Σ_r p_i(r) ||W_i − Ŵ_{i,r}||_F²``: the mean error of the candidates under ``p``.
+
+    An upper bound of :func:`reconstruction_error` (Jensen); each candidate is pulled towards ``W_i``
+    on its own, so candidates cannot co-adapt to an exact mixture.
+
+    Parameters
+    ----------
+    layers : sequence of MixedRankLayer
+        1 to ``MAX_LAYERS`` layers.
+
+    Returns
+    -------
+    torch.Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = MixedRankLayer(torch.nn.Conv2d(3, 4, 3), "tt", [1, 3])
+    >>> bool(expected_reconstruction_error([m]) >= reconstruction_error([m]))
+    True
+    """
+    total = 0.0
+    for m in layers:
+        err = ((m.target.unsqueeze(0) - m.candidate_kernels()) ** 2).flatten(1).sum(1)
+        total = total + (m.probs() * err).sum()
+    return total
+
+
+@validate_params({"layers": _LAYERS, "gamma": Float(0, 1e6, lo_open=True), "beta": Float(0, 100, lo_open=True)})
 def rank_penalty(layers: Sequence[MixedRankLayer], gamma: float = 0.4, beta: float = 0.8) -> torch.Tensor:
-    """``L_r = γ Σ_i (Σ_r p_i(r) r / max R_i)^β``."""
+    """``L_r = γ Σ_i (Σ_r p_i(r) r / max R_i)^β`` (Eq. 5).
+
+    Parameters
+    ----------
+    layers : sequence of MixedRankLayer
+        1 to ``MAX_LAYERS`` layers.
+    gamma : float
+        ``γ`` in ``(0, 1e6]`` (default 0.4).
+    beta : float
+        ``β`` in ``(0, 100]`` (default 0.8).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar in ``(0, γ · len(layers)]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = MixedRankLayer(torch.nn.Conv2d(3, 4, 3), "tt", [1, 3])
+    >>> round(float(rank_penalty([m]).detach()), 4) == round(0.4 * (2 / 3) ** 0.8, 4)
+    True
+    """
     return gamma * sum((m.expected_rank() / max(m.candidates)) ** beta for m in layers)

@@ -16,12 +16,15 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from redundancy._validation import check_int
+import numpy as np
+
+from redundancy._validation import Int, check_int, validate_params
 from redundancy.errors import RedundancyError
 
-__all__ = ["MAX_CANDIDATES", "grid", "contract", "coarse_to_fine", "default_plan"]
+__all__ = ["MAX_CANDIDATES", "MAX_RANK", "grid", "contract", "coarse_to_fine", "default_plan"]
 
 MAX_CANDIDATES = 64
+MAX_RANK = 10 ** 9
 
 
 def grid(r_min: int, r_max: int, step: int) -> tuple[int, ...]:
@@ -84,12 +87,55 @@ def coarse_to_fine(r_min: int, r_max: int, step: int, factor: int, choose: Calla
         cands, s = nxt
 
 
+@validate_params({"max_rank": Int(1, MAX_RANK), "n_coarse": Int(1, MAX_CANDIDATES)})
 def default_plan(max_rank: int, n_coarse: int = 8) -> tuple[tuple[int, ...], int, int]:
     """Default first stage of a layer whose ranks run over ``[1, max_rank]``: ``(candidates, step, factor)``.
 
     The step is ``⌈max_rank / n_coarse⌉`` and ``factor = step`` (so the second stage is at step 1);
     a layer with ``max_rank <= n_coarse`` is searched at step 1 in one stage.
+
+    Parameters
+    ----------
+    max_rank : int
+        In ``[1, MAX_RANK]``.
+    n_coarse : int
+        Number of coarse candidates, in ``[1, MAX_CANDIDATES]`` (default 8).
+
+    Returns
+    -------
+    tuple
+        ``(candidates, step, factor)``.
+
+    Examples
+    --------
+    >>> default_plan(20)
+    ((1, 4, 7, 10, 13, 16, 19), 3, 3)
+    >>> default_plan(5)
+    ((1, 2, 3, 4, 5), 1, 2)
     """
-    max_rank = check_int("max_rank", max_rank, min_value=1)
     step = max(1, math.ceil(max_rank / n_coarse))
     return grid(1, max_rank, step), step, max(2, step)
+
+
+def _plan(name, spec, max_rank, factor):
+    """Normalise a candidates spec to ``(candidates, step, factor)`` clipped to ``[1, max_rank]``."""
+    if spec is None:
+        return default_plan(max_rank)
+    if isinstance(spec, dict):
+        return _plan(name, spec.get(name), max_rank, factor)
+    if isinstance(spec, tuple) and len(spec) in (3, 4) and all(isinstance(v, (int, np.integer)) for v in spec):
+        r_min, r_max, step = (int(v) for v in spec[:3])
+        f = int(spec[3]) if len(spec) == 4 else factor
+        r_max = min(r_max, max_rank)
+        r_min = min(r_min, r_max)
+        return grid(r_min, r_max, step), step, f
+    try:
+        cands = sorted({int(r) for r in spec if 1 <= int(r) <= max_rank})
+    except (TypeError, ValueError):
+        cands = []
+    if not cands:
+        raise RedundancyError(f"candidates for layer {name!r} = {spec!r} give no rank in [1, {max_rank}]; give "
+                              "None, (r_min, r_max, step[, factor]), a list of ranks or a dict of these per layer")
+    if len(cands) > 64:
+        raise RedundancyError(f"candidates for layer {name!r} has {len(cands)} ranks; at most 64 are allowed")
+    return tuple(cands), 1, 2

@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from redundancy.lowrank.rank_chains import build_chain, chain_kernel, chain_macs, chain_params, dense_macs
+from redundancy.lowrank.tt_decompose import init_factors
+
 __all__ = ["LayerRank", "RankSearchResult"]
 
 
@@ -85,6 +88,10 @@ class RankSearchResult:
         Whole-model totals (parameters by ``sum(p.numel())``, MACs of conv and linear layers).
     settings : dict
     seconds : float
+    val_loss_dense, val_loss_compressed : float or None
+        With data: the held-out cross-entropy (the split ``L_val`` used) of the model and of the
+        compressed model before any fine-tune; ``None`` data-free. A compressed loss near chance
+        (``log n_classes``) means the objective traded the accuracy away (docs/rank_search.md).
     model : torch.nn.Module
         A copy of the input model with every searched layer replaced by its chain at ``r*``.
     """
@@ -100,6 +107,8 @@ class RankSearchResult:
     macs_decomposed: int = 0
     settings: dict = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+    val_loss_dense: float | None = None
+    val_loss_compressed: float | None = None
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -142,6 +151,7 @@ class RankSearchResult:
                 "params_decomposed": self.params_decomposed, "macs_dense": self.macs_dense,
                 "macs_decomposed": self.macs_decomposed, "params_kept": self.params_kept,
                 "macs_kept": self.macs_kept, "seconds": self.seconds, "settings": dict(self.settings),
+                "val_loss_dense": self.val_loss_dense, "val_loss_compressed": self.val_loss_compressed,
                 "layers": [r.to_dict() for r in self.layers], "skipped": [dict(s) for s in self.skipped],
                 "trajectory": [dict(t) for t in self.trajectory]}
 
@@ -158,3 +168,25 @@ def quantile_band(candidates, probs, lo: float = 0.05, hi: float = 0.95) -> tupl
     cdf = np.cumsum(np.asarray(probs, dtype=float))
     cdf /= cdf[-1]
     return int(c[np.searchsorted(cdf, lo)]), int(c[min(np.searchsorted(cdf, hi), len(c) - 1)])
+
+
+def _layer_row(name, layer, method, r_star, probs, cands, max_rank, positions, seed):
+    """The :class:`LayerRank` of one searched layer and its chain at ``r_star`` (decomposed from the
+    original weights); ``positions`` are the layer's ``(P_in, P_out)`` per call, for the MACs."""
+    m = "svd" if isinstance(layer, nn.Linear) else method
+    w = layer.weight.detach().cpu().double().numpy()
+    chain = build_chain(layer, init_factors(w, method, r_star, seed=seed), m)
+    w_hat = chain_kernel(chain).detach().cpu().double().numpy()
+    rel = float(np.linalg.norm(w - w_hat) / max(np.linalg.norm(w), 1e-300))
+    c = np.asarray(cands, dtype=float)
+    mean = float((probs * c).sum())
+    std = float(np.sqrt(max(0.0, (probs * (c - mean) ** 2).sum())))
+    lo, hi = quantile_band(cands, probs)
+    p_dense = sum(p.numel() for p in layer.parameters())
+    p_dec = chain_params(layer, r_star, m)
+    macs_d = sum(dense_macs(layer, a, b) for a, b in positions)
+    macs_c = sum(chain_macs(layer, r_star, m, a, b) for a, b in positions)
+    row = LayerRank(name, type(layer).__name__, m, tuple(w.shape), r_star, max_rank, tuple(int(v) for v in cands),
+                    tuple(float(v) for v in probs), mean, std, lo, hi, p_dense, p_dec, macs_d, macs_c,
+                    max(0.0, 1.0 - p_dec / p_dense), rel)
+    return row, chain

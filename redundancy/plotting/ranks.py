@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import redundancy._validation as _v
+from redundancy.errors import RedundancyError
+
 __all__ = ["RankBandDisplay", "RankParetoDisplay", "pareto_front"]
 
 
@@ -59,15 +62,47 @@ class RankBandDisplay:
         return self
 
 
+MAX_POINTS = 10 ** 6
+
+
+@_v.validate_params({"x": _v.Array(min_ndim=1, max_ndim=1, max_numel=MAX_POINTS),
+                     "y": _v.Array(min_ndim=1, max_ndim=1, max_numel=MAX_POINTS)})
 def pareto_front(x, y) -> np.ndarray:
-    """Indices of the points not dominated (no other point with ``x' <= x`` and ``y' >= y``, one strictly)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = []
-    for i in range(len(x)):
-        dominated = np.any((x <= x[i]) & (y >= y[i]) & ((x < x[i]) | (y > y[i])))
-        if not dominated:
-            keep.append(i)
-    return np.array(sorted(keep, key=lambda i: x[i]), dtype=int)
+    """Indices of the points not dominated (no other point with ``x' <= x`` and ``y' >= y``, one strictly),
+    sorted by ``x``: the front of "smaller size, higher accuracy".
+
+    One sweep in increasing ``x`` (``O(n log n)``): a point is dominated when a point of smaller ``x``
+    has ``y' >= y``, or a point of the same ``x`` has ``y' > y``.
+
+    Parameters
+    ----------
+    x, y : array-like of float
+        1-D, finite, the same length (1 to ``MAX_POINTS``).
+
+    Returns
+    -------
+    numpy.ndarray of int
+
+    Examples
+    --------
+    >>> pareto_front([0.5, 0.6, 0.9, 0.5], [0.9, 0.8, 0.95, 0.7]).tolist()
+    [0, 2]
+    """
+    if x.shape != y.shape:
+        raise RedundancyError(f"x has {x.size} points but y has {y.size}; give one y per x")
+    order = np.lexsort((-y, x))            # by x, then by y descending
+    keep, best_before, i, n = [], -np.inf, 0, len(x)
+    while i < n:
+        j = i
+        while j < n and x[order[j]] == x[order[i]]:
+            j += 1
+        group = order[i:j]
+        top = y[group[0]]                  # the largest y at this x
+        if top > best_before:
+            keep.extend(int(k) for k in group if y[k] == top)
+        best_before = max(best_before, top)
+        i = j
+    return np.array(sorted(keep, key=lambda k: (x[k], k)), dtype=int)
 
 
 @dataclass

@@ -43,15 +43,6 @@ SKIP = {
 #: methods and helpers merged after the hardening pass. They run and are counted (xfail, not skip),
 #: so CI shows how many remain; each one leaves this set when it is hardened.
 UNHARDENED = frozenset({
-    "redundancy.lowrank.schedule.default_plan",  # fails only in the long profile
-    "redundancy.lowrank.finetune.finetune",
-    "redundancy.lowrank.mixed.rank_penalty",
-    "redundancy.lowrank.mixed.reconstruction_error",
-    "redundancy.lowrank.search.decompose_at",
-    "redundancy.lowrank.search.layer_positions",
-    "redundancy.lowrank.search.max_search_rank",
-    "redundancy.lowrank.search.replace_layers",
-    "redundancy.plotting.ranks.pareto_front",
 })
 
 
@@ -246,6 +237,7 @@ def _explicit() -> dict[str, Target]:
         **LR.rows(T),
         **_pruning_scoreboard_rows(),  # tests/fuzz/rows_pruning_scoreboard.py
         **importlib.import_module("tests.fuzz.rows_bayes_longtail").rows(T),  # bayes/longtail helpers
+        **importlib.import_module("tests.fuzz.rows_rank_search").rows(T),  # the rank search (RENE)
     }
     return rows
 
