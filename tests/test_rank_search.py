@@ -62,13 +62,14 @@ def planted_net(d, ranks=PLANTED, method="tt", width=WIDTH, seed=0, data=False, 
 _SEARCHES = {}
 
 
-def planted_search(d, method, mode, seed=0):
-    """One search per (d, method, mode), shared by the tests of this module."""
-    key = (d, method, mode, seed)
+def planted_search(d, method, mode, seed=0, warm_start=None):
+    """One search per (d, method, mode, seed, warm_start), shared by the tests of this module."""
+    key = (d, method, mode, seed, warm_start)
     if key not in _SEARCHES:
         net, data = planted_net(d, method="cp" if method == "cp" else "tt", seed=seed, data=mode == "data")
         kw = dict(data=data, val_fraction=0.2) if data else dict(input_shape=(WIDTH,) + (SPATIAL[d],) * d)
-        _SEARCHES[key] = search_ranks(net, CANDIDATES, method=method, layers=["0", "2"], seed=seed, **kw, **FAST)
+        _SEARCHES[key] = search_ranks(net, CANDIDATES, method=method, layers=["0", "2"], seed=seed,
+                                      warm_start=warm_start, **kw, **FAST)
     return _SEARCHES[key]
 
 
@@ -158,7 +159,8 @@ def test_no_collapse_to_rank_one_with_data():
     mixture and ``p(1)`` grew to ~0.5 on a planted rank-2 layer (argmax 1). With the Jensen bound
     every candidate stays an approximation on its own, and ``p(1)`` goes to ~0.
     """
-    res = planted_search(2, "tt", "data")
+    res = planted_search(2, "tt", "data", warm_start=0.0)   # the paper's uniform start
+    assert res.settings["warm_start"] == 0.0 and res.ranks == {"0": PLANTED[0], "2": PLANTED[1]}
     first = [t for t in res.trajectory if t["stage"] == 0]
     assert all(t["probs"][0] < 0.05 for t in first), first
     # the chosen decompositions are the planted kernels up to the noise, and the held-out loss of the
@@ -166,6 +168,9 @@ def test_no_collapse_to_rank_one_with_data():
     assert all(row.rel_error < 0.05 for row in res.layers)
     assert res.val_loss_compressed < 0.5 and res.val_loss_dense < 0.5
     assert planted_search(2, "tt", "data-free").val_loss_dense is None
+    # the default start: leaning to the dense end with data, uniform without
+    assert planted_search(2, "tt", "data").settings["warm_start"] == 3.0
+    assert planted_search(2, "tt", "data-free").settings["warm_start"] == 0.0
 
 
 # ------------------------------------------------------------------ the result

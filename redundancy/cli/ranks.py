@@ -35,8 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--finetune-epochs", type=int, default=0, help="distillation fine-tune after the search")
     p.add_argument("--iters", type=int, default=100, help="joint iterations per stage (default 100)")
     p.add_argument("--warmup", type=int, default=20, help="factor-only iterations per stage (default 20)")
-    p.add_argument("--warm-start", type=float, default=0.0,
-                   help="first-stage logits leaning to the largest rank (default 0: uniform, as in the paper)")
+    p.add_argument("--warm-start", type=float, default=None,
+                   help="first-stage logits leaning to the largest rank (default: 3 with --data, 0 without; "
+                        "0 is the paper's uniform start)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="write ranks.json, ranks.csv and ranks.png into DIR")
     p.add_argument("--no-progress", action="store_true")

@@ -102,10 +102,14 @@ def max_search_rank(layer: nn.Module, method: str) -> int:
     return lo
 
 
+#: first-stage logit lean of a search with data (``warm_start=None``); data-free searches start uniform
+DEFAULT_WARM_START = 3.0
+
+
 def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, method: str = "tt",
                  layers: Any = None, input_shape: Any = None, factor: int = 10, warmup: int = 20, iters: int = 100,
                  lr_factors: float = 1e-3, lr_logits: float = 0.5, gamma: float = 0.4, beta: float = 0.8,
-                 val_fraction: float = 0.1, batch_size: int = 256, warm_start: float = 0.0, seed: int = 0,
+                 val_fraction: float = 0.1, batch_size: int = 256, warm_start: float | None = None, seed: int = 0,
                  device: Any = "cpu", progress: bool = False) -> RankSearchResult:
     """Search one rank per layer (TT, CP or Tucker-2 for convs, SVD for Linear layers) and compress.
 
@@ -134,13 +138,14 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
         Rank penalty ``L_r`` (defaults 0.4, 0.8 of the authors' re-implementation).
     val_fraction, batch_size : float, int
         Held-out share of the training split for ``L_val`` and its batch size.
-    warm_start : float
+    warm_start : float or None
         Initial logits ``α_r = warm_start · (r − r_min)/(r_max − r_min)`` of the first stage, in
         ``[0, 50]``: 0 is the paper's uniform start; > 0 starts near the largest candidate (the
         dense end), so the search descends from the network instead of from a blend of all ranks;
-        later stages start uniform
-        (docs/rank_search.md: on trained nets with little redundancy the uniform start can fall
-        into the objective's minimum at chance-level loss).
+        later stages start uniform. ``None`` (default) is 3 with ``data`` and 0 without: on trained
+        nets with little redundancy the uniform start can fall into the objective's minimum at
+        chance-level loss (docs/rank_search.md), while data-free a warm start over-estimates small
+        ranks. ``result.settings["warm_start"]`` records the value used.
     seed : int
     device : str
     progress : bool
@@ -166,6 +171,8 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
     batch_size = check_int("batch_size", batch_size, min_value=1)
     lr_factors, lr_logits = check_positive_float("lr_factors", lr_factors), check_positive_float("lr_logits", lr_logits)
     gamma, beta = check_positive_float("gamma", gamma), check_positive_float("beta", beta)
+    if warm_start is None:
+        warm_start = 0.0 if data is None else DEFAULT_WARM_START
     warm_start = check_float("warm_start", warm_start, min_value=0.0, max_value=50.0)
     if not (isinstance(val_fraction, float) and 0 < val_fraction < 1):
         raise RedundancyError(f"val_fraction={val_fraction!r} is not allowed; it must be a float in (0, 1)")
