@@ -84,3 +84,18 @@ def test_sample_complexity_constructed_with_inf_is_refused():
     kw["eps"] = float("inf")
     with pytest.raises(RedundancyError, match="eps"):
         SampleComplexity(**kw)
+
+
+def test_check_finite_result_on_tensors_and_tuples():
+    """The shared overflow check sees inside tuples and tensors (with gradients) and passes finite ones."""
+    t = torch.ones(3, requires_grad=True) * 2
+    assert _v.check_finite_result("x", t) is t
+    pair = (np.ones(2), np.zeros((3, 1)))
+    assert _v.check_finite_result("pair", pair) is pair
+    with pytest.raises(RedundancyError, match=r"pair is not finite.*rescale"):
+        _v.check_finite_result("pair", (np.ones(2), np.array([[np.inf]])), "rescale")
+    with pytest.raises(RedundancyError, match="t is not finite"):
+        _v.check_finite_result("t", torch.tensor([1.0, float("nan")], requires_grad=True))
+    _v.check_param_count("net", 10, 10)
+    with pytest.raises(RedundancyError, match="net would have 11 parameters; the limit is 10"):
+        _v.check_param_count("net", 11, 10)

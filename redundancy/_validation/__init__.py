@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from redundancy._validation.checks import (as_generator, check_array, check_bool, check_choice, check_finite_module,
                                            check_finite_result, check_float, check_int, check_materialised,
-                                           check_memory, check_module, check_nonnegative_float,
+                                           check_memory, check_module, check_nonnegative_float, check_param_count,
                                            check_positive_float, check_ranks, check_seed, check_shape,
                                            check_tuple)
 from redundancy._validation.constraints import (AnyOf, Array, Bool, CallableArg, Check, Choice, Constraint, Float,
@@ -41,7 +41,7 @@ from redundancy.errors import RankError, RedundancyError  # noqa: F401 - re-expo
 __all__ = [
     "check_int", "check_float", "check_positive_float", "check_nonnegative_float", "check_bool", "check_shape",
     "check_tuple", "check_module", "check_materialised", "check_finite_module", "check_choice", "check_ranks",
-    "check_array", "check_memory", "check_finite_result", "check_seed", "as_generator", "validate_params",
+    "check_array", "check_memory", "check_finite_result", "check_param_count", "check_seed", "as_generator", "validate_params",
     "model_errors", "MAX_NUMEL", "MAX_BYTES", "MAX_COUNT", "MAX_SEED",
     "Constraint", "Int", "Float", "Bool", "Choice", "Shape", "Module", "Seed", "Array", "Tensor", "Instance",
     "CallableArg", "PathArg", "Items", "AnyOf", "NoneOr", "Check", "finite_result", "check_result_fields",

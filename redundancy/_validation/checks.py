@@ -16,7 +16,7 @@ from redundancy.errors import RankError, RedundancyError
 __all__ = ["check_int", "check_float", "check_positive_float", "check_nonnegative_float", "check_bool",
            "check_choice", "check_seed", "check_shape", "check_tuple", "check_ranks", "check_memory",
            "check_array", "check_module", "check_materialised", "check_finite_module", "check_finite_result",
-           "as_generator"]
+           "check_param_count", "as_generator"]
 
 
 # ----------------------------------------------------------------------------------- scalars
@@ -264,15 +264,36 @@ def check_finite_module(name: str, module: Any):
 
 
 # ----------------------------------------------------------------------------------- results
-def check_finite_result(what: str, value: Any, hint: str = "") -> Any:
-    """Refuse a non-finite result (overflow at extreme arguments) instead of returning it."""
+def _all_finite(value: Any) -> bool:
     try:
-        finite = bool(np.isfinite(np.asarray(value, dtype=np.float64)).all())
+        import torch
+    except ImportError:  # pragma: no cover
+        torch = None
+    if torch is not None and isinstance(value, torch.Tensor):
+        return not (value.is_floating_point() or value.is_complex()) or bool(torch.isfinite(value.detach()).all())
+    if isinstance(value, (tuple, list)):
+        return all(_all_finite(v) for v in value)
+    try:
+        return bool(np.isfinite(np.asarray(value, dtype=np.float64)).all())
     except (TypeError, ValueError, OverflowError):
-        finite = False
-    if not finite:
+        return False
+
+
+def check_finite_result(what: str, value: Any, hint: str = "") -> Any:
+    """Refuse a non-finite result (overflow at extreme arguments) instead of returning it.
+
+    ``value`` is a number, an array, a tensor, or a tuple/list of them; it is returned unchanged.
+    """
+    if not _all_finite(value):
         raise RedundancyError(f"{what} is not finite (overflow or NaN at these arguments){'; ' + hint if hint else ''}")
     return value
+
+
+def check_param_count(what: str, n: int, limit: int) -> None:
+    """Refuse to build a network of ``n`` parameters above ``limit`` (sized before anything is allocated)."""
+    if n > limit:
+        raise RedundancyError(f"{what} would have {n:,} parameters; the limit is {limit:,} "
+                              "(use smaller widths or a smaller input_shape)")
 
 
 def as_generator(seed: Any) -> np.random.Generator:

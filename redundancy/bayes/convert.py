@@ -46,11 +46,6 @@ _MAX_LAYERS = 64
 _MAX_PARAMS = 50_000_000
 
 
-def _check_params(what: str, n: int) -> None:
-    if n > _MAX_PARAMS:
-        raise RedundancyError(f"{what} would have {n:,} parameters; the limit is {_MAX_PARAMS:,} "
-                              "(use smaller widths or a smaller input_shape)")
-
 
 def _flat_leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     """``(qualified name, module)`` of the leaves of a nested ``Sequential``, in forward order.
@@ -171,7 +166,7 @@ def mlp(input_shape: Sequence[int], widths: Sequence[int], n_out: int, *, seed: 
     """
     d = math.prod(input_shape)
     sizes = (d, *widths, n_out)
-    _check_params("mlp", sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])))
+    _v.check_param_count("mlp", sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), _MAX_PARAMS)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers: list[nn.Module] = [nn.Flatten()]
@@ -273,7 +268,7 @@ def small_cnn(input_shape: Sequence[int], channels: Sequence[int], n_out: int, *
         size = [s // 2 for s in size] if min(size) >= 2 else size
         c = w
     n_params += (c * math.prod(size) + 1) * hidden + (hidden + 1) * n_out
-    _check_params("small_cnn", n_params)
+    _v.check_param_count("small_cnn", n_params, _MAX_PARAMS)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers: list[nn.Module] = []

@@ -95,11 +95,7 @@ def _positive(name: str, value: Any) -> float:
     return _v.check_positive_float(name, value)
 
 
-def _finite(what: str, t: torch.Tensor) -> torch.Tensor:
-    if not bool(torch.isfinite(t.detach()).all()):
-        raise RedundancyError(f"{what} is not finite (overflow at these arguments: an extreme mean, scale "
-                              "or slab_scale for the tensor's dtype)")
-    return t
+_OVERFLOW_HINT = "an extreme mean, scale or slab_scale for the tensor's dtype"
 
 
 def _same_device(*ts: torch.Tensor) -> None:
@@ -128,7 +124,7 @@ def kl_bernoulli(logit: torch.Tensor, prior_inclusion: float) -> torch.Tensor:
     >>> float(kl_bernoulli(torch.tensor(0.0), 0.5))
     0.0
     """
-    return _finite("kl_bernoulli", _kl_bernoulli(logit, prior_inclusion))
+    return _v.check_finite_result("kl_bernoulli", _kl_bernoulli(logit, prior_inclusion), _OVERFLOW_HINT)
 
 
 def _check_normal(mu, sigma, slab_scale) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -163,7 +159,7 @@ def kl_normal(mu: torch.Tensor, sigma: torch.Tensor, slab_scale: float) -> torch
     0.0
     """
     mu, sigma, s0 = _check_normal(mu, sigma, slab_scale)
-    return _finite("kl_normal", _kl_normal(mu, sigma, s0))
+    return _v.check_finite_result("kl_normal", _kl_normal(mu, sigma, s0), _OVERFLOW_HINT)
 
 
 @_v.validate_params({"prior_inclusion": _prob})
@@ -194,7 +190,8 @@ def spike_slab_kl(logit: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, pr
                               f"{tuple(sigma.shape)}; give logit (n_nodes,) and mu, sigma (n_nodes, ...) alike")
     p = torch.sigmoid(logit)
     per_node = _kl_normal(mu, sigma, s0).reshape(mu.shape[0], -1).sum(1)
-    return _finite("spike_slab_kl", _kl_bernoulli(logit, prior_inclusion).sum() + (p * per_node).sum())
+    kl = _kl_bernoulli(logit, prior_inclusion).sum() + (p * per_node).sum()
+    return _v.check_finite_result("spike_slab_kl", kl, _OVERFLOW_HINT)
 
 
 def _generator(name: str, value: Any):
@@ -231,4 +228,5 @@ def relaxed_bernoulli(logit: torch.Tensor, temperature: float, *, generator: tor
     >>> bool(((g > 0) & (g < 1)).all())
     True
     """
-    return _finite("relaxed_bernoulli", _relaxed_bernoulli(logit, temperature, generator))
+    return _v.check_finite_result("relaxed_bernoulli", _relaxed_bernoulli(logit, temperature, generator),
+                                  _OVERFLOW_HINT)

@@ -11,19 +11,13 @@ import math
 
 from torch import nn
 
-from redundancy._validation import check_int, check_shape
-from redundancy.errors import RedundancyError
+from redundancy._validation import check_int, check_param_count, check_shape
 
 __all__ = ["small_cnn", "mlp"]
 
 #: most parameters of a network built here (200 MB in float32)
 _MAX_PARAMS = 50_000_000
 
-
-def _check_params(what: str, n: int) -> None:
-    if n > _MAX_PARAMS:
-        raise RedundancyError(f"{what} would have {n:,} parameters; the limit is {_MAX_PARAMS:,} "
-                              "(use smaller widths or a smaller input_shape)")
 
 
 def small_cnn(input_shape=(1, 8, 8), num_classes: int = 10, width: int = 16) -> nn.Sequential:
@@ -41,8 +35,8 @@ def small_cnn(input_shape=(1, 8, 8), num_classes: int = 10, width: int = 16) -> 
     conv, pool = (nn.Conv1d, nn.MaxPool1d) if len(shape) == 2 else (nn.Conv2d, nn.MaxPool2d)
     spatial = [s // 2 for s in shape[1:]]
     k = 3 ** (len(shape) - 1)
-    _check_params("small_cnn", (shape[0] * k + 1) * width + (width * k + 1) * 2 * width
-                  + (2 * width * math.prod(spatial) + 1) * num_classes)
+    check_param_count("small_cnn", (shape[0] * k + 1) * width + (width * k + 1) * 2 * width
+                      + (2 * width * math.prod(spatial) + 1) * num_classes, _MAX_PARAMS)
     return nn.Sequential(conv(shape[0], width, 3, padding=1), nn.ReLU(),
                          conv(width, 2 * width, 3, padding=1), nn.ReLU(), pool(2), nn.Flatten(),
                          nn.Linear(2 * width * math.prod(spatial), num_classes))
@@ -61,7 +55,7 @@ def mlp(input_shape=(1, 8, 8), num_classes: int = 10, hidden=(128,)) -> nn.Seque
     hidden = check_shape("hidden", hidden, min_len=0)
     num_classes = check_int("num_classes", num_classes, min_value=2, max_value=100_000)
     sizes = (math.prod(shape), *hidden, num_classes)
-    _check_params("mlp", sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])))
+    check_param_count("mlp", sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), _MAX_PARAMS)
     layers, d = [nn.Flatten()], math.prod(shape)
     for h in hidden:
         layers += [nn.Linear(d, h), nn.ReLU()]

@@ -42,11 +42,6 @@ __all__ = ["unfold", "mode_product", "multi_mode_product", "cp_full"]
 MAX_MODES = 64
 
 
-def _finite_result(what: str, arr: np.ndarray) -> np.ndarray:
-    if not np.isfinite(arr).all():
-        raise RedundancyError(f"{what} overflows float64 (inf in the result); rescale the inputs")
-    return arr
-
 
 @_v.validate_params({"tensor": _v.Array(min_ndim=1, max_ndim=MAX_MODES), "mode": _v.Int(0, MAX_MODES - 1)})
 def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
@@ -117,7 +112,7 @@ def _products(tensor: np.ndarray, matrices, modes, mat_name: str, mode_name: str
         return tensor.copy()
     with tl.backend_context("numpy"), np.errstate(all="ignore"):
         out = np.asarray(tl.tenalg.multi_mode_dot(tensor, list(matrices), modes=list(modes)), dtype=np.float64)
-    return _finite_result("the mode product", out)
+    return _v.check_finite_result("the mode product", out, "rescale the inputs")
 
 
 @_v.validate_params({"tensor": _v.Array(min_ndim=1, max_ndim=MAX_MODES),
@@ -194,7 +189,7 @@ def cp_full(weights, factors) -> np.ndarray:
     _v.check_memory("cp_full (Khatri-Rao product)", math.prod(rows[1:]) * rank)
     with tl.backend_context("numpy"), np.errstate(all="ignore"):
         out = np.asarray(tl.cp_to_tensor((weights, list(factors))), dtype=np.float64).reshape(rows)
-    return _finite_result("cp_full", out)
+    return _v.check_finite_result("cp_full", out, "rescale the inputs")
 
 
 # ----------------------------------------------------------------------------------- shared helpers

@@ -110,11 +110,6 @@ def _check_rank(rank, bound, what):
     return int(rank)
 
 
-def _finite(what: str, *arrays: np.ndarray):
-    if not all(np.isfinite(a).all() for a in arrays):
-        raise RedundancyError(f"{what} produced non-finite factors (overflow); rescale the kernel")
-    return arrays
-
 
 def _scale_of(arr: np.ndarray) -> float:
     m = float(np.max(np.abs(arr)))
@@ -160,7 +155,7 @@ def tt_svd_factors(view: np.ndarray, rank: int):
     if f0.shape[0] != 1 or f2.shape[2] != 1 or f1.shape[1] != s:
         raise RedundancyError(f"tensorly returned TT cores of shapes {[f.shape for f in tt.factors]}; "
                               "this tensorly version is not supported")
-    return _finite("the TT-SVD", *_pad(f0[0] * scale, f1, f2[:, :, 0], r))
+    return _v.check_finite_result("the TT-SVD", tuple(_pad(f0[0] * scale, f1, f2[:, :, 0], r)), "rescale the kernel")
 
 
 @_v.validate_params({"view": _VIEW, "seed": _SEED})
@@ -186,7 +181,8 @@ def tucker_factors(view: np.ndarray, rank: int, seed=0):
     r = _check_rank(rank, max(c_out, c_in), f"a Tucker-2 of a {view.shape} tensor")
     dec = tucker_decompose(view, (min(r, c_out), min(r, c_in)), modes=(0, 2), seed=seed)
     u_out, u_in = dec.factors
-    return _finite("the Tucker-2 decomposition", *_pad(u_out, dec.core, u_in.T, r))
+    return _v.check_finite_result("the Tucker-2 decomposition", tuple(_pad(u_out, dec.core, u_in.T, r)),
+                                  "rescale the kernel")
 
 
 @_v.validate_params({"view": _VIEW, "seed": _SEED, "n_iter_max": _v.Int(1, MAX_COUNT)})
@@ -213,7 +209,7 @@ def cp3_factors(view: np.ndarray, rank: int, seed=0, n_iter_max: int = 200):
     dec = cp_decompose(view, r, seed=seed, n_iter_max=n_iter_max, tol=1e-8)
     a, g, b = dec.factors
     with np.errstate(all="ignore"):
-        return _finite("the CP decomposition", a * dec.weights, g, b.T)
+        return _v.check_finite_result("the CP decomposition", (a * dec.weights, g, b.T), "rescale the kernel")
 
 
 @_v.validate_params({"matrix": _v.Array(min_ndim=2, max_ndim=2)})
@@ -235,7 +231,7 @@ def svd_factors(matrix: np.ndarray, rank: int):
     except np.linalg.LinAlgError as exc:
         raise RedundancyError(f"the SVD of matrix {matrix.shape} did not converge ({exc})") from None
     root = np.sqrt(sv[:r]) * math.sqrt(scale)
-    return _finite("the SVD", u[:, :r] * root, root[:, None] * vt[:r])
+    return _v.check_finite_result("the SVD", (u[:, :r] * root, root[:, None] * vt[:r]), "rescale the kernel")
 
 
 @_v.validate_params({"kernel": _v.Array(min_ndim=2), "method": _v.Choice(*INIT_METHODS), "seed": _SEED})
