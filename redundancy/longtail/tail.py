@@ -102,7 +102,6 @@ def example_loss(model, data: Any, *, split: str = "test", device: Any = "cpu") 
     """
     import torch
 
-    from redundancy.counts import preserved_state
     from redundancy.training import check_device, predict
 
     ds = as_dataset(data)
@@ -114,12 +113,8 @@ def example_loss(model, data: Any, *, split: str = "test", device: Any = "cpu") 
     dtype = p.dtype if p is not None else torch.float32
     X = torch.as_tensor(np.ascontiguousarray(ds.X_test if split == "test" else ds.X_train)).to(dev, dtype)
     y = torch.as_tensor(ds.y_test if split == "test" else ds.y_train).to(dev)
-    with preserved_state(model):
-        out = _v.model_errors("example_loss: the model")(predict)(model, X)
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != len(y) or out.shape[1] < ds.n_classes:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise RedundancyError(f"the model's outputs have shape {shape}; example_loss needs "
+    out = predict(model, X)  # restores the model's state; wraps its errors; refuses NaN/inf outputs
+    if out.dim() != 2 or out.shape[0] != len(y) or out.shape[1] < ds.n_classes:
+        raise RedundancyError(f"the model's outputs have shape {tuple(out.shape)}; example_loss needs "
                               f"({len(y)}, n_classes >= {ds.n_classes})")
-    if not bool(torch.isfinite(out).all()):
-        raise RedundancyError("the model's outputs hold NaN or inf on this data; its weights or inputs are not finite")
     return torch.nn.functional.cross_entropy(out.double(), y, reduction="none").cpu().numpy()
