@@ -33,7 +33,8 @@ from redundancy._validation.checks import (as_generator, check_array, check_bool
 from redundancy._validation.constraints import (AnyOf, Array, Bool, CallableArg, Check, Choice, Constraint, Float,
                                                 Instance, Int, Items, Module, NoneOr, PathArg, Seed, Shape,
                                                 Tensor, model_errors, validate_params)
-from redundancy._validation.results import check_result_fields, finite_result
+from redundancy._validation.model_state import guard_model, model_device, model_dtype
+from redundancy._validation.results import NOT_EXPORTED, Result, check_result_fields, finite_result, result
 from redundancy._validation.limits import (  # noqa: F401 - the helpers are re-exported for ``_v`` users
     MAX_BYTES, MAX_COUNT, MAX_NUMEL, MAX_SEED, _as_finite_float, _env_int, _first_line, _is_int, _short)
 from redundancy.errors import RankError, RedundancyError  # noqa: F401 - re-exported for ``_v`` users
@@ -45,4 +46,5 @@ __all__ = [
     "model_errors", "MAX_NUMEL", "MAX_BYTES", "MAX_COUNT", "MAX_SEED",
     "Constraint", "Int", "Float", "Bool", "Choice", "Shape", "Module", "Seed", "Array", "Tensor", "Instance",
     "CallableArg", "PathArg", "Items", "AnyOf", "NoneOr", "Check", "finite_result", "check_result_fields",
+    "Result", "result", "NOT_EXPORTED", "guard_model", "model_dtype", "model_device",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from redundancy.errors import RedundancyError
 
-__all__ = ["finite_result", "check_result_fields"]
+__all__ = ["finite_result", "check_result_fields", "Result", "result", "NOT_EXPORTED"]
 
 _MAX_DEPTH = 4
 
@@ -119,3 +119,172 @@ def finite_result(*, allow: tuple[str, ...] = ()):
         cls.__post_init__ = __post_init__
         return cls
     return deco
+
+
+# --------------------------------------------------------------------------------------------------
+# The one result base.
+# --------------------------------------------------------------------------------------------------
+
+#: ``dataclasses.field(metadata=NOT_EXPORTED)`` keeps a field (a model, a large array) out of
+#: :meth:`Result.to_dict` and the repr.
+NOT_EXPORTED = {"export": False}
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON-ready Python: arrays and tensors to lists, results to dicts, keys to str."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        return value.to_dict()
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        torch = None
+    if torch is not None:
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().tolist()
+        if isinstance(value, torch.dtype):
+            return str(value)
+    if depth > 8:
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return [_plain(v, depth + 1) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
+                if f.metadata.get("export", True)}
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return str(value)
+
+
+def _short_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape})"
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"<{len(value)} items>"
+    if isinstance(value, dict) and len(value) > 6:
+        return f"<{len(value)} entries>"
+    if type(value).__name__ == "Tensor":
+        return f"tensor(shape={tuple(value.shape)})"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Result:
+    """Base of every result object: keyword-only, frozen, self-checking, exportable.
+
+    Subclasses are declared with :func:`result` (which applies ``dataclass(frozen=True,
+    kw_only=True)``); they get from here
+
+    - :meth:`to_dict`: every exported field (``metadata=NOT_EXPORTED`` leaves one out) as JSON-ready
+      Python, plus whatever :meth:`_extra_dict` adds (derived quantities);
+    - :meth:`to_json`: that dictionary as JSON text, optionally written to a file;
+    - :meth:`to_pandas`: a one-row table of the scalar entries (subclasses with a natural table
+      override it);
+    - a short ``repr`` of the fields declared with ``repr=True``.
+
+    Examples
+    --------
+    >>> @result(allow=("gap",))
+    ... class R(Result):
+    ...     rank: int
+    ...     gap: float
+    >>> r = R(rank=3, gap=float("inf"))
+    >>> r.to_dict()
+    {'rank': 3, 'gap': inf}
+    >>> r
+    R(rank=3, gap=inf)
+    """
+
+    __slots__ = ()
+
+    def _extra_dict(self) -> dict[str, Any]:
+        """Derived entries added to :meth:`to_dict` (none by default)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+               if f.metadata.get("export", True)}
+        out.update({k: _plain(v) for k, v in self._extra_dict().items()})
+        return out
+
+    def to_json(self, path: Any = None, *, indent: int = 2) -> str:
+        """The result as JSON text (also written to ``path`` when one is given)."""
+        import json
+        from pathlib import Path
+
+        text = json.dumps(self.to_dict(), indent=indent, default=str)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def to_pandas(self):
+        """A one-row :class:`pandas.DataFrame` of the scalar entries of :meth:`to_dict`."""
+        import pandas as pd
+
+        row = {k: v for k, v in self.to_dict().items() if v is None or isinstance(v, (bool, int, float, str))}
+        return pd.DataFrame([row])
+
+    def __repr__(self) -> str:
+        parts = [f"{f.name}={_short_value(getattr(self, f.name))}" for f in dataclasses.fields(self)
+                 if f.repr and f.metadata.get("export", True)]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def result(cls=None, *, allow: tuple[str, ...] = ()):
+    """Class decorator that makes ``cls`` (a :class:`Result` subclass) a frozen keyword-only dataclass
+    whose construction refuses NaN/inf in any field outside ``allow``.
+
+    A name in ``allow`` that is not a field is a ``TypeError`` when the class is created (a misspelled
+    allowance is never silently ignored). Inherited allowances are kept.
+
+    Examples
+    --------
+    >>> @result(allow=("gapp",))
+    ... class Bad(Result):
+    ...     gap: float
+    Traceback (most recent call last):
+    ...
+    TypeError: Bad: allow names ['gapp'], which are not fields (fields: ['gap'])
+    """
+    def deco(klass):
+        if not issubclass(klass, Result):
+            raise TypeError(f"{klass.__name__}: @result needs a subclass of Result")
+        own_repr = "__repr__" in klass.__dict__
+        klass = dataclasses.dataclass(frozen=True, kw_only=True, repr=False)(klass)
+        names = [f.name for f in dataclasses.fields(klass)]
+        unknown = sorted(set(allow) - set(names))
+        if unknown:
+            raise TypeError(f"{klass.__name__}: allow names {unknown}, which are not fields (fields: {names})")
+        inherited = tuple(getattr(klass, "_allow_nonfinite", ()))
+        klass._allow_nonfinite = tuple(dict.fromkeys(inherited + tuple(allow)))
+        own = klass.__dict__.get("__post_init__")
+        if own is None:  # a parent's own check still runs (not the parent's wrapper, which would check twice)
+            inherited = getattr(klass, "__post_init__", None)
+            own = getattr(inherited, "_own", inherited)
+
+        def __post_init__(self):
+            if own is not None:
+                own(self)
+            check_result_fields(self, allow=type(self)._allow_nonfinite)
+
+        __post_init__._own = own
+
+        __post_init__.__doc__ = "Refuse NaN/inf fields" + (f" (except {', '.join(allow)})" if allow else "") + "."
+        klass.__post_init__ = __post_init__
+        if not own_repr:
+            klass.__repr__ = Result.__repr__
+        return klass
+    return deco if cls is None else deco(cls)
