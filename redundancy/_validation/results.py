@@ -263,13 +263,6 @@ def result(cls=None, *, allow: tuple[str, ...] = ()):
         if not issubclass(klass, Result):
             raise TypeError(f"{klass.__name__}: @result needs a subclass of Result")
         own_repr = "__repr__" in klass.__dict__
-        klass = dataclasses.dataclass(frozen=True, kw_only=True, repr=False)(klass)
-        names = [f.name for f in dataclasses.fields(klass)]
-        unknown = sorted(set(allow) - set(names))
-        if unknown:
-            raise TypeError(f"{klass.__name__}: allow names {unknown}, which are not fields (fields: {names})")
-        inherited = tuple(getattr(klass, "_allow_nonfinite", ()))
-        klass._allow_nonfinite = tuple(dict.fromkeys(inherited + tuple(allow)))
         own = klass.__dict__.get("__post_init__")
         if own is None:  # a parent's own check still runs (not the parent's wrapper, which would check twice)
             inherited = getattr(klass, "__post_init__", None)
@@ -281,9 +274,15 @@ def result(cls=None, *, allow: tuple[str, ...] = ()):
             check_result_fields(self, allow=type(self)._allow_nonfinite)
 
         __post_init__._own = own
-
         __post_init__.__doc__ = "Refuse NaN/inf fields" + (f" (except {', '.join(allow)})" if allow else "") + "."
-        klass.__post_init__ = __post_init__
+        klass.__post_init__ = __post_init__  # before dataclass(): its __init__ calls it only if it exists
+        klass = dataclasses.dataclass(frozen=True, kw_only=True, repr=False)(klass)
+        names = [f.name for f in dataclasses.fields(klass)]
+        unknown = sorted(set(allow) - set(names))
+        if unknown:
+            raise TypeError(f"{klass.__name__}: allow names {unknown}, which are not fields (fields: {names})")
+        inherited_allow = tuple(getattr(klass, "_allow_nonfinite", ()))
+        klass._allow_nonfinite = tuple(dict.fromkeys(inherited_allow + tuple(allow)))
         if not own_repr:
             klass.__repr__ = Result.__repr__
         return klass
