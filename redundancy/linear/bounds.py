@@ -15,7 +15,6 @@ predict; their ratio is ``naive/dof``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -55,9 +54,8 @@ def _dof_and_naive(dof: Any, naive: Any) -> tuple[int, int | None]:
     return dof, naive
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class SampleComplexity:
+@_v.result
+class SampleComplexity(_v.Result):
     """Samples needed for prediction error ``eps``: ``n = C·σ²·dof·λ/ε²`` (rounded up).
 
     Attributes
@@ -90,11 +88,8 @@ class SampleComplexity:
     def formula(self) -> str:
         return "n = constant * sigma^2 * dof * log_factor / eps^2"
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["assumptions"] = list(self.assumptions)
-        d.update(ratio=self.ratio, formula=self.formula)
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "formula": self.formula}
 
     def __repr__(self) -> str:
         ratio = "" if self.ratio is None else f", ratio={self.ratio:.3g}"
@@ -164,9 +159,8 @@ def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_fact
                             eps=eps, sigma=sigma, constant=constant, log_factor=log_factor)
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class ErrorBound:
+@_v.result
+class ErrorBound(_v.Result):
     """Prediction error at ``n`` samples: ``error = C·σ·sqrt(dof·λ/n)``; ``float(result)`` is ``error``."""
 
     error: float
@@ -182,11 +176,8 @@ class ErrorBound:
     def __float__(self) -> float:
         return float(self.error)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["assumptions"] = list(self.assumptions)
-        d["formula"] = "error = constant * sigma * sqrt(dof * log_factor / n)"
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"formula": "error = constant * sigma * sqrt(dof * log_factor / n)"}
 
     def __repr__(self) -> str:
         naive = "" if self.error_naive is None else f", error_naive={self.error_naive:.4g}"
@@ -289,9 +280,8 @@ def interface_rank(first, second, *, tol: float | None = None) -> tuple[int, np.
     return r, s, used, gap
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class KRResult:
+@_v.result(allow=("gap",))
+class KRResult(_v.Result):
     """K/R of a block, with the convention spelled out.
 
     Attributes
@@ -332,11 +322,8 @@ class KRResult:
     def ratio_numerical(self) -> float | None:
         return None if not self.rank_product else self.K / self.rank_product
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["singular_values"] = None if self.singular_values is None else list(self.singular_values)
-        d.update(ratio=self.ratio, ratio_numerical=self.ratio_numerical)
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "ratio_numerical": self.ratio_numerical}
 
     def __repr__(self) -> str:
         num = "" if self.rank_product is None else f", rank_product={self.rank_product}"

@@ -16,7 +16,7 @@ injective on the raw input; the numerical rank otherwise, with both numbers repo
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from redundancy._validation import check_choice, check_module, check_shape
@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ClosedForm:
+@_v.result
+class ClosedForm(_v.Result):
     """A closed form matched to a spec: ``dof_patch`` on the patch tensor, and whether the raw-input
     tensor has the same dof (``raw_injective``: every per-mode patch matrix has full row rank)."""
 
@@ -49,9 +49,8 @@ class ClosedForm:
     offset_dof: int
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class DofResult:
+@_v.result(allow=("gap",))
+class DofResult(_v.Result):
     """Degrees of freedom of a linear model.
 
     Attributes
@@ -102,12 +101,10 @@ class DofResult:
         """``naive - dof``: parameters that buy no new reachable ``(W, b)``."""
         return self.naive - self.dof
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["input_shape"] = None if self.input_shape is None else list(self.input_shape)
-        d["seed"] = self.seed if isinstance(self.seed, (int, type(None))) else repr(self.seed)
-        d.update(ratio=self.ratio, excess=self.excess)
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        # ``seed`` is replaced in place (to_dict keeps the key's position): a generator becomes its repr
+        seed = self.seed if isinstance(self.seed, (int, type(None))) else repr(self.seed)
+        return {"seed": seed, "ratio": self.ratio, "excess": self.excess}
 
     def __repr__(self) -> str:
         gap = "" if self.gap is None else f", gap={self.gap:.2e}"

@@ -82,9 +82,8 @@ def estimate_seconds(n_params: int, n_rows: int, width: int) -> float:
     return float(3e-8 * n_rows * n_params + 1e-10 * n_rows * n_rows * width)
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class NumericalRank:
+@_v.result(allow=("gap",))
+class NumericalRank(_v.Result):
     """Outcome of :func:`jacobian_rank` (see :class:`redundancy.linear.dof.DofResult` for the public result)."""
 
     rank: int

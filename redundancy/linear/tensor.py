@@ -49,9 +49,8 @@ NONLINEAR_MODULES: tuple[type[nn.Module], ...] = tuple(
 _STOCHASTIC = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-@dataclass(frozen=True, eq=False)
-@_v.finite_result()
-class WholeNetworkTensor:
+@_v.result
+class WholeNetworkTensor(_v.Result):
     """Result of :func:`whole_network_tensor`: ``model(x) = <W, x> + bias``.
 
     Attributes
@@ -79,6 +78,9 @@ class WholeNetworkTensor:
     method: str = "vjp"
     max_check_error: float | None = field(default=None)
 
+    __eq__ = object.__eq__  # identity (arrays have no truth value); hashable by identity
+    __hash__ = object.__hash__
+
     @property
     def n_outputs(self) -> int:
         return int(math.prod(self.output_shape))
@@ -100,14 +102,6 @@ class WholeNetworkTensor:
             raise RedundancyError(
                 f"x has shape {x.shape}; expected {self.input_shape} or (n, *{self.input_shape})")
         return x.reshape(x.shape[0], -1) @ self.matrix.T + self.bias
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "W": self.W.tolist(), "bias": self.bias.tolist(), "input_shape": list(self.input_shape),
-            "output_shape": list(self.output_shape), "method": self.method,
-            "point": None if self.point is None else self.point.tolist(),
-            "max_check_error": self.max_check_error,
-        }
 
     def __repr__(self) -> str:
         kind = "affine" if self.point is None else "linearised at a point"

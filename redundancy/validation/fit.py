@@ -37,9 +37,8 @@ import redundancy._validation as _v
 __all__ = ["FitResult", "fit_linear_cnn", "fit_tucker_als", "estimation_errors"]
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class FitResult:
+@_v.result
+class FitResult(_v.Result):
     """A fitted raw-input weight and how it was obtained.
 
     Attributes
@@ -75,11 +74,6 @@ class FitResult:
     prediction_error: float | None = None
     n: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"estimator": self.estimator, "W_hat": self.W_hat.tolist(), "train_loss": self.train_loss,
-                "n_iter": self.n_iter, "converged": self.converged, "restart_losses": list(self.restart_losses),
-                "seconds": self.seconds, "error_fro": self.error_fro, "prediction_error": self.prediction_error,
-                "n": self.n}
 
 
 @_v.validate_params({"W_hat": _v.Array(min_ndim=1), "W_star": _v.Array(min_ndim=1), "cov": _v.NoneOr(_v.Array(min_ndim=2, max_ndim=2))})
@@ -113,8 +107,9 @@ def _finish(estimator, W_hat, loss, n_iter, conv, losses, t0, W_star, cov, n):
     fro = pred = None
     if W_star is not None:
         fro, pred = estimation_errors(W_hat, W_star, cov)
-    return FitResult(estimator, W_hat, float(loss), int(n_iter), bool(conv), tuple(float(v) for v in losses),
-                     time.perf_counter() - t0, fro, pred, int(n))
+    return FitResult(estimator=estimator, W_hat=W_hat, train_loss=float(loss), n_iter=int(n_iter),
+                     converged=bool(conv), restart_losses=tuple(float(v) for v in losses),
+                     seconds=time.perf_counter() - t0, error_fro=fro, prediction_error=pred, n=int(n))
 
 
 def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int = 1000, tol: float = 1e-9,
@@ -154,7 +149,7 @@ def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int =
     Examples
     --------
     >>> from redundancy.validation.simulate import Design, StatModelGenerator
-    >>> d = Design((6,), 2, K=2, structure="cp", rank=1)
+    >>> d = Design(input_shape=(6,), kernel=2, K=2, structure="cp", rank=1)
     >>> g = StatModelGenerator(d, sigma=0.0, seed=0)
     >>> X, y = g.sample(40)
     >>> fit = fit_linear_cnn(d, X, y, W_star=g.W_star, seed=0)
@@ -233,7 +228,7 @@ def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 
     Examples
     --------
     >>> from redundancy.validation.simulate import Design, StatModelGenerator
-    >>> d = Design((6, 6), 2, K=4, structure="tucker", rank=2, spatial_ranks=1)
+    >>> d = Design(input_shape=(6, 6), kernel=2, K=4, structure="tucker", rank=2, spatial_ranks=1)
     >>> g = StatModelGenerator(d, sigma=0.0, seed=0)
     >>> X, y = g.sample(60)
     >>> fit_tucker_als(d, X, y, W_star=g.W_star).error_fro < 1e-8

@@ -36,14 +36,14 @@ def study_cases(quick: bool = True) -> list[tuple[str, Design, str]]:
     ks = (2, 16) if quick else (2, 4, 8, 16)
     out = []
     for K in ks:
-        out.append(("2-D Tucker", Design((18, 18), 3, K=K, structure="tucker", rank=R, spatial_ranks=(2, 2)), "lbfgs"))
-    out.append(("2-D Tucker", Design((18, 18), 3, K=16, structure="tucker", rank=R, spatial_ranks=(2, 2)), "als"))
+        out.append(("2-D Tucker", Design(input_shape=(18, 18), kernel=3, K=K, structure="tucker", rank=R, spatial_ranks=(2, 2)), "lbfgs"))
+    out.append(("2-D Tucker", Design(input_shape=(18, 18), kernel=3, K=16, structure="tucker", rank=R, spatial_ranks=(2, 2)), "als"))
     for K in ks:
-        out.append(("2-D CP", Design((18, 18), 3, K=K, structure="cp", rank=R), "lbfgs"))
+        out.append(("2-D CP", Design(input_shape=(18, 18), kernel=3, K=K, structure="cp", rank=R), "lbfgs"))
     for K in ((8,) if quick else (2, 8)):
-        out.append(("1-D Tucker", Design((64,), 4, K=K, structure="tucker", rank=R, spatial_ranks=2), "lbfgs"))
+        out.append(("1-D Tucker", Design(input_shape=(64,), kernel=4, K=K, structure="tucker", rank=R, spatial_ranks=2), "lbfgs"))
     for K in ((8,) if quick else (2, 8)):
-        out.append(("3-D CP", Design((8, 8, 8), 2, K=K, structure="cp", rank=R), "lbfgs"))
+        out.append(("3-D CP", Design(input_shape=(8, 8, 8), kernel=2, K=K, structure="cp", rank=R), "lbfgs"))
     return out
 
 

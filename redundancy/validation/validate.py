@@ -32,9 +32,8 @@ import redundancy._validation as _v
 __all__ = ["ErrorCurveResult", "error_curve", "curve_statistics"]
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class ErrorCurveResult:
+@_v.result
+class ErrorCurveResult(_v.Result):
     """Errors over an ``n`` grid and replications, with the fitted slope and constants.
 
     Attributes
@@ -79,13 +78,8 @@ class ErrorCurveResult:
         """``ē_n = sqrt(mean_j e_{n,j}²)`` per grid point."""
         return np.sqrt((self.errors ** 2).mean(axis=1))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "n_grid": self.n_grid.tolist(), "errors": self.errors.tolist(),
-                "rms_errors": self.rms_errors.tolist(),
-                "prediction_errors": None if self.prediction_errors is None else self.prediction_errors.tolist(),
-                "dof": self.dof, "naive": self.naive, "sigma": self.sigma, "slope": self.slope,
-                "slope_ci": list(self.slope_ci), "constant_dof": self.constant_dof,
-                "constant_naive": self.constant_naive, "inputs": self.inputs, "seconds": self.seconds}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"rms_errors": self.rms_errors}
 
     def to_pandas(self):
         """One row per (n, replication): ``label, n, rep, error, prediction_error, sqrt_dof_over_n,
@@ -217,7 +211,7 @@ def error_curve(design: Design, n_grid, *, n_reps: int = 5, sigma: float = 1.0, 
 
     Examples
     --------
-    >>> d = Design((8,), 2, K=2, structure="cp", rank=1)
+    >>> d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
     >>> res = error_curve(d, [40, 160], n_reps=2, sigma=0.5, progress=False)
     >>> res.errors.shape, res.dof
     ((2, 2), 5)
@@ -251,7 +245,8 @@ def error_curve(design: Design, n_grid, *, n_reps: int = 5, sigma: float = 1.0, 
     inputs.update(n_reps=n_reps, cov=None if cov_arr is None else "user matrix",
                   n_not_converged=int(sum(not o["converged"] for o in out)),
                   fit_seconds=float(sum(o["seconds"] for o in out)), wall_seconds=time.perf_counter() - t0)
-    return ErrorCurveResult(grid, errors, int(dof), int(naive), sigma, stats["slope"], stats["slope_ci"],
-                            stats["constant_dof"], stats["constant_naive"], label, pred, inputs,
-                            float(sum(o["seconds"] for o in out)))
+    return ErrorCurveResult(n_grid=grid, errors=errors, dof=int(dof), naive=int(naive), sigma=sigma,
+                            slope=stats["slope"], slope_ci=stats["slope_ci"], constant_dof=stats["constant_dof"],
+                            constant_naive=stats["constant_naive"], label=label, prediction_errors=pred,
+                            inputs=inputs, seconds=float(sum(o["seconds"] for o in out)))
 
