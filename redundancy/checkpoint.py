@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from redundancy._validation import Bool, Instance, Module, PathArg, _short, validate_params
+import redundancy._validation as _v
 from redundancy.errors import CheckpointError
 
 __all__ = ["load_weights", "load_checkpoint"]
@@ -103,7 +104,7 @@ def load_weights(model: nn.Module, path, *, strict: bool = True) -> nn.Module:
     try:
         model.load_state_dict(dict(obj), strict=strict)
     except (RuntimeError, ValueError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = _v._first_line(exc)[:200]
         raise CheckpointError(f"weights={os.fspath(path)!r} could not be loaded into the model ({first})") from None
     return model
 
@@ -140,7 +141,7 @@ def load_checkpoint(path, *, what: str = "checkpoint"):
         raise CheckpointError(f"{what}={os.fspath(path)!r} is not a readable torch checkpoint "
                               f"({str(exc).splitlines()[-1].strip() or type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - a text file can fail anywhere in the unpickler (KeyError: 101)
-        msg = (str(exc).strip().splitlines() or [""])[0][:160]
+        msg = _v._first_line(exc)[:160]
         raise CheckpointError(f"{what}={os.fspath(path)!r} is not a readable torch checkpoint "
                               f"({type(exc).__name__}: {msg})") from None
     return obj

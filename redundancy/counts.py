@@ -8,6 +8,7 @@ import math
 from torch import nn
 
 from redundancy._validation import Bool, Module, Shape, _short, validate_params
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
 __all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode", "preserved_state"]
@@ -131,9 +132,7 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
             seen.add(id(mod))
             handles.append(mod.register_forward_hook(hook))
     try:
-        p = next(iter(model.parameters()), None)
-        x = torch.zeros((1, *shape), dtype=p.dtype if p is not None else torch.float32,
-                        device=p.device if p is not None else "cpu")
+        x = torch.zeros((1, *shape), dtype=_v.model_dtype(model), device=_v.model_device(model))
         with torch.no_grad(), preserved_state(model), eval_mode(model):
             _forward(model, x, shape)
     finally:
@@ -148,13 +147,8 @@ def eval_mode(model: nn.Module):
 
     A probing forward pass must not update BatchNorm running statistics or draw dropout masks.
     """
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with _v.guard_model(model, eval=True):
         yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 @contextlib.contextmanager
@@ -188,7 +182,7 @@ def _forward(model: nn.Module, x, shape):
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        first = _v._first_line(exc)[:200]
         raise RedundancyError(
             f"the model cannot run on input_shape={shape!r} ({type(exc).__name__}: {first}); "
             "give the per-sample shape without the batch dimension, e.g. (3, 32, 32)") from None

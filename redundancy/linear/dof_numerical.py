@@ -213,7 +213,7 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
         with torch.no_grad():
             y0 = fwd(params, torch.zeros((1, *input_shape), dtype=torch.float64))
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = _v._first_line(exc)
         raise RedundancyError(f"the model cannot be evaluated on input_shape={input_shape}: {first}") from exc
     if not isinstance(y0, torch.Tensor) or y0.shape[:1] != (1,):
         raise RedundancyError("model must return one tensor with the batch dimension first")

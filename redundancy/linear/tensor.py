@@ -140,7 +140,7 @@ def _run_checked(model: nn.Module, x: torch.Tensor, input_shape) -> torch.Tensor
         raise
     except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything (KeyError...)
         where = f" in submodule '{entered[-1] or '<root>'}'" if entered else ""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = _v._first_line(exc)
         first = f"{type(exc).__name__}: {first}" if not isinstance(exc, (RuntimeError, ValueError)) else first
         raise RedundancyError(
             f"the model cannot be evaluated on input_shape={tuple(input_shape)}{where}: {first}. "
@@ -358,7 +358,7 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch.func refuses e.g. in-place updates of captured tensors
-        first = str(exc).strip().splitlines()[0]
+        first = _v._first_line(exc)
         raise RedundancyError(
             f"the model's forward cannot be differentiated with torch.func ({first}); "
             "whole_network_tensor needs a forward without in-place updates of module state") from exc
