@@ -13,7 +13,7 @@ from redundancy._validation import Bool, Instance, Module, PathArg, _short, vali
 import redundancy._validation as _v
 from redundancy.errors import CheckpointError
 
-__all__ = ["load_weights", "load_checkpoint"]
+__all__ = ["load_weights"]
 
 _SHOW = 8
 
@@ -81,6 +81,11 @@ def load_weights(model: nn.Module, path, *, strict: bool = True) -> nn.Module:
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"weights={os.fspath(path)!r} has entries that are not tensors: {_names(bad)}")
+    odd = [f"{k} ({'meta' if v.is_meta else str(v.layout).replace('torch.', '')})" for k, v in obj.items()
+           if v.is_meta or v.layout != torch.strided]
+    if odd:
+        raise CheckpointError(f"weights={os.fspath(path)!r} holds tensors that are not dense with values: "
+                              f"{_names(odd)}; save dense tensors (tensor.to_dense(), real values, not meta)")
     nonfinite = [k for k, v in obj.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if nonfinite:
         raise CheckpointError(f"weights={os.fspath(path)!r} holds NaN or infinite values in {_names(nonfinite)}; "

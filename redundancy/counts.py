@@ -11,7 +11,7 @@ from redundancy._validation import Bool, Module, Shape, _short, validate_params
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode", "preserved_state"]
+__all__ = ["parameter_count", "count_macs", "memory_bytes"]
 
 
 @validate_params({"model": Module(materialised=False), "trainable_only": Bool()})
@@ -86,8 +86,8 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     for ``nn.Linear``: ``numel(y) * in_features``. A layer called several times is summed over its
     calls. Counting rules (the same as ``torch.utils.flop_counter.FlopCounterMode`` divided by 2 for
     conv and linear layers): bias additions, BatchNorm, activations, pooling and residual additions
-    are not counted; a factorised conv (:class:`~redundancy.linear.layers.TuckerConv`,
-    :class:`~redundancy.linear.layers.CPConv`) is charged for its dense convolution only, not for
+    are not counted; a factorised conv (:class:`~redundancy.linear.layers.TuckerConvLayer`,
+    :class:`~redundancy.linear.layers.CPConvLayer`) is charged for its dense convolution only, not for
     rebuilding its kernel. The batch dimension is 1 (one forward pass on zeros, or on a meta tensor
     for a model on the meta device). Layers applied through ``torch.nn.functional`` rather than a
     module are not seen. The caller's model is left as it was: every submodule's training flag, and

@@ -18,7 +18,7 @@ import numpy as np
 from redundancy._validation import as_generator, check_choice, check_int
 from redundancy.errors import RedundancyError
 
-__all__ = ["Dataset", "as_dataset", "load_digits_data", "load_mnist1d"]
+__all__ = ["Dataset", "load_digits_data", "load_mnist1d"]
 
 _MAX_EXAMPLES = 10_000_000
 

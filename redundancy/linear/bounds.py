@@ -24,8 +24,7 @@ from redundancy._validation import (Instance, NoneOr, _short, check_array, check
                                     check_positive_float, validate_params)
 from redundancy.errors import RedundancyError
 
-__all__ = ["ASSUMPTIONS", "SampleComplexity", "ErrorBound", "sample_complexity", "error_bound",
-           "KRResult", "kr_ratio", "kr_bottleneck", "kr_inverted_residual", "interface_rank"]
+__all__ = ["sample_complexity", "SampleComplexity", "error_bound", "ErrorBound", "kr_ratio"]
 
 #: The assumptions under which the reconstructed bound holds (stated in every result).
 ASSUMPTIONS: tuple[str, ...] = (
@@ -40,6 +39,11 @@ ASSUMPTIONS: tuple[str, ...] = (
 
 #: largest dof / parameter count accepted (10**18; a trillion-parameter model has 10**12)
 MAX_DOF = 10 ** 18
+
+
+#: the constraints shared by the two bounds (noise level and the two calibration constants)
+_SCALES = {"sigma": _v.Check(check_nonnegative_float), "constant": _v.Check(check_positive_float),
+           "log_factor": _v.Check(check_positive_float)}
 
 
 def _dof_and_naive(dof: Any, naive: Any) -> tuple[int, int | None]:
@@ -98,6 +102,7 @@ class SampleComplexity(_v.Result):
                 f"constant={self.constant:g}, log_factor={self.log_factor:g})")
 
 
+@_v.validate_params({"eps": _v.Check(check_positive_float), **_SCALES})
 def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_factor=1.0) -> SampleComplexity:
     """Samples needed to reach prediction error ``eps``, from dof and from the naive count.
 
@@ -131,10 +136,6 @@ def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_fact
     (320, 2512)
     """
     dof, naive = _dof_and_naive(dof, naive)
-    eps = check_positive_float("eps", eps)
-    sigma = check_nonnegative_float("sigma", sigma)
-    constant = check_positive_float("constant", constant)
-    log_factor = check_positive_float("log_factor", log_factor)
 
     def need(d: int) -> int:
         if sigma == 0:
@@ -184,6 +185,7 @@ class ErrorBound(_v.Result):
         return f"ErrorBound(error={self.error:.4g}{naive}; dof={self.dof}, n={self.n}, sigma={self.sigma:g})"
 
 
+@_v.validate_params({"n": _v.Int(1, MAX_DOF), **_SCALES})
 def error_bound(dof, n, sigma=1.0, *, naive=None, constant=1.0, log_factor=1.0) -> ErrorBound:
     """Error bound at ``n`` samples: ``C·σ·sqrt(dof·λ/n)`` (returns an :class:`ErrorBound`; use
     ``float(...)`` or ``.error`` for the number).
@@ -194,10 +196,6 @@ def error_bound(dof, n, sigma=1.0, *, naive=None, constant=1.0, log_factor=1.0) 
     0.2582
     """
     dof, naive = _dof_and_naive(dof, naive)
-    n = check_int("n", n, min_value=1, max_value=MAX_DOF)
-    sigma = check_nonnegative_float("sigma", sigma)
-    constant = check_positive_float("constant", constant)
-    log_factor = check_positive_float("log_factor", log_factor)
 
     def err(d: int) -> float:
         if sigma == 0:

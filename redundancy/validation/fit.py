@@ -34,7 +34,7 @@ from redundancy.lowrank.decompose import mode_product, multi_mode_product
 from redundancy.validation.simulate import Design
 import redundancy._validation as _v
 
-__all__ = ["FitResult", "fit_linear_cnn", "fit_tucker_als", "estimation_errors"]
+__all__ = ["fit_linear_cnn"]
 
 
 @_v.result
@@ -91,10 +91,10 @@ def estimation_errors(W_hat, W_star, cov=None) -> tuple[float, float]:
 def _check_data(design: Design, X, y):
     if not isinstance(design, Design):
         raise RedundancyError(f"design must be a Design; got {type(design).__name__}")
-    X = np.asarray(X, dtype=np.float64)
+    X = _v.check_array("X", X, finite=False)
     if X.ndim != design.ndim + 1 or X.shape[1:] != design.input_shape:
         raise RedundancyError(f"X has shape {X.shape}; expected (n, *{design.input_shape})")
-    Y = np.asarray(y, dtype=np.float64)
+    Y = _v.check_array("y", y, finite=False)
     Y = Y[:, None] if Y.ndim == 1 else Y
     if Y.shape != (X.shape[0], design.n_outputs):
         raise RedundancyError(f"y has shape {np.shape(y)}; expected ({X.shape[0]},) or ({X.shape[0]}, {design.n_outputs})")

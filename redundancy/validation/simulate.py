@@ -38,7 +38,7 @@ from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, Tuck
 from redundancy.linear.statmodel import BasicCNN
 from redundancy.lowrank.decompose import cp_full, multi_mode_product
 
-__all__ = ["Design", "StatModelGenerator", "covariance"]
+__all__ = ["Design", "StatModelGenerator"]
 
 STRUCTURES = ("vanilla", "tucker", "cp")
 
@@ -294,6 +294,8 @@ class StatModelGenerator:
     def sample_inputs(self, n: int, seed=None) -> np.ndarray:
         """``n`` inputs of shape ``(n, *d)`` with ``vec X ~ N(0, Σ_x)``."""
         n = check_int("n", n, min_value=1)
+        _v.check_memory(f"n={n} inputs of shape {self.design.input_shape}",
+                        n * math.prod(self.design.input_shape))
         rng = self._rng if seed is None else as_generator(seed)
         Z = rng.normal(size=(n, math.prod(self.design.input_shape)))
         if self._chol is not None:

@@ -26,7 +26,7 @@ import numpy as np
 from redundancy.validation.simulate import Design
 from redundancy.validation.validate import ErrorCurveResult, design_dof, error_curve
 
-__all__ = ["study_cases", "run_study"]
+__all__ = ["run_study"]
 
 R = 2
 

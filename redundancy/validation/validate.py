@@ -29,7 +29,7 @@ from redundancy.parallel import run_tasks
 from redundancy.validation.simulate import Design, StatModelGenerator
 import redundancy._validation as _v
 
-__all__ = ["ErrorCurveResult", "error_curve", "curve_statistics"]
+__all__ = ["error_curve", "ErrorCurveResult"]
 
 
 @_v.result

@@ -119,3 +119,11 @@ def test_bad_generator_arguments():
         StatModelGenerator(d, sigma=-1.0)
     with pytest.raises(RedundancyError, match="n="):
         StatModelGenerator(d).sample(0)
+
+
+def test_an_astronomical_sample_is_refused_before_allocation():
+    g = StatModelGenerator(Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1), seed=0)
+    with pytest.raises(RedundancyError, match="GiB"):
+        g.sample(10 ** 12)
+    with pytest.raises(RedundancyError, match="GiB"):
+        g.sample_inputs(10 ** 12)

@@ -15,7 +15,7 @@ import pytest
 from redundancy.errors import RedundancyError
 from redundancy.parallel import run_tasks, task_key
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def square(task):

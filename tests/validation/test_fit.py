@@ -87,3 +87,12 @@ def test_bad_inputs():
         fit_tucker_als(d, X, np.zeros(5))
     with pytest.raises(RedundancyError, match="must match"):
         estimation_errors(np.zeros((1, 2)), np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("which", ["X", "y"])
+def test_fit_refuses_a_string_for_the_data(which):
+    d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
+    X, y = StatModelGenerator(d, seed=0).sample(10)
+    args = {"X": X, "y": y, which: "abc"}
+    with pytest.raises(RedundancyError, match=f"{which}='abc'"):
+        fit_linear_cnn(d, args["X"], args["y"])
