@@ -363,6 +363,7 @@ def kr_ratio(K, R, *, maps=None, tol=None, block: str = "generic", convention: s
     return KRResult(K=K, R=R, block=str(block), convention=conv, **fields)
 
 
+@_v.validate_params({"c_in": _v.Int(1), "width": _v.Int(1), "c_out": _v.Int(1, 2 ** 40)})
 def kr_bottleneck(c_in: int, width: int, c_out: int, *, maps=None, tol=None) -> KRResult:
     """ResNet bottleneck ``c_in -> width -> width -> c_out``: ``K = c_out``, ``R = width``.
 
@@ -371,13 +372,12 @@ def kr_bottleneck(c_in: int, width: int, c_out: int, *, maps=None, tol=None) -> 
     >>> kr_bottleneck(256, 64, 256).ratio
     4.0
     """
-    check_int("c_in", c_in, min_value=1)
-    width = check_int("width", width, min_value=1)
-    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
     return kr_ratio(c_out, width, maps=maps, tol=tol, block="bottleneck",
                     convention=f"bottleneck: K = block output channels ({c_out}), R = bottleneck width ({width})")
 
 
+@_v.validate_params({"c_in": _v.Int(1, 2 ** 40), "expansion": _v.Int(1, 2 ** 40), "c_out": _v.Int(1, 2 ** 40),
+                     "convention": _v.Choice("expansion", "projection")})
 def kr_inverted_residual(c_in: int, expansion: int, c_out: int, *, convention: str = "expansion",
                          maps=None, tol=None) -> KRResult:
     """MobileNetV2 inverted residual ``c_in -> t·c_in (1x1) -> depthwise -> c_out (1x1, linear)``.
@@ -395,10 +395,7 @@ def kr_inverted_residual(c_in: int, expansion: int, c_out: int, *, convention: s
     >>> kr_inverted_residual(32, 6, 32).ratio, kr_inverted_residual(32, 6, 32, convention="projection").ratio
     (6.0, 0.16666666666666666)
     """
-    c_in = check_int("c_in", c_in, min_value=1, max_value=2 ** 40)
-    t = check_int("expansion", expansion, min_value=1, max_value=2 ** 40)
-    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
-    check_choice("convention", convention, ("expansion", "projection"))
+    t = expansion
     if convention == "expansion":
         return kr_ratio(t * c_in, c_in, maps=maps, tol=tol, block="inverted_residual",
                         convention=f"MobileNetV2 'expansion': K = expanded width t*c_in = {t * c_in}, "

@@ -248,14 +248,14 @@ def _cp_conv_dof(ckw, *, C, l, K, n, w_in, w_out, pre, post, dense):
     return "cp", cp_dof(shape, R), f"CP rank {R} in {shape}: R(sum n_i - M + 1)"
 
 
+@_v.validate_params({"spec": _v.Instance((LinearCNN, BasicCNN), "LinearCNN or BasicCNN"),
+                     "method": _v.Choice("auto", "closed", "numerical"), "progress": _v.Bool(),
+                     "seed": _v.Seed(allow_none=True, allow_generator=True)})
 def degrees_of_freedom_spec(spec: LinearCNN | BasicCNN, *, method: str = "auto", tol: float | None = None,
                             seed: Any = 0, progress: bool = False) -> DofResult:
     """Degrees of freedom of a :class:`LinearCNN` / :class:`BasicCNN` (see :func:`degrees_of_freedom`)."""
-    check_choice("method", method, ("auto", "closed", "numerical"))
     if isinstance(spec, BasicCNN):
         spec = spec_from_basic(spec)
-    if not isinstance(spec, LinearCNN):
-        raise RedundancyError(f"spec must be a LinearCNN or BasicCNN; got {type(spec).__name__}")
     naive = spec.naive_parameter_count()
     cf, reason = closed_form(spec)
     if method == "closed" and cf is None:

@@ -112,6 +112,12 @@ def _finish(estimator, W_hat, loss, n_iter, conv, losses, t0, W_star, cov, n):
                      seconds=time.perf_counter() - t0, error_fro=fro, prediction_error=pred, n=int(n))
 
 
+_POSITIVE = _v.Check(check_positive_float)
+
+
+@_v.validate_params({"design": _v.Instance(Design, "Design"), "n_restarts": _v.Int(1), "max_iter": _v.Int(1),
+                     "tol": _POSITIVE, "tol_change": _POSITIVE, "agree": _POSITIVE,
+                     "objective": _v.Choice("gram", "data"), "seed": _v.Seed(allow_none=True, allow_generator=True)})
 def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int = 1000, tol: float = 1e-9,
                    tol_change: float = 1e-15, agree: float = 1e-7, objective: str = "gram", seed=0,
                    W_star=None, cov=None) -> FitResult:
@@ -157,11 +163,6 @@ def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int =
     True
     """
     X, Y = _check_data(design, X, y)
-    n_restarts = check_int("n_restarts", n_restarts, min_value=1)
-    max_iter = check_int("max_iter", max_iter, min_value=1)
-    tol, tol_change = check_positive_float("tol", tol), check_positive_float("tol_change", tol_change)
-    agree = check_positive_float("agree", agree)
-    check_choice("objective", objective, ("gram", "data"))
     rng = as_generator(seed)
     t0 = time.perf_counter()
     n, D = X.shape[0], math.prod(design.input_shape)
@@ -214,6 +215,7 @@ def _tucker_full(G, Us):
     return multi_mode_product(G, Us, range(len(Us)))
 
 
+@_v.validate_params({"design": _v.Instance(Design, "Design"), "max_sweeps": _v.Int(1), "tol": _POSITIVE})
 def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 1e-12, W_star=None,
                    cov=None) -> FitResult:
     """Tucker-constrained least squares by alternating least squares with a spectral start.
@@ -238,8 +240,6 @@ def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 
     if design.structure != "tucker" or design.n_outputs != 1:
         raise RedundancyError(f"fit_tucker_als needs a single-output Tucker design; got structure="
                               f"{design.structure!r}, n_outputs={design.n_outputs}")
-    max_sweeps = check_int("max_sweeps", max_sweeps, min_value=1)
-    tol = check_positive_float("tol", tol)
     t0 = time.perf_counter()
     bc, n = design.basic, X.shape[0]
     dims = tuple(design.kernel) + (bc.P,)

@@ -146,6 +146,8 @@ class Design(_v.Result):
 
 
 
+@_v.validate_params({"shape": _v.Shape(1, 3), "kind": _v.Choice("identity", "ar1"),
+                     "rho": _v.Check(check_nonnegative_float)})
 def covariance(shape, kind: str = "identity", rho: float = 0.0) -> np.ndarray:
     """Input covariance ``Σ_x`` over ``vec(X)`` (row-major) for a spatial ``shape``.
 
@@ -157,9 +159,7 @@ def covariance(shape, kind: str = "identity", rho: float = 0.0) -> np.ndarray:
     >>> covariance((2, 2), "ar1", rho=0.5)[0].round(3).tolist()
     [1.0, 0.5, 0.5, 0.25]
     """
-    d = check_shape("shape", shape, min_len=1, max_len=3)
-    check_choice("kind", kind, ("identity", "ar1"))
-    rho = check_nonnegative_float("rho", rho)
+    d = tuple(shape)
     if kind == "identity":
         return np.eye(math.prod(d))
     if rho >= 1:
