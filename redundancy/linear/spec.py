@@ -26,7 +26,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from redundancy.linear import layers as _layers
+import redundancy.linear.layers as _layers
 from redundancy._validation import check_bool, check_int, check_ranks, check_shape, check_tuple
 from redundancy.errors import RankError, RedundancyError
 
