@@ -40,7 +40,7 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(1)
-    design = Design((18, 18), 3, K=8, structure="tucker", rank=2, spatial_ranks=(2, 2))
+    design = Design(input_shape=(18, 18), kernel=3, K=8, structure="tucker", rank=2, spatial_ranks=(2, 2))
     gen = StatModelGenerator(design, sigma=1.0, w_norm=5.0, seed=0)
     print(f"design: {design.structure} d={design.input_shape} l={design.kernel} K={design.K} R={design.rank}; "
           f"sigma=1, ||W*||=5, median over {a.repeats} repeats")

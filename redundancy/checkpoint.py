@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from redundancy._validation import Bool, Instance, Module, PathArg, _short, validate_params
+import redundancy._validation as _v
 from redundancy.errors import CheckpointError
 
-__all__ = ["load_weights", "load_checkpoint"]
+__all__ = ["load_weights"]
 
 _SHOW = 8
 
@@ -80,6 +81,11 @@ def load_weights(model: nn.Module, path, *, strict: bool = True) -> nn.Module:
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"weights={os.fspath(path)!r} has entries that are not tensors: {_names(bad)}")
+    odd = [f"{k} ({'meta' if v.is_meta else str(v.layout).replace('torch.', '')})" for k, v in obj.items()
+           if v.is_meta or v.layout != torch.strided]
+    if odd:
+        raise CheckpointError(f"weights={os.fspath(path)!r} holds tensors that are not dense with values: "
+                              f"{_names(odd)}; save dense tensors (tensor.to_dense(), real values, not meta)")
     nonfinite = [k for k, v in obj.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if nonfinite:
         raise CheckpointError(f"weights={os.fspath(path)!r} holds NaN or infinite values in {_names(nonfinite)}; "
@@ -103,7 +109,7 @@ def load_weights(model: nn.Module, path, *, strict: bool = True) -> nn.Module:
     try:
         model.load_state_dict(dict(obj), strict=strict)
     except (RuntimeError, ValueError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = _v._first_line(exc)[:200]
         raise CheckpointError(f"weights={os.fspath(path)!r} could not be loaded into the model ({first})") from None
     return model
 
@@ -140,7 +146,7 @@ def load_checkpoint(path, *, what: str = "checkpoint"):
         raise CheckpointError(f"{what}={os.fspath(path)!r} is not a readable torch checkpoint "
                               f"({str(exc).splitlines()[-1].strip() or type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - a text file can fail anywhere in the unpickler (KeyError: 101)
-        msg = (str(exc).strip().splitlines() or [""])[0][:160]
+        msg = _v._first_line(exc)[:160]
         raise CheckpointError(f"{what}={os.fspath(path)!r} is not a readable torch checkpoint "
                               f"({type(exc).__name__}: {msg})") from None
     return obj

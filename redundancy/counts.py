@@ -8,9 +8,10 @@ import math
 from torch import nn
 
 from redundancy._validation import Bool, Module, Shape, _short, validate_params
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["parameter_count", "count_macs", "memory_bytes", "dtype_itemsize", "eval_mode", "preserved_state"]
+__all__ = ["parameter_count", "count_macs", "memory_bytes"]
 
 
 @validate_params({"model": Module(materialised=False), "trainable_only": Bool()})
@@ -85,8 +86,8 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     for ``nn.Linear``: ``numel(y) * in_features``. A layer called several times is summed over its
     calls. Counting rules (the same as ``torch.utils.flop_counter.FlopCounterMode`` divided by 2 for
     conv and linear layers): bias additions, BatchNorm, activations, pooling and residual additions
-    are not counted; a factorised conv (:class:`~redundancy.linear.layers.TuckerConv`,
-    :class:`~redundancy.linear.layers.CPConv`) is charged for its dense convolution only, not for
+    are not counted; a factorised conv (:class:`~redundancy.linear.layers.TuckerConvLayer`,
+    :class:`~redundancy.linear.layers.CPConvLayer`) is charged for its dense convolution only, not for
     rebuilding its kernel. The batch dimension is 1 (one forward pass on zeros, or on a meta tensor
     for a model on the meta device). Layers applied through ``torch.nn.functional`` rather than a
     module are not seen. The caller's model is left as it was: every submodule's training flag, and
@@ -131,9 +132,7 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
             seen.add(id(mod))
             handles.append(mod.register_forward_hook(hook))
     try:
-        p = next(iter(model.parameters()), None)
-        x = torch.zeros((1, *shape), dtype=p.dtype if p is not None else torch.float32,
-                        device=p.device if p is not None else "cpu")
+        x = torch.zeros((1, *shape), dtype=_v.model_dtype(model), device=_v.model_device(model))
         with torch.no_grad(), preserved_state(model), eval_mode(model):
             _forward(model, x, shape)
     finally:
@@ -148,13 +147,8 @@ def eval_mode(model: nn.Module):
 
     A probing forward pass must not update BatchNorm running statistics or draw dropout masks.
     """
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with _v.guard_model(model, eval=True):
         yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 @contextlib.contextmanager
@@ -188,7 +182,7 @@ def _forward(model: nn.Module, x, shape):
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        first = _v._first_line(exc)[:200]
         raise RedundancyError(
             f"the model cannot run on input_shape={shape!r} ({type(exc).__name__}: {first}); "
             "give the per-sample shape without the batch dimension, e.g. (3, 32, 32)") from None

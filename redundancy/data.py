@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from redundancy._validation import as_generator, check_int
+from redundancy._validation import as_generator, check_choice, check_int
 from redundancy.errors import RedundancyError
 
-__all__ = ["Dataset", "as_dataset", "load_digits_data", "load_mnist1d"]
+__all__ = ["Dataset", "load_digits_data", "load_mnist1d"]
 
 _MAX_EXAMPLES = 10_000_000
 
@@ -71,6 +71,34 @@ class Dataset:
         rest = [i for i in order if i not in taken]
         idx = np.asarray((inter + rest)[:n_train])
         return Dataset(self.name, self.X_train[idx], self.y_train[idx], self.X_test, self.y_test, self.n_classes)
+
+    def tensors(self, split: str, *, device="cpu", dtype=None):
+        """``(X, y)`` of ``split`` (``"train"`` or ``"test"``) as torch tensors on ``device``: the one
+        route from a data set to tensors.
+
+        ``X`` is cast to ``dtype`` (default: kept as stored, float32); ``y`` is int64 (``long``) for
+        classification and cast to ``X``'s dtype for regression.
+
+        Examples
+        --------
+        >>> import torch
+        >>> ds = Dataset("toy", np.zeros((4, 2), np.float32), np.arange(4), np.zeros((2, 2), np.float32),
+        ...              np.arange(2), n_classes=4)
+        >>> X, y = ds.tensors("test", dtype=torch.float64)
+        >>> X.dtype, y.dtype, tuple(X.shape)
+        (torch.float64, torch.int64, (2, 2))
+        """
+        import torch
+
+        check_choice("split", split, ("train", "test"))
+        X = self.X_train if split == "train" else self.X_test
+        y = self.y_train if split == "train" else self.y_test
+        Xt = torch.as_tensor(np.ascontiguousarray(X)).to(device=device)
+        if dtype is not None:
+            Xt = Xt.to(dtype)
+        yt = torch.as_tensor(np.ascontiguousarray(y)).to(device)
+        yt = yt.to(Xt.dtype) if self.task == "regression" else yt.long()
+        return Xt, yt
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "n_train": int(len(self.y_train)), "n_test": int(len(self.y_test)),

@@ -29,7 +29,7 @@ from redundancy.errors import RedundancyError
 
 import redundancy._validation as _v
 
-__all__ = ["run_tasks", "task_key", "BACKENDS"]
+__all__ = ["run_tasks", "task_key"]
 
 BACKENDS = ("sequential", "loky", "threading", "multiprocessing", "dask")
 

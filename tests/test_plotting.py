@@ -228,7 +228,7 @@ def test_error_curve_display_on_a_real_error_curve():
     validate = pytest.importorskip("redundancy.validation.validate")
     from redundancy.validation.simulate import Design
 
-    res = validate.error_curve(Design((8,), 2, K=2, structure="cp", rank=1), [40, 160], n_reps=2,
+    res = validate.error_curve(Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1), [40, 160], n_reps=2,
                                sigma=0.5, progress=False)
     disp = ErrorCurveDisplay.from_result(res).plot()
     np.testing.assert_allclose(disp.lines_[0].get_ydata(), res.rms_errors)

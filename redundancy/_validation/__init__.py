@@ -39,12 +39,3 @@ from redundancy._validation.limits import (  # noqa: F401 - the helpers are re-e
     MAX_BYTES, MAX_COUNT, MAX_NUMEL, MAX_SEED, _as_finite_float, _env_int, _first_line, _is_int, _short)
 from redundancy.errors import RankError, RedundancyError  # noqa: F401 - re-exported for ``_v`` users
 
-__all__ = [
-    "check_int", "check_float", "check_positive_float", "check_nonnegative_float", "check_bool", "check_shape",
-    "check_tuple", "check_module", "check_materialised", "check_finite_module", "check_choice", "check_ranks",
-    "check_array", "check_memory", "check_finite_result", "check_param_count", "check_seed", "as_generator", "validate_params",
-    "model_errors", "MAX_NUMEL", "MAX_BYTES", "MAX_COUNT", "MAX_SEED",
-    "Constraint", "Int", "Float", "Bool", "Choice", "Shape", "Module", "Seed", "Array", "Tensor", "Instance",
-    "CallableArg", "PathArg", "Items", "AnyOf", "NoneOr", "Check", "finite_result", "check_result_fields",
-    "Result", "result", "NOT_EXPORTED", "guard_model", "model_dtype", "model_device",
-]

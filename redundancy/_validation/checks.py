@@ -13,10 +13,6 @@ from redundancy._validation.limits import (MAX_BYTES, MAX_NUMEL, MAX_SEED, _as_f
                                            _is_int, _short)
 from redundancy.errors import RankError, RedundancyError
 
-__all__ = ["check_int", "check_float", "check_positive_float", "check_nonnegative_float", "check_bool",
-           "check_choice", "check_seed", "check_shape", "check_tuple", "check_ranks", "check_memory",
-           "check_array", "check_module", "check_materialised", "check_finite_module", "check_finite_result",
-           "check_param_count", "as_generator"]
 
 
 # ----------------------------------------------------------------------------------- scalars

@@ -16,9 +16,6 @@ from redundancy._validation.checks import (check_array, check_bool, check_choice
 from redundancy._validation.limits import _first_line, _short
 from redundancy.errors import RedundancyError
 
-__all__ = ["Constraint", "Int", "Float", "Bool", "Choice", "Shape", "Module", "Seed", "Array", "Tensor",
-           "Instance", "CallableArg", "PathArg", "Items", "AnyOf", "NoneOr", "Check", "model_errors",
-           "validate_params"]
 
 
 class Constraint(abc.ABC):

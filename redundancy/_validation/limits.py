@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_NUMEL", "MAX_BYTES", "MAX_COUNT", "MAX_SEED"]
 
 
 def _env_int(name: str, default: int) -> int:

@@ -14,7 +14,6 @@ from typing import Iterator
 import torch
 from torch import nn
 
-__all__ = ["guard_model", "model_dtype", "model_device"]
 
 
 def model_dtype(model: nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:

@@ -19,7 +19,6 @@ import numpy as np
 
 from redundancy.errors import RedundancyError
 
-__all__ = ["finite_result", "check_result_fields", "Result", "result", "NOT_EXPORTED"]
 
 _MAX_DEPTH = 4
 

@@ -9,3 +9,15 @@ sample-complexity bounds with K/R (:mod:`.bounds`).
 
 Imports: only the top-level base modules (``errors``, ``_validation``, ``counts``).
 """
+
+from redundancy.linear.bounds import ErrorBound, SampleComplexity, error_bound, kr_ratio, sample_complexity
+from redundancy.linear.dof import DofResult, degrees_of_freedom
+from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
+from redundancy.linear.statmodel import BasicCNN
+from redundancy.linear.tensor import WholeNetworkTensor, whole_network_tensor
+
+__all__ = [
+    "whole_network_tensor", "WholeNetworkTensor", "degrees_of_freedom", "DofResult",
+    "LinearCNN", "Conv", "TuckerConv", "CPConv", "AvgPool", "Dense", "BasicCNN",
+    "sample_complexity", "SampleComplexity", "error_bound", "ErrorBound", "kr_ratio",
+]

@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["conv3d_by_2d", "FastConv3dMode"]
 
 
 def _ints(value, n: int) -> tuple[int, ...] | None:

@@ -15,7 +15,6 @@ predict; their ratio is ``naive/dof``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -25,8 +24,7 @@ from redundancy._validation import (Instance, NoneOr, _short, check_array, check
                                     check_positive_float, validate_params)
 from redundancy.errors import RedundancyError
 
-__all__ = ["ASSUMPTIONS", "SampleComplexity", "ErrorBound", "sample_complexity", "error_bound",
-           "KRResult", "kr_ratio", "kr_bottleneck", "kr_inverted_residual", "interface_rank"]
+__all__ = ["sample_complexity", "SampleComplexity", "error_bound", "ErrorBound", "kr_ratio"]
 
 #: The assumptions under which the reconstructed bound holds (stated in every result).
 ASSUMPTIONS: tuple[str, ...] = (
@@ -43,6 +41,11 @@ ASSUMPTIONS: tuple[str, ...] = (
 MAX_DOF = 10 ** 18
 
 
+#: the constraints shared by the two bounds (noise level and the two calibration constants)
+_SCALES = {"sigma": _v.Check(check_nonnegative_float), "constant": _v.Check(check_positive_float),
+           "log_factor": _v.Check(check_positive_float)}
+
+
 def _dof_and_naive(dof: Any, naive: Any) -> tuple[int, int | None]:
     from redundancy.linear.dof import DofResult
 
@@ -55,9 +58,8 @@ def _dof_and_naive(dof: Any, naive: Any) -> tuple[int, int | None]:
     return dof, naive
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class SampleComplexity:
+@_v.result
+class SampleComplexity(_v.Result):
     """Samples needed for prediction error ``eps``: ``n = C·σ²·dof·λ/ε²`` (rounded up).
 
     Attributes
@@ -90,11 +92,8 @@ class SampleComplexity:
     def formula(self) -> str:
         return "n = constant * sigma^2 * dof * log_factor / eps^2"
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["assumptions"] = list(self.assumptions)
-        d.update(ratio=self.ratio, formula=self.formula)
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "formula": self.formula}
 
     def __repr__(self) -> str:
         ratio = "" if self.ratio is None else f", ratio={self.ratio:.3g}"
@@ -103,6 +102,7 @@ class SampleComplexity:
                 f"constant={self.constant:g}, log_factor={self.log_factor:g})")
 
 
+@_v.validate_params({"eps": _v.Check(check_positive_float), **_SCALES})
 def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_factor=1.0) -> SampleComplexity:
     """Samples needed to reach prediction error ``eps``, from dof and from the naive count.
 
@@ -136,10 +136,6 @@ def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_fact
     (320, 2512)
     """
     dof, naive = _dof_and_naive(dof, naive)
-    eps = check_positive_float("eps", eps)
-    sigma = check_nonnegative_float("sigma", sigma)
-    constant = check_positive_float("constant", constant)
-    log_factor = check_positive_float("log_factor", log_factor)
 
     def need(d: int) -> int:
         if sigma == 0:
@@ -164,9 +160,8 @@ def sample_complexity(dof, eps, sigma=1.0, *, naive=None, constant=1.0, log_fact
                             eps=eps, sigma=sigma, constant=constant, log_factor=log_factor)
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class ErrorBound:
+@_v.result
+class ErrorBound(_v.Result):
     """Prediction error at ``n`` samples: ``error = C·σ·sqrt(dof·λ/n)``; ``float(result)`` is ``error``."""
 
     error: float
@@ -182,17 +177,15 @@ class ErrorBound:
     def __float__(self) -> float:
         return float(self.error)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["assumptions"] = list(self.assumptions)
-        d["formula"] = "error = constant * sigma * sqrt(dof * log_factor / n)"
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"formula": "error = constant * sigma * sqrt(dof * log_factor / n)"}
 
     def __repr__(self) -> str:
         naive = "" if self.error_naive is None else f", error_naive={self.error_naive:.4g}"
         return f"ErrorBound(error={self.error:.4g}{naive}; dof={self.dof}, n={self.n}, sigma={self.sigma:g})"
 
 
+@_v.validate_params({"n": _v.Int(1, MAX_DOF), **_SCALES})
 def error_bound(dof, n, sigma=1.0, *, naive=None, constant=1.0, log_factor=1.0) -> ErrorBound:
     """Error bound at ``n`` samples: ``C·σ·sqrt(dof·λ/n)`` (returns an :class:`ErrorBound`; use
     ``float(...)`` or ``.error`` for the number).
@@ -203,10 +196,6 @@ def error_bound(dof, n, sigma=1.0, *, naive=None, constant=1.0, log_factor=1.0) 
     0.2582
     """
     dof, naive = _dof_and_naive(dof, naive)
-    n = check_int("n", n, min_value=1, max_value=MAX_DOF)
-    sigma = check_nonnegative_float("sigma", sigma)
-    constant = check_positive_float("constant", constant)
-    log_factor = check_positive_float("log_factor", log_factor)
 
     def err(d: int) -> float:
         if sigma == 0:
@@ -289,9 +278,8 @@ def interface_rank(first, second, *, tol: float | None = None) -> tuple[int, np.
     return r, s, used, gap
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class KRResult:
+@_v.result(allow=("gap",))
+class KRResult(_v.Result):
     """K/R of a block, with the convention spelled out.
 
     Attributes
@@ -332,11 +320,8 @@ class KRResult:
     def ratio_numerical(self) -> float | None:
         return None if not self.rank_product else self.K / self.rank_product
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["singular_values"] = None if self.singular_values is None else list(self.singular_values)
-        d.update(ratio=self.ratio, ratio_numerical=self.ratio_numerical)
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "ratio_numerical": self.ratio_numerical}
 
     def __repr__(self) -> str:
         num = "" if self.rank_product is None else f", rank_product={self.rank_product}"
@@ -378,6 +363,7 @@ def kr_ratio(K, R, *, maps=None, tol=None, block: str = "generic", convention: s
     return KRResult(K=K, R=R, block=str(block), convention=conv, **fields)
 
 
+@_v.validate_params({"c_in": _v.Int(1), "width": _v.Int(1), "c_out": _v.Int(1, 2 ** 40)})
 def kr_bottleneck(c_in: int, width: int, c_out: int, *, maps=None, tol=None) -> KRResult:
     """ResNet bottleneck ``c_in -> width -> width -> c_out``: ``K = c_out``, ``R = width``.
 
@@ -386,13 +372,12 @@ def kr_bottleneck(c_in: int, width: int, c_out: int, *, maps=None, tol=None) -> 
     >>> kr_bottleneck(256, 64, 256).ratio
     4.0
     """
-    check_int("c_in", c_in, min_value=1)
-    width = check_int("width", width, min_value=1)
-    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
     return kr_ratio(c_out, width, maps=maps, tol=tol, block="bottleneck",
                     convention=f"bottleneck: K = block output channels ({c_out}), R = bottleneck width ({width})")
 
 
+@_v.validate_params({"c_in": _v.Int(1, 2 ** 40), "expansion": _v.Int(1, 2 ** 40), "c_out": _v.Int(1, 2 ** 40),
+                     "convention": _v.Choice("expansion", "projection")})
 def kr_inverted_residual(c_in: int, expansion: int, c_out: int, *, convention: str = "expansion",
                          maps=None, tol=None) -> KRResult:
     """MobileNetV2 inverted residual ``c_in -> t·c_in (1x1) -> depthwise -> c_out (1x1, linear)``.
@@ -410,10 +395,7 @@ def kr_inverted_residual(c_in: int, expansion: int, c_out: int, *, convention: s
     >>> kr_inverted_residual(32, 6, 32).ratio, kr_inverted_residual(32, 6, 32, convention="projection").ratio
     (6.0, 0.16666666666666666)
     """
-    c_in = check_int("c_in", c_in, min_value=1, max_value=2 ** 40)
-    t = check_int("expansion", expansion, min_value=1, max_value=2 ** 40)
-    c_out = check_int("c_out", c_out, min_value=1, max_value=2 ** 40)
-    check_choice("convention", convention, ("expansion", "projection"))
+    t = expansion
     if convention == "expansion":
         return kr_ratio(t * c_in, c_in, maps=maps, tol=tol, block="inverted_residual",
                         convention=f"MobileNetV2 'expansion': K = expanded width t*c_in = {t * c_in}, "

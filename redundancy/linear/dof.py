@@ -16,7 +16,7 @@ injective on the raw input; the numerical rank otherwise, with both numbers repo
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from redundancy._validation import check_choice, check_module, check_shape
@@ -30,15 +30,11 @@ from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, Tuck
 from redundancy.linear.statmodel import BasicCNN
 import redundancy._validation as _v
 
-__all__ = [
-    "DofResult", "ClosedForm", "degrees_of_freedom", "degrees_of_freedom_spec", "closed_form",
-    "spec_from_basic", "matrix_rank_dof", "vanilla_dof", "tucker_dof", "tucker_effective_ranks",
-    "cp_dof", "cp_closed_form_applies", "depthwise_separable_dof", "patch_injective", "patch_matrix_1d",
-]
+__all__ = ["degrees_of_freedom", "DofResult"]
 
 
-@dataclass(frozen=True)
-class ClosedForm:
+@_v.result
+class ClosedForm(_v.Result):
     """A closed form matched to a spec: ``dof_patch`` on the patch tensor, and whether the raw-input
     tensor has the same dof (``raw_injective``: every per-mode patch matrix has full row rank)."""
 
@@ -49,9 +45,8 @@ class ClosedForm:
     offset_dof: int
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class DofResult:
+@_v.result(allow=("gap",))
+class DofResult(_v.Result):
     """Degrees of freedom of a linear model.
 
     Attributes
@@ -102,12 +97,10 @@ class DofResult:
         """``naive - dof``: parameters that buy no new reachable ``(W, b)``."""
         return self.naive - self.dof
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["input_shape"] = None if self.input_shape is None else list(self.input_shape)
-        d["seed"] = self.seed if isinstance(self.seed, (int, type(None))) else repr(self.seed)
-        d.update(ratio=self.ratio, excess=self.excess)
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        # ``seed`` is replaced in place (to_dict keeps the key's position): a generator becomes its repr
+        seed = self.seed if isinstance(self.seed, (int, type(None))) else repr(self.seed)
+        return {"seed": seed, "ratio": self.ratio, "excess": self.excess}
 
     def __repr__(self) -> str:
         gap = "" if self.gap is None else f", gap={self.gap:.2e}"
@@ -144,21 +137,52 @@ def closed_form(spec: LinearCNN | BasicCNN) -> tuple[ClosedForm | None, str]:
     """
     if isinstance(spec, BasicCNN):
         spec = spec_from_basic(spec)
+    m = _match_pattern(spec)
+    if isinstance(m, str):
+        return None, m
+    ckw, dense, pre, post = m["ckw"], m["dense"], m["pre"], m["post"]
+    C, l, K = spec.input_shape[0], ckw["kernel_size"], ckw["out_channels"]
+    w_in, w_out = min([C] + pre), min([K] + post)
+    if dense is not None:
+        n = dense["out_features"] * math.prod(m["sp_out"])
+        offset = dense["out_features"] if dense["bias"] else 0
+    else:
+        n, offset = (post[-1] if post else K), 0
+    inj = patch_injective(spec.input_shape[1:], l, ckw["stride"], padding=ckw["padding"],
+                          dilation=ckw["dilation"], pool=m["pool_q"] or 1, pool_stride=m["pool_s"])
+    sizes = dict(C=C, l=l, K=K, n=n, w_in=w_in, w_out=w_out, pre=pre, post=post, dense=dense)
+    core = m["core"]
+    if isinstance(core, Conv) and ckw["groups"] == 1:
+        found = _plain_conv_dof(**sizes)
+    elif isinstance(core, Conv) and ckw["groups"] == ckw["in_channels"] == K:
+        found = _depthwise_dof(**sizes)
+    elif isinstance(core, Conv):
+        found = f"grouped conv (groups={ckw['groups']}) other than depthwise"
+    elif isinstance(core, TuckerConv):
+        found = _tucker_conv_dof(ckw, **sizes)
+    else:
+        found = _cp_conv_dof(ckw, **sizes)
+    if isinstance(found, str):
+        return None, found
+    structure, dof, formula = found
+    return ClosedForm(structure=structure, dof_patch=int(dof + offset), formula=formula,
+                      raw_injective=bool(inj), offset_dof=int(offset)), ""
+
+
+def _match_pattern(spec: LinearCNN) -> dict | str:
+    """The parts of the closed-form pattern (1x1 convs, one conv, 1x1 convs, pool, dense), or why not."""
     items = spec._normalised()
-    C = spec.input_shape[0]
     end = 0
     while end < len(items) and isinstance(items[end][0], (Conv, TuckerConv, CPConv)):
         end += 1
     if end == 0:
-        return None, "no conv layer comes first"
+        return "no conv layer comes first"
     j = next((k for k in range(end) if not _is_pointwise(*items[k][:2])), 0)
     if not all(_is_pointwise(*items[k][:2]) for k in range(j + 1, end)):
-        return None, "more than one spatial conv layer (only 1x1 channel maps may surround it)"
-    pre = [items[k][1]["out_channels"] for k in range(j)]
-    post = [items[k][1]["out_channels"] for k in range(j + 1, end)]
+        return "more than one spatial conv layer (only 1x1 channel maps may surround it)"
     core, ckw, _ = items[j]
     if ckw["bias"]:
-        return None, "the conv layer has a bias (the offset is then handled numerically)"
+        return "the conv layer has a bias (the offset is then handled numerically)"
     i = end
     pool_q, pool_s = None, None
     if i < len(items) and isinstance(items[i][0], AvgPool):
@@ -169,88 +193,69 @@ def closed_form(spec: LinearCNN | BasicCNN) -> tuple[ClosedForm | None, str]:
         dense = items[i][1]
         i += 1
     if i != len(items):
-        return None, f"layer {i} ({type(items[i][0]).__name__}) is outside the closed-form pattern"
-    l = ckw["kernel_size"]
-    K = ckw["out_channels"]
-    chans = ckw["in_channels"]
-    w_in = min([C] + pre)
-    sp_out = (items[-1][2][1:] if dense is None else
-              (items[-2][2][1:] if len(items) > 1 else ()))
-    if dense is not None:
-        O = dense["out_features"]
-        P = math.prod(sp_out)
-        n = O * P
-        w_out = min([K] + post)
-        offset = O if dense["bias"] else 0
-    else:
-        n = post[-1] if post else K
-        w_out = min([K] + post)
-        offset = 0
-    inj = patch_injective(spec.input_shape[1:], l, ckw["stride"], padding=ckw["padding"],
-                          dilation=ckw["dilation"], pool=pool_q or 1, pool_stride=pool_s)
+        return f"layer {i} ({type(items[i][0]).__name__}) is outside the closed-form pattern"
+    sp_out = (items[-1][2][1:] if dense is None else (items[-2][2][1:] if len(items) > 1 else ()))
+    return dict(core=core, ckw=ckw, dense=dense, pool_q=pool_q, pool_s=pool_s, sp_out=sp_out,
+                pre=[items[k][1]["out_channels"] for k in range(j)],
+                post=[items[k][1]["out_channels"] for k in range(j + 1, end)])
+
+
+def _plain_conv_dof(*, C, l, K, n, w_in, w_out, pre, post, dense):
     L = math.prod(l)
-    if isinstance(core, Conv) and ckw["groups"] == 1:
-        shape, ranks = (C, *l, n), (w_in, *l, w_out)
-        structure = "vanilla" if not pre and not post else "tucker"
-        if structure == "vanilla":
-            dof = vanilla_dof(C * L, n, K)
-            formula = f"r(L + P - r), r = min(K, L, P) = {min(K, C * L, n)}; L = {C * L}, P = {n}"
-        else:
-            dof = tucker_dof(shape, ranks)
-            formula = f"Tucker{shape} ranks {tucker_effective_ranks(shape, ranks)}"
-    elif isinstance(core, Conv) and ckw["groups"] == chans == K:
-        structure = "depthwise_separable"
-        w_o = min(w_out, n)
-        if dense is None and not post:
-            # the output factor is the identity: W[c, t, r] = E[c, r] D[t, r]
-            if not pre:
-                dof, formula = C * L, f"C·L = {C}·{L} (depthwise kernels only)"
-            elif w_in >= min(C, K):
-                dof, formula = K * (C + L - 1), f"R(C + L - 1), R = {K}, C = {C}, L = {L}"
-            else:
-                return None, "depthwise conv after a channel bottleneck narrower than its input"
-        elif not pre:
-            dof = depthwise_separable_dof(C, L, n, w_o)
-            formula = f"C(L - 1) + w(n + C - w), C = {C}, L = {L}, n = {n}, w = {min(w_o, C)}"
-        elif w_in >= min(C, K) and w_o >= min(n, K) and cp_closed_form_applies((C, L, n), K):
-            dof = cp_dof((C, L, n), K)
-            formula = f"CP rank {K} in {(C, L, n)}: R(sum n_i - M + 1)"
-        elif w_in >= min(C, K) and K >= min(C * L, C * w_o, L * w_o):
-            dof = tucker_dof((C, L, n), (C, L, w_o))
-            formula = f"R > K collapse: Tucker{(C, L, n)} ranks {tucker_effective_ranks((C, L, n), (C, L, w_o))}"
-        else:
-            return None, "inverted residual in a regime without a proved closed form"
-    elif isinstance(core, Conv):
-        return None, f"grouped conv (groups={ckw['groups']}) other than depthwise"
-    elif isinstance(core, TuckerConv):
-        r_out, r_in = ckw["ranks"]
-        sr = ckw["spatial_ranks"] or l
-        shape, ranks = (C, *l, n), (min(r_in, w_in), *sr, min(r_out, w_out))
-        structure = "tucker"
-        dof = tucker_dof(shape, ranks)
-        formula = f"Tucker{shape} ranks {tucker_effective_ranks(shape, ranks)}"
-    else:
-        R = ckw["rank"]
-        shape = (C, *l, n)
-        if w_in < min(C, R) or w_out < min(n, R):
-            return None, f"CP rank R={R} exceeds a channel bottleneck (R > K): the factor is constrained"
-        if not cp_closed_form_applies(shape, R):
-            return None, f"CP rank R={R} outside Kruskal's condition for shape {shape}"
-        structure = "cp"
-        dof = cp_dof(shape, R)
-        formula = f"CP rank {R} in {shape}: R(sum n_i - M + 1)"
-    return ClosedForm(structure=structure, dof_patch=int(dof + offset), formula=formula,
-                      raw_injective=bool(inj), offset_dof=int(offset)), ""
+    if not pre and not post:
+        return ("vanilla", vanilla_dof(C * L, n, K),
+                f"r(L + P - r), r = min(K, L, P) = {min(K, C * L, n)}; L = {C * L}, P = {n}")
+    shape, ranks = (C, *l, n), (w_in, *l, w_out)
+    return "tucker", tucker_dof(shape, ranks), f"Tucker{shape} ranks {tucker_effective_ranks(shape, ranks)}"
 
 
+def _depthwise_dof(*, C, l, K, n, w_in, w_out, pre, post, dense):
+    L = math.prod(l)
+    w_o = min(w_out, n)
+    if dense is None and not post:
+        # the output factor is the identity: W[c, t, r] = E[c, r] D[t, r]
+        if not pre:
+            return "depthwise_separable", C * L, f"C·L = {C}·{L} (depthwise kernels only)"
+        if w_in >= min(C, K):
+            return "depthwise_separable", K * (C + L - 1), f"R(C + L - 1), R = {K}, C = {C}, L = {L}"
+        return "depthwise conv after a channel bottleneck narrower than its input"
+    if not pre:
+        return ("depthwise_separable", depthwise_separable_dof(C, L, n, w_o),
+                f"C(L - 1) + w(n + C - w), C = {C}, L = {L}, n = {n}, w = {min(w_o, C)}")
+    if w_in >= min(C, K) and w_o >= min(n, K) and cp_closed_form_applies((C, L, n), K):
+        return "depthwise_separable", cp_dof((C, L, n), K), f"CP rank {K} in {(C, L, n)}: R(sum n_i - M + 1)"
+    if w_in >= min(C, K) and K >= min(C * L, C * w_o, L * w_o):
+        ranks = (C, L, w_o)
+        return ("depthwise_separable", tucker_dof((C, L, n), ranks),
+                f"R > K collapse: Tucker{(C, L, n)} ranks {tucker_effective_ranks((C, L, n), ranks)}")
+    return "inverted residual in a regime without a proved closed form"
+
+
+def _tucker_conv_dof(ckw, *, C, l, K, n, w_in, w_out, pre, post, dense):
+    r_out, r_in = ckw["ranks"]
+    sr = ckw["spatial_ranks"] or l
+    shape, ranks = (C, *l, n), (min(r_in, w_in), *sr, min(r_out, w_out))
+    return "tucker", tucker_dof(shape, ranks), f"Tucker{shape} ranks {tucker_effective_ranks(shape, ranks)}"
+
+
+def _cp_conv_dof(ckw, *, C, l, K, n, w_in, w_out, pre, post, dense):
+    R = ckw["rank"]
+    shape = (C, *l, n)
+    if w_in < min(C, R) or w_out < min(n, R):
+        return f"CP rank R={R} exceeds a channel bottleneck (R > K): the factor is constrained"
+    if not cp_closed_form_applies(shape, R):
+        return f"CP rank R={R} outside Kruskal's condition for shape {shape}"
+    return "cp", cp_dof(shape, R), f"CP rank {R} in {shape}: R(sum n_i - M + 1)"
+
+
+@_v.validate_params({"spec": _v.Instance((LinearCNN, BasicCNN), "LinearCNN or BasicCNN"),
+                     "method": _v.Choice("auto", "closed", "numerical"), "progress": _v.Bool(),
+                     "seed": _v.Seed(allow_none=True, allow_generator=True)})
 def degrees_of_freedom_spec(spec: LinearCNN | BasicCNN, *, method: str = "auto", tol: float | None = None,
                             seed: Any = 0, progress: bool = False) -> DofResult:
     """Degrees of freedom of a :class:`LinearCNN` / :class:`BasicCNN` (see :func:`degrees_of_freedom`)."""
-    check_choice("method", method, ("auto", "closed", "numerical"))
     if isinstance(spec, BasicCNN):
         spec = spec_from_basic(spec)
-    if not isinstance(spec, LinearCNN):
-        raise RedundancyError(f"spec must be a LinearCNN or BasicCNN; got {type(spec).__name__}")
     naive = spec.naive_parameter_count()
     cf, reason = closed_form(spec)
     if method == "closed" and cf is None:
@@ -266,6 +271,8 @@ def degrees_of_freedom_spec(spec: LinearCNN | BasicCNN, *, method: str = "auto",
                      n_rows=num.n_rows, decomposition=num.decomposition, **cf_fields, **common)
 
 
+@_v.validate_params({"method": _v.Choice("auto", "closed", "numerical"), "at": _v.Choice("random", "model"),
+                     "progress": _v.Bool(), "seed": _v.Seed(allow_none=True, allow_generator=True)})
 def degrees_of_freedom(model, input_shape=None, *, method: str = "auto", tol: float | None = None,
                        seed: Any = 0, progress: bool = False, at: str = "random") -> DofResult:
     """Degrees of freedom of a linear model: the dimension of the reachable ``(W, b)``.
@@ -322,7 +329,7 @@ def degrees_of_freedom(model, input_shape=None, *, method: str = "auto", tol: fl
         if input_shape is not None and check_shape("input_shape", input_shape) != tuple(own):
             raise RedundancyError(f"input_shape={tuple(input_shape)} differs from the spec's own {tuple(own)}")
         return degrees_of_freedom_spec(model, method=method, tol=tol, seed=seed, progress=progress)
-    check_module("model", model)
+    _v.check_materialised("model", model)
     if input_shape is None:
         raise RedundancyError("input_shape=None is not allowed for a torch module; give one example's shape, e.g. (C, H, W)")
     if method == "closed":

@@ -37,11 +37,7 @@ from redundancy.errors import RankError, RedundancyError
 
 import redundancy._validation as _v
 
-__all__ = [
-    "matrix_rank_dof", "vanilla_dof", "tucker_effective_ranks", "tucker_dof", "cp_dof",
-    "cp_closed_form_applies", "depthwise_separable_dof", "patch_matrix_1d", "patch_injective",
-    "tt_effective_ranks", "tt_dof",
-]
+__all__ = []
 
 
 def _ranks(name: str, ranks, m: int) -> tuple[int, ...]:

@@ -45,8 +45,7 @@ from redundancy.errors import NotLinearError, RedundancyError
 from redundancy.linear.tensor import find_nonlinear_module
 import redundancy._validation as _v
 
-__all__ = ["NumericalRank", "jacobian_rank", "rank_from_singular_values", "random_point",
-           "NUMERICAL_MAX_RANK", "estimate_seconds"]
+__all__ = []
 
 #: The numerical route refuses when ``m = min(n_params, (n_in + 1)·n_out)`` (the largest rank it
 #: may have to certify) exceeds this: it stores an ``m x m`` float64 sketch (1.2 GB at 12,000) and
@@ -82,9 +81,8 @@ def estimate_seconds(n_params: int, n_rows: int, width: int) -> float:
     return float(3e-8 * n_rows * n_params + 1e-10 * n_rows * n_rows * width)
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class NumericalRank:
+@_v.result(allow=("gap",))
+class NumericalRank(_v.Result):
     """Outcome of :func:`jacobian_rank` (see :class:`redundancy.linear.dof.DofResult` for the public result)."""
 
     rank: int
@@ -147,6 +145,17 @@ def _check_affine(f, x1: torch.Tensor, x2: torch.Tensor) -> float:
     return float((ym - ref).abs().max()) / scale
 
 
+def _check_tol(name: str, tol: Any) -> float:
+    tol = check_positive_float(name, tol)
+    if tol >= 1:
+        raise RedundancyError(f"{name}={tol!r} is not allowed; tol is relative and must be in (0, 1)")
+    return tol
+
+
+@_v.validate_params({"model": _v.Module(), "input_shape": _v.Shape(1, 5), "tol": _v.NoneOr(_v.Check(_check_tol)),
+                     "seed": _v.Seed(allow_none=True, allow_generator=True), "progress": _v.Bool(),
+                     "at": _v.Choice("random", "model"), "chunk_size": _v.Int(1, 2 ** 40),
+                     "oversample": _v.Int(1, 2 ** 40), "max_rank": _v.Int(1, 2 ** 62)})
 @_v.model_errors("the Jacobian rank (numerical dof)")
 def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, seed: Any = 0,
                   progress: bool = False, at: str = "random", chunk_size: int = 256,
@@ -179,24 +188,31 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
     -------
     NumericalRank
     """
-    check_module("model", model)
-    input_shape = check_shape("input_shape", input_shape, min_len=1, max_len=5)
-    check_choice("at", at, ("random", "model"))
-    chunk_size = check_int("chunk_size", chunk_size, min_value=1)
-    oversample = check_int("oversample", oversample, min_value=1)
-    max_rank = check_int("max_rank", max_rank, min_value=1)
-    if tol is not None:
-        tol = check_positive_float("tol", tol)
-        if tol >= 1:
-            raise RedundancyError(f"tol={tol!r} is not allowed; tol is relative and must be in (0, 1)")
+    input_shape = tuple(input_shape)
     bad = find_nonlinear_module(model)
     if bad is not None:
         raise NotLinearError(f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
                              "degrees_of_freedom needs an affine model", module_name=bad[0])
     rng = as_generator(seed)
+    net, params, fwd = _functional_point(model, at, rng)
+    n_out = _affine_outputs(fwd, params, input_shape, rng)
+    n_params = sum(p.numel() for p in params.values())
+    plan = _plan(n_params, math.prod(input_shape), n_out, oversample, max_rank, chunk_size, rng)
+    rows_for = _row_maker(fwd, params, list(params), plan)
+    J, svd = _measure(rows_for, plan, input_shape, n_out, tol, oversample, rng, progress)
+    s, r, gap, used_tol, kind = svd
+    return NumericalRank(rank=r, gap=gap, tol=used_tol, singular_values=s, n_rows=int(J.shape[0]),
+                         n_params=int(n_params), exact=bool(plan["exact"]), n_outputs=n_out,
+                         decomposition=kind + ("+sketch" if plan["sketch"] else ""),
+                         sketch_width=int(plan["width"]) if plan["sketch"] else None,
+                         estimated_seconds=plan["est"])
+
+
+def _functional_point(model: nn.Module, at: str, rng):
+    """A float64 CPU copy of ``model``, the parameter point (random or the model's own) and
+    ``fwd(params, x)``, the functional forward of the copy."""
     net = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
-    names = [n for n, _ in net.named_parameters()]
-    if not names:
+    if not any(True for _ in net.named_parameters()):
         raise RedundancyError("model has no parameters; its degrees of freedom are 0 by definition "
                               "and there is nothing to compute")
     if at == "random":
@@ -204,31 +220,33 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
     else:
         params = {n: p.detach().clone() for n, p in net.named_parameters()}
     buffers = {n: b for n, b in net.named_buffers()}
-    n_params = sum(p.numel() for p in params.values())
 
     def fwd(p, x):
         return torch.func.functional_call(net, (p, buffers), (x,))
 
-    n_in = math.prod(input_shape)
+    return net, params, fwd
+
+
+def _affine_outputs(fwd, params, input_shape, rng) -> int:
+    """Number of outputs of the model on ``input_shape``, after a midpoint test of affinity."""
     try:
         with torch.no_grad():
             y0 = fwd(params, torch.zeros((1, *input_shape), dtype=torch.float64))
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = _v._first_line(exc)
         raise RedundancyError(f"the model cannot be evaluated on input_shape={input_shape}: {first}") from exc
     if not isinstance(y0, torch.Tensor) or y0.shape[:1] != (1,):
         raise RedundancyError("model must return one tensor with the batch dimension first")
-    n_out = int(y0[0].numel())
     xs = torch.from_numpy(rng.normal(size=(2, *input_shape)))
     err = _check_affine(lambda x: fwd(params, x), xs[:1], xs[1:])
     if not np.isfinite(err) or err > 1e-8:
         raise NotLinearError(f"model is not linear in its input: the midpoint test fails (relative error "
                              f"{err:.2e} > 1e-8); degrees_of_freedom needs an affine model")
+    return int(y0[0].numel())
 
-    def meas(p, x, u):
-        return (fwd(p, x.unsqueeze(0)).reshape(-1) * u).sum()
 
-    grad_fn = torch.func.vmap(torch.func.grad(meas), in_dims=(None, 0, 0))
+def _plan(n_params, n_in, n_out, oversample, max_rank, chunk_size, rng) -> dict:
+    """Exact rows or random measurements, sketched or not; refuses a rank above ``max_rank``."""
     full_rows = (n_in + 1) * n_out
     m = min(n_params, full_rows)
     exact = full_rows <= min(n_params + oversample, EXACT_MAX_ROWS)
@@ -244,6 +262,17 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
             "analyze() recognises), a smaller input_shape, or raise max_rank")
     chunk = max(1, min(chunk_size, (64 << 20) // (8 * n_params)))
     omega = _Sketch(n_params, width, rng) if sketch else None
+    return dict(n_params=n_params, n_in=n_in, full_rows=full_rows, exact=exact, sketch=sketch, width=width,
+                cap=cap, est=est, chunk=chunk, omega=omega)
+
+
+def _row_maker(fwd, params, names, plan):
+    """``rows_for(X, U, bar)``: the (sketched) gradient rows of the measurements ``<u, f(x)>``."""
+    def meas(p, x, u):
+        return (fwd(p, x.unsqueeze(0)).reshape(-1) * u).sum()
+
+    grad_fn = torch.func.vmap(torch.func.grad(meas), in_dims=(None, 0, 0))
+    chunk, omega, width = plan["chunk"], plan["omega"], plan["width"]
 
     def rows_for(X: torch.Tensor, U: torch.Tensor, bar) -> np.ndarray:
         out = []
@@ -256,40 +285,38 @@ def jacobian_rank(model: nn.Module, input_shape, *, tol: float | None = None, se
                 bar.update(min(chunk, X.shape[0] - i))
         return np.concatenate(out, axis=0) if out else np.zeros((0, width))
 
+    return rows_for
+
+
+def _measure(rows_for, plan, input_shape, n_out, tol, oversample, rng, progress):
+    """The Jacobian rows (all of them, or random ones until the rank settles) and their rank."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=full_rows if exact else min(cap, 256), unit="row", disable=not progress, leave=False,
-               desc=f"dof: Jacobian rows ({n_params} params, est. {est:,.0f} s)")
+    exact, cap, n_in = plan["exact"], plan["cap"], plan["n_in"]
+    bar = tqdm(total=plan["full_rows"] if exact else min(cap, 256), unit="row", disable=not progress,
+               leave=False, desc=f"dof: Jacobian rows ({plan['n_params']} params, est. {plan['est']:,.0f} s)")
     try:
         if exact:
             eye_in = torch.cat([torch.zeros(1, n_in, dtype=torch.float64),
                                 torch.eye(n_in, dtype=torch.float64)]).reshape(n_in + 1, *input_shape)
             eye_out = torch.eye(n_out, dtype=torch.float64)
-            X = eye_in.repeat_interleave(n_out, dim=0)
-            U = eye_out.repeat(n_in + 1, 1)
-            J = rows_for(X, U, bar)
-        else:
-            J = np.zeros((0, width))
-            target = min(cap, 256)
-            while True:
-                need = target - J.shape[0]
-                X = torch.from_numpy(rng.normal(size=(need, *input_shape)))
-                U = torch.from_numpy(rng.normal(size=(need, n_out)))
-                J = np.concatenate([J, rows_for(X, U, bar)], axis=0)
-                s, r, gap, used_tol, kind = _svd_rank(J, tol)
-                if r <= J.shape[0] - oversample or J.shape[0] >= cap:
-                    break
-                target = min(cap, 2 * target)
-                bar.total = target
-                bar.refresh()
+            J = rows_for(eye_in.repeat_interleave(n_out, dim=0), eye_out.repeat(n_in + 1, 1), bar)
+            return J, _svd_rank(J, tol, exact=True)
+        J = np.zeros((0, plan["width"]))
+        target = min(cap, 256)
+        while True:
+            need = target - J.shape[0]
+            X = torch.from_numpy(rng.normal(size=(need, *input_shape)))
+            U = torch.from_numpy(rng.normal(size=(need, n_out)))
+            J = np.concatenate([J, rows_for(X, U, bar)], axis=0)
+            svd = _svd_rank(J, tol)
+            if svd[1] <= J.shape[0] - oversample or J.shape[0] >= cap:
+                return J, svd
+            target = min(cap, 2 * target)
+            bar.total = target
+            bar.refresh()
     finally:
         bar.close()
-    if exact:
-        s, r, gap, used_tol, kind = _svd_rank(J, tol, exact=True)
-    return NumericalRank(rank=r, gap=gap, tol=used_tol, singular_values=s, n_rows=int(J.shape[0]),
-                         n_params=int(n_params), exact=bool(exact), n_outputs=n_out,
-                         decomposition=kind + ("+sketch" if sketch else ""),
-                         sketch_width=int(width) if sketch else None, estimated_seconds=est)
 
 
 class _Sketch:

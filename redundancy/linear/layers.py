@@ -27,7 +27,7 @@ from redundancy.counts import DenseChargedConv
 from redundancy.errors import RedundancyError
 import redundancy._validation as _v
 
-__all__ = ["TuckerConv", "CPConv", "conv_fn"]
+__all__ = []
 
 _LETTERS = "tuvwxyz"
 
@@ -64,7 +64,7 @@ class _FactorisedConv(DenseChargedConv):
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}")
 
 
-class TuckerConv(_FactorisedConv):
+class TuckerConvLayer(_FactorisedConv):
     """N-d convolution with a Tucker-factorised kernel.
 
     Parameters
@@ -81,7 +81,7 @@ class TuckerConv(_FactorisedConv):
     Examples
     --------
     >>> import torch
-    >>> conv = TuckerConv(4, 8, 3, ranks=(2, 3), ndim=2)
+    >>> conv = TuckerConvLayer(4, 8, 3, ranks=(2, 3), ndim=2)
     >>> conv(torch.randn(1, 4, 6, 6)).shape
     torch.Size([1, 8, 4, 4])
     """
@@ -114,13 +114,13 @@ class TuckerConv(_FactorisedConv):
         return torch.einsum(f"ab{sp},oa,cb->oc{sp}", core, self.u_out, self.u_in)
 
 
-class CPConv(_FactorisedConv):
+class CPConvLayer(_FactorisedConv):
     """N-d convolution with a rank-R CP kernel ``sum_r u_out[:, r] ∘ u_in[:, r] ∘ u_1[:, r] ∘ ...``.
 
     Examples
     --------
     >>> import torch
-    >>> conv = CPConv(3, 5, (3, 3), rank=2, ndim=2)
+    >>> conv = CPConvLayer(3, 5, (3, 3), rank=2, ndim=2)
     >>> conv.kernel().shape
     torch.Size([5, 3, 3, 3])
     """

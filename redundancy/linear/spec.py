@@ -26,11 +26,11 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from redundancy.linear import layers as _layers
+import redundancy.linear.layers as _layers
 from redundancy._validation import check_bool, check_int, check_ranks, check_shape, check_tuple
 from redundancy.errors import RankError, RedundancyError
 
-__all__ = ["Conv", "TuckerConv", "CPConv", "AvgPool", "Dense", "LinearCNN", "Layer"]
+__all__ = ["LinearCNN", "Conv", "TuckerConv", "CPConv", "AvgPool", "Dense"]
 
 
 #: largest channel count / rank in a spec, and most parameters build() allocates
@@ -139,58 +139,18 @@ class LinearCNN:
 
     def _normalised(self) -> list[tuple[Layer, dict, tuple]]:
         """Each layer with its normalised arguments and output shape; raises on bad specs."""
-        n = self.ndim
         shape = self.input_shape
         out = []
         flat = False
         for i, lay in enumerate(self.layers):
             where = f"layers[{i}] ({type(lay).__name__})"
+            if isinstance(lay, (*_CONVS, AvgPool)) and flat:
+                what = "convolutions" if isinstance(lay, _CONVS) else "pooling"
+                raise RedundancyError(f"{where} comes after a Dense layer; {what} must come first")
             if isinstance(lay, _CONVS):
-                if flat:
-                    raise RedundancyError(f"{where} comes after a Dense layer; convolutions must come first")
-                c = shape[0]
-                k = check_int(f"{where}.out_channels", lay.out_channels, min_value=1, max_value=_MAX_SIZE)
-                kw = dict(
-                    in_channels=c, out_channels=k,
-                    kernel_size=_nt(lay.kernel_size, n, f"{where}.kernel_size"),
-                    stride=_nt(lay.stride, n, f"{where}.stride"),
-                    padding=_nt(lay.padding, n, f"{where}.padding", 0),
-                    dilation=_nt(lay.dilation, n, f"{where}.dilation"),
-                    bias=check_bool(f"{where}.bias", lay.bias))
-                if isinstance(lay, Conv):
-                    g = check_int(f"{where}.groups", lay.groups, min_value=1)
-                    if c % g or k % g:
-                        raise RedundancyError(
-                            f"{where}.groups={g} must divide in_channels={c} and out_channels={k}")
-                    kw["groups"] = g
-                elif isinstance(lay, TuckerConv):
-                    if not isinstance(lay.ranks, (tuple, list)) or len(lay.ranks) != 2:
-                        raise RankError(f"{where}.ranks={lay.ranks!r:.60} must be a pair (R_out, R_in)")
-                    # checked here, not first in build(): each rank an integer in [1, mode size]
-                    kw["ranks"] = check_ranks(f"{where}.ranks", tuple(lay.ranks), (k, c),
-                                              labels=[f"out_channels ({k})", f"in_channels ({c})"])
-                    kw["spatial_ranks"] = None if lay.spatial_ranks is None else check_ranks(
-                        f"{where}.spatial_ranks", lay.spatial_ranks, kw["kernel_size"],
-                        labels=[f"kernel mode {j} (size {l})" for j, l in enumerate(kw["kernel_size"])])
-                else:
-                    kw["rank"] = check_int(f"{where}.rank", lay.rank, min_value=1, max_value=_MAX_SIZE)
-                sp = tuple(_conv_out(d, l, s, p, dl) for d, l, s, p, dl in zip(
-                    shape[1:], kw["kernel_size"], kw["stride"], kw["padding"], kw["dilation"]))
-                if min(sp) < 1:
-                    raise RedundancyError(
-                        f"{where}: kernel_size={kw['kernel_size']} (dilation {kw['dilation']}) is larger "
-                        f"than its padded input {tuple(d + 2 * p for d, p in zip(shape[1:], kw['padding']))}")
-                shape = (k, *sp)
+                kw, shape = _normalised_conv(lay, shape, self.ndim, where)
             elif isinstance(lay, AvgPool):
-                if flat:
-                    raise RedundancyError(f"{where} comes after a Dense layer; pooling must come first")
-                q = _nt(lay.kernel_size, n, f"{where}.kernel_size")
-                st = q if lay.stride is None else _nt(lay.stride, n, f"{where}.stride")
-                sp = tuple((d - qq) // s + 1 for d, qq, s in zip(shape[1:], q, st))
-                if min(sp) < 1:
-                    raise RedundancyError(f"{where}: kernel_size={q} is larger than its input {shape[1:]}")
-                kw = dict(kernel_size=q, stride=st)
-                shape = (shape[0], *sp)
+                kw, shape = _normalised_pool(lay, shape, self.ndim, where)
             elif isinstance(lay, Dense):
                 o = check_int(f"{where}.out_features", lay.out_features, min_value=1, max_value=_MAX_SIZE)
                 kw = dict(in_features=math.prod(shape), out_features=o, bias=check_bool(f"{where}.bias", lay.bias))
@@ -279,9 +239,9 @@ class LinearCNN:
                     cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[n]
                     m = cls(**kw)
                 elif isinstance(lay, TuckerConv):
-                    m = _layers.TuckerConv(ndim=n, **kw)
+                    m = _layers.TuckerConvLayer(ndim=n, **kw)
                 elif isinstance(lay, CPConv):
-                    m = _layers.CPConv(ndim=n, **kw)
+                    m = _layers.CPConvLayer(ndim=n, **kw)
                 elif isinstance(lay, AvgPool):
                     cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[n]
                     m = cls(**kw)
@@ -296,3 +256,50 @@ class LinearCNN:
     def to_dict(self) -> dict[str, Any]:
         return {"input_shape": list(self.input_shape),
                 "layers": [{"type": type(l).__name__, **asdict(l)} for l in self.layers]}
+
+
+def _normalised_conv(lay, shape: tuple, n: int, where: str) -> tuple[dict, tuple]:
+    """A conv-like layer's normalised arguments and its output shape."""
+    c = shape[0]
+    k = check_int(f"{where}.out_channels", lay.out_channels, min_value=1, max_value=_MAX_SIZE)
+    kw = dict(
+        in_channels=c, out_channels=k,
+        kernel_size=_nt(lay.kernel_size, n, f"{where}.kernel_size"),
+        stride=_nt(lay.stride, n, f"{where}.stride"),
+        padding=_nt(lay.padding, n, f"{where}.padding", 0),
+        dilation=_nt(lay.dilation, n, f"{where}.dilation"),
+        bias=check_bool(f"{where}.bias", lay.bias))
+    if isinstance(lay, Conv):
+        g = check_int(f"{where}.groups", lay.groups, min_value=1)
+        if c % g or k % g:
+            raise RedundancyError(
+                f"{where}.groups={g} must divide in_channels={c} and out_channels={k}")
+        kw["groups"] = g
+    elif isinstance(lay, TuckerConv):
+        if not isinstance(lay.ranks, (tuple, list)) or len(lay.ranks) != 2:
+            raise RankError(f"{where}.ranks={lay.ranks!r:.60} must be a pair (R_out, R_in)")
+        # checked here, not first in build(): each rank an integer in [1, mode size]
+        kw["ranks"] = check_ranks(f"{where}.ranks", tuple(lay.ranks), (k, c),
+                                  labels=[f"out_channels ({k})", f"in_channels ({c})"])
+        kw["spatial_ranks"] = None if lay.spatial_ranks is None else check_ranks(
+            f"{where}.spatial_ranks", lay.spatial_ranks, kw["kernel_size"],
+            labels=[f"kernel mode {j} (size {l})" for j, l in enumerate(kw["kernel_size"])])
+    else:
+        kw["rank"] = check_int(f"{where}.rank", lay.rank, min_value=1, max_value=_MAX_SIZE)
+    sp = tuple(_conv_out(d, l, s, p, dl) for d, l, s, p, dl in zip(
+        shape[1:], kw["kernel_size"], kw["stride"], kw["padding"], kw["dilation"]))
+    if min(sp) < 1:
+        raise RedundancyError(
+            f"{where}: kernel_size={kw['kernel_size']} (dilation {kw['dilation']}) is larger "
+            f"than its padded input {tuple(d + 2 * p for d, p in zip(shape[1:], kw['padding']))}")
+    return kw, (k, *sp)
+
+
+def _normalised_pool(lay, shape: tuple, n: int, where: str) -> tuple[dict, tuple]:
+    """An average pool's normalised arguments and its output shape."""
+    q = _nt(lay.kernel_size, n, f"{where}.kernel_size")
+    st = q if lay.stride is None else _nt(lay.stride, n, f"{where}.stride")
+    sp = tuple((d - qq) // s + 1 for d, qq, s in zip(shape[1:], q, st))
+    if min(sp) < 1:
+        raise RedundancyError(f"{where}: kernel_size={q} is larger than its input {shape[1:]}")
+    return dict(kernel_size=q, stride=st), (shape[0], *sp)

@@ -39,7 +39,7 @@ from redundancy._validation import as_generator, check_array, check_int, check_s
 from redundancy.errors import RedundancyError
 import redundancy._validation as _v
 
-__all__ = ["BasicCNN", "kron_nd"]
+__all__ = ["BasicCNN"]
 
 
 @_v.validate_params({"a": _v.Array(), "b": _v.Array()})

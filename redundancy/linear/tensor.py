@@ -31,7 +31,7 @@ from redundancy._validation import (MAX_COUNT, Array, Bool, Choice, Int, Module,
 from redundancy.errors import NotLinearError, RedundancyError
 import redundancy._validation as _v
 
-__all__ = ["WholeNetworkTensor", "whole_network_tensor", "NONLINEAR_MODULES", "find_nonlinear_module"]
+__all__ = ["whole_network_tensor", "WholeNetworkTensor"]
 
 #: Module types that are never affine in their input.
 NONLINEAR_MODULES: tuple[type[nn.Module], ...] = tuple(
@@ -49,9 +49,8 @@ NONLINEAR_MODULES: tuple[type[nn.Module], ...] = tuple(
 _STOCHASTIC = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-@dataclass(frozen=True, eq=False)
-@_v.finite_result()
-class WholeNetworkTensor:
+@_v.result
+class WholeNetworkTensor(_v.Result):
     """Result of :func:`whole_network_tensor`: ``model(x) = <W, x> + bias``.
 
     Attributes
@@ -79,6 +78,9 @@ class WholeNetworkTensor:
     method: str = "vjp"
     max_check_error: float | None = field(default=None)
 
+    __eq__ = object.__eq__  # identity (arrays have no truth value); hashable by identity
+    __hash__ = object.__hash__
+
     @property
     def n_outputs(self) -> int:
         return int(math.prod(self.output_shape))
@@ -94,20 +96,18 @@ class WholeNetworkTensor:
     def apply(self, x: Any) -> np.ndarray:
         """Evaluate ``<W, x> + b`` for ``x`` of shape ``input_shape`` or ``(n, *input_shape)``."""
         x = check_array("x", x)
-        if x.shape == self.input_shape:
-            return self.matrix @ x.reshape(-1) + self.bias
-        if x.ndim < 1 or x.shape[1:] != self.input_shape:
+        if x.shape != self.input_shape and (x.ndim < 1 or x.shape[1:] != self.input_shape):
             raise RedundancyError(
                 f"x has shape {x.shape}; expected {self.input_shape} or (n, *{self.input_shape})")
-        return x.reshape(x.shape[0], -1) @ self.matrix.T + self.bias
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "W": self.W.tolist(), "bias": self.bias.tolist(), "input_shape": list(self.input_shape),
-            "output_shape": list(self.output_shape), "method": self.method,
-            "point": None if self.point is None else self.point.tolist(),
-            "max_check_error": self.max_check_error,
-        }
+        with np.errstate(over="ignore", invalid="ignore"):
+            if x.shape == self.input_shape:
+                out = self.matrix @ x.reshape(-1) + self.bias
+            else:
+                out = x.reshape(x.shape[0], -1) @ self.matrix.T + self.bias
+        if not np.isfinite(out).all():
+            raise RedundancyError(f"<W, x> + b overflows float64 for x (largest |x| entry "
+                                  f"{float(np.abs(x).max()):.3g}); rescale x")
+        return out
 
     def __repr__(self) -> str:
         kind = "affine" if self.point is None else "linearised at a point"
@@ -146,7 +146,7 @@ def _run_checked(model: nn.Module, x: torch.Tensor, input_shape) -> torch.Tensor
         raise
     except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything (KeyError...)
         where = f" in submodule '{entered[-1] or '<root>'}'" if entered else ""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = _v._first_line(exc)
         first = f"{type(exc).__name__}: {first}" if not isinstance(exc, (RuntimeError, ValueError)) else first
         raise RedundancyError(
             f"the model cannot be evaluated on input_shape={tuple(input_shape)}{where}: {first}. "
@@ -245,10 +245,12 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     method : {"auto", "vjp", "jvp"}
         How the Jacobian is assembled.
     check : bool
-        For an affine model, verify ``<W, x> + b == model(x)`` on six independent random inputs, each
+        For an affine model, verify ``<W, x> + b == model(x)`` on nine independent random inputs, each
         evaluated alone (batch of one, so nothing can cancel across the batch): standard normal,
-        all-positive, all-negative, shifted, and at scales 10³ and 10⁻³ (relative tolerance 1e-8); a
-        failure raises ``NotLinearError`` naming the deepest offending submodule.
+        all-positive, all-negative, shifted, at scales 10³ and 10⁻³, and far from the origin (10⁸ in a
+        random and in an all-negative direction, 10¹²; skipped where the model's output overflows), so
+        that a model affine only near the origin (``|l(x) + 10⁶|``) is caught (relative tolerance 1e-8);
+        a failure raises ``NotLinearError`` naming the deepest offending submodule.
     chunk_size : int, optional
         Number of products vmapped at once (memory control); ``None`` does all at once.
     seed : int
@@ -290,125 +292,164 @@ def whole_network_tensor(model: nn.Module, input_shape, *, at: Any = None, metho
     """
     linearise = at is not None
     if not linearise:
-        bad = find_nonlinear_module(model)
-        if bad is not None:
-            raise NotLinearError(
-                f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
-                "whole_network_tensor needs an affine model; pass at=x0 for a local linearisation",
-                module_name=bad[0])
+        _require_structurally_affine(model)
     # Always a converted deep copy: the caller's model keeps its dtype and state even if its forward
     # mutates itself (a custom module, or a training-mode forward allowed with at=).
     net = copy.deepcopy(model).to(torch.float64)
-    n_in = math.prod(input_shape)
-    if linearise:
-        x0 = torch.as_tensor(at)
-        if tuple(x0.shape) != input_shape:
-            raise RedundancyError(f"at has shape {tuple(x0.shape)}; it must have input_shape={input_shape}")
-    else:
-        x0 = torch.zeros(input_shape, dtype=torch.float64)
+    x0 = _base_point(at, input_shape)
+    y0, output_shape = _output_at(net, x0, input_shape)
+    n_in, n_out = math.prod(input_shape), math.prod(output_shape)
+    if method == "auto":
+        method = "vjp" if n_out <= n_in else "jvp"
+    # memory before allocation: W (n_out x n_in) and the identity seeds of the products
+    check_memory(f"W of shape ({n_out}, *{input_shape})", n_out * n_in)
+    check_memory("the Jacobian's seed matrix", (n_out if method == "vjp" else n_in) ** 2)
+    jac = _differentiate(net, x0, input_shape, output_shape, method, chunk_size, fast)
+    W = jac.detach().numpy().copy()
+    # products in torch (one thread pool with the Jacobian; numpy's BLAS pool would compete)
+    jac_flat = jac.detach().reshape(n_out, -1)
+    bias = y0.detach().reshape(-1).numpy() - (jac_flat @ x0.reshape(-1)).numpy()
+    max_err = None
+    if check and not linearise:
+        max_err = _affinity_check(net, jac_flat, bias, input_shape, seed)
+    return WholeNetworkTensor(W=W, bias=bias, input_shape=input_shape, output_shape=output_shape,
+                              point=x0.numpy().copy() if linearise else None, method=method,
+                              max_check_error=max_err)
 
+
+def _require_structurally_affine(model: nn.Module) -> None:
+    bad = find_nonlinear_module(model)
+    if bad is not None:
+        raise NotLinearError(
+            f"model is not linear in its input: submodule '{bad[0]}': {bad[1]}. "
+            "whole_network_tensor needs an affine model; pass at=x0 for a local linearisation",
+            module_name=bad[0])
+
+
+def _base_point(at: Any, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """``at`` as a tensor of ``input_shape`` (a local linearisation), else the origin in float64."""
+    if at is None:
+        return torch.zeros(input_shape, dtype=torch.float64)
+    x0 = torch.as_tensor(at)
+    if tuple(x0.shape) != input_shape:
+        raise RedundancyError(f"at has shape {tuple(x0.shape)}; it must have input_shape={input_shape}")
+    return x0
+
+
+def _output_at(net: nn.Module, x0: torch.Tensor, input_shape) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """The model's (finite) output at ``x0`` and its per-example shape."""
     with torch.no_grad():
         y0 = _run_checked(net, x0[None], input_shape)
     if not isinstance(y0, torch.Tensor) or y0.shape[:1] != (1,):
         raise RedundancyError("model must return one tensor with the batch dimension first; "
                               f"got {type(y0).__name__}")
-    output_shape = tuple(y0.shape[1:])
-    n_out = math.prod(output_shape)
     if not bool(torch.isfinite(y0).all()):
         raise RedundancyError("the model's output at x0 is not finite (NaN or inf); "
                               "whole_network_tensor needs a model with finite outputs")
-    # memory before allocation: W (n_out x n_in) and the identity seeds of the products
-    check_memory(f"W of shape ({n_out}, *{input_shape})", n_out * n_in)
-    check_memory("the Jacobian's seed matrix", (n_out if method != "jvp" and (method == "vjp" or n_out <= n_in)
-                                                  else n_in) ** 2)
+    return y0, tuple(y0.shape[1:])
 
-    def run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if fast:
-            with FastConv3dMode():
-                return module(x.unsqueeze(0))
-        return module(x.unsqueeze(0))
+
+def _run_one(module: nn.Module, x: torch.Tensor, fast: bool) -> torch.Tensor:
+    if fast:
+        with FastConv3dMode():
+            return module(x.unsqueeze(0))
+    return module(x.unsqueeze(0))
+
+
+def _vjp_rows(net, x0, n_out, input_shape, output_shape, chunk_size, fast) -> torch.Tensor:
+    """Rows of the Jacobian by vmapped vector-Jacobian products (``J = A J_prefix`` for a Linear head)."""
+    head = _linear_head(net, output_shape) if fast else None
+    if head is not None:
+        # rows of J = A J_prefix: the vjp of the prefix with the Linear's weight rows as
+        # cotangents (the vjp of the head with identity cotangents is a product with I).
+        prefix, lin = head
+        out_pre, vjp_fn = torch.func.vjp(lambda x: _run_one(prefix, x, fast), x0)
+        if tuple(out_pre.shape) == (1, lin.in_features):
+            seeds = lin.weight.detach().reshape(n_out, 1, lin.in_features)
+            (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(seeds)
+            return jac.reshape(n_out, *input_shape)
+    _, vjp_fn = torch.func.vjp(lambda x: _run_one(net, x, fast).reshape(-1), x0)
+    (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(torch.eye(n_out, dtype=torch.float64))
+    return jac.reshape(n_out, *input_shape)
+
+
+def _jvp_columns(net, x0, n_out, input_shape, chunk_size, fast) -> torch.Tensor:
+    """Columns of the Jacobian by vmapped Jacobian-vector products."""
+    n_in = math.prod(input_shape)
+    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *input_shape)
 
     def f(x: torch.Tensor) -> torch.Tensor:
-        return run(net, x).reshape(-1)
+        return _run_one(net, x, fast).reshape(-1)
 
-    if method == "auto":
-        method = "vjp" if n_out <= n_in else "jvp"
+    cols = torch.func.vmap(lambda v: torch.func.jvp(f, (x0,), (v,))[1], chunk_size=chunk_size)(eye)
+    return cols.T.reshape(n_out, *input_shape)
 
-    def jacobian() -> torch.Tensor:
+
+def _differentiate(net, x0, input_shape, output_shape, method, chunk_size, fast) -> torch.Tensor:
+    """The (finite) Jacobian of ``net`` at ``x0``, shape ``(n_outputs, *input_shape)``."""
+    n_out = math.prod(output_shape)
+    try:
         with torch.enable_grad():
             if method == "vjp":
-                head = _linear_head(net, output_shape) if fast else None
-                if head is not None:
-                    # rows of J = A J_prefix: the vjp of the prefix with the Linear's weight rows as
-                    # cotangents (the vjp of the head with identity cotangents is a product with I).
-                    prefix, lin = head
-                    out_pre, vjp_fn = torch.func.vjp(lambda x: run(prefix, x), x0)
-                    seeds = lin.weight.detach()
-                    if tuple(out_pre.shape) != (1, lin.in_features):
-                        head = None
-                if head is None:
-                    _, vjp_fn = torch.func.vjp(f, x0)
-                    seeds = torch.eye(n_out, dtype=torch.float64)
-                else:
-                    seeds = seeds.reshape(n_out, 1, lin.in_features)
-                (jac,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(seeds)
-                jac = jac.reshape(n_out, *input_shape)
+                jac = _vjp_rows(net, x0, n_out, input_shape, output_shape, chunk_size, fast)
             else:
-                eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *input_shape)
-                cols = torch.func.vmap(lambda v: torch.func.jvp(f, (x0,), (v,))[1], chunk_size=chunk_size)(eye)
-                jac = cols.T.reshape(n_out, *input_shape)
-        return jac
-
-    try:
-        jac = jacobian()
+                jac = _jvp_columns(net, x0, n_out, input_shape, chunk_size, fast)
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch.func refuses e.g. in-place updates of captured tensors
-        first = str(exc).strip().splitlines()[0]
         raise RedundancyError(
-            f"the model's forward cannot be differentiated with torch.func ({first}); "
+            f"the model's forward cannot be differentiated with torch.func ({_v._first_line(exc)}); "
             "whole_network_tensor needs a forward without in-place updates of module state") from exc
     if not bool(torch.isfinite(jac).all()):
         raise RedundancyError("the Jacobian of the model is not finite (NaN or inf: an overflow inside the "
                               "model?); W would be meaningless")
-    W = jac.detach().numpy().copy()
-    y0np = y0.detach().reshape(-1).numpy()
-    # products in torch (one thread pool with the Jacobian; numpy's BLAS pool would compete)
-    jac_flat = jac.detach().reshape(n_out, -1)
-    bias = y0np - (jac_flat @ x0.reshape(-1)).numpy()
+    return jac
 
-    max_err = None
-    if check and not linearise:
-        gen = torch.Generator().manual_seed(int(seed))
-        z = torch.randn((6, *input_shape), generator=gen, dtype=torch.float64)
-        # independent draws, each run alone (a batch of one: nothing can cancel across the batch, and a
-        # forward that branches on a batch statistic sees each draw by itself): standard normal,
-        # all-positive, all-negative, shifted, and two scales. An affine map fits all of them; a
-        # piecewise-linear or data-dependent one leaves its region around x0 for at least one.
-        xs = torch.stack([z[0], z[1].abs(), -z[2].abs(), z[3] + 1.0, 1e3 * z[4], 1e-3 * z[5]])
-        errs = []
-        with torch.no_grad():
-            for x in xs:
-                y = _run_checked(net, x[None], input_shape).reshape(-1)
-                p = jac_flat @ x.reshape(-1) + torch.from_numpy(bias)
-                scale = max(float(y.abs().max()), float(p.abs().max()), 1e-300)
-                errs.append(float((y - p).abs().max()) / scale)
-        max_err = float(max(errs)) if all(np.isfinite(errs)) else float("inf")
-        if not np.isfinite(max_err) or max_err > 1e-8:
-            worst = int(np.nanargmax(np.where(np.isfinite(errs), errs, np.inf)))
-            other = 4 if worst != 4 else 0
-            where = _locate_nonaffine(net, xs[worst:worst + 1], xs[other:other + 1])
-            if where is None:
-                loc = "its forward"
-            else:
-                mod = net if where == "<root>" else net.get_submodule(where)
-                hint = " (a functional non-linearity in its forward?)" if any(True for _ in mod.children()) else ""
-                loc = f"submodule '{where}'{hint}"
-            shown = f"{max_err:.2e}" if np.isfinite(max_err) else "not finite"
-            raise NotLinearError(
-                f"model is not linear in its input: {loc} fails the affinity check "
-                f"(relative error {shown} > 1e-8). Pass at=x0 for a local linearisation",
-                module_name=where)
-    return WholeNetworkTensor(W=W, bias=bias, input_shape=input_shape, output_shape=output_shape,
-                              point=x0.numpy().copy() if linearise else None, method=method,
-                              max_check_error=max_err)
+
+def _check_points(input_shape, seed) -> torch.Tensor:
+    """Independent check inputs, each run alone (a batch of one: nothing can cancel across the batch,
+    and a forward that branches on a batch statistic sees each draw by itself): standard normal,
+    all-positive, all-negative, shifted, two scales (10**3, 10**-3), and three far points (10**8 in a
+    random and in an all-negative direction, 10**12): an affine map fits all of them; a piecewise-linear
+    or data-dependent one (``|l(x) + c|`` with a large ``c``) leaves its region around x0 for one."""
+    gen = torch.Generator().manual_seed(int(seed))
+    z = torch.randn((6, *input_shape), generator=gen, dtype=torch.float64)
+    far = torch.randn((3, *input_shape), generator=gen, dtype=torch.float64)
+    return torch.stack([z[0], z[1].abs(), -z[2].abs(), z[3] + 1.0, 1e3 * z[4], 1e-3 * z[5],
+                        1e8 * far[0], -1e8 * far[1].abs(), 1e12 * far[2]])
+
+
+def _affinity_check(net, jac_flat, bias, input_shape, seed) -> float:
+    """Largest relative error of ``<W, x> + b`` against the forward pass; NotLinearError above 1e-8."""
+    xs = _check_points(input_shape, seed)
+    errs = []
+    with torch.no_grad():
+        for i, x in enumerate(xs):
+            y = _run_checked(net, x[None], input_shape).reshape(-1)
+            p = jac_flat @ x.reshape(-1) + torch.from_numpy(bias)
+            if i >= 6 and not (bool(torch.isfinite(y).all()) and bool(torch.isfinite(p).all())):
+                errs.append(0.0)  # a far point beyond this model's float range says nothing about affinity
+                continue
+            scale = max(float(y.abs().max()), float(p.abs().max()), 1e-300)
+            errs.append(float((y - p).abs().max()) / scale)
+    max_err = float(max(errs)) if all(np.isfinite(errs)) else float("inf")
+    if not np.isfinite(max_err) or max_err > 1e-8:
+        _raise_not_affine(net, xs, errs, max_err)
+    return max_err
+
+
+def _raise_not_affine(net, xs, errs, max_err) -> None:
+    worst = int(np.nanargmax(np.where(np.isfinite(errs), errs, np.inf)))
+    other = 4 if worst != 4 else 0
+    where = _locate_nonaffine(net, xs[worst:worst + 1], xs[other:other + 1])
+    if where is None:
+        loc = "its forward"
+    else:
+        mod = net if where == "<root>" else net.get_submodule(where)
+        hint = " (a functional non-linearity in its forward?)" if any(True for _ in mod.children()) else ""
+        loc = f"submodule '{where}'{hint}"
+    shown = f"{max_err:.2e}" if np.isfinite(max_err) else "not finite"
+    raise NotLinearError(
+        f"model is not linear in its input: {loc} fails the affinity check "
+        f"(relative error {shown} > 1e-8). Pass at=x0 for a local linearisation",
+        module_name=where)

@@ -53,7 +53,7 @@ def _check_options(method: str, kwargs: dict) -> None:
 def layer_kernel(layer: nn.Module) -> np.ndarray:
     """The weight of a ``Conv1d/2d/3d`` (``(out, in/groups, *k)``) or ``Linear`` (``(out, in)``) in float64.
 
-    Also accepts :class:`redundancy.linear.layers.TuckerConv` / ``CPConv`` (their rebuilt kernel).
+    Also accepts :class:`redundancy.linear.layers.TuckerConvLayer` / ``CPConvLayer`` (their rebuilt kernel).
     """
     from redundancy.linear.layers import _FactorisedConv
 

@@ -63,7 +63,7 @@ def multilinear_rank(tensor: Any, *, rtol: float = 1e-10) -> tuple[tuple[int, ..
 def _geometry(layer: nn.Module):
     """(C, K, kernel, stride, left padding, dilation, declared ranks or None) of a conv-like first layer."""
     from redundancy.lowrank.chains import CompressedLayer
-    from redundancy.linear.layers import CPConv, TuckerConv, _FactorisedConv
+    from redundancy.linear.layers import CPConvLayer, TuckerConvLayer, _FactorisedConv
 
     ranks = None
     conv = layer
@@ -78,9 +78,9 @@ def _geometry(layer: nn.Module):
         c, k = layer.in_channels, layer.out_channels
     elif isinstance(layer, _FactorisedConv):
         c, k = layer.in_channels, layer.out_channels
-        if isinstance(layer, TuckerConv):
+        if isinstance(layer, TuckerConvLayer):
             ranks = tuple(layer.ranks) + tuple(layer.spatial_ranks or layer.kernel_size)
-        elif isinstance(layer, CPConv):
+        elif isinstance(layer, CPConvLayer):
             ranks = (layer.rank, layer.rank) + tuple(min(l, layer.rank) for l in layer.kernel_size)
     else:
         raise UnsupportedLayerError(
@@ -166,7 +166,7 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
     ----------
     model : torch.nn.Sequential
         A linear (affine) CNN whose first module is the (compressed) convolution: a plain
-        ``Conv1d/2d/3d``, a :class:`redundancy.linear.layers.TuckerConv` / ``CPConv`` or a chain made by
+        ``Conv1d/2d/3d``, a :class:`redundancy.linear.layers.TuckerConvLayer` / ``CPConvLayer`` or a chain made by
         :func:`redundancy.lowrank.compression.compress`.
     input_shape : tuple of int
         ``(C, d_1, ..., d_N)``.

@@ -34,12 +34,11 @@ from redundancy.lowrank.decompose import mode_product, multi_mode_product
 from redundancy.validation.simulate import Design
 import redundancy._validation as _v
 
-__all__ = ["FitResult", "fit_linear_cnn", "fit_tucker_als", "estimation_errors"]
+__all__ = ["fit_linear_cnn"]
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class FitResult:
+@_v.result
+class FitResult(_v.Result):
     """A fitted raw-input weight and how it was obtained.
 
     Attributes
@@ -75,11 +74,6 @@ class FitResult:
     prediction_error: float | None = None
     n: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"estimator": self.estimator, "W_hat": self.W_hat.tolist(), "train_loss": self.train_loss,
-                "n_iter": self.n_iter, "converged": self.converged, "restart_losses": list(self.restart_losses),
-                "seconds": self.seconds, "error_fro": self.error_fro, "prediction_error": self.prediction_error,
-                "n": self.n}
 
 
 @_v.validate_params({"W_hat": _v.Array(min_ndim=1), "W_star": _v.Array(min_ndim=1), "cov": _v.NoneOr(_v.Array(min_ndim=2, max_ndim=2))})
@@ -97,10 +91,10 @@ def estimation_errors(W_hat, W_star, cov=None) -> tuple[float, float]:
 def _check_data(design: Design, X, y):
     if not isinstance(design, Design):
         raise RedundancyError(f"design must be a Design; got {type(design).__name__}")
-    X = np.asarray(X, dtype=np.float64)
+    X = _v.check_array("X", X, finite=False)
     if X.ndim != design.ndim + 1 or X.shape[1:] != design.input_shape:
         raise RedundancyError(f"X has shape {X.shape}; expected (n, *{design.input_shape})")
-    Y = np.asarray(y, dtype=np.float64)
+    Y = _v.check_array("y", y, finite=False)
     Y = Y[:, None] if Y.ndim == 1 else Y
     if Y.shape != (X.shape[0], design.n_outputs):
         raise RedundancyError(f"y has shape {np.shape(y)}; expected ({X.shape[0]},) or ({X.shape[0]}, {design.n_outputs})")
@@ -113,10 +107,17 @@ def _finish(estimator, W_hat, loss, n_iter, conv, losses, t0, W_star, cov, n):
     fro = pred = None
     if W_star is not None:
         fro, pred = estimation_errors(W_hat, W_star, cov)
-    return FitResult(estimator, W_hat, float(loss), int(n_iter), bool(conv), tuple(float(v) for v in losses),
-                     time.perf_counter() - t0, fro, pred, int(n))
+    return FitResult(estimator=estimator, W_hat=W_hat, train_loss=float(loss), n_iter=int(n_iter),
+                     converged=bool(conv), restart_losses=tuple(float(v) for v in losses),
+                     seconds=time.perf_counter() - t0, error_fro=fro, prediction_error=pred, n=int(n))
 
 
+_POSITIVE = _v.Check(check_positive_float)
+
+
+@_v.validate_params({"design": _v.Instance(Design, "Design"), "n_restarts": _v.Int(1), "max_iter": _v.Int(1),
+                     "tol": _POSITIVE, "tol_change": _POSITIVE, "agree": _POSITIVE,
+                     "objective": _v.Choice("gram", "data"), "seed": _v.Seed(allow_none=True, allow_generator=True)})
 def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int = 1000, tol: float = 1e-9,
                    tol_change: float = 1e-15, agree: float = 1e-7, objective: str = "gram", seed=0,
                    W_star=None, cov=None) -> FitResult:
@@ -154,7 +155,7 @@ def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int =
     Examples
     --------
     >>> from redundancy.validation.simulate import Design, StatModelGenerator
-    >>> d = Design((6,), 2, K=2, structure="cp", rank=1)
+    >>> d = Design(input_shape=(6,), kernel=2, K=2, structure="cp", rank=1)
     >>> g = StatModelGenerator(d, sigma=0.0, seed=0)
     >>> X, y = g.sample(40)
     >>> fit = fit_linear_cnn(d, X, y, W_star=g.W_star, seed=0)
@@ -162,11 +163,6 @@ def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int =
     True
     """
     X, Y = _check_data(design, X, y)
-    n_restarts = check_int("n_restarts", n_restarts, min_value=1)
-    max_iter = check_int("max_iter", max_iter, min_value=1)
-    tol, tol_change = check_positive_float("tol", tol), check_positive_float("tol_change", tol_change)
-    agree = check_positive_float("agree", agree)
-    check_choice("objective", objective, ("gram", "data"))
     rng = as_generator(seed)
     t0 = time.perf_counter()
     n, D = X.shape[0], math.prod(design.input_shape)
@@ -219,6 +215,7 @@ def _tucker_full(G, Us):
     return multi_mode_product(G, Us, range(len(Us)))
 
 
+@_v.validate_params({"design": _v.Instance(Design, "Design"), "max_sweeps": _v.Int(1), "tol": _POSITIVE})
 def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 1e-12, W_star=None,
                    cov=None) -> FitResult:
     """Tucker-constrained least squares by alternating least squares with a spectral start.
@@ -233,7 +230,7 @@ def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 
     Examples
     --------
     >>> from redundancy.validation.simulate import Design, StatModelGenerator
-    >>> d = Design((6, 6), 2, K=4, structure="tucker", rank=2, spatial_ranks=1)
+    >>> d = Design(input_shape=(6, 6), kernel=2, K=4, structure="tucker", rank=2, spatial_ranks=1)
     >>> g = StatModelGenerator(d, sigma=0.0, seed=0)
     >>> X, y = g.sample(60)
     >>> fit_tucker_als(d, X, y, W_star=g.W_star).error_fro < 1e-8
@@ -243,8 +240,6 @@ def fit_tucker_als(design: Design, X, y, *, max_sweeps: int = 200, tol: float = 
     if design.structure != "tucker" or design.n_outputs != 1:
         raise RedundancyError(f"fit_tucker_als needs a single-output Tucker design; got structure="
                               f"{design.structure!r}, n_outputs={design.n_outputs}")
-    max_sweeps = check_int("max_sweeps", max_sweeps, min_value=1)
-    tol = check_positive_float("tol", tol)
     t0 = time.perf_counter()
     bc, n = design.basic, X.shape[0]
     dims = tuple(design.kernel) + (bc.P,)

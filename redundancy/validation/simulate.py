@@ -24,7 +24,7 @@ restricted-eigenvalue condition (``docs/theory.md``). Prefer ``s = l`` in studie
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,17 +33,18 @@ import torch
 from redundancy._validation import (as_generator, check_choice, check_int, check_nonnegative_float,
                           check_positive_float, check_shape, check_tuple)
 from redundancy.errors import RankError, RedundancyError
+import redundancy._validation as _v
 from redundancy.linear.spec import AvgPool, Conv, CPConv, Dense, LinearCNN, TuckerConv
 from redundancy.linear.statmodel import BasicCNN
 from redundancy.lowrank.decompose import cp_full, multi_mode_product
 
-__all__ = ["Design", "StatModelGenerator", "covariance"]
+__all__ = ["Design", "StatModelGenerator"]
 
 STRUCTURES = ("vanilla", "tucker", "cp")
 
 
-@dataclass(frozen=True)
-class Design:
+@_v.result
+class Design(_v.Result):
     """Architecture of the basic linear CNN: ``d``, ``l``, ``s``, ``q``, ``K``, structure and ranks.
 
     Parameters
@@ -69,7 +70,7 @@ class Design:
 
     Examples
     --------
-    >>> d = Design((12, 12), 3, K=8, structure="tucker", rank=2, spatial_ranks=2)
+    >>> d = Design(input_shape=(12, 12), kernel=3, K=8, structure="tucker", rank=2, spatial_ranks=2)
     >>> d.basic.p, d.naive_parameter_count()
     ((4, 4), 165)
     >>> d.kr_ratio
@@ -143,11 +144,10 @@ class Design:
         """Naive count of the trained network (:meth:`LinearCNN.naive_parameter_count`)."""
         return self.spec().naive_parameter_count()
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
 
 
+@_v.validate_params({"shape": _v.Shape(1, 3), "kind": _v.Choice("identity", "ar1"),
+                     "rho": _v.Check(check_nonnegative_float)})
 def covariance(shape, kind: str = "identity", rho: float = 0.0) -> np.ndarray:
     """Input covariance ``Σ_x`` over ``vec(X)`` (row-major) for a spatial ``shape``.
 
@@ -159,9 +159,7 @@ def covariance(shape, kind: str = "identity", rho: float = 0.0) -> np.ndarray:
     >>> covariance((2, 2), "ar1", rho=0.5)[0].round(3).tolist()
     [1.0, 0.5, 0.5, 0.25]
     """
-    d = check_shape("shape", shape, min_len=1, max_len=3)
-    check_choice("kind", kind, ("identity", "ar1"))
-    rho = check_nonnegative_float("rho", rho)
+    d = tuple(shape)
     if kind == "identity":
         return np.eye(math.prod(d))
     if rho >= 1:
@@ -205,7 +203,7 @@ class StatModelGenerator:
 
     Examples
     --------
-    >>> g = StatModelGenerator(Design((8,), 2, K=4, structure="cp", rank=2), sigma=0.1, seed=0)
+    >>> g = StatModelGenerator(Design(input_shape=(8,), kernel=2, K=4, structure="cp", rank=2), sigma=0.1, seed=0)
     >>> X, y = g.sample(5)
     >>> X.shape, y.shape, round(float(np.linalg.norm(g.W_star)), 6)
     ((5, 8), (5,), 5.0)
@@ -296,6 +294,8 @@ class StatModelGenerator:
     def sample_inputs(self, n: int, seed=None) -> np.ndarray:
         """``n`` inputs of shape ``(n, *d)`` with ``vec X ~ N(0, Σ_x)``."""
         n = check_int("n", n, min_value=1)
+        _v.check_memory(f"n={n} inputs of shape {self.design.input_shape}",
+                        n * math.prod(self.design.input_shape))
         rng = self._rng if seed is None else as_generator(seed)
         Z = rng.normal(size=(n, math.prod(self.design.input_shape)))
         if self._chol is not None:

@@ -24,26 +24,32 @@ from pathlib import Path
 import numpy as np
 
 from redundancy.validation.simulate import Design
-from redundancy.validation.validate import ErrorCurveResult, design_dof, error_curve
+import redundancy._validation as _v
+from redundancy.validation.validate import ErrorCurveResult, _design_dof, _error_curve
 
-__all__ = ["study_cases", "run_study"]
+__all__ = ["run_study"]
 
 R = 2
 
 
+@_v.validate_params({"quick": _v.Bool()})
 def study_cases(quick: bool = True) -> list[tuple[str, Design, str]]:
     """``(group, design, estimator)`` triples of the study."""
+    return _study_cases(quick)
+
+
+def _study_cases(quick: bool) -> list[tuple[str, Design, str]]:
     ks = (2, 16) if quick else (2, 4, 8, 16)
     out = []
     for K in ks:
-        out.append(("2-D Tucker", Design((18, 18), 3, K=K, structure="tucker", rank=R, spatial_ranks=(2, 2)), "lbfgs"))
-    out.append(("2-D Tucker", Design((18, 18), 3, K=16, structure="tucker", rank=R, spatial_ranks=(2, 2)), "als"))
+        out.append(("2-D Tucker", Design(input_shape=(18, 18), kernel=3, K=K, structure="tucker", rank=R, spatial_ranks=(2, 2)), "lbfgs"))
+    out.append(("2-D Tucker", Design(input_shape=(18, 18), kernel=3, K=16, structure="tucker", rank=R, spatial_ranks=(2, 2)), "als"))
     for K in ks:
-        out.append(("2-D CP", Design((18, 18), 3, K=K, structure="cp", rank=R), "lbfgs"))
+        out.append(("2-D CP", Design(input_shape=(18, 18), kernel=3, K=K, structure="cp", rank=R), "lbfgs"))
     for K in ((8,) if quick else (2, 8)):
-        out.append(("1-D Tucker", Design((64,), 4, K=K, structure="tucker", rank=R, spatial_ranks=2), "lbfgs"))
+        out.append(("1-D Tucker", Design(input_shape=(64,), kernel=4, K=K, structure="tucker", rank=R, spatial_ranks=2), "lbfgs"))
     for K in ((8,) if quick else (2, 8)):
-        out.append(("3-D CP", Design((8, 8, 8), 2, K=K, structure="cp", rank=R), "lbfgs"))
+        out.append(("3-D CP", Design(input_shape=(8, 8, 8), kernel=2, K=K, structure="cp", rank=R), "lbfgs"))
     return out
 
 
@@ -114,6 +120,7 @@ def _figures(curves, out_dir: Path) -> list[str]:
     return paths
 
 
+@_v.validate_params({"out_dir": _v.PathArg(), "quick": _v.Bool(), "seed": _v.Int(0), "progress": _v.Bool()})
 def run_study(out_dir, quick: bool = True, seed: int = 0, progress: bool = True, *, backend: str = "loky",
               n_jobs: int = 2) -> dict:
     """Run the study, write ``simulate_kr.json`` and three PNG figures into ``out_dir``; return the JSON dict.
@@ -127,12 +134,12 @@ def run_study(out_dir, quick: bool = True, seed: int = 0, progress: bool = True,
     sigma, w_norm = 1.0, 5.0
 
     curves = []
-    for i, (group, design, est) in enumerate(study_cases(quick)):
-        dof = design_dof(design)
-        res = error_curve(design, [f * dof for f in factors], n_reps=n_reps, sigma=sigma, w_norm=w_norm,
-                          estimator=est, seed=seed, data_seed=seed * 1000 + i, backend=backend, n_jobs=n_jobs,
-                          cache_dir=out_dir / "cache", progress=progress,
-                          label=f"{group} K={design.K} R={R}" + (" ALS" if est == "als" else ""))
+    for i, (group, design, est) in enumerate(_study_cases(quick)):
+        dof = _design_dof(design)
+        res = _error_curve(design, np.asarray([f * dof for f in factors]), n_reps=n_reps, sigma=sigma,
+                           w_norm=w_norm, cov=None, estimator=est, dof=None, seed=seed, data_seed=seed * 1000 + i,
+                           fit_options=None, backend=backend, n_jobs=n_jobs, cache_dir=out_dir / "cache",
+                           progress=progress, label=f"{group} K={design.K} R={R}" + (" ALS" if est == "als" else ""))
         curves.append((group, res))
     result = {
         "study": "simulate_kr", "inputs": {"quick": quick, "seed": seed, "n_over_dof": list(factors),

@@ -29,12 +29,11 @@ from redundancy.parallel import run_tasks
 from redundancy.validation.simulate import Design, StatModelGenerator
 import redundancy._validation as _v
 
-__all__ = ["ErrorCurveResult", "error_curve", "curve_statistics"]
+__all__ = ["error_curve", "ErrorCurveResult"]
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class ErrorCurveResult:
+@_v.result
+class ErrorCurveResult(_v.Result):
     """Errors over an ``n`` grid and replications, with the fitted slope and constants.
 
     Attributes
@@ -79,13 +78,8 @@ class ErrorCurveResult:
         """``ē_n = sqrt(mean_j e_{n,j}²)`` per grid point."""
         return np.sqrt((self.errors ** 2).mean(axis=1))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "n_grid": self.n_grid.tolist(), "errors": self.errors.tolist(),
-                "rms_errors": self.rms_errors.tolist(),
-                "prediction_errors": None if self.prediction_errors is None else self.prediction_errors.tolist(),
-                "dof": self.dof, "naive": self.naive, "sigma": self.sigma, "slope": self.slope,
-                "slope_ci": list(self.slope_ci), "constant_dof": self.constant_dof,
-                "constant_naive": self.constant_naive, "inputs": self.inputs, "seconds": self.seconds}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"rms_errors": self.rms_errors}
 
     def to_pandas(self):
         """One row per (n, replication): ``label, n, rep, error, prediction_error, sqrt_dof_over_n,
@@ -109,6 +103,7 @@ class ErrorCurveResult:
                 f"C_naive={self.constant_naive:.3f})")
 
 
+@_v.validate_params({"design": _v.Instance(Design, "Design")})
 def design_dof(design: Design) -> int:
     """Degrees of freedom of the design's whole-network tensor on the raw input.
 
@@ -118,6 +113,10 @@ def design_dof(design: Design) -> int:
     where it is proved and the raw-input map is injective, the numerical Jacobian rank otherwise.
     Checked against an independent Jacobian rank of ``θ ↦ W_eff(θ)`` in ``tests/test_validate.py``.
     """
+    return _design_dof(design)
+
+
+def _design_dof(design: Design) -> int:
     from redundancy.linear.dof import degrees_of_freedom_spec
 
     return int(degrees_of_freedom_spec(design.spec()).dof)
@@ -182,6 +181,17 @@ def _curve_task(task: dict) -> dict:
             "n_iter": fit.n_iter, "converged": fit.converged, "seconds": fit.seconds}
 
 
+def _check_grid(name: str, n_grid: Any) -> np.ndarray:
+    grid = np.asarray([int(v) for v in n_grid]) if np.ndim(n_grid) == 1 else None
+    if grid is None or grid.size < 2 or np.any(np.diff(grid) <= 0) or grid[0] < 1:
+        raise RedundancyError(f"{name}={n_grid!r} is not allowed; give at least two increasing integers >= 1")
+    return grid
+
+
+@_v.validate_params({"design": _v.Instance(Design, "Design"), "n_grid": _v.Check(_check_grid), "n_reps": _v.Int(1),
+                     "sigma": _v.Check(check_nonnegative_float), "w_norm": _v.Check(check_positive_float),
+                     "estimator": _v.Choice("lbfgs", "als"), "seed": _v.Int(0), "data_seed": _v.NoneOr(_v.Int(0)),
+                     "dof": _v.NoneOr(_v.Int(1))})
 def error_curve(design: Design, n_grid, *, n_reps: int = 5, sigma: float = 1.0, w_norm: float = 5.0, cov=None,
                 estimator: str = "lbfgs", dof: int | None = None, seed: int = 0, data_seed: int | None = None,
                 fit_options: dict | None = None, backend: str = "sequential", n_jobs: int = 1, cache_dir=None,
@@ -217,23 +227,21 @@ def error_curve(design: Design, n_grid, *, n_reps: int = 5, sigma: float = 1.0, 
 
     Examples
     --------
-    >>> d = Design((8,), 2, K=2, structure="cp", rank=1)
+    >>> d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
     >>> res = error_curve(d, [40, 160], n_reps=2, sigma=0.5, progress=False)
     >>> res.errors.shape, res.dof
     ((2, 2), 5)
     """
-    if not isinstance(design, Design):
-        raise RedundancyError(f"design must be a Design; got {type(design).__name__}")
-    grid = np.asarray([int(v) for v in n_grid]) if np.ndim(n_grid) == 1 else None
-    if grid is None or grid.size < 2 or np.any(np.diff(grid) <= 0) or grid[0] < 1:
-        raise RedundancyError(f"n_grid={n_grid!r} is not allowed; give at least two increasing integers >= 1")
-    n_reps = check_int("n_reps", n_reps, min_value=1)
-    sigma = check_nonnegative_float("sigma", sigma)
-    w_norm = check_positive_float("w_norm", w_norm)
-    check_choice("estimator", estimator, ("lbfgs", "als"))
-    seed = check_int("seed", seed, min_value=0)
-    data_seed = seed if data_seed is None else check_int("data_seed", data_seed, min_value=0)
-    dof = design_dof(design) if dof is None else check_int("dof", dof, min_value=1)
+    return _error_curve(design, np.asarray(n_grid), n_reps=n_reps, sigma=sigma, w_norm=w_norm, cov=cov,
+                        estimator=estimator, dof=dof, seed=seed, data_seed=data_seed, fit_options=fit_options,
+                        backend=backend, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, label=label)
+
+
+def _error_curve(design: Design, grid: np.ndarray, *, n_reps, sigma, w_norm, cov, estimator, dof, seed, data_seed,
+                 fit_options, backend, n_jobs, cache_dir, progress, label) -> ErrorCurveResult:
+    """The kernel of :func:`error_curve` (arguments already checked)."""
+    data_seed = seed if data_seed is None else data_seed
+    dof = _design_dof(design) if dof is None else dof
     naive = design.naive_parameter_count()
     fit_options = dict(fit_options or {})
     label = label or f"{design.structure} K={design.K} R={design.rank} d={design.input_shape}"
@@ -251,7 +259,8 @@ def error_curve(design: Design, n_grid, *, n_reps: int = 5, sigma: float = 1.0, 
     inputs.update(n_reps=n_reps, cov=None if cov_arr is None else "user matrix",
                   n_not_converged=int(sum(not o["converged"] for o in out)),
                   fit_seconds=float(sum(o["seconds"] for o in out)), wall_seconds=time.perf_counter() - t0)
-    return ErrorCurveResult(grid, errors, int(dof), int(naive), sigma, stats["slope"], stats["slope_ci"],
-                            stats["constant_dof"], stats["constant_naive"], label, pred, inputs,
-                            float(sum(o["seconds"] for o in out)))
+    return ErrorCurveResult(n_grid=grid, errors=errors, dof=int(dof), naive=int(naive), sigma=sigma,
+                            slope=stats["slope"], slope_ci=stats["slope_ci"], constant_dof=stats["constant_dof"],
+                            constant_naive=stats["constant_naive"], label=label, prediction_errors=pred,
+                            inputs=inputs, seconds=float(sum(o["seconds"] for o in out)))
 

@@ -21,7 +21,7 @@ def designs(draw):
     K = draw(st.integers(1, 4))
     rank = None if structure == "vanilla" else draw(st.integers(1, K))
     sr = tuple(draw(st.integers(1, li)) for li in l) if structure == "tucker" else None
-    return Design(d, l, K=K, structure=structure, rank=rank, spatial_ranks=sr,
+    return Design(input_shape=d, kernel=l, K=K, structure=structure, rank=rank, spatial_ranks=sr,
                   n_outputs=draw(st.integers(1, 2)))
 
 
@@ -58,20 +58,20 @@ def test_truth_matches_statistical_model(design, seed):
 
 @pytest.mark.parametrize("structure", ["tucker", "cp"])
 def test_truth_does_not_depend_on_K(structure):
-    Ws = [StatModelGenerator(Design((9, 6), 3, K=K, structure=structure, rank=2), seed=4).W_star for K in (2, 5, 16)]
+    Ws = [StatModelGenerator(Design(input_shape=(9, 6), kernel=3, K=K, structure=structure, rank=2), seed=4).W_star for K in (2, 5, 16)]
     np.testing.assert_allclose(Ws[0], Ws[1], atol=1e-12)
     np.testing.assert_allclose(Ws[0], Ws[2], atol=1e-12)
 
 
 def test_tucker_truth_has_the_design_ranks():
-    d = Design((12, 12), 3, K=8, structure="tucker", rank=2, spatial_ranks=(1, 2))
+    d = Design(input_shape=(12, 12), kernel=3, K=8, structure="tucker", rank=2, spatial_ranks=(1, 2))
     W = StatModelGenerator(d, seed=0).W_patch[0].reshape(3, 3, 16)
     ranks = [np.linalg.matrix_rank(np.moveaxis(W, j, 0).reshape(W.shape[j], -1), tol=1e-10) for j in range(3)]
     assert ranks == [1, 2, 2]
 
 
 def test_noise_level_and_seeds():
-    d = Design((8,), 2, K=2, structure="cp", rank=1)
+    d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
     g = StatModelGenerator(d, sigma=0.3, seed=1)
     X, y = g.sample(20000, seed=5)
     resid = y - X @ g.W_star[0]
@@ -83,14 +83,14 @@ def test_noise_level_and_seeds():
 
 def test_input_covariance():
     cov = covariance((3, 2), "ar1", rho=0.6)
-    g = StatModelGenerator(Design((3, 2), 1, K=1, structure="vanilla"), cov=cov, seed=0)
+    g = StatModelGenerator(Design(input_shape=(3, 2), kernel=1, K=1, structure="vanilla"), cov=cov, seed=0)
     X = g.sample_inputs(40000, seed=1).reshape(40000, -1)
     assert np.abs(np.cov(X.T) - cov).max() < 0.05
     assert np.linalg.eigvalsh(cov).min() >= ((1 - 0.6) / (1 + 0.6)) ** 2 - 1e-12
 
 
 def test_multi_output_shapes():
-    d = Design((6, 6), 2, K=3, structure="tucker", rank=2, n_outputs=3)
+    d = Design(input_shape=(6, 6), kernel=2, K=3, structure="tucker", rank=2, n_outputs=3)
     X, Y = StatModelGenerator(d, seed=0).sample(4)
     assert X.shape == (4, 6, 6) and Y.shape == (4, 3)
 
@@ -110,7 +110,7 @@ def test_bad_designs(kwargs, err):
 
 
 def test_bad_generator_arguments():
-    d = Design((4,), 2, K=1, structure="vanilla")
+    d = Design(input_shape=(4,), kernel=2, K=1, structure="vanilla")
     with pytest.raises(RedundancyError, match="positive definite"):
         StatModelGenerator(d, cov=-np.eye(4))
     with pytest.raises(RedundancyError, match="cov has shape"):
@@ -119,3 +119,11 @@ def test_bad_generator_arguments():
         StatModelGenerator(d, sigma=-1.0)
     with pytest.raises(RedundancyError, match="n="):
         StatModelGenerator(d).sample(0)
+
+
+def test_an_astronomical_sample_is_refused_before_allocation():
+    g = StatModelGenerator(Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1), seed=0)
+    with pytest.raises(RedundancyError, match="GiB"):
+        g.sample(10 ** 12)
+    with pytest.raises(RedundancyError, match="GiB"):
+        g.sample_inputs(10 ** 12)

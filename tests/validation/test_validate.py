@@ -35,7 +35,7 @@ def small_designs(draw):
     K = draw(st.integers(1, 4))
     rank = None if structure == "vanilla" else draw(st.integers(1, min(K, 2)))
     sr = tuple(draw(st.integers(1, li)) for li in l) if structure == "tucker" else None
-    return Design(d, l, K=K, structure=structure, rank=rank, spatial_ranks=sr)
+    return Design(input_shape=d, kernel=l, K=K, structure=structure, rank=rank, spatial_ranks=sr)
 
 
 @given(small_designs(), st.integers(0, 1000))
@@ -46,16 +46,16 @@ def testdesign_dof_equals_jacobian_rank(design, seed):
 
 def test_dof_of_the_study_designs_at_K_16():
     # the study's kernels and ranks with K = 16 > P = 9 (study: P = 36, dof 80 for both)
-    t = Design((9, 9), 3, K=16, structure="tucker", rank=2, spatial_ranks=(2, 2))
-    c = Design((9, 9), 3, K=16, structure="cp", rank=2)
+    t = Design(input_shape=(9, 9), kernel=3, K=16, structure="tucker", rank=2, spatial_ranks=(2, 2))
+    c = Design(input_shape=(9, 9), kernel=3, K=16, structure="cp", rank=2)
     assert design_dof(t) == 2 * 4 + 2 * (6 - 4) + 9 * 2 - 4 == _jacobian_rank(t, 0)
     assert design_dof(c) == 2 * (3 + 3 + 9 - 2) == _jacobian_rank(c, 0)
-    assert design_dof(Design((18, 18), 3, K=16, structure="tucker", rank=2, spatial_ranks=(2, 2))) == 80
+    assert design_dof(Design(input_shape=(18, 18), kernel=3, K=16, structure="tucker", rank=2, spatial_ranks=(2, 2))) == 80
 
 
 def test_slope_is_minus_one_half():
     # 1-D CP (a rank-2 3 x 8 matrix), dof = 2 (3 + 8 - 2) = 18; n from 11 dof to 180 dof
-    d = Design((24,), 3, K=2, structure="cp", rank=2)
+    d = Design(input_shape=(24,), kernel=3, K=2, structure="cp", rank=2)
     res = error_curve(d, [200, 800, 3200], n_reps=4, seed=1, progress=False)
     assert res.dof == 18
     assert -0.65 <= res.slope <= -0.35, res
@@ -71,7 +71,7 @@ def test_error_does_not_depend_on_K_at_fixed_R():
     """
     errs = {}
     for i, K in enumerate((2, 8)):
-        d = Design((32,), 4, K=K, structure="tucker", rank=2, spatial_ranks=2)  # dof = 4 + 4 + 16 - 4 = 20
+        d = Design(input_shape=(32,), kernel=4, K=K, structure="tucker", rank=2, spatial_ranks=2)  # dof = 4 + 4 + 16 - 4 = 20
         assert design_dof(d) == 20
         g = StatModelGenerator(d, sigma=1.0, seed=3)
         errs[K] = np.array([fit_linear_cnn(d, *g.sample(400, seed=np.random.default_rng([i, j])), W_star=g.W_star,
@@ -94,7 +94,7 @@ def test_curve_statistics_exact_on_synthetic_errors():
 
 
 def test_result_object():
-    d = Design((8,), 2, K=2, structure="cp", rank=1)
+    d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
     res = error_curve(d, [30, 60], n_reps=2, progress=False)
     assert isinstance(res, ErrorCurveResult)
     with pytest.raises(Exception):
@@ -112,4 +112,4 @@ def test_result_object():
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(RedundancyError, match=match):
-        error_curve(Design((8,), 2, K=2, structure="cp", rank=1), progress=False, **kwargs)
+        error_curve(Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1), progress=False, **kwargs)

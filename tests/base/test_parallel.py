@@ -15,7 +15,7 @@ import pytest
 from redundancy.errors import RedundancyError
 from redundancy.parallel import run_tasks, task_key
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def square(task):
@@ -116,7 +116,7 @@ def test_dask_local_cluster(tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cl, \
             distributed.Client(cl):
         assert run_tasks(square, TASKS, backend="dask", n_jobs=2, progress=False) == EXPECTED
-        d = Design((8,), 2, K=2, structure="cp", rank=1)
+        d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
         a = error_curve(d, [30, 60], n_reps=2, backend="dask", n_jobs=2, cache_dir=tmp_path, progress=False)
     b = error_curve(d, [30, 60], n_reps=2, backend="sequential", progress=False)
     # Same seeds, same data: the fits agree up to L-BFGS's stopping tolerance (a worker thread's

@@ -8,12 +8,12 @@ from redundancy.validation.fit import estimation_errors, fit_linear_cnn, fit_tuc
 from redundancy.validation.simulate import Design, StatModelGenerator
 
 CASES = [
-    Design((12,), 3, K=4, structure="tucker", rank=2, spatial_ranks=2),
-    Design((6, 6), 2, K=4, structure="tucker", rank=2, spatial_ranks=(1, 2)),
-    Design((6, 6), 2, K=3, structure="cp", rank=2),
-    Design((4, 4, 4), 2, K=2, structure="cp", rank=1),
-    Design((8, 8), 2, K=2, structure="vanilla"),
-    Design((8, 8), 2, K=4, structure="tucker", rank=2, pool=2),
+    Design(input_shape=(12,), kernel=3, K=4, structure="tucker", rank=2, spatial_ranks=2),
+    Design(input_shape=(6, 6), kernel=2, K=4, structure="tucker", rank=2, spatial_ranks=(1, 2)),
+    Design(input_shape=(6, 6), kernel=2, K=3, structure="cp", rank=2),
+    Design(input_shape=(4, 4, 4), kernel=2, K=2, structure="cp", rank=1),
+    Design(input_shape=(8, 8), kernel=2, K=2, structure="vanilla"),
+    Design(input_shape=(8, 8), kernel=2, K=4, structure="tucker", rank=2, pool=2),
 ]
 
 
@@ -36,14 +36,14 @@ def test_als_recovers_truth_without_noise():
 
 
 def test_multi_output_recovery():
-    d = Design((6, 6), 2, K=3, structure="tucker", rank=2, n_outputs=2)
+    d = Design(input_shape=(6, 6), kernel=2, K=3, structure="tucker", rank=2, n_outputs=2)
     g = StatModelGenerator(d, sigma=0.0, seed=0)
     X, Y = g.sample(80, seed=1)
     assert fit_linear_cnn(d, X, Y, W_star=g.W_star, n_restarts=2, seed=1).error_fro < 1e-4
 
 
 def test_lbfgs_and_als_find_the_same_least_squares_fit():
-    d = Design((9, 9), 3, K=6, structure="tucker", rank=2, spatial_ranks=(2, 2))
+    d = Design(input_shape=(9, 9), kernel=3, K=6, structure="tucker", rank=2, spatial_ranks=(2, 2))
     g = StatModelGenerator(d, sigma=1.0, seed=0)
     X, y = g.sample(400, seed=1)
     a = fit_tucker_als(d, X, y, W_star=g.W_star)
@@ -53,7 +53,7 @@ def test_lbfgs_and_als_find_the_same_least_squares_fit():
 
 
 def test_gram_objective_equals_data_objective():
-    d = Design((8,), 2, K=3, structure="cp", rank=2)
+    d = Design(input_shape=(8,), kernel=2, K=3, structure="cp", rank=2)
     g = StatModelGenerator(d, sigma=0.5, seed=0)
     X, y = g.sample(60, seed=1)
     a = fit_linear_cnn(d, X, y, objective="gram", seed=0)
@@ -73,7 +73,7 @@ def test_estimation_errors_with_covariance():
 
 
 def test_bad_inputs():
-    d = Design((8,), 2, K=2, structure="cp", rank=1)
+    d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
     X = np.zeros((5, 8))
     with pytest.raises(RedundancyError, match="X has shape"):
         fit_linear_cnn(d, np.zeros((5, 7)), np.zeros(5))
@@ -87,3 +87,12 @@ def test_bad_inputs():
         fit_tucker_als(d, X, np.zeros(5))
     with pytest.raises(RedundancyError, match="must match"):
         estimation_errors(np.zeros((1, 2)), np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("which", ["X", "y"])
+def test_fit_refuses_a_string_for_the_data(which):
+    d = Design(input_shape=(8,), kernel=2, K=2, structure="cp", rank=1)
+    X, y = StatModelGenerator(d, seed=0).sample(10)
+    args = {"X": X, "y": y, which: "abc"}
+    with pytest.raises(RedundancyError, match=f"{which}='abc'"):
+        fit_linear_cnn(d, args["X"], args["y"])

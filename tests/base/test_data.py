@@ -42,3 +42,21 @@ def test_bad_arguments():
         load_mnist1d(num_samples=5)
     with pytest.raises(RedundancyError, match="n_train"):
         load_digits_data().subsample(5)
+
+
+def test_tensors_is_the_one_route_to_torch():
+    import torch
+
+    from redundancy.data import Dataset
+
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    cls = Dataset("c", X[:4], np.array([0, 1, 0, 1]), X[4:], np.array([1, 0]), n_classes=2)
+    Xt, yt = cls.tensors("train", dtype=torch.float64)
+    assert Xt.dtype == torch.float64 and yt.dtype == torch.long and Xt.shape == (4, 2)
+    assert torch.equal(yt, torch.tensor([0, 1, 0, 1]))
+    reg = Dataset("r", X[:4], np.ones(4, np.float32), X[4:], np.zeros(2, np.float32), n_classes=0)
+    Xt, yt = reg.tensors("test")
+    assert Xt.dtype == torch.float32 and yt.dtype == torch.float32 and yt.shape == (2,)
+    assert reg.tensors("test", dtype=torch.float64)[1].dtype == torch.float64
+    with pytest.raises(RedundancyError, match="split"):
+        reg.tensors("validation")

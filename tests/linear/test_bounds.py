@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+import redundancy as R
 from redundancy import RedundancyError
 from redundancy.linear.bounds import (ASSUMPTIONS, error_bound, interface_rank, kr_bottleneck, kr_inverted_residual,
                                kr_ratio, sample_complexity)
@@ -119,3 +120,17 @@ def test_interface_rank_of_adjacent_maps():
     expand, dw = nn.Conv2d(4, 12, 1), nn.Conv2d(12, 12, 3, groups=12)
     res = kr_inverted_residual(4, 3, 4, maps=(expand, dw))
     assert res.rank_product == 4 and res.ratio_numerical == 3.0
+
+
+def test_bounds_refuse_overflow_and_keep_exact_values():
+    with pytest.raises(RedundancyError, match="overflow"):
+        R.error_bound(10, 1, log_factor=1e308, constant=1e308)
+    with pytest.raises(RedundancyError, match="overflow"):
+        R.sample_complexity(1, 1e-300)
+    # exact rational arithmetic as the oracle
+    from fractions import Fraction
+    import math
+
+    res = R.sample_complexity(80, 0.3, 0.7, constant=2.5, log_factor=1.3)
+    assert res.n == math.ceil(Fraction(2.5) * Fraction(0.7) ** 2 * 80 * Fraction(1.3) / Fraction(0.3) ** 2)
+    assert "n=0" in repr(R.sample_complexity(5, 0.1, 0.0, naive=7))   # sigma=0: n = 0, ratio None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import sympy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `python -m pytest` from the root already has it
     sys.path.insert(0, str(ROOT))
 
