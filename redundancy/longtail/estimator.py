@@ -18,11 +18,12 @@ subset (or in none) has no estimate: its ``mem`` and ``infl`` are 0 and ``define
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
+import redundancy._validation as _v
 from redundancy._validation import check_int
 from redundancy.errors import RedundancyError
 
@@ -32,8 +33,8 @@ MAX_DENSE = 20_000_000  # entries of a dense influence matrix (float32: 80 MB)
 _MAX_CELLS = 2_000_000_000
 
 
-@dataclass(frozen=True, eq=False)
-class MemorizationResult:
+@_v.result
+class MemorizationResult(_v.Result):
     """Memorization of every training example and influence of training on test examples.
 
     Attributes
@@ -62,19 +63,19 @@ class MemorizationResult:
 
     mem: np.ndarray = field(repr=False)
     mem_se: np.ndarray = field(repr=False)
-    p_in: np.ndarray = field(repr=False)
-    p_out: np.ndarray = field(repr=False)
+    p_in: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    p_out: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     n_in: np.ndarray = field(repr=False)
     n_out: np.ndarray = field(repr=False)
-    defined: np.ndarray = field(repr=False)
+    defined: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     max_infl: np.ndarray = field(repr=False)
     max_infl_index: np.ndarray = field(repr=False)
     top_index: np.ndarray = field(repr=False)
     top_infl: np.ndarray = field(repr=False)
-    infl: np.ndarray | None = field(repr=False)
-    p_test: np.ndarray = field(repr=False)
-    y_train: np.ndarray | None = field(repr=False)
-    y_test: np.ndarray | None = field(repr=False)
+    infl: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
+    p_test: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    y_train: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
+    y_test: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
     n_models: int
     settings: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -108,14 +109,12 @@ class MemorizationResult:
         """The per-example table (:meth:`example_table`)."""
         return self.example_table()
 
-    def to_dict(self) -> dict[str, Any]:
-        """Summary and per-example arrays (the dense influence matrix is left out; see ``top_*``)."""
-        return {"n_models": self.n_models, "n_train": self.n_train, "n_test": self.n_test,
-                "n_defined": int(self.defined.sum()), "mean_mem": float(self.mem.mean()),
-                "settings": dict(self.settings), "mem": self.mem.tolist(), "mem_se": self.mem_se.tolist(),
-                "n_in": self.n_in.tolist(), "n_out": self.n_out.tolist(), "max_infl": self.max_infl.tolist(),
-                "max_infl_index": self.max_infl_index.tolist(), "top_index": self.top_index.tolist(),
-                "top_infl": self.top_infl.tolist()}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"n_train": self.n_train, "n_test": self.n_test, "n_defined": int(self.defined.sum()),
+                "mean_mem": float(self.mem.mean())}
+
+    __eq__ = object.__eq__  # identity (arrays have no single truth value)
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         hi = int((self.mem > 0.25).sum())
@@ -208,9 +207,9 @@ def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=No
         order = np.argsort(-vals, axis=1, kind="stable")
         top_i[a:a + block] = np.take_along_axis(part, order, 1)
         top_v[a:a + block] = np.take_along_axis(vals, order, 1)
-    return MemorizationResult(mem, se, p_in, p_out, n_in, n_out, defined,
-                              top_v[:, 0].copy() if m else np.zeros(0),
-                              top_i[:, 0].copy() if m else np.zeros(0, np.int64),
-                              top_i, top_v, dense, Cte.mean(0) if m else np.zeros(0),
-                              _labels("y_train", y_train, n), _labels("y_test", y_test, m), int(T),
-                              {"top_k": k, **(settings or {})})
+    return MemorizationResult(mem=mem, mem_se=se, p_in=p_in, p_out=p_out, n_in=n_in, n_out=n_out, defined=defined,
+                              max_infl=top_v[:, 0].copy() if m else np.zeros(0),
+                              max_infl_index=top_i[:, 0].copy() if m else np.zeros(0, np.int64),
+                              top_index=top_i, top_infl=top_v, infl=dense, p_test=Cte.mean(0) if m else np.zeros(0),
+                              y_train=_labels("y_train", y_train, n), y_test=_labels("y_test", y_test, m),
+                              n_models=int(T), settings={"top_k": k, **(settings or {})})

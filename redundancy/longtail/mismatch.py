@@ -23,7 +23,7 @@ maximal influence, the reference's loss, any array) it adds
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -209,8 +209,8 @@ def _score_stats(mismatch, score, *, n_bins=5, top_fraction: float = 0.1, n_perm
     return row, bins
 
 
-@dataclass(frozen=True, eq=False)
-class LongTailRiskReport:
+@_v.result
+class LongTailRiskReport(_v.Result):
     """What :func:`mismatch_report` found: one summary row per compressed model, class and score tables.
 
     Attributes
@@ -240,9 +240,9 @@ class LongTailRiskReport:
     class_counts: np.ndarray = field(repr=False)
     score_rows: tuple = field(repr=False)
     bins: tuple = field(repr=False)
-    mismatches: dict = field(repr=False)
-    scores: dict = field(repr=False)
-    labels: np.ndarray = field(repr=False)
+    mismatches: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    scores: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    labels: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     settings: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -284,12 +284,8 @@ class LongTailRiskReport:
             df[f"mismatch_{k}"] = v
         return df
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"split": self.split, "n": self.n, "n_classes": self.n_classes,
-                "reference_accuracy": self.reference_accuracy, "rows": [dict(r) for r in self.rows],
-                "per_class": self.per_class.tolist(), "class_counts": self.class_counts.tolist(),
-                "score_rows": [dict(r) for r in self.score_rows], "bins": [dict(b) for b in self.bins],
-                "settings": dict(self.settings)}
+    __eq__ = object.__eq__  # identity (arrays have no single truth value)
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         lines = [f"LongTailRiskReport(split={self.split!r}, n={self.n}, "
@@ -369,8 +365,8 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
             srows.append({"model": name, "score": sname, **row})
             bins += [{"model": name, "score": sname, **r} for r in b]
     counts = np.bincount(y, minlength=ds.n_classes)
-    return LongTailRiskReport(split, int(len(y)), ds.n_classes, float(ref.accuracy), tuple(rows), np.array(per),
-                              counts, tuple(srows), tuple(bins), mism, sc, np.asarray(y),
-                              {"n_bins": n_bins if isinstance(n_bins, (int, str)) else list(map(float, n_bins)),
+    return LongTailRiskReport(split=split, n=int(len(y)), n_classes=ds.n_classes, reference_accuracy=float(ref.accuracy),
+                              rows=tuple(rows), per_class=np.array(per), class_counts=counts, score_rows=tuple(srows),
+                              bins=tuple(bins), mismatches=mism, scores=sc, labels=np.asarray(y), settings={"n_bins": n_bins if isinstance(n_bins, (int, str)) else list(map(float, n_bins)),
                                "top_fraction": top_fraction, "n_permutations": n_permutations,
                                "seed": seed})
