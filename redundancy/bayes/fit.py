@@ -125,14 +125,11 @@ def posterior_predictive(net: SpikeSlabNet, X: torch.Tensor, n_samples: int, see
     Examples
     --------
     >>> import numpy as np
-    >>> from redundancy.bayes import fit_spike_slab
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(100, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((6,), (X, y), epochs=2, n_samples=2)
+    >>> X = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+    >>> res = fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=2, n_samples=2)
     >>> posterior_predictive(res.net, X[:5], 3, seed=0).shape
     torch.Size([3, 5, 2])
     """
-    p = next(net.parameters())
     if isinstance(X, torch.Tensor):
         _v.Tensor()("X", X)
         X = X.detach()
@@ -141,10 +138,11 @@ def posterior_predictive(net: SpikeSlabNet, X: torch.Tensor, n_samples: int, see
     want = tuple(net.input_shape)
     if X.dim() != len(want) + 1 or tuple(X.shape[1:]) != want or len(X) == 0:
         raise RedundancyError(f"X has shape {tuple(X.shape)}; the network takes (n >= 1, *{want})")
-    X = X.to(device=p.device, dtype=p.dtype)
+    dtype = _v.model_dtype(net)
+    X = X.to(device=_v.model_device(net), dtype=dtype)
     run = _v.model_errors("posterior_predictive")(_sample_outputs)
     per_example = run(net, X[:1], 1, seed).numel()
-    _v.check_memory("the posterior predictive samples", n_samples * len(X) * per_example, p.element_size())
+    _v.check_memory("the posterior predictive samples", n_samples * len(X) * per_example, dtype.itemsize)
     return run(net, X, n_samples, seed)  # predict refuses NaN/inf outputs
 
 
@@ -314,8 +312,8 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     Examples
     --------
     >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(300, 6)).astype("float32"); y = (X[:, 0] + X[:, 1] > 0).astype("int64")
+    >>> X = np.random.default_rng(0).normal(size=(300, 6)).astype("float32")
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype("int64")
     >>> res = fit_spike_slab((8,), (X, y), epochs=30, lr=3e-2, seed=0)
     >>> res.accuracy > 0.9, bool(res.feature_pip[:2].min() > 0.5)
     (True, True)

@@ -112,8 +112,8 @@ def make_models(make_model: Callable[[], torch.nn.Module], seeds) -> list[torch.
             except RedundancyError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the caller's factory may raise anything
-                first = (str(exc).strip().splitlines() or [""])[0]
-                raise RedundancyError(f"make_model() raised {type(exc).__name__}: {_v._short(first, 200)}") from None
+                raise RedundancyError(f"make_model() raised {type(exc).__name__}: "
+                                      f"{_v._short(_v._first_line(exc), 200)}") from None
         if not isinstance(model, torch.nn.Module):
             raise RedundancyError(f"make_model() returned {type(model).__name__}; it must return a torch.nn.Module")
         if any(model is o for o in out):

@@ -109,8 +109,7 @@ def example_loss(model, data: Any, *, split: str = "test", device: Any = "cpu") 
         raise RedundancyError("example_loss needs a classification data set (integer labels)")
     dev = check_device(device)
     model.to(dev)
-    p = next((t for t in model.parameters() if t.is_floating_point()), None)
-    dtype = p.dtype if p is not None else torch.float32
+    dtype = _v.model_dtype(model)
     X = torch.as_tensor(np.ascontiguousarray(ds.X_test if split == "test" else ds.X_train)).to(dev, dtype)
     y = torch.as_tensor(ds.y_test if split == "test" else ds.y_train).to(dev)
     out = predict(model, X)  # restores the model's state; wraps its errors; refuses NaN/inf outputs
