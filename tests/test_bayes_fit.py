@@ -120,3 +120,20 @@ def test_curve_display_and_cli(fitted, tmp_path, capsys):
     assert main(["bayes", "resnet20", "--data", "digits", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "BatchNorm2d" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("seed", [float("inf"), float("nan"), 1.0, True, -1, 2 ** 63])
+def test_fit_and_posterior_predictive_refuse_a_seed_that_is_not_an_integer(seed):
+    import numpy as np
+
+    from redundancy.bayes import fit_spike_slab
+    from redundancy.bayes.fit import posterior_predictive
+    from redundancy.errors import RedundancyError
+
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    with pytest.raises(RedundancyError, match="seed"):
+        fit_spike_slab((4,), (X, y), epochs=1, seed=seed)
+    res = fit_spike_slab((4,), (X, y), epochs=1, n_samples=2, seed=np.int64(0))
+    assert res.seed == 0 and type(res.seed) is int
+    with pytest.raises(RedundancyError, match="seed"):
+        posterior_predictive(res.net, X[:2], 2, seed=seed)

@@ -137,3 +137,24 @@ def test_tail_flip_rates_score_and_rarest_class():
     s[[0, 1, 2, 3]] = 1.0
     out = tail_flip_rates(_fixed(ref, 3), _fixed(cmp, 3), data, scores=s, fraction=0.1)
     assert out["tail_flip_rate"] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("n_bins", [1e-300, 0.5, "uniform:0", [1.0], True])
+def test_mismatch_report_refuses_bad_n_bins_without_scores(n_bins):
+    X = np.eye(4, dtype="float32"); y = np.array([0, 1, 0, 1])
+    with pytest.raises(RedundancyError, match="n_bins"):
+        mismatch_report(nn.Linear(4, 2), nn.Linear(4, 2), (X, y), n_bins=n_bins)
+
+
+@pytest.mark.parametrize("seed", [float("inf"), float("nan"), 1.0, True, -1, 2 ** 63])
+@pytest.mark.parametrize("scores", [None, [0.0, 0.0, 1.0, 0.0]])
+def test_mismatch_report_refuses_a_seed_that_is_not_an_integer(seed, scores):
+    X = np.eye(4, dtype="float32"); y = np.array([0, 1, 0, 1])
+    with pytest.raises(RedundancyError, match="seed"):
+        mismatch_report(nn.Linear(4, 2), nn.Linear(4, 2), (X, y), scores=scores, seed=seed)
+
+
+def test_mismatch_report_takes_a_numpy_integer_seed_and_echoes_an_int():
+    X = np.eye(4, dtype="float32"); y = np.array([0, 1, 0, 1])
+    rep = mismatch_report(nn.Linear(4, 2), nn.Linear(4, 2), (X, y), seed=np.int64(3), n_bins=np.int64(2))
+    assert type(rep.settings["seed"]) is int and rep.settings["seed"] == 3 and rep.settings["n_bins"] == 2

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 import redundancy._validation as _v
-from redundancy._validation import check_int
 from redundancy.errors import RedundancyError
 
 __all__ = ["MemorizationResult", "estimate_memorization"]
@@ -144,6 +143,13 @@ def _labels(name, y, n):
     return y
 
 
+def _runs(name: str, value: Any) -> np.ndarray:
+    return _binary(name, value, 2)
+
+
+@_v.validate_params({"masks": _runs, "correct_train": _runs, "correct_test": lambda name, v: None if v is None else _runs(name, v),
+                     "top_k": _v.Int(1), "max_dense": _v.Int(0),
+                     "settings": lambda name, v: None if v is None else _v.Instance(dict)(name, v)})
 def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=None, y_test=None, top_k: int = 10,
                           max_dense: int = MAX_DENSE, settings: dict | None = None) -> MemorizationResult:
     """Memorization and influence estimates from ``T`` runs (the masked means in the module docstring).
@@ -170,17 +176,21 @@ def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=No
     >>> estimate_memorization(M, C).mem.tolist()
     [1.0, 0.5]
     """
-    M = _binary("masks", masks, 2)
-    C = _binary("correct_train", correct_train, 2)
+    M, C = masks, correct_train
     T, n = M.shape
     if T < 2 or C.shape != M.shape or T * n > _MAX_CELLS:
         raise RedundancyError(f"masks {M.shape} and correct_train {C.shape} must have the same shape (T, n_train) "
                               f"with T >= 2 runs and T * n_train <= {_MAX_CELLS}")
-    Cte = (np.zeros((T, 0), bool) if correct_test is None else _binary("correct_test", correct_test, 2))
+    Cte = np.zeros((T, 0), bool) if correct_test is None else correct_test
     if Cte.shape[0] != T or Cte.shape[1] * T > _MAX_CELLS:
         raise RedundancyError(f"correct_test has shape {Cte.shape}; it must be (T={T}, n_test)")
-    top_k = check_int("top_k", top_k, min_value=1)
-    max_dense = check_int("max_dense", max_dense, min_value=0)
+    return _estimate(M, C, Cte, _labels("y_train", y_train, n), _labels("y_test", y_test, Cte.shape[1]), top_k,
+                     max_dense, settings)
+
+
+def _estimate(M, C, Cte, y_train, y_test, top_k: int, max_dense: int, settings) -> MemorizationResult:
+    """The masked means of the module docstring (arguments checked by :func:`estimate_memorization`)."""
+    T, n = M.shape
     Mf, Cf = M.astype(np.float64), C.astype(np.float64)
     n_in = M.sum(0).astype(np.int64)
     n_out = T - n_in
@@ -211,5 +221,5 @@ def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=No
                               max_infl=top_v[:, 0].copy() if m else np.zeros(0),
                               max_infl_index=top_i[:, 0].copy() if m else np.zeros(0, np.int64),
                               top_index=top_i, top_infl=top_v, infl=dense, p_test=Cte.mean(0) if m else np.zeros(0),
-                              y_train=_labels("y_train", y_train, n), y_test=_labels("y_test", y_test, m),
+                              y_train=y_train, y_test=y_test,
                               n_models=int(T), settings={"top_k": k, **(settings or {})})
