@@ -10,9 +10,10 @@ import torch
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from redundancy.bayes import (expected_calibration_error, fit_spike_slab, inclusion_curve, kl_bernoulli, kl_normal,
-                              mlp, prune_to_counts, relaxed_bernoulli, small_cnn, spike_slab_kl)
-from redundancy.bayes.fit import posterior_predictive
+from redundancy.bayes import fit_spike_slab, inclusion_curve, posterior_predictive, prune_to_counts
+from redundancy.bayes.convert import mlp, small_cnn
+from redundancy.bayes.fit import expected_calibration_error
+from redundancy.bayes.kl import kl_bernoulli, kl_normal, relaxed_bernoulli, spike_slab_kl
 from redundancy.errors import RedundancyError
 
 

@@ -8,7 +8,8 @@ from torch import nn
 
 from redundancy.bayes.prune import prune_by_magnitude
 from redundancy.errors import RedundancyError
-from redundancy.longtail import draw_runs, example_loss, make_models, mismatch_report
+from redundancy.longtail import example_loss, mismatch_report
+from redundancy.longtail.subsample import draw_runs, make_models
 from redundancy.longtail.compressions import compression_suite, quantize_dynamic_int8, weight_sparsity
 from redundancy.longtail.mismatch import as_scores, bin_edges
 from redundancy.longtail.nets import mlp as lt_mlp

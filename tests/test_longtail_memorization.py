@@ -8,7 +8,8 @@ import pytest
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.longtail import draw_runs, estimate_memorization, load_fz_runs, memorization
+from redundancy.longtail import estimate_memorization, load_fz_runs, memorization
+from redundancy.longtail.subsample import draw_runs
 import redundancy.longtail.subsample as subsample
 
 
@@ -154,7 +155,8 @@ def test_memorization_and_draw_runs_refuse_a_seed_that_is_not_an_integer(seed):
     from torch import nn
 
     from redundancy.errors import RedundancyError
-    from redundancy.longtail import draw_runs, memorization
+    from redundancy.longtail import memorization
+    from redundancy.longtail.subsample import draw_runs
 
     X = np.random.default_rng(0).normal(size=(20, 3)).astype("float32"); y = np.arange(20) % 2
     with pytest.raises(RedundancyError, match="seed"):

@@ -31,7 +31,7 @@ from redundancy.bayes.layers import (MODES, SpikeSlabConv1d, SpikeSlabConv2d, Sp
                                      SpikeSlabLinear)
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 
-__all__ = ["SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn", "WEIGHT_TYPES", "PASS_TYPES"]
+__all__ = ["SpikeSlabNet", "to_spike_slab"]
 
 WEIGHT_TYPES = {nn.Linear: SpikeSlabLinear, nn.Conv1d: SpikeSlabConv1d, nn.Conv2d: SpikeSlabConv2d,
                 nn.Conv3d: SpikeSlabConv3d}

@@ -35,7 +35,7 @@ from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 from redundancy.training import check_device, predict, train
 
-__all__ = ["fit_spike_slab", "expected_calibration_error", "posterior_predictive"]
+__all__ = ["fit_spike_slab", "posterior_predictive"]
 
 
 def _prob(name: str, v: Any) -> float:

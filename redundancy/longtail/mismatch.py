@@ -35,7 +35,7 @@ from redundancy.errors import RedundancyError
 from redundancy.longtail.estimator import MemorizationResult
 from redundancy.training import check_device, evaluate
 
-__all__ = ["LongTailRiskReport", "mismatch_report", "bin_edges", "as_scores"]
+__all__ = ["LongTailRiskReport", "mismatch_report"]
 
 _MAX_PERMUTATIONS = 1_000_000
 #: most random draws of the permutation test (n_permutations x examples)

@@ -30,7 +30,7 @@ from redundancy.longtail.estimator import MAX_DENSE, MemorizationResult, estimat
 from redundancy.parallel import BACKENDS, run_tasks
 from redundancy.training import check_device, predict, train_ensemble
 
-__all__ = ["memorization", "draw_runs", "make_models"]
+__all__ = ["memorization"]
 
 _MAX_MODELS = 100_000
 #: most indices drawn by draw_runs (n_models x n_train)
