@@ -30,7 +30,7 @@ import torch
 
 import redundancy
 from redundancy.data import load_digits_data
-from redundancy.longtail import draw_runs, make_models
+from redundancy.longtail.subsample import draw_runs, make_models
 from redundancy.longtail.nets import mlp, small_cnn
 from redundancy.training import train, train_ensemble
 

@@ -25,7 +25,8 @@ import time
 import numpy as np
 import torch
 
-from redundancy.bayes import expected_calibration_error, fit_spike_slab
+from redundancy.bayes import fit_spike_slab
+from redundancy.bayes.fit import expected_calibration_error
 from redundancy.bayes.convert import mlp, small_cnn
 from redundancy.bayes.prune import prune_by_inclusion, prune_by_magnitude
 from redundancy.data import load_digits_data, load_mnist1d

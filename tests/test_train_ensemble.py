@@ -77,7 +77,7 @@ def test_refuses_bad_input():
 
 def test_same_per_model_correctness_on_digits_cnn():
     from redundancy.data import load_digits_data
-    from redundancy.longtail import draw_runs, make_models
+    from redundancy.longtail.subsample import draw_runs, make_models
     from redundancy.longtail.nets import small_cnn
     from redundancy.training import evaluate
 

@@ -7,17 +7,11 @@
   plain, smaller deterministic network.
 """
 
-from redundancy.bayes.convert import SpikeSlabNet, mlp, small_cnn, to_spike_slab
-from redundancy.bayes.fit import expected_calibration_error, fit_spike_slab
-from redundancy.bayes.kl import kl_bernoulli, kl_normal, relaxed_bernoulli, spike_slab_kl
-from redundancy.bayes.layers import (SpikeSlabConv1d, SpikeSlabConv2d, SpikeSlabConv3d, SpikeSlabLayer,
-                                     SpikeSlabLinear)
-from redundancy.bayes.prune import FeatureSelect, PruneResult, prune_by_inclusion, prune_by_magnitude, prune_to_counts
-from redundancy.bayes.result import SpikeSlabResult
+from redundancy.bayes.convert import SpikeSlabNet, to_spike_slab
 from redundancy.bayes.curve import InclusionCurve, inclusion_curve
+from redundancy.bayes.fit import fit_spike_slab, posterior_predictive
+from redundancy.bayes.prune import prune_by_inclusion, prune_by_magnitude, prune_to_counts
+from redundancy.bayes.result import SpikeSlabResult
 
-__all__ = ["fit_spike_slab", "SpikeSlabResult", "prune_by_inclusion", "PruneResult", "prune_by_magnitude",
-           "prune_to_counts", "FeatureSelect", "inclusion_curve", "InclusionCurve",
-           "SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn",
-           "SpikeSlabLayer", "SpikeSlabLinear", "SpikeSlabConv1d", "SpikeSlabConv2d", "SpikeSlabConv3d",
-           "kl_bernoulli", "kl_normal", "spike_slab_kl", "relaxed_bernoulli", "expected_calibration_error"]
+__all__ = ["fit_spike_slab", "SpikeSlabResult", "posterior_predictive", "prune_by_inclusion", "prune_to_counts",
+           "prune_by_magnitude", "inclusion_curve", "InclusionCurve", "to_spike_slab", "SpikeSlabNet"]

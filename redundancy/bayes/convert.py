@@ -31,7 +31,7 @@ from redundancy.bayes.layers import (MODES, SpikeSlabConv1d, SpikeSlabConv2d, Sp
                                      SpikeSlabLinear)
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 
-__all__ = ["SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn", "WEIGHT_TYPES", "PASS_TYPES"]
+__all__ = ["SpikeSlabNet", "to_spike_slab"]
 
 WEIGHT_TYPES = {nn.Linear: SpikeSlabLinear, nn.Conv1d: SpikeSlabConv1d, nn.Conv2d: SpikeSlabConv2d,
                 nn.Conv3d: SpikeSlabConv3d}
@@ -221,15 +221,14 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
         body.append(m)
         names.append(name)
     net = SpikeSlabNet(body, names, tuple(input_shape), temperature=temperature, total_steps=total_steps)
-    p = next(model.parameters())
-    net.to(dtype=p.dtype)
+    dtype = _v.model_dtype(model)
+    net.to(dtype=dtype)
     try:
         with torch.no_grad():
-            net.set_mode("median")(torch.zeros((1, *input_shape), dtype=p.dtype, device=p.device))
+            net.set_mode("median")(torch.zeros((1, *input_shape), dtype=dtype, device=_v.model_device(model)))
     except Exception as exc:  # noqa: BLE001 - the converted forward may raise anything on a wrong shape
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise RedundancyError(f"the model does not accept inputs of shape {tuple(input_shape)} "
-                              f"({type(exc).__name__}: {first})") from None
+                              f"({type(exc).__name__}: {_v._first_line(exc)[:200]})") from None
     return net.set_mode("relaxed")
 
 

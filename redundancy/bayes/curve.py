@@ -10,7 +10,6 @@ test split by :func:`redundancy.training.evaluate`: accuracy (classification) or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,8 +25,8 @@ _MAX_FRACTIONS = 100
 __all__ = ["InclusionCurve", "inclusion_curve"]
 
 
-@dataclass(frozen=True, repr=False)
-class InclusionCurve:
+@_v.result
+class InclusionCurve(_v.Result):
     """Scores of PIP-ordered and magnitude-ordered pruning at several numbers of nodes kept.
 
     Attributes
@@ -57,12 +56,6 @@ class InclusionCurve:
         return pd.DataFrame({"fraction": self.fractions, "nodes_kept": self.nodes_kept,
                              f"{self.metric}_pip": self.score_pip, f"{self.metric}_magnitude": self.score_magnitude})
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"fractions": self.fractions.tolist(), "nodes_kept": self.nodes_kept.tolist(),
-                "total_nodes": self.total_nodes, "score_pip": self.score_pip.tolist(),
-                "score_magnitude": self.score_magnitude.tolist(), "metric": self.metric,
-                "median_nodes": self.median_nodes}
-
     def __repr__(self) -> str:
         return (f"InclusionCurve({self.metric}, {len(self.fractions)} points, total nodes {self.total_nodes}, "
                 f"median model {self.median_nodes})")
@@ -89,8 +82,8 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
     --------
     >>> import numpy as np
     >>> from redundancy.bayes import fit_spike_slab
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 5)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
+    >>> y = (X[:, 0] > 0).astype("int64")
     >>> res = fit_spike_slab((8,), (X, y), epochs=10, lr=3e-2, n_samples=2)
     >>> inclusion_curve(res, (X, y), fractions=(1.0, 0.5)).nodes_kept.tolist()
     [8, 4]
@@ -114,8 +107,8 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
             model = prune_to_counts(result, counts, order=order).model
             ev = evaluate(model, ds, device=device)
             scores[order].append(ev.accuracy if metric == "accuracy" else float(np.sqrt(ev.loss)))
-    out = InclusionCurve(fr, np.asarray(kept), int(sum(sizes.values())), np.asarray(scores["pip"]),
-                         np.asarray(scores["magnitude"]), metric, int(sum(result.n_nodes_kept.values())))
-    _v.check_finite_result("the inclusion curve's scores", np.concatenate([out.score_pip, out.score_magnitude]),
+    _v.check_finite_result("the inclusion curve's scores", np.concatenate([scores["pip"], scores["magnitude"]]),
                            "the pruned networks' outputs overflow on this data")
-    return out
+    return InclusionCurve(fractions=fr, nodes_kept=np.asarray(kept), total_nodes=int(sum(sizes.values())),
+                          score_pip=np.asarray(scores["pip"]), score_magnitude=np.asarray(scores["magnitude"]),
+                          metric=metric, median_nodes=int(sum(result.n_nodes_kept.values())))

@@ -28,14 +28,14 @@ from torch import nn
 from torch.nn import functional as F
 
 import redundancy._validation as _v
-from redundancy._validation import check_int, check_positive_float
+from redundancy._validation import check_positive_float
 from redundancy.bayes.convert import WEIGHT_TYPES, SpikeSlabNet, _flat_leaves, mlp, to_spike_slab
 from redundancy.bayes.result import SpikeSlabResult
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 from redundancy.training import check_device, predict, train
 
-__all__ = ["fit_spike_slab", "expected_calibration_error", "posterior_predictive"]
+__all__ = ["fit_spike_slab", "posterior_predictive"]
 
 
 def _prob(name: str, v: Any) -> float:
@@ -78,6 +78,10 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 1
     if (y != np.round(y)).any() or (y < 0).any() or (y >= probs.shape[1]).any():
         raise RedundancyError(f"y holds a value that is not an integer label in [0, {probs.shape[1] - 1}] "
                               f"(probs has {probs.shape[1]} columns)")
+    return _ece(probs, y, n_bins)
+
+
+def _ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
     conf = probs.max(1)
     correct = (probs.argmax(1) == y.astype(np.int64)).astype(float)
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
@@ -121,14 +125,11 @@ def posterior_predictive(net: SpikeSlabNet, X: torch.Tensor, n_samples: int, see
     Examples
     --------
     >>> import numpy as np
-    >>> from redundancy.bayes import fit_spike_slab
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(100, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((6,), (X, y), epochs=2, n_samples=2)
+    >>> X = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+    >>> res = fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=2, n_samples=2)
     >>> posterior_predictive(res.net, X[:5], 3, seed=0).shape
     torch.Size([3, 5, 2])
     """
-    p = next(net.parameters())
     if isinstance(X, torch.Tensor):
         _v.Tensor()("X", X)
         X = X.detach()
@@ -137,10 +138,11 @@ def posterior_predictive(net: SpikeSlabNet, X: torch.Tensor, n_samples: int, see
     want = tuple(net.input_shape)
     if X.dim() != len(want) + 1 or tuple(X.shape[1:]) != want or len(X) == 0:
         raise RedundancyError(f"X has shape {tuple(X.shape)}; the network takes (n >= 1, *{want})")
-    X = X.to(device=p.device, dtype=p.dtype)
+    dtype = _v.model_dtype(net)
+    X = X.to(device=_v.model_device(net), dtype=dtype)
     run = _v.model_errors("posterior_predictive")(_sample_outputs)
     per_example = run(net, X[:1], 1, seed).numel()
-    _v.check_memory("the posterior predictive samples", n_samples * len(X) * per_example, p.element_size())
+    _v.check_memory("the posterior predictive samples", n_samples * len(X) * per_example, dtype.itemsize)
     return run(net, X, n_samples, seed)  # predict refuses NaN/inf outputs
 
 
@@ -152,6 +154,124 @@ def _magnitude(layer) -> np.ndarray:
     return sq.sqrt().cpu().double().numpy()
 
 
+def _gaussian_nll(out, y, log_s):
+    out = out.reshape(y.shape) if out.numel() == y.numel() else out
+    per = 0.5 * math.log(2 * math.pi) + log_s + 0.5 * (y - out) ** 2 * torch.exp(-2 * log_s)
+    return per.reshape(len(y), -1).sum(1)
+
+
+def _neg_elbo(reg: bool, n_train: int):
+    """The training loss ``J / N``: negative log-likelihood of the batch plus the KL per example."""
+    def neg_elbo(net, X, y):
+        if net.training:
+            net.step += 1
+        out = net(X)
+        nll = _gaussian_nll(out, y, net.log_noise).mean() if reg else F.cross_entropy(out, y)
+        return nll + net.kl() / n_train
+    return neg_elbo
+
+
+def _temperature(name: str, value: Any) -> tuple[float, float]:
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        raise RedundancyError(f"{name}={value!r} is not allowed; give (start, end), both > 0")
+    return (check_positive_float(f"{name}[0]", value[0]), check_positive_float(f"{name}[1]", value[1]))
+
+
+def _model_or_widths(name: str, value: Any) -> Any:
+    if not isinstance(value, (nn.Module, tuple, list)):
+        raise RedundancyError(f"{name}={type(value).__name__} is not allowed; give an "
+                              "nn.Sequential or a list of hidden widths such as (64, 32)")
+    return value
+
+
+def _outputs(ds, noise_scale):
+    """Number of outputs of the network for ``ds`` (regression targets checked; ``noise_scale`` too)."""
+    if ds.task != "regression":
+        return ds.n_classes, noise_scale
+    if ds.y_train.ndim > 2:
+        raise RedundancyError(f"regression targets have shape {ds.y_train.shape}; give (n,) or (n, outputs)")
+    n_out = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
+    if noise_scale is not None:
+        noise_scale = check_positive_float("noise_scale", noise_scale)
+    return n_out, noise_scale
+
+
+def _build_net(model_or_widths, ds, n_out: int, *, seed: int, steps: int, select_features, noise_scale,
+               **prior) -> tuple[SpikeSlabNet, bool]:
+    """The variational network (and whether its input features are gated) for the caller's model or widths."""
+    if isinstance(model_or_widths, nn.Module):
+        model = model_or_widths
+    else:
+        model = mlp(ds.input_shape, model_or_widths, n_out, seed=seed % (2 ** 63))
+    first = next((m for _, m in _flat_leaves(model) if type(m) in WEIGHT_TYPES), None)
+    if first is None:
+        raise UnsupportedLayerError("the model has no Linear or Conv layer to put a spike-and-slab prior on")
+    if select_features is None:
+        select_features = isinstance(first, nn.Linear)
+    net = to_spike_slab(model, ds.input_shape, select_features=bool(select_features), total_steps=steps, **prior)
+    if ds.task == "regression":
+        start = math.log(noise_scale) if noise_scale is not None else math.log(float(np.std(ds.y_train)) + 1e-6)
+        if noise_scale is None:
+            net.log_noise = nn.Parameter(torch.tensor(start))
+        else:
+            net.register_buffer("log_noise", torch.tensor(start))
+    return net, bool(select_features)
+
+
+def _inclusions(net: SpikeSlabNet) -> dict[str, Any]:
+    """Node and feature inclusion probabilities and node magnitudes of a fitted network."""
+    layers = [(n, m) for n, m in net.weight_layers() if m.node_logit is not None]
+    first_name, first_layer = net.weight_layers()[0]
+    feature_pip = None if first_layer.input_logit is None else \
+        first_layer.input_pip.detach().cpu().double().numpy()
+    return {"layers": tuple(n for n, _ in layers),
+            "node_pip": {n: m.node_pip.detach().cpu().double().numpy() for n, m in layers},
+            "node_magnitude": {n: _magnitude(m) for n, m in layers}, "feature_pip": feature_pip,
+            "feature_layer": first_name if feature_pip is not None else None}
+
+
+def _regression_scores(net, outs, med, y, n_samples: int) -> dict[str, Any]:
+    log_s = float(net.log_noise.detach())
+    logp = -torch.stack([_gaussian_nll(o, y, torch.tensor(log_s)) for o in outs])
+    nll = float(-(torch.logsumexp(logp.double(), 0) - math.log(n_samples)).mean())
+    mean = outs.mean(0).reshape(y.shape) if outs[0].numel() == y.numel() else outs.mean(0)
+    ss_tot = float(((y - y.mean(0)) ** 2).double().sum())
+    med = med.reshape(y.shape) if med.numel() == y.numel() else med
+    return {"accuracy": None, "nll": nll, "ece": None, "rmse": float(((mean - y) ** 2).double().mean().sqrt()),
+            "r2": 1.0 - float(((mean - y) ** 2).double().sum()) / ss_tot if ss_tot > 0 else 0.0,
+            "median_score": float(((med - y) ** 2).double().mean().sqrt()), "noise_scale": math.exp(log_s),
+            "predictive": mean.cpu().numpy()}
+
+
+def _classification_scores(outs, med, y, n_samples: int) -> dict[str, Any]:
+    logp = torch.log_softmax(outs.double(), -1)
+    logbar = torch.logsumexp(logp, 0) - math.log(n_samples)
+    probs = logbar.exp().cpu().numpy()
+    yn = y.cpu().numpy()
+    return {"accuracy": float((probs.argmax(1) == yn).mean()), "nll": float(-logbar[torch.arange(len(y)), y].mean()),
+            "ece": _ece(probs, yn), "rmse": None, "r2": None,
+            "median_score": float((med.argmax(1) == y).double().mean()), "noise_scale": None, "predictive": probs}
+
+
+def _scores(net: SpikeSlabNet, ds, dev, n_samples: int, seed: int) -> dict[str, Any]:
+    """Posterior-predictive and median-model scores on the test split."""
+    X = torch.as_tensor(np.ascontiguousarray(ds.X_test)).to(dev, _v.model_dtype(net))
+    y = torch.as_tensor(np.ascontiguousarray(ds.y_test)).to(dev)
+    outs = _sample_outputs(net, X, n_samples, seed + 1)  # predict refuses NaN/inf outputs
+    net.set_mode("median")
+    med = predict(net, X)
+    net.set_mode("relaxed")
+    if ds.task == "regression":
+        return _regression_scores(net, outs, med, y.to(X.dtype), n_samples)
+    return _classification_scores(outs, med, y, n_samples)
+
+
+@_v.validate_params({"model_or_widths": _model_or_widths, "data": lambda n, v: as_dataset(v),
+                     "prior_inclusion": _prob, "slab_scale": check_positive_float, "epochs": _v.Int(1, 100_000),
+                     "batch_size": _v.Int(1, 1_000_000), "seed": _v.Seed(),
+                     "device": lambda n, v: check_device(v), "select_features": _v.NoneOr(_v.Bool()),
+                     "temperature": _temperature, "init_inclusion": _prob, "init_scale": check_positive_float,
+                     "n_samples": _v.Int(1, 10_000)})
 def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, prior_inclusion: float = 0.5,
                    slab_scale: float = 1.0, epochs: int = 50, batch_size: int = 64, lr: float = 1e-2,
                    seed: int = 0, device: Any = "cpu", select_features: bool | None = None,
@@ -192,119 +312,30 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     Examples
     --------
     >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(300, 6)).astype("float32"); y = (X[:, 0] + X[:, 1] > 0).astype("int64")
+    >>> X = np.random.default_rng(0).normal(size=(300, 6)).astype("float32")
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype("int64")
     >>> res = fit_spike_slab((8,), (X, y), epochs=30, lr=3e-2, seed=0)
     >>> res.accuracy > 0.9, bool(res.feature_pip[:2].min() > 0.5)
     (True, True)
     """
-    ds = as_dataset(data)
-    lam = _prob("prior_inclusion", prior_inclusion)
-    s0 = check_positive_float("slab_scale", slab_scale)
-    epochs = check_int("epochs", epochs, min_value=1, max_value=100_000)
-    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=1_000_000)
-    n_samples = check_int("n_samples", n_samples, min_value=1, max_value=10_000)
-    seed = check_int("seed", seed, min_value=0, max_value=2 ** 63 - 1)
-    init_inclusion = _prob("init_inclusion", init_inclusion)
-    init_scale = check_positive_float("init_scale", init_scale)
-    if not (isinstance(temperature, (tuple, list)) and len(temperature) == 2):
-        raise RedundancyError(f"temperature={temperature!r} is not allowed; give (start, end), both > 0")
-    temperature = (check_positive_float("temperature[0]", temperature[0]),
-                   check_positive_float("temperature[1]", temperature[1]))
-    dev = check_device(device)
-    reg = ds.task == "regression"
-    if reg:
-        if ds.y_train.ndim > 2:
-            raise RedundancyError(f"regression targets have shape {ds.y_train.shape}; give (n,) or (n, outputs)")
-        n_out = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
-        if noise_scale is not None:
-            noise_scale = check_positive_float("noise_scale", noise_scale)
-    else:
-        n_out = ds.n_classes
-    if isinstance(model_or_widths, nn.Module):
-        model = model_or_widths
-    elif isinstance(model_or_widths, (tuple, list)):
-        model = mlp(ds.input_shape, model_or_widths, n_out, seed=seed % (2 ** 63))
-    else:
-        raise RedundancyError(f"model_or_widths={type(model_or_widths).__name__} is not allowed; give an "
-                              "nn.Sequential or a list of hidden widths such as (64, 32)")
-    leaves = _flat_leaves(model)
-    first = next((m for _, m in leaves if type(m) in WEIGHT_TYPES), None)
-    if first is None:
-        raise UnsupportedLayerError("the model has no Linear or Conv layer to put a spike-and-slab prior on")
-    if select_features is None:
-        select_features = isinstance(first, nn.Linear)
+    ds = data
+    n_out, noise_scale = _outputs(ds, noise_scale)
     n_train = len(ds.y_train)
     steps = epochs * math.ceil(n_train / batch_size)
-    net = to_spike_slab(model,
-                        ds.input_shape, prior_inclusion=lam, slab_scale=s0, select_features=bool(select_features),
-                        init_inclusion=init_inclusion, init_scale=init_scale, temperature=temperature,
-                        total_steps=steps)
-    if reg:
-        start = math.log(noise_scale) if noise_scale is not None else math.log(float(np.std(ds.y_train)) + 1e-6)
-        if noise_scale is None:
-            net.log_noise = nn.Parameter(torch.tensor(start))
-        else:
-            net.register_buffer("log_noise", torch.tensor(start))
-
-    def gaussian_nll(out, y, log_s):
-        out = out.reshape(y.shape) if out.numel() == y.numel() else out
-        per = 0.5 * math.log(2 * math.pi) + log_s + 0.5 * (y - out) ** 2 * torch.exp(-2 * log_s)
-        return per.reshape(len(y), -1).sum(1)
-
-    def neg_elbo(net, X, y):
-        if net.training:
-            net.step += 1
-        out = net(X)
-        nll = gaussian_nll(out, y, net.log_noise).mean() if reg else F.cross_entropy(out, y)
-        return nll + net.kl() / n_train
-
+    net, select_features = _build_net(model_or_widths, ds, n_out, seed=seed, steps=steps,
+                                      select_features=select_features, noise_scale=noise_scale,
+                                      prior_inclusion=prior_inclusion, slab_scale=slab_scale,
+                                      init_inclusion=init_inclusion, init_scale=init_scale, temperature=temperature)
     t0 = time.perf_counter()
-    tr = train(net, ds, epochs=epochs, batch_size=batch_size, lr=lr, loss=neg_elbo, seed=seed, device=dev,
-               checkpoint=checkpoint, progress=progress, desc="spike-slab")
-    X = torch.as_tensor(np.ascontiguousarray(ds.X_test)).to(dev, next(net.parameters()).dtype)
-    y = torch.as_tensor(np.ascontiguousarray(ds.y_test)).to(dev)
-    outs = _sample_outputs(net, X, n_samples, seed + 1)  # predict refuses NaN/inf outputs
-    net.set_mode("median")
-    med = predict(net, X)
-    net.set_mode("relaxed")
-    layers = [(n, m) for n, m in net.weight_layers() if m.node_logit is not None]
-    node_pip = {n: m.node_pip.detach().cpu().double().numpy() for n, m in layers}
-    node_mag = {n: _magnitude(m) for n, m in layers}
-    first_name, first_layer = net.weight_layers()[0]
-    feature_pip = None if first_layer.input_logit is None else \
-        first_layer.input_pip.detach().cpu().double().numpy()
-    if reg:
-        y = y.to(X.dtype)
-        log_s = float(net.log_noise.detach())
-        logp = -torch.stack([gaussian_nll(o, y, torch.tensor(log_s)) for o in outs])
-        nll = float(-(torch.logsumexp(logp.double(), 0) - math.log(n_samples)).mean())
-        mean = outs.mean(0).reshape(y.shape) if outs[0].numel() == y.numel() else outs.mean(0)
-        rmse = float(((mean - y) ** 2).double().mean().sqrt())
-        ss_tot = float(((y - y.mean(0)) ** 2).double().sum())
-        r2 = 1.0 - float(((mean - y) ** 2).double().sum()) / ss_tot if ss_tot > 0 else 0.0
-        med = med.reshape(y.shape) if med.numel() == y.numel() else med
-        median_score = float(((med - y) ** 2).double().mean().sqrt())
-        acc = ece = None
-        predictive = mean.cpu().numpy()
-        noise = math.exp(log_s)
-    else:
-        logp = torch.log_softmax(outs.double(), -1)
-        logbar = torch.logsumexp(logp, 0) - math.log(n_samples)
-        nll = float(-logbar[torch.arange(len(y)), y].mean())
-        probs = logbar.exp().cpu().numpy()
-        yn = y.cpu().numpy()
-        acc = float((probs.argmax(1) == yn).mean())
-        ece = expected_calibration_error(probs, yn)
-        median_score = float((med.argmax(1) == y).double().mean())
-        rmse = r2 = noise = None
-        predictive = probs
-    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": str(dev),
-                "select_features": bool(select_features), "temperature": list(temperature),
+    tr = train(net, ds, epochs=epochs, batch_size=batch_size, lr=lr, loss=_neg_elbo(ds.task == "regression", n_train),
+               seed=seed, device=device, checkpoint=checkpoint, progress=progress, desc="spike-slab")
+    scores = _scores(net, ds, device, n_samples, seed)
+    reg = ds.task == "regression"
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": str(device),
+                "select_features": select_features, "temperature": list(temperature),
                 "init_inclusion": init_inclusion, "init_scale": init_scale, "n_train": n_train,
                 "n_test": int(len(ds.y_test)), "noise": "fitted" if reg and noise_scale is None else
                 ("known" if reg else None), "data": ds.name, "resumed_from_epoch": tr.resumed_from_epoch}
-    return SpikeSlabResult(ds.task, tuple(n for n, _ in layers), node_pip, node_mag, feature_pip,
-                           first_name if feature_pip is not None else None, acc, nll, ece, rmse, r2,
-                           median_score, noise, lam, s0, n_samples, seed, tr.losses,
-                           time.perf_counter() - t0, settings, predictive, net)
+    return SpikeSlabResult(task=ds.task, **_inclusions(net), **scores, prior_inclusion=prior_inclusion,
+                           slab_scale=slab_scale, n_samples=n_samples, seed=seed, losses=tr.losses,
+                           seconds=time.perf_counter() - t0, settings=settings, net=net)

@@ -40,8 +40,6 @@ from torch.nn import functional as F
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["kl_bernoulli", "kl_normal", "spike_slab_kl", "relaxed_bernoulli"]
-
 #: temperatures of the Concrete sample (below 1e-6 the division by τ underflows in float16/float32)
 _TAU_RANGE = (1e-6, 1e6)
 

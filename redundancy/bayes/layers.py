@@ -32,9 +32,6 @@ from torch.nn import functional as F
 from redundancy.bayes.kl import _kl_bernoulli, _kl_normal, _relaxed_bernoulli
 from redundancy.errors import UnsupportedLayerError
 
-__all__ = ["SpikeSlabLayer", "SpikeSlabLinear", "SpikeSlabConv1d", "SpikeSlabConv2d", "SpikeSlabConv3d",
-           "MODES"]
-
 MODES = ("relaxed", "sample", "median", "mean")
 
 

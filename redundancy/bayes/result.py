@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
+import redundancy._validation as _v
+
 __all__ = ["SpikeSlabResult"]
 
 
-@dataclass(frozen=True, repr=False)
-class SpikeSlabResult:
+@_v.result
+class SpikeSlabResult(_v.Result):
     """What :func:`redundancy.bayes.fit_spike_slab` found.
 
     Attributes
@@ -68,8 +70,8 @@ class SpikeSlabResult:
     losses: tuple[float, ...]
     seconds: float
     settings: dict[str, Any]
-    predictive: np.ndarray = field(compare=False)
-    net: Any = field(default=None, compare=False)
+    predictive: np.ndarray = field(compare=False, metadata=_v.NOT_EXPORTED)
+    net: Any = field(default=None, compare=False, metadata=_v.NOT_EXPORTED)
 
     # ----------------------------------------------------------------- summaries
     @property
@@ -124,17 +126,8 @@ class SpikeSlabResult:
                               "magnitude": np.nan, "kind": "feature"})
         return pd.concat([nodes, feats], ignore_index=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "layers": list(self.layers),
-                "node_pip": {k: v.tolist() for k, v in self.node_pip.items()},
-                "node_magnitude": {k: v.tolist() for k, v in self.node_magnitude.items()},
-                "feature_pip": None if self.feature_pip is None else self.feature_pip.tolist(),
-                "feature_layer": self.feature_layer, "layer_redundancy": self.layer_redundancy,
-                "n_nodes_kept": self.n_nodes_kept, "accuracy": self.accuracy, "nll": self.nll, "ece": self.ece,
-                "rmse": self.rmse, "r2": self.r2, "median_score": self.median_score,
-                "noise_scale": self.noise_scale, "prior_inclusion": self.prior_inclusion,
-                "slab_scale": self.slab_scale, "n_samples": self.n_samples, "seed": self.seed,
-                "losses": list(self.losses), "seconds": self.seconds, "settings": dict(self.settings)}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"layer_redundancy": self.layer_redundancy, "n_nodes_kept": self.n_nodes_kept}
 
     def __repr__(self) -> str:
         kept = ", ".join(f"{n}: {k}/{len(self.node_pip[n])}" for n, k in self.n_nodes_kept.items())

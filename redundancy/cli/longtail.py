@@ -11,13 +11,13 @@ the reference's own per-example loss.
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import json
 import os
 
 import numpy as np
 
+from redundancy.cli.common import _kv
 from redundancy.errors import RedundancyError
 
 EXAMPLES = """examples:
@@ -28,16 +28,6 @@ EXAMPLES = """examples:
 
 exit codes: 0 success, 1 a computation failed, 2 a bad argument.
 """
-
-
-def _kv(text: str):
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. width=8)")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
 
 
 def _factory(spec: str, kwargs: dict, what: str):

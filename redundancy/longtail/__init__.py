@@ -8,13 +8,12 @@
 * :mod:`redundancy.longtail.compressions`: low-rank, magnitude pruning and int8 quantization.
 """
 
-from redundancy.longtail import compressions
+from redundancy.longtail import compressions  # noqa: F401 - redundancy.longtail.compressions stays an attribute
 from redundancy.longtail.estimator import MemorizationResult, estimate_memorization
 from redundancy.longtail.fz_runs import load_fz_runs
 from redundancy.longtail.mismatch import LongTailRiskReport, mismatch_report
-from redundancy.longtail.subsample import draw_runs, make_models, memorization
+from redundancy.longtail.subsample import memorization
 from redundancy.longtail.tail import example_loss, tail_flip_rates
 
-__all__ = ["memorization", "MemorizationResult", "estimate_memorization", "load_fz_runs", "draw_runs",
-           "make_models", "mismatch_report", "LongTailRiskReport", "tail_flip_rates", "compressions",
-           "example_loss"]
+__all__ = ["memorization", "estimate_memorization", "load_fz_runs", "MemorizationResult", "mismatch_report",
+           "LongTailRiskReport", "tail_flip_rates", "example_loss"]

@@ -18,12 +18,12 @@ subset (or in none) has no estimate: its ``mem`` and ``infl`` are 0 and ``define
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
-from redundancy._validation import check_int
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
 __all__ = ["MemorizationResult", "estimate_memorization"]
@@ -32,8 +32,8 @@ MAX_DENSE = 20_000_000  # entries of a dense influence matrix (float32: 80 MB)
 _MAX_CELLS = 2_000_000_000
 
 
-@dataclass(frozen=True, eq=False)
-class MemorizationResult:
+@_v.result
+class MemorizationResult(_v.Result):
     """Memorization of every training example and influence of training on test examples.
 
     Attributes
@@ -62,19 +62,19 @@ class MemorizationResult:
 
     mem: np.ndarray = field(repr=False)
     mem_se: np.ndarray = field(repr=False)
-    p_in: np.ndarray = field(repr=False)
-    p_out: np.ndarray = field(repr=False)
+    p_in: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    p_out: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     n_in: np.ndarray = field(repr=False)
     n_out: np.ndarray = field(repr=False)
-    defined: np.ndarray = field(repr=False)
+    defined: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     max_infl: np.ndarray = field(repr=False)
     max_infl_index: np.ndarray = field(repr=False)
     top_index: np.ndarray = field(repr=False)
     top_infl: np.ndarray = field(repr=False)
-    infl: np.ndarray | None = field(repr=False)
-    p_test: np.ndarray = field(repr=False)
-    y_train: np.ndarray | None = field(repr=False)
-    y_test: np.ndarray | None = field(repr=False)
+    infl: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
+    p_test: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    y_train: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
+    y_test: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
     n_models: int
     settings: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -108,14 +108,12 @@ class MemorizationResult:
         """The per-example table (:meth:`example_table`)."""
         return self.example_table()
 
-    def to_dict(self) -> dict[str, Any]:
-        """Summary and per-example arrays (the dense influence matrix is left out; see ``top_*``)."""
-        return {"n_models": self.n_models, "n_train": self.n_train, "n_test": self.n_test,
-                "n_defined": int(self.defined.sum()), "mean_mem": float(self.mem.mean()),
-                "settings": dict(self.settings), "mem": self.mem.tolist(), "mem_se": self.mem_se.tolist(),
-                "n_in": self.n_in.tolist(), "n_out": self.n_out.tolist(), "max_infl": self.max_infl.tolist(),
-                "max_infl_index": self.max_infl_index.tolist(), "top_index": self.top_index.tolist(),
-                "top_infl": self.top_infl.tolist()}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"n_train": self.n_train, "n_test": self.n_test, "n_defined": int(self.defined.sum()),
+                "mean_mem": float(self.mem.mean())}
+
+    __eq__ = object.__eq__  # identity (arrays have no single truth value)
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         hi = int((self.mem > 0.25).sum())
@@ -145,6 +143,13 @@ def _labels(name, y, n):
     return y
 
 
+def _runs(name: str, value: Any) -> np.ndarray:
+    return _binary(name, value, 2)
+
+
+@_v.validate_params({"masks": _runs, "correct_train": _runs, "correct_test": lambda name, v: None if v is None else _runs(name, v),
+                     "top_k": _v.Int(1), "max_dense": _v.Int(0),
+                     "settings": lambda name, v: None if v is None else _v.Instance(dict)(name, v)})
 def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=None, y_test=None, top_k: int = 10,
                           max_dense: int = MAX_DENSE, settings: dict | None = None) -> MemorizationResult:
     """Memorization and influence estimates from ``T`` runs (the masked means in the module docstring).
@@ -171,17 +176,21 @@ def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=No
     >>> estimate_memorization(M, C).mem.tolist()
     [1.0, 0.5]
     """
-    M = _binary("masks", masks, 2)
-    C = _binary("correct_train", correct_train, 2)
+    M, C = masks, correct_train
     T, n = M.shape
     if T < 2 or C.shape != M.shape or T * n > _MAX_CELLS:
         raise RedundancyError(f"masks {M.shape} and correct_train {C.shape} must have the same shape (T, n_train) "
                               f"with T >= 2 runs and T * n_train <= {_MAX_CELLS}")
-    Cte = (np.zeros((T, 0), bool) if correct_test is None else _binary("correct_test", correct_test, 2))
+    Cte = np.zeros((T, 0), bool) if correct_test is None else correct_test
     if Cte.shape[0] != T or Cte.shape[1] * T > _MAX_CELLS:
         raise RedundancyError(f"correct_test has shape {Cte.shape}; it must be (T={T}, n_test)")
-    top_k = check_int("top_k", top_k, min_value=1)
-    max_dense = check_int("max_dense", max_dense, min_value=0)
+    return _estimate(M, C, Cte, _labels("y_train", y_train, n), _labels("y_test", y_test, Cte.shape[1]), top_k,
+                     max_dense, settings)
+
+
+def _estimate(M, C, Cte, y_train, y_test, top_k: int, max_dense: int, settings) -> MemorizationResult:
+    """The masked means of the module docstring (arguments checked by :func:`estimate_memorization`)."""
+    T, n = M.shape
     Mf, Cf = M.astype(np.float64), C.astype(np.float64)
     n_in = M.sum(0).astype(np.int64)
     n_out = T - n_in
@@ -208,9 +217,9 @@ def estimate_memorization(masks, correct_train, correct_test=None, *, y_train=No
         order = np.argsort(-vals, axis=1, kind="stable")
         top_i[a:a + block] = np.take_along_axis(part, order, 1)
         top_v[a:a + block] = np.take_along_axis(vals, order, 1)
-    return MemorizationResult(mem, se, p_in, p_out, n_in, n_out, defined,
-                              top_v[:, 0].copy() if m else np.zeros(0),
-                              top_i[:, 0].copy() if m else np.zeros(0, np.int64),
-                              top_i, top_v, dense, Cte.mean(0) if m else np.zeros(0),
-                              _labels("y_train", y_train, n), _labels("y_test", y_test, m), int(T),
-                              {"top_k": k, **(settings or {})})
+    return MemorizationResult(mem=mem, mem_se=se, p_in=p_in, p_out=p_out, n_in=n_in, n_out=n_out, defined=defined,
+                              max_infl=top_v[:, 0].copy() if m else np.zeros(0),
+                              max_infl_index=top_i[:, 0].copy() if m else np.zeros(0, np.int64),
+                              top_index=top_i, top_infl=top_v, infl=dense, p_test=Cte.mean(0) if m else np.zeros(0),
+                              y_train=y_train, y_test=y_test,
+                              n_models=int(T), settings={"top_k": k, **(settings or {})})

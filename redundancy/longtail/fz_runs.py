@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 from redundancy.longtail.estimator import MAX_DENSE, MemorizationResult, estimate_memorization
 
@@ -31,6 +33,25 @@ def _read(path: Path) -> dict:
         raise RedundancyError(f"runs file {os.fspath(path)!r} cannot be read as .npz ({exc})") from None
 
 
+def _run_files(name: str, paths: Any) -> list[Path]:
+    """The ``.npz`` files named by ``paths`` (a folder, one file or a list of files), all existing."""
+    if isinstance(paths, (str, os.PathLike)):
+        p = Path(paths)
+        files = sorted(p.glob("*.npz")) if p.is_dir() else [p]
+    else:
+        try:
+            files = [Path(f) for f in paths]
+        except TypeError:
+            raise RedundancyError(f"{name}={paths!r} must be a folder, a .npz file or a list of .npz files") from None
+    if not files or len(files) > _MAX_FILES:
+        raise RedundancyError(f"{name}={paths!r} names {len(files)} .npz files; give 1..{_MAX_FILES}")
+    missing = [os.fspath(f) for f in files if not f.is_file()]
+    if missing:
+        raise RedundancyError(f"runs file(s) not found: {missing[:3]}")
+    return files
+
+
+@_v.validate_params({"paths": _run_files, "top_k": _v.Int(1), "max_dense": _v.Int(0)})
 def load_fz_runs(paths, *, y_train=None, y_test=None, top_k: int = 10,
                  max_dense: int = MAX_DENSE) -> MemorizationResult:
     """Memorization and influence from released runs (no training).
@@ -52,19 +73,7 @@ def load_fz_runs(paths, *, y_train=None, y_test=None, top_k: int = 10,
     >>> load_fz_runs(d).n_models
     3
     """
-    if isinstance(paths, (str, os.PathLike)):
-        p = Path(paths)
-        files = sorted(p.glob("*.npz")) if p.is_dir() else [p]
-    else:
-        try:
-            files = [Path(f) for f in paths]
-        except TypeError:
-            raise RedundancyError(f"paths={paths!r} must be a folder, a .npz file or a list of .npz files") from None
-    if not files or len(files) > _MAX_FILES:
-        raise RedundancyError(f"paths={paths!r} names {len(files)} .npz files; give 1..{_MAX_FILES}")
-    missing = [os.fspath(f) for f in files if not f.is_file()]
-    if missing:
-        raise RedundancyError(f"runs file(s) not found: {missing[:3]}")
+    files = paths
     first = _read(files[0])
     if len(files) == 1 and {"trainset_mask", "trainset_correctness"} <= set(first):
         te = first.get("testset_correctness")

@@ -23,24 +23,25 @@ maximal influence, the reference's loss, any array) it adds
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
 import redundancy._validation as _v
-from redundancy._validation import as_generator, check_choice, check_int, check_module
+from redundancy._validation import as_generator, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.longtail.estimator import MemorizationResult
-from redundancy.training import evaluate
+from redundancy.training import check_device, evaluate
 
-__all__ = ["LongTailRiskReport", "mismatch_report", "bin_edges", "as_scores"]
+__all__ = ["LongTailRiskReport", "mismatch_report"]
 
 _MAX_PERMUTATIONS = 1_000_000
 #: most random draws of the permutation test (n_permutations x examples)
 _MAX_DRAWS = 2 * 10 ** 9
 _MAX_BINS = 1000
+_MAX_BATCH = 1_000_000
 
 
 def _as_models(compressed) -> dict:
@@ -58,6 +59,10 @@ def as_scores(scores, n: int, split: str) -> dict:
 
     Every score must hold ``n`` finite numbers (one per example of ``split``); a MemorizationResult
     gives ``mem`` (``split="train"``) or ``max_infl`` (``"test"``)."""
+    return _as_scores(scores, n, split)
+
+
+def _as_scores(scores, n: int, split: str) -> dict:
     if scores is None:
         return {}
     if not isinstance(scores, dict):
@@ -129,7 +134,27 @@ def _robust_mean(a: np.ndarray) -> float:
     return c * float((a / c).mean())
 
 
-@_v.validate_params({"score": _v.Array(min_ndim=1, max_ndim=1)})
+def _bins(name: str, bins: Any):
+    """``bins`` as given to :func:`bin_edges`, checked: an int, ``"uniform:K"`` or a float array of edges."""
+    if isinstance(bins, str) and bins.startswith("uniform:"):
+        k = bins[8:]
+        if not (k.isascii() and k.isdecimal() and len(k) <= 4 and 1 <= int(k) <= _MAX_BINS):
+            raise RedundancyError(f"{name}={bins!r} is not allowed; 'uniform:K' needs an integer K in [1, {_MAX_BINS}]")
+        return bins
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, (bool, np.bool_)) and 1 <= bins <= _MAX_BINS:
+        return int(bins)
+    try:
+        edges = np.asarray(bins, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        edges = np.zeros(0)
+    if edges.ndim != 1 or not 2 <= len(edges) <= _v.MAX_NUMEL or not np.isfinite(edges).all() \
+            or np.any(np.diff(edges) <= 0):
+        raise RedundancyError(f"{name}={_v._short(bins)} is not allowed; give an int in [1, {_MAX_BINS}] (quantile "
+                              f"bins), 'uniform:K', or an increasing array of at least 2 finite edges")
+    return edges
+
+
+@_v.validate_params({"score": _v.Array(min_ndim=1, max_ndim=1), "bins": _bins})
 def bin_edges(score, bins=5) -> np.ndarray:
     """Bin edges of a per-example score.
 
@@ -155,23 +180,18 @@ def bin_edges(score, bins=5) -> np.ndarray:
     >>> bin_edges(np.array([0.0, 4.0]), "uniform:4").tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0]
     """
+    return _bin_edges(score, bins)
+
+
+def _bin_edges(score: np.ndarray, bins) -> np.ndarray:
+    """Edges for ``bins`` already checked by :func:`_bins`."""
     lo, hi = float(score.min()), float(score.max())
-    k = bins[8:] if isinstance(bins, str) and bins.startswith("uniform:") else None
-    if k is not None:
-        if not (k.isascii() and k.isdecimal() and len(k) <= 4 and 1 <= int(k) <= _MAX_BINS):
-            raise RedundancyError(f"bins={bins!r} is not allowed; 'uniform:K' needs an integer K in [1, {_MAX_BINS}]")
-        edges = _uniform_edges(lo, hi, int(k))
-    elif isinstance(bins, (int, np.integer)) and not isinstance(bins, (bool, np.bool_)) and 1 <= bins <= _MAX_BINS:
-        edges = np.unique(np.quantile(score, np.linspace(0, 1, int(bins) + 1)))
+    if isinstance(bins, str):
+        edges = _uniform_edges(lo, hi, int(bins[8:]))
+    elif isinstance(bins, int):
+        edges = np.unique(np.quantile(score, np.linspace(0, 1, bins + 1)))
     else:
-        try:
-            edges = np.asarray(bins, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            edges = np.zeros(0)
-        if edges.ndim != 1 or not 2 <= len(edges) <= _v.MAX_NUMEL or not np.isfinite(edges).all() \
-                or np.any(np.diff(edges) <= 0):
-            raise RedundancyError(f"bins={_v._short(bins)} is not allowed; give an int in [1, {_MAX_BINS}] (quantile "
-                                  f"bins), 'uniform:K', or an increasing array of at least 2 finite edges")
+        edges = bins
     if len(edges) < 2:
         edges = _two_edges(lo)
     return edges
@@ -196,7 +216,7 @@ def _score_stats(mismatch, score, *, n_bins=5, top_fraction: float = 0.1, n_perm
         hits += int((mis[pick].sum(1) >= x).sum())
         done += b
     p = (1 + hits) / (1 + done) if done else 1.0
-    edges = bin_edges(score, n_bins)
+    edges = _bin_edges(score, n_bins)
     which = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
     bins = [{"bin": b, "lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int((which == b).sum()),
              "mean_score": _robust_mean(score[which == b]) if (which == b).any() else
@@ -209,8 +229,8 @@ def _score_stats(mismatch, score, *, n_bins=5, top_fraction: float = 0.1, n_perm
     return row, bins
 
 
-@dataclass(frozen=True, eq=False)
-class LongTailRiskReport:
+@_v.result
+class LongTailRiskReport(_v.Result):
     """What :func:`mismatch_report` found: one summary row per compressed model, class and score tables.
 
     Attributes
@@ -240,9 +260,9 @@ class LongTailRiskReport:
     class_counts: np.ndarray = field(repr=False)
     score_rows: tuple = field(repr=False)
     bins: tuple = field(repr=False)
-    mismatches: dict = field(repr=False)
-    scores: dict = field(repr=False)
-    labels: np.ndarray = field(repr=False)
+    mismatches: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    scores: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    labels: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     settings: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -284,12 +304,8 @@ class LongTailRiskReport:
             df[f"mismatch_{k}"] = v
         return df
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"split": self.split, "n": self.n, "n_classes": self.n_classes,
-                "reference_accuracy": self.reference_accuracy, "rows": [dict(r) for r in self.rows],
-                "per_class": self.per_class.tolist(), "class_counts": self.class_counts.tolist(),
-                "score_rows": [dict(r) for r in self.score_rows], "bins": [dict(b) for b in self.bins],
-                "settings": dict(self.settings)}
+    __eq__ = object.__eq__  # identity (arrays have no single truth value)
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         lines = [f"LongTailRiskReport(split={self.split!r}, n={self.n}, "
@@ -304,6 +320,25 @@ class LongTailRiskReport:
         return "\n".join(lines)
 
 
+def _classification(what: str):
+    def check(name: str, data: Any):
+        ds = as_dataset(data)
+        if ds.task != "classification":
+            raise RedundancyError(f"{what} needs a classification data set (integer labels)")
+        return ds
+    return check
+
+
+def _open_fraction(name: str, value: Any) -> float:
+    if not (isinstance(value, float) and 0 < value < 1):
+        raise RedundancyError(f"{name}={value!r} is not allowed; it must be a float in (0, 1)")
+    return value
+
+
+@_v.validate_params({"reference": check_module, "compressed": lambda name, v: _as_models(v),
+                     "data": _classification("mismatch_report"), "split": _v.Choice("test", "train"),
+                     "n_bins": _bins, "top_fraction": _open_fraction, "n_permutations": _v.Int(0, _MAX_PERMUTATIONS),
+                     "seed": _v.Seed(), "device": lambda name, v: check_device(v), "batch_size": _v.Int(1, _MAX_BATCH)})
 def mismatch_report(reference, compressed, data, *, scores=None, split: str = "test", n_bins: int = 5,
                     top_fraction: float = 0.1, n_permutations: int = 2000, seed: int = 0, device: Any = "cpu",
                     batch_size: int = 1024) -> LongTailRiskReport:
@@ -338,23 +373,13 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
     >>> rep.rows[0]["flip_rate"], rep.score_rows[0]["auc"]
     (0.25, 1.0)
     """
-    check_module("reference", reference)
-    models = _as_models(compressed)
-    ds = as_dataset(data)
-    if ds.task != "classification":
-        raise RedundancyError("mismatch_report needs a classification data set (integer labels)")
-    split = check_choice("split", split, ("test", "train"))
-    n_permutations = check_int("n_permutations", n_permutations, min_value=0, max_value=_MAX_PERMUTATIONS)
-    if not (isinstance(top_fraction, float) and 0 < top_fraction < 1):
-        raise RedundancyError(f"top_fraction={top_fraction!r} is not allowed; it must be a float in (0, 1)")
+    models, ds = compressed, data
     y = ds.y_test if split == "test" else ds.y_train
     if scores is not None and n_permutations * len(y) > _MAX_DRAWS:
         raise RedundancyError(f"n_permutations={n_permutations} x {len(y)} examples needs "
                               f"{n_permutations * len(y):,} random draws; the limit is {_MAX_DRAWS:,} "
                               "(lower n_permutations)")
-    sc = as_scores(scores, len(y), split)
-    for s in sc.values():
-        bin_edges(s, n_bins)  # refuse bad bins before any model runs
+    sc = _as_scores(scores, len(y), split)
     ref = evaluate(reference, ds, split=split, device=device, batch_size=batch_size)
     rows, per, srows, bins, mism = [], [], [], [], {}
     for name, model in models.items():
@@ -369,8 +394,8 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
             srows.append({"model": name, "score": sname, **row})
             bins += [{"model": name, "score": sname, **r} for r in b]
     counts = np.bincount(y, minlength=ds.n_classes)
-    return LongTailRiskReport(split, int(len(y)), ds.n_classes, float(ref.accuracy), tuple(rows), np.array(per),
-                              counts, tuple(srows), tuple(bins), mism, sc, np.asarray(y),
-                              {"n_bins": n_bins if isinstance(n_bins, (int, str)) else list(map(float, n_bins)),
+    return LongTailRiskReport(split=split, n=int(len(y)), n_classes=ds.n_classes, reference_accuracy=float(ref.accuracy),
+                              rows=tuple(rows), per_class=np.array(per), class_counts=counts, score_rows=tuple(srows),
+                              bins=tuple(bins), mismatches=mism, scores=sc, labels=np.asarray(y), settings={"n_bins": n_bins if isinstance(n_bins, (int, str)) else n_bins.tolist(),
                                "top_fraction": top_fraction, "n_permutations": n_permutations,
                                "seed": seed})

@@ -13,8 +13,6 @@ from torch import nn
 
 from redundancy._validation import check_int, check_param_count, check_shape
 
-__all__ = ["small_cnn", "mlp"]
-
 #: most parameters of a network built here (200 MB in float32)
 _MAX_PARAMS = 50_000_000
 

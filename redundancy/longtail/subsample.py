@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_int, check_positive_float
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.longtail.estimator import MAX_DENSE, MemorizationResult, estimate_memorization
 from redundancy.parallel import BACKENDS, run_tasks
 from redundancy.training import check_device, predict, train_ensemble
 
-__all__ = ["memorization", "draw_runs", "make_models"]
+__all__ = ["memorization"]
 
 _MAX_MODELS = 100_000
 #: most indices drawn by draw_runs (n_models x n_train)
@@ -65,6 +64,10 @@ def draw_runs(n_train: int, n_models: int, subset_ratio: float = 0.7, seed: int 
     >>> sub.shape, len(init), len(order)
     ((3, 7), 3, 3)
     """
+    return _draw_runs(n_train, n_models, subset_ratio, seed)
+
+
+def _draw_runs(n_train: int, n_models: int, subset_ratio: float, seed: int):
     m = int(round(subset_ratio * n_train))
     if not 1 <= m < n_train:
         raise RedundancyError(f"subset_ratio={subset_ratio} of n_train={n_train} gives a subset of {m}; "
@@ -103,6 +106,10 @@ def make_models(make_model: Callable[[], torch.nn.Module], seeds) -> list[torch.
     >>> bool((a.weight == b.weight).all()) and a is not b
     True
     """
+    return _make_models(make_model, seeds)
+
+
+def _make_models(make_model, seeds) -> list[torch.nn.Module]:
     out = []
     for s in seeds:
         with torch.random.fork_rng(devices=[]):
@@ -112,8 +119,8 @@ def make_models(make_model: Callable[[], torch.nn.Module], seeds) -> list[torch.
             except RedundancyError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the caller's factory may raise anything
-                first = (str(exc).strip().splitlines() or [""])[0]
-                raise RedundancyError(f"make_model() raised {type(exc).__name__}: {_v._short(first, 200)}") from None
+                raise RedundancyError(f"make_model() raised {type(exc).__name__}: "
+                                      f"{_v._short(_v._first_line(exc), 200)}") from None
         if not isinstance(model, torch.nn.Module):
             raise RedundancyError(f"make_model() returned {type(model).__name__}; it must return a torch.nn.Module")
         if any(model is o for o in out):
@@ -137,7 +144,7 @@ def _fingerprint(make_model, ds) -> tuple[str, str]:
     for a in (ds.X_train, ds.y_train, ds.X_test, ds.y_test):
         h.update(np.ascontiguousarray(a).tobytes())
     g = hashlib.sha256(f"{getattr(make_model, '__module__', '')}.{getattr(make_model, '__qualname__', '')}".encode())
-    for name, t in make_models(make_model, [0])[0].state_dict().items():
+    for name, t in _make_models(make_model, [0])[0].state_dict().items():
         g.update(name.encode())
         g.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:24], g.hexdigest()[:24]
@@ -152,7 +159,7 @@ class _Chunk:
 
     def __call__(self, task: dict) -> dict:
         ds, sub = self.ds, np.asarray(task["subsets"], dtype=np.int64)
-        models = make_models(self.make_model, task["init_seeds"])
+        models = _make_models(self.make_model, task["init_seeds"])
         res = train_ensemble(models, ds, sub, seeds=task["order_seeds"], device=self.device, **task["train"])
         dev = check_device(self.device)
         out = {}
@@ -165,6 +172,23 @@ class _Chunk:
         return out
 
 
+def _maker(name: str, value: Any):
+    if not callable(value):
+        raise RedundancyError(f"{name}={value!r} is not callable; give a function returning a new model")
+    return value
+
+
+def _classification_data(name: str, data: Any):
+    ds = as_dataset(data)
+    if ds.task != "classification":
+        raise RedundancyError("memorization needs a classification data set (integer labels)")
+    return ds
+
+
+@_v.validate_params({"make_model": _maker, "data": _classification_data, "n_models": _v.Int(2, _MAX_MODELS),
+                     "subset_ratio": _v.Float(0.0, 1.0, lo_open=True, hi_open=True), "seed": _v.Seed(), "device": lambda name, v: check_device(v),
+                     "chunk_size": _v.Int(1, _MAX_MODELS), "backend": _v.Choice(*BACKENDS), "top_k": _v.Int(1),
+                     "max_dense": _v.Int(0), "progress": _v.Bool()})
 def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_models: int = 100,
                  subset_ratio: float = 0.7, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
                  optimizer: str = "adam", weight_decay: float = 0.0, seed: int = 0, device: Any = "cpu",
@@ -207,18 +231,8 @@ def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_mode
     >>> res.mem.shape, res.n_models
     ((60,), 8)
     """
-    ds = as_dataset(data)
-    if ds.task != "classification":
-        raise RedundancyError("memorization needs a classification data set (integer labels)")
-    if not callable(make_model):
-        raise RedundancyError(f"make_model={make_model!r} is not callable; give a function returning a new model")
-    n_models = check_int("n_models", n_models, min_value=2, max_value=_MAX_MODELS)
-    subset_ratio = check_positive_float("subset_ratio", subset_ratio)
-    chunk_size = check_int("chunk_size", chunk_size, min_value=1, max_value=_MAX_MODELS)
-    seed = check_int("seed", seed, min_value=0)
-    check_choice("backend", backend, BACKENDS)
-    check_device(device)
-    sub, init, order = draw_runs(len(ds.y_train), n_models, subset_ratio, seed)
+    ds = data
+    sub, init, order = _draw_runs(len(ds.y_train), n_models, subset_ratio, seed)
     dkey, mkey = _fingerprint(make_model, ds)
     train_kw = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 "weight_decay": weight_decay}

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_module
+from redundancy._validation import check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.longtail.mismatch import as_scores
-from redundancy.training import evaluate
+from redundancy.longtail.mismatch import _as_scores, _classification
+from redundancy.training import check_device, evaluate
 
 __all__ = ["tail_flip_rates", "example_loss"]
 
@@ -35,6 +35,15 @@ def _tail_indices(y_split, y_train, n_classes: int, scores=None, fraction: float
     return order[:k], f"rarest-class {fraction:.0%}"
 
 
+def _fraction(name: str, value: Any) -> float:
+    if not (isinstance(value, float) and 0 < value <= 1):
+        raise RedundancyError(f"{name}={value!r} is not allowed; it must be a float in (0, 1]")
+    return value
+
+
+@_v.validate_params({"reference": check_module, "compressed": check_module,
+                     "data": _classification("tail_flip_rates"), "fraction": _fraction,
+                     "split": _v.Choice("test", "train"), "device": lambda name, v: check_device(v)})
 def tail_flip_rates(reference, compressed, data: Any, scores=None, *, fraction: float = 0.1, split: str = "test",
                     device: Any = "cpu") -> dict[str, Any]:
     """Flip rate of ``compressed`` against ``reference`` overall and on the long tail.
@@ -54,16 +63,9 @@ def tail_flip_rates(reference, compressed, data: Any, scores=None, *, fraction: 
     >>> tail_flip_rates(net, net, (X, y))["flip_rate"]
     0.0
     """
-    check_module("reference", reference)
-    check_module("compressed", compressed)
-    ds = as_dataset(data)
-    split = check_choice("split", split, ("test", "train"))
-    if ds.task != "classification":
-        raise RedundancyError("tail_flip_rates needs a classification data set (integer labels)")
-    if not (isinstance(fraction, float) and 0 < fraction <= 1):
-        raise RedundancyError(f"fraction={fraction!r} is not allowed; it must be a float in (0, 1]")
+    ds = data
     y = ds.y_test if split == "test" else ds.y_train
-    sc = as_scores(scores, len(y), split) if scores is not None else {}
+    sc = _as_scores(scores, len(y), split) if scores is not None else {}
     s = next(iter(sc.values())) if sc else None
     a = evaluate(reference, ds, split=split, device=device)
     b = evaluate(compressed, ds, split=split, device=device)
@@ -109,8 +111,7 @@ def example_loss(model, data: Any, *, split: str = "test", device: Any = "cpu") 
         raise RedundancyError("example_loss needs a classification data set (integer labels)")
     dev = check_device(device)
     model.to(dev)
-    p = next((t for t in model.parameters() if t.is_floating_point()), None)
-    dtype = p.dtype if p is not None else torch.float32
+    dtype = _v.model_dtype(model)
     X = torch.as_tensor(np.ascontiguousarray(ds.X_test if split == "test" else ds.X_train)).to(dev, dtype)
     y = torch.as_tensor(ds.y_test if split == "test" else ds.y_train).to(dev)
     out = predict(model, X)  # restores the model's state; wraps its errors; refuses NaN/inf outputs

@@ -13,16 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from redundancy.errors import RedundancyError
+from redundancy.plotting.pruning import _axes  # the one new-axes helper of the Displays
 
 __all__ = ["MismatchByScoreDisplay", "ClassFlipDisplay", "MemorizationDisplay"]
-
-
-def _axes(ax, size=(6.4, 4.8)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
 
 
 @dataclass

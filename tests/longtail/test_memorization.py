@@ -8,7 +8,8 @@ import pytest
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.longtail import draw_runs, estimate_memorization, load_fz_runs, memorization
+from redundancy.longtail import estimate_memorization, load_fz_runs, memorization
+from redundancy.longtail.subsample import draw_runs
 import redundancy.longtail.subsample as subsample
 
 
@@ -147,3 +148,30 @@ def test_load_fz_runs_per_run_and_stacked(tmp_path, rng):
         load_fz_runs(tmp_path)
     with pytest.raises(RedundancyError, match="not found"):
         load_fz_runs([tmp_path / "nope.npz"])
+
+
+@pytest.mark.parametrize("seed", [float("inf"), float("nan"), 0.0, True, -1, 2 ** 63])
+def test_memorization_and_draw_runs_refuse_a_seed_that_is_not_an_integer(seed):
+    from torch import nn
+
+    from redundancy.errors import RedundancyError
+    from redundancy.longtail import memorization
+    from redundancy.longtail.subsample import draw_runs
+
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype("float32"); y = np.arange(20) % 2
+    with pytest.raises(RedundancyError, match="seed"):
+        memorization(lambda: nn.Linear(3, 2), (X, y), n_models=2, epochs=1, seed=seed)
+    with pytest.raises(RedundancyError, match="seed"):
+        draw_runs(10, 2, 0.5, seed=seed)
+
+
+def test_memorization_takes_a_numpy_integer_seed():
+    from torch import nn
+
+    from redundancy.longtail import memorization
+
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype("float32"); y = np.arange(20) % 2
+    a = memorization(lambda: nn.Linear(3, 2), (X, y), n_models=2, epochs=1, seed=np.int64(4))
+    b = memorization(lambda: nn.Linear(3, 2), (X, y), n_models=2, epochs=1, seed=4)
+    assert a.settings["seed"] == 4 and type(a.settings["seed"]) is int
+    np.testing.assert_array_equal(a.mem, b.mem)

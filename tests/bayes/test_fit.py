@@ -1,12 +1,15 @@
-"""fit_spike_slab: result interface, regression noise, resume, refusals, planted features, CLI, displays."""
+"""bayes.fit: fit_spike_slab (result interface, regression noise, resume, refusals, planted features, CLI,
+displays), expected_calibration_error and posterior_predictive (checks, brute force, state restored)."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from redundancy.bayes import SpikeSlabResult, fit_spike_slab
+from redundancy.bayes import SpikeSlabResult, fit_spike_slab, posterior_predictive
+from redundancy.bayes.fit import expected_calibration_error
 from redundancy.bayes.curve import inclusion_curve
 from redundancy.cli import main
 from redundancy.errors import RedundancyError
@@ -120,3 +123,72 @@ def test_curve_display_and_cli(fitted, tmp_path, capsys):
     assert main(["bayes", "resnet20", "--data", "digits", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "BatchNorm2d" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("seed", [float("inf"), float("nan"), 1.0, True, -1, 2 ** 63])
+def test_fit_and_posterior_predictive_refuse_a_seed_that_is_not_an_integer(seed):
+    import numpy as np
+
+    from redundancy.bayes import fit_spike_slab
+    from redundancy.bayes.fit import posterior_predictive
+    from redundancy.errors import RedundancyError
+
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    with pytest.raises(RedundancyError, match="seed"):
+        fit_spike_slab((4,), (X, y), epochs=1, seed=seed)
+    res = fit_spike_slab((4,), (X, y), epochs=1, n_samples=2, seed=np.int64(0))
+    assert res.seed == 0 and type(res.seed) is int
+    with pytest.raises(RedundancyError, match="seed"):
+        posterior_predictive(res.net, X[:2], 2, seed=seed)
+
+
+def test_ece_refuses_bad_probabilities_and_labels():
+    p = np.array([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(RedundancyError, match="probs"):
+        expected_calibration_error(np.array([[2.0, -1.0]]), np.array([0]))
+    with pytest.raises(RedundancyError, match="probs"):
+        expected_calibration_error(np.array([[0.5, 0.1]]), np.array([0]))
+    with pytest.raises(RedundancyError, match="y"):
+        expected_calibration_error(p, np.array([0, 2]))
+    with pytest.raises(RedundancyError, match="y"):
+        expected_calibration_error(p, np.array([0, 0.5]))
+    with pytest.raises(RedundancyError, match="y"):
+        expected_calibration_error(p, np.array([0]))
+    with pytest.raises(RedundancyError, match="n_bins"):
+        expected_calibration_error(p, np.array([0, 1]), n_bins=0)
+
+
+def test_ece_against_brute_force():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(50, 4)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = rng.integers(0, 4, size=50)
+    conf, hit = p.max(1), p.argmax(1) == y
+    want = 0.0
+    for lo in np.arange(10) / 10:  # bins [lo, lo + 0.1)
+        m = (conf >= lo) & (conf < lo + 0.1)
+        if m.any():
+            want += m.mean() * abs(hit[m].mean() - conf[m].mean())
+    assert expected_calibration_error(p, y, n_bins=10) == pytest.approx(want, abs=1e-12)
+
+
+def test_posterior_predictive_checks_and_restores(tiny_fit):
+    res, (X, _) = tiny_fit
+    net = res.net
+    with pytest.raises(RedundancyError, match="net"):
+        posterior_predictive(nn.Linear(5, 2), X, 2, 0)
+    with pytest.raises(RedundancyError, match="X"):
+        posterior_predictive(net, X[:, :3], 2, 0)
+    with pytest.raises(RedundancyError, match="X"):
+        posterior_predictive(net, np.full((2, 5), np.nan), 2, 0)
+    with pytest.raises(RedundancyError, match="n_samples"):
+        posterior_predictive(net, X, 0, 0)
+    with pytest.raises(RedundancyError, match="seed"):
+        posterior_predictive(net, X, 2, -3)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng_state, mode = torch.random.get_rng_state(), net.mode
+    a = posterior_predictive(net, X[:7], 3, seed=1)
+    b = posterior_predictive(net, torch.as_tensor(X[:7]), 3, seed=1)
+    assert a.shape == (3, 7, 2) and torch.equal(a, b)
+    assert net.mode == mode and torch.equal(rng_state, torch.random.get_rng_state())
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())

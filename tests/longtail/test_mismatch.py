@@ -9,6 +9,7 @@ from torch import nn
 
 from redundancy.errors import RedundancyError
 from redundancy.longtail import estimate_memorization, mismatch_report, tail_flip_rates
+from redundancy.longtail.mismatch import as_scores, bin_edges
 
 
 def _fixed(pred, n_classes):
@@ -137,3 +138,80 @@ def test_tail_flip_rates_score_and_rarest_class():
     s[[0, 1, 2, 3]] = 1.0
     out = tail_flip_rates(_fixed(ref, 3), _fixed(cmp, 3), data, scores=s, fraction=0.1)
     assert out["tail_flip_rate"] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("n_bins", [1e-300, 0.5, "uniform:0", [1.0], True])
+def test_mismatch_report_refuses_bad_n_bins_without_scores(n_bins):
+    X = np.eye(4, dtype="float32"); y = np.array([0, 1, 0, 1])
+    with pytest.raises(RedundancyError, match="n_bins"):
+        mismatch_report(nn.Linear(4, 2), nn.Linear(4, 2), (X, y), n_bins=n_bins)
+
+
+@pytest.mark.parametrize("seed", [float("inf"), float("nan"), 1.0, True, -1, 2 ** 63])
+@pytest.mark.parametrize("scores", [None, [0.0, 0.0, 1.0, 0.0]])
+def test_mismatch_report_refuses_a_seed_that_is_not_an_integer(seed, scores):
+    X = np.eye(4, dtype="float32"); y = np.array([0, 1, 0, 1])
+    with pytest.raises(RedundancyError, match="seed"):
+        mismatch_report(nn.Linear(4, 2), nn.Linear(4, 2), (X, y), scores=scores, seed=seed)
+
+
+def test_mismatch_report_takes_a_numpy_integer_seed_and_echoes_an_int():
+    X = np.eye(4, dtype="float32"); y = np.array([0, 1, 0, 1])
+    rep = mismatch_report(nn.Linear(4, 2), nn.Linear(4, 2), (X, y), seed=np.int64(3), n_bins=np.int64(2))
+    assert type(rep.settings["seed"]) is int and rep.settings["seed"] == 3 and rep.settings["n_bins"] == 2
+
+
+@pytest.mark.parametrize("score,bins,match", [(None, 5, "score"), (np.array([1.0, np.nan]), 5, "score"),
+                                              (np.zeros((2, 2)), 5, "score"), (np.arange(4.0), 0, "bins"),
+                                              (np.arange(4.0), "uniform:0", "bins"),
+                                              (np.arange(4.0), "uniform:100000", "bins"),
+                                              (np.arange(4.0), "uniform:\u00b2", "bins"),
+                                              (np.arange(4.0), "uniform:" + "9" * 5000, "bins"),
+                                              (np.arange(4.0), [2.0, 1.0], "bins"), (np.arange(4.0), 10 ** 400, "bins"),
+                                              (np.arange(4.0), True, "bins")])
+def test_bin_edges_refuses(score, bins, match):
+    with pytest.raises(RedundancyError, match=match):
+        bin_edges(score, bins)
+
+
+@pytest.mark.parametrize("score", [np.array([-1e308, 1e308, 0.0]), np.full(4, 1.7976931348623157e308),
+                                   np.full(4, -1.7976931348623157e308), np.array([0.0, 5e-324]), np.full(3, 2.0)])
+@pytest.mark.parametrize("bins", [3, "uniform:4"])
+def test_bin_edges_extreme_scores_are_finite_and_increasing(score, bins):
+    e = bin_edges(score, bins)
+    assert np.isfinite(e).all() and (np.diff(e) > 0).all()
+    which = np.clip(np.searchsorted(e, score, side="right") - 1, 0, len(e) - 2)
+    assert ((e[which] <= score) | (which == 0)).all()  # every score lies in (or at the low end of) its bin
+
+
+def test_bin_edges_uniform_matches_linspace_and_constant_score():
+    s = np.array([0.0, 1.0, 4.0])
+    np.testing.assert_array_equal(bin_edges(s, "uniform:4"), np.linspace(0.0, 4.0, 5))
+    np.testing.assert_array_equal(bin_edges(np.full(3, 2.0), 5), [2.0, 3.0])
+
+
+def test_mismatch_report_extreme_scores_give_finite_bin_means(toy_data):
+    X, y = toy_data(40)
+    ref, cmp = nn.Linear(4, 2), nn.Linear(4, 2)
+    scores = np.where(np.arange(40) % 2 == 0, 1.7e308, 1.6e308)
+    rep = mismatch_report(ref, {"c": cmp}, (X, y), scores=scores, n_permutations=10)
+    means = [b["mean_score"] for b in rep.bins]
+    assert np.isfinite(means).all() and min(means) >= 1.6e308 * (1 - 1e-12)
+
+
+def test_mismatch_report_bounds_permutation_work(toy_data):
+    X, y = toy_data(10)
+    Xt, yt = toy_data(2001, seed=1)  # 10**6 shuffles x 2001 examples: above the 2 * 10**9 draws allowed
+    with pytest.raises(RedundancyError, match="random draws"):
+        mismatch_report(nn.Linear(4, 2), nn.Linear(4, 2), (X, y, Xt, yt), scores=np.arange(2001.0),
+                        n_permutations=10 ** 6)
+
+
+def test_as_scores_refuses():
+    with pytest.raises(RedundancyError, match="scores"):
+        as_scores(-10 ** 400, 3, "test")
+    with pytest.raises(RedundancyError, match="n"):
+        as_scores(np.zeros(3), float("nan"), "test")
+    with pytest.raises(RedundancyError, match="split"):
+        as_scores(np.zeros(3), 3, 0.5)
+    assert list(as_scores([1, 2, 3], 3, "train")) == ["score"]
