@@ -11,7 +11,8 @@ from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from redundancy.bayes import (expected_calibration_error, fit_spike_slab, inclusion_curve, kl_bernoulli, kl_normal,
-                              mlp, prune_to_counts, relaxed_bernoulli, small_cnn, spike_slab_kl)
+                              prune_to_counts, relaxed_bernoulli, spike_slab_kl)
+from redundancy.zoo.small import mlp, plain_cnn
 from redundancy.bayes.fit import posterior_predictive
 from redundancy.errors import RedundancyError
 
@@ -126,9 +127,9 @@ def test_mlp_builds_and_keeps_the_caller_rng():
     (dict(input_shape=(1, 8), channels=(2,), n_out=2.5), "n_out"),
     (dict(input_shape=(1, 8), channels=(2,), n_out=2, hidden=0), "hidden"),
     (dict(input_shape=(1, 8000, 8000), channels=(4096,), n_out=2), "parameters")])
-def test_small_cnn_refuses(kw, match):
+def test_plain_cnn_refuses(kw, match):
     with pytest.raises(RedundancyError, match=match):
-        small_cnn(**kw)
+        plain_cnn(**kw)
 
 
 # ----------------------------------------------------------------------------------- ECE

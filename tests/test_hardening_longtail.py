@@ -11,8 +11,8 @@ from redundancy.errors import RedundancyError
 from redundancy.longtail import draw_runs, example_loss, make_models, mismatch_report
 from redundancy.longtail.compressions import compression_suite, quantize_dynamic_int8, weight_sparsity
 from redundancy.longtail.mismatch import as_scores, bin_edges
-from redundancy.longtail.nets import mlp as lt_mlp
-from redundancy.longtail.nets import small_cnn as lt_cnn
+from redundancy.zoo.small import mlp_classifier as lt_mlp
+from redundancy.zoo.small import two_conv_cnn as lt_cnn
 
 
 def _data(n=30, d=4, seed=0):

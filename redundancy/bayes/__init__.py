@@ -7,7 +7,7 @@
   plain, smaller deterministic network.
 """
 
-from redundancy.bayes.convert import SpikeSlabNet, mlp, small_cnn, to_spike_slab
+from redundancy.bayes.convert import SpikeSlabNet, to_spike_slab
 from redundancy.bayes.fit import expected_calibration_error, fit_spike_slab
 from redundancy.bayes.kl import kl_bernoulli, kl_normal, relaxed_bernoulli, spike_slab_kl
 from redundancy.bayes.layers import (SpikeSlabConv1d, SpikeSlabConv2d, SpikeSlabConv3d, SpikeSlabLayer,
@@ -18,6 +18,6 @@ from redundancy.bayes.curve import InclusionCurve, inclusion_curve
 
 __all__ = ["fit_spike_slab", "SpikeSlabResult", "prune_by_inclusion", "PruneResult", "prune_by_magnitude",
            "prune_to_counts", "FeatureSelect", "inclusion_curve", "InclusionCurve",
-           "SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn",
+           "SpikeSlabNet", "to_spike_slab",
            "SpikeSlabLayer", "SpikeSlabLinear", "SpikeSlabConv1d", "SpikeSlabConv2d", "SpikeSlabConv3d",
            "kl_bernoulli", "kl_normal", "spike_slab_kl", "relaxed_bernoulli", "expected_calibration_error"]
