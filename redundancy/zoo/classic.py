@@ -30,6 +30,7 @@ from torch import nn
 import functools
 
 from redundancy._validation import check_choice, check_float, check_int, check_shape
+from redundancy._validation.limits import _first_line
 from redundancy.errors import RedundancyError
 
 #: limits of the zoo's arguments (stated in the messages): widths/channels, repeated blocks, classes,
@@ -188,7 +189,7 @@ def _bounded(builder):
         except RedundancyError:
             raise
         except Exception as exc:  # noqa: BLE001 - torch refuses some combinations of sizes
-            first = (str(exc).strip().splitlines() or [""])[0][:160]
+            first = _first_line(exc)[:160]
             raise RedundancyError(f"{builder.__name__}({', '.join(sorted(kw))}): these arguments do not give a "
                                   f"valid model ({type(exc).__name__}: {first})") from None
         n = sum(p.numel() for p in probe.parameters())

@@ -24,7 +24,7 @@ from torch import nn
 import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_param_count, check_seed, check_shape
 from redundancy.errors import RedundancyError
-from redundancy.zoo.classic import _INPUT_SHAPES, MODELS, _check_common
+from redundancy.zoo.classic import _INPUT_SHAPES, MAX_BLOCKS, MODELS, _bounded, _check_common, _widths
 
 #: Most parameters :func:`simple_cnn` builds (refused before anything is allocated).
 MAX_CNN_PARAMS = 100_000_000
@@ -36,6 +36,7 @@ _MAX_WIDTH = 100_000
 _MAX_LAYERS = 64
 
 
+@_bounded
 def small_cnn(*, in_channels: int = 1, num_classes: int = 10, dims: int = 2, widths=(16, 32, 32)) -> nn.Module:
     """A small plain CNN for digits (``dims=2``, input ``(1, 8, 8)``) or MNIST-1D (``dims=1``,
     input ``(1, 40)``): one ``conv(3) -> BN -> ReLU`` per width (the second with stride 2), global
@@ -47,11 +48,9 @@ def small_cnn(*, in_channels: int = 1, num_classes: int = 10, dims: int = 2, wid
     >>> small_cnn(dims=1)(torch.zeros(2, 1, 40)).shape
     torch.Size([2, 10])
     """
-    if dims not in (1, 2):
+    if isinstance(dims, bool) or dims not in (1, 2):
         raise RedundancyError(f"dims={dims!r} is not allowed; choose 1 (sequences) or 2 (images)")
-    widths = tuple(widths)
-    if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
-        raise RedundancyError(f"widths={widths!r} must be a non-empty tuple of positive integers")
+    widths = _widths("widths", widths, min_len=1, max_len=MAX_BLOCKS)
     _check_common(1.0, in_channels, num_classes)
     conv, bn, pool = ((nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d) if dims == 1
                       else (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d))
