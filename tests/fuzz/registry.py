@@ -54,6 +54,51 @@ SKIP = {
 UNHARDENED: frozenset[str] = frozenset()
 
 
+#: (callable, widened value kind) pairs that the widened fuzz still breaks on main (issue 22): a call
+#: whose failing argument is of that kind is counted (the summary shows it) but does not fail CI. Each
+#: entry names the escape; the lead removes it once the area's fix is merged. Kinds: see
+#: ``values.WIDE_VALUES`` (``values.kind_of`` tells a drawn argument's kind). Never add an entry to hide
+#: a new escape: fix the callable.
+_SPARSE = "a sparse tensor reaches numpy/torch ops (TypeError/NotImplementedError), not refused as a RedundancyError"
+KNOWN_ESCAPES: dict[tuple[str, str], str] = {
+    # found by the widened fuzz on main (FUZZ_PROFILE=fast), owner's area in brackets
+    ("redundancy.analysis.roi.RoiResult", "string"): "[analysis] a str dof field: ValueError: Unknown format code "
+                                                     "'d' in the repr",
+    ("redundancy.linear.bounds.ErrorBound", "nd-array"): "[core] an array error field: TypeError: unsupported format "
+                                                         "string passed to numpy.ndarray.__format__",
+    ("redundancy.linear.dof.DofResult", "nd-array"): "[core] an array dof field: ValueError: truth value of an array "
+                                                     "is ambiguous",
+    ("redundancy.validation.study.study_cases", "nd-array"): "[core] quick=array([2.5, 2.5]): ValueError: truth value "
+                                                             "of an array is ambiguous",
+    ("redundancy.validation.study.study_cases", "sparse-tensor"): "[core] quick=<sparse tensor>: RuntimeError: Boolean "
+                                                                  "value of Tensor is ambiguous",
+    ("redundancy.training.common.check_device", "meta-model"): "[lowrank] device=<a module>: RedundancyError with a "
+                                                               "multi-line message (the module's repr)",
+    ("redundancy.longtail.fz_runs.load_fz_runs", "sparse-tensor"): "[bayeslt] paths=<sparse tensor>: RedundancyError "
+                                                                   "with a multi-line message (the tensor's repr)",
+    ("redundancy.bayes.fit.expected_calibration_error", "sparse-tensor"): f"[bayeslt] {_SPARSE}",
+    ("redundancy.bayes.kl.kl_normal", "sparse-tensor"): f"[bayeslt] {_SPARSE}",
+    ("redundancy.bayes.kl.spike_slab_kl", "sparse-tensor"): f"[bayeslt] {_SPARSE}",
+    ("redundancy.evbmf", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.multilinear.multilinear_rank", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.tt_decompose.conv_view", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.tt_decompose.cp3_factors", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.tt_decompose.tt_svd_factors", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.pruning.groups.masked_forward", "sparse-tensor"): f"[channels] {_SPARSE}",
+    ("redundancy.scoreboard.figures.draw_bars", "sparse-tensor"): f"[channels] {_SPARSE}",
+    ("redundancy.scoreboard.figures.draw_matrix", "sparse-tensor"): f"[channels] {_SPARSE}",
+}
+
+
+def known_escape(name: str, kwargs: dict) -> str | None:
+    """The reason a failing call of ``name`` with ``kwargs`` is a known escape, or None."""
+    for v in kwargs.values():
+        reason = KNOWN_ESCAPES.get((name, V.kind_of(v)))
+        if reason:
+            return reason
+    return None
+
+
 @dataclass
 class Target:
     """How to fuzz one callable: ``kwargs`` draws a dict of arguments (``"*"`` holds positional ones)."""
