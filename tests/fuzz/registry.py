@@ -205,6 +205,7 @@ def _core_rows(T) -> dict[str, Target]:
     from redundancy import data as D
     from redundancy.lowrank import multilinear as ML
     from redundancy import training as TR
+    from redundancy.zoo import small as ZS
 
     models_shapes = _model_call()
     rows = {
@@ -284,6 +285,13 @@ def _core_rows(T) -> dict[str, Target]:
             lambda n, b, g, o: {"n": n, "batch_size": b, "generator": g, **o}, st.integers(0, 20) | V.ints(),
             st.integers(1, 8) | V.ints(), st.just(None).map(lambda _: torch.Generator().manual_seed(0)) |
             V.anything(), _opt(shuffle=st.booleans() | V.odd_scalars())), oracle=_batches_oracle),
+        "redundancy.zoo.small.two_conv_cnn": T(ZS.two_conv_cnn, _opt(
+            input_shape=V.mostly(st.sampled_from([(1, 8, 8), (1, 40), (2, 6)]), V.shapes_for((1, 8, 8))),
+            num_classes=V.mostly(st.integers(2, 5), V.ints()), width=V.mostly(st.integers(1, 8), V.ints()))),
+        "redundancy.zoo.small.mlp_classifier": T(ZS.mlp_classifier, _opt(
+            input_shape=V.mostly(st.sampled_from([(1, 8, 8), (5,)]), V.shapes_for((1, 8, 8))),
+            num_classes=V.mostly(st.integers(2, 5), V.ints()),
+            hidden=V.mostly(st.lists(st.integers(1, 8), max_size=2).map(tuple), V.odd_containers()))),
         "redundancy.plotting.RoiDisplay.plot": T(_roi_plot, st.builds(
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
