@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from redundancy.bayes import fit_spike_slab
-    from redundancy.zoo import plain_cnn
+    from redundancy.zoo.small import plain_cnn
     from redundancy.bayes.curve import inclusion_curve
     from redundancy.bayes.prune import prune_by_inclusion
     from redundancy.data import load_digits_data, load_mnist1d
