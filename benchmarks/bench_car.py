@@ -3,7 +3,7 @@
 Baseline (the loop CAR is usually written as): for every output channel of every conv layer, deep-copy
 the model, zero the filter (and its BatchNorm scale and shift), and evaluate the copy on the test set
 with :func:`redundancy.training.evaluate`. Ours: :func:`redundancy.pruning.car_scores` with
-``batch_masks`` variants per pass. Same model (a trained :func:`redundancy.pruning.simple_cnn`),
+``batch_masks`` variants per pass. Same model (a trained :func:`redundancy.zoo.simple_cnn`),
 same data, same run; the scores must be identical. Prints ``ratio = baseline/ours`` from medians of
 the process CPU time (single thread).
 
@@ -54,7 +54,8 @@ def timed(fn, repeats):
 
 def main(argv=None):
     from redundancy.data import load_digits_data, load_mnist1d
-    from redundancy.pruning import car_scores, simple_cnn
+    from redundancy.pruning import car_scores
+    from redundancy.zoo import simple_cnn
     from redundancy.training import train
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

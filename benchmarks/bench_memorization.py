@@ -6,7 +6,7 @@ over stacked parameters). Baseline: the same ``T`` models (same initial weights,
 seeds, settings) trained one after another with :func:`redundancy.training.train`. Both give the
 same weights up to float rounding (checked here: the largest weight difference is reported).
 Data: scikit-learn digits (1257 training images, 8x8), subsets of 880; models: an MLP 64-128-10 and
-the small CNN of :mod:`redundancy.longtail.nets` (width 8). ``ratio = baseline / ours`` from the
+the small CNN of :func:`redundancy.zoo.small.two_conv_cnn` (width 8). ``ratio = baseline / ours`` from the
 medians of the time per model over ``repeats`` alternated runs.
 
 Usage::
@@ -31,14 +31,15 @@ import torch
 import redundancy
 from redundancy.data import load_digits_data
 from redundancy.longtail.subsample import draw_runs, make_models
-from redundancy.longtail.nets import mlp, small_cnn
+from redundancy.zoo.small import mlp_classifier, two_conv_cnn
 from redundancy.training import train, train_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(arch, ds, T, epochs, repeats, batch_size=64, lr=1e-3):
-    make = {"mlp": lambda: mlp((1, 8, 8), 10, hidden=(128,)), "cnn": lambda: small_cnn((1, 8, 8), 10, width=8)}[arch]
+    make = {"mlp": lambda: mlp_classifier((1, 8, 8), 10, hidden=(128,)),
+            "cnn": lambda: two_conv_cnn((1, 8, 8), 10, width=8)}[arch]
     sub, init, order = draw_runs(len(ds.y_train), T, 0.7, seed=0)
     kw = dict(epochs=epochs, batch_size=batch_size, lr=lr)
     t_ours, t_base, diff = [], [], 0.0

@@ -27,7 +27,7 @@ import torch
 
 from redundancy.bayes import fit_spike_slab
 from redundancy.bayes.fit import expected_calibration_error
-from redundancy.bayes.convert import mlp, small_cnn
+from redundancy.zoo.small import mlp, plain_cnn
 from redundancy.bayes.prune import prune_by_inclusion, prune_by_magnitude
 from redundancy.data import load_digits_data, load_mnist1d
 from redundancy.parallel import run_tasks
@@ -40,7 +40,7 @@ def build(kind, ds, seed):
     if kind == "mlp":
         return mlp(ds.input_shape, (64, 32), ds.n_classes, seed=seed)
     widths = (8, 16) if ds.name == "digits" else (16, 16)
-    return small_cnn(ds.input_shape, widths, ds.n_classes, seed=seed)
+    return plain_cnn(ds.input_shape, widths, ds.n_classes, seed=seed)
 
 
 def scores(model, ds):

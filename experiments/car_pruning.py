@@ -1,6 +1,6 @@
 """CAR pruning against baselines on small CNNs trained on digits and MNIST-1D.
 
-For each data set and seed a :func:`redundancy.pruning.simple_cnn` (conv-BN-ReLU-maxpool x2, widths
+For each data set and seed a :func:`redundancy.zoo.simple_cnn` (conv-BN-ReLU-maxpool x2, widths
 16 and 32, linear classifier) is trained with :func:`redundancy.training.train`. Then for every
 criterion (greedy CAR with recomputation after each removal, L1, L2, random, mean |activation|,
 first-order Taylor), every fraction (25/50/75 %) and every scope (each conv layer alone, and the
@@ -51,7 +51,7 @@ def dataset(name: str, n: int):
 
 def trained(name: str, seed: int, cfg: dict, cache: str):
     """The trained CNN for (data set, seed), its weights cached in ``cache``."""
-    from redundancy.pruning import simple_cnn
+    from redundancy.zoo import simple_cnn
     from redundancy.training import train
 
     ds = dataset(name, cfg["mnist1d_samples"])

@@ -3,7 +3,7 @@ concentrate on memorized examples (Dam et al., arXiv 2306.06238)?
 
 Per data set:
 
-1. Reference: the small CNN of :mod:`redundancy.longtail.nets` trained on the whole training split
+1. Reference: the small CNN of :func:`redundancy.zoo.small.two_conv_cnn` trained on the whole training split
    (``redundancy.training.train``, Adam).
 2. Memorization and influence: Feldman-Zhang subsampling (:func:`redundancy.longtail.memorization`)
    with ``T`` MLPs (one hidden layer of 256) each trained on a random 70 % subset, vmapped
@@ -38,7 +38,7 @@ import redundancy
 from redundancy.data import load_digits_data, load_mnist1d
 from redundancy.longtail import example_loss, memorization, mismatch_report
 from redundancy.longtail.compressions import compression_suite, weight_sparsity
-from redundancy.longtail.nets import mlp, small_cnn
+from redundancy.zoo.small import mlp_classifier, two_conv_cnn
 from redundancy.training import evaluate, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ MEM_BINS = [-1.0, 0.1, 0.3, 0.5, 0.7, 1.0]  # memorization bins (values below -1
 
 
 def make_mlp(input_shape, hidden):
-    return mlp(input_shape, 10, hidden=(hidden,))
+    return mlp_classifier(input_shape, 10, hidden=(hidden,))
 
 
 def run_dataset(name, cfg, out, cache, progress):
@@ -54,7 +54,7 @@ def run_dataset(name, cfg, out, cache, progress):
     shape = ds.input_shape
     t0 = time.perf_counter()
     torch.manual_seed(0)
-    ref = small_cnn(shape, 10, width=cfg["width"][name])
+    ref = two_conv_cnn(shape, 10, width=cfg["width"][name])
     train(ref, ds, epochs=cfg["ref_epochs"], batch_size=64, lr=2e-3, seed=0, progress=progress)
     t_ref = time.perf_counter() - t0
     ref_eval = evaluate(ref, ds)

@@ -12,7 +12,8 @@ import torch
 from redundancy.cli import commands as cli
 from redundancy.errors import RedundancyError
 from redundancy.plotting import CARCurveDisplay, ClasswiseCARDisplay, FilterDisplay, PruningAccuracyDisplay
-from redundancy.pruning import car_scores, simple_cnn
+from redundancy.pruning import car_scores
+from redundancy.zoo import simple_cnn
 
 from test_car import _cnn, _data
 

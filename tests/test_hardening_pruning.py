@@ -181,7 +181,7 @@ def test_car_prune_and_finetuned_curve_refuse_bad_options():
 
 def test_simple_cnn_refuses_absurd_sizes_before_allocating():
     from redundancy.counts import parameter_count
-    from redundancy.pruning.models import MAX_CNN_PARAMS, simple_cnn
+    from redundancy.zoo.small import MAX_CNN_PARAMS, simple_cnn
 
     for kw, name in (({"in_channels": 2 ** 64}, "in_channels"), ({"widths": (10 ** 7,)}, "widths"),
                      ({"kernel_size": 1000}, "kernel_size"), ({"seed": 2 ** 64}, "seed"),

@@ -78,12 +78,12 @@ def test_refuses_bad_input():
 def test_same_per_model_correctness_on_digits_cnn():
     from redundancy.data import load_digits_data
     from redundancy.longtail.subsample import draw_runs, make_models
-    from redundancy.longtail.nets import small_cnn
+    from redundancy.zoo.small import two_conv_cnn
     from redundancy.training import evaluate
 
     ds = load_digits_data(seed=0).subsample(300, seed=0)
     sub, init, order = draw_runs(300, 3, 0.7, seed=0)
-    models = make_models(lambda: small_cnn((1, 8, 8), 10, width=4), init)
+    models = make_models(lambda: two_conv_cnn((1, 8, 8), 10, width=4), init)
     refs = copy.deepcopy(models)
     train_ensemble(models, ds, sub, seeds=order, epochs=2, lr=3e-3)
     for t in range(3):

@@ -20,7 +20,6 @@ not a ``Sequential``), attention, recurrent layers, and any other module.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 
 import torch
@@ -40,11 +39,6 @@ PASS_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh
               nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
               nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Flatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
               nn.Dropout3d)
-_MAX_WIDTH = 100_000
-_MAX_LAYERS = 64
-#: most parameters of a network built by :func:`mlp` or :func:`small_cnn` (200 MB in float32)
-_MAX_PARAMS = 50_000_000
-
 
 
 def _flat_leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
@@ -136,47 +130,6 @@ class SpikeSlabNet(nn.Module):
         return sum(m.kl() for _, m in self.weight_layers())
 
 
-@_v.validate_params({"input_shape": _v.Shape(1), "widths": _v.Items(_v.Int(1, _MAX_WIDTH), max_len=_MAX_LAYERS),
-                     "n_out": _v.Int(1, _MAX_WIDTH), "seed": _v.Seed()})
-def mlp(input_shape: Sequence[int], widths: Sequence[int], n_out: int, *, seed: int = 0) -> nn.Sequential:
-    """``Flatten, Linear(d, w1), ReLU, ..., Linear(w_L, n_out)`` with ``d = prod(input_shape)``.
-
-    Parameters
-    ----------
-    input_shape : tuple of int
-        One example's shape (at most ``MAX_NUMEL`` entries in all).
-    widths : sequence of int
-        Hidden widths, each in [1, 100000], at most 64 of them (empty: one linear layer).
-    n_out : int
-        Outputs (classes or targets), in [1, 100000].
-    seed : int
-        Seeds the initialisation (the caller's torch RNG is not changed).
-
-    Refuses a network of more than 50 million parameters.
-
-    Examples
-    --------
-    >>> mlp((1, 8, 8), (16,), 10)
-    Sequential(
-      (0): Flatten(start_dim=1, end_dim=-1)
-      (1): Linear(in_features=64, out_features=16, bias=True)
-      (2): ReLU()
-      (3): Linear(in_features=16, out_features=10, bias=True)
-    )
-    """
-    d = math.prod(input_shape)
-    sizes = (d, *widths, n_out)
-    _v.check_param_count("mlp", sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), _MAX_PARAMS)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        layers: list[nn.Module] = [nn.Flatten()]
-        for w in widths:
-            layers += [nn.Linear(d, w), nn.ReLU()]
-            d = w
-        layers.append(nn.Linear(d, n_out))
-    return nn.Sequential(*layers)
-
-
 _PROB = _v.Float(0.0, 1.0, lo_open=True, hi_open=True)
 
 
@@ -197,6 +150,7 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
 
     Examples
     --------
+    >>> from redundancy.zoo import mlp
     >>> net = to_spike_slab(mlp((5,), (4,), 2), (5,), select_features=True)
     >>> [(n, type(m).__name__) for n, m in net.weight_layers()]
     [('1', 'SpikeSlabLinear'), ('3', 'SpikeSlabLinear')]
@@ -230,53 +184,3 @@ def to_spike_slab(model: nn.Module, input_shape: Sequence[int], *, prior_inclusi
         raise RedundancyError(f"the model does not accept inputs of shape {tuple(input_shape)} "
                               f"({type(exc).__name__}: {_v._first_line(exc)[:200]})") from None
     return net.set_mode("relaxed")
-
-
-@_v.validate_params({"input_shape": _v.Shape(2, 3, max_numel=_v.MAX_NUMEL),
-                     "channels": _v.Items(_v.Int(1, 4096), min_len=1, max_len=8), "n_out": _v.Int(1, _MAX_WIDTH),
-                     "hidden": _v.Int(1, _MAX_WIDTH), "seed": _v.Seed()})
-def small_cnn(input_shape: Sequence[int], channels: Sequence[int], n_out: int, *, hidden: int = 32,
-              seed: int = 0) -> nn.Sequential:
-    """A plain CNN for ``(C, L)`` or ``(C, H, W)`` inputs: per entry of ``channels`` a 3-wide conv
-    (padding 1), ReLU and max-pooling by 2 (while the size allows), then ``Flatten``,
-    ``Linear(·, hidden)``, ReLU, ``Linear(hidden, n_out)``.
-
-    Parameters
-    ----------
-    input_shape : (C, L) or (C, H, W)
-    channels : sequence of int
-        1 to 8 conv widths, each in [1, 4096].
-    n_out, hidden : int
-        Outputs and width of the hidden linear layer, each in [1, 100000].
-    seed : int
-        Seeds the initialisation (the caller's torch RNG is not changed).
-
-    Refuses a network of more than 50 million parameters.
-
-    Examples
-    --------
-    >>> small_cnn((1, 8, 8), (4, 8), 10)(torch.zeros(2, 1, 8, 8)).shape
-    torch.Size([2, 10])
-    """
-    shape = input_shape
-    conv, pool = (nn.Conv1d, nn.MaxPool1d) if len(shape) == 2 else (nn.Conv2d, nn.MaxPool2d)
-    k = 3 ** (len(shape) - 1)
-    n_params, c, size = 0, shape[0], list(shape[1:])
-    for w in channels:
-        n_params += (c * k + 1) * w
-        size = [s // 2 for s in size] if min(size) >= 2 else size
-        c = w
-    n_params += (c * math.prod(size) + 1) * hidden + (hidden + 1) * n_out
-    _v.check_param_count("small_cnn", n_params, _MAX_PARAMS)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        layers: list[nn.Module] = []
-        c, size = shape[0], list(shape[1:])
-        for w in channels:
-            layers += [conv(c, w, 3, padding=1), nn.ReLU()]
-            if min(size) >= 2:
-                layers.append(pool(2))
-                size = [s // 2 for s in size]
-            c = w
-        layers += [nn.Flatten(), nn.Linear(c * math.prod(size), hidden), nn.ReLU(), nn.Linear(hidden, n_out)]
-    return nn.Sequential(*layers)

@@ -29,7 +29,8 @@ from torch.nn import functional as F
 
 import redundancy._validation as _v
 from redundancy._validation import check_positive_float
-from redundancy.bayes.convert import WEIGHT_TYPES, SpikeSlabNet, _flat_leaves, mlp, to_spike_slab
+from redundancy.bayes.convert import WEIGHT_TYPES, SpikeSlabNet, _flat_leaves, to_spike_slab
+from redundancy.zoo.small import mlp
 from redundancy.bayes.result import SpikeSlabResult
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError, UnsupportedLayerError
@@ -285,7 +286,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     model_or_widths : nn.Sequential or sequence of int
         A model to convert (see :mod:`redundancy.bayes.convert`; its weights are the initial
         posterior means and it is not changed), or hidden widths of a ReLU MLP built by
-        :func:`redundancy.bayes.convert.mlp` (seeded with ``seed``).
+        :func:`redundancy.zoo.mlp` (seeded with ``seed``).
     data : Dataset or arrays
         Classification (integer labels) or regression (float targets).
     prior_inclusion : float

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from redundancy.bayes import fit_spike_slab
-    from redundancy.bayes.convert import small_cnn
+    from redundancy.zoo.small import plain_cnn
     from redundancy.bayes.curve import inclusion_curve
     from redundancy.bayes.prune import prune_by_inclusion
     from redundancy.data import load_digits_data, load_mnist1d
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model.startswith("mlp:"):
         model = _widths(args.model, "mlp:")
     elif args.model.startswith("cnn:"):
-        model = small_cnn(ds.input_shape, _widths(args.model, "cnn:"), ds.n_classes, seed=args.seed)
+        model = plain_cnn(ds.input_shape, _widths(args.model, "cnn:"), ds.n_classes, seed=args.seed)
     else:
         model, _ = load_model(args.model, dict(args.model_arg))
     res = fit_spike_slab(model, ds, prior_inclusion=args.prior_inclusion, slab_scale=args.slab_scale,

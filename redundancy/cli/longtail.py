@@ -23,7 +23,7 @@ from redundancy.errors import RedundancyError
 EXAMPLES = """examples:
   redundancy longtail mypkg.nets:ref mypkg.nets:small --data digits --ref-weights ref.pt \\
       --compressed-weights small.pt --out lt
-  redundancy longtail redundancy.longtail.nets:small_cnn redundancy.longtail.nets:small_cnn \\
+  redundancy longtail redundancy.zoo.small:two_conv_cnn redundancy.zoo.small:two_conv_cnn \\
       --ref-arg input_shape=1,40 --compressed-arg width=8 --data mnist1d --memorization-models 64 --out lt
 
 exit codes: 0 success, 1 a computation failed, 2 a bad argument.

@@ -1,6 +1,6 @@
 """``redundancy prune MODEL --data digits|mnist1d --criterion car --target 0.5 --out DIR``.
 
-MODEL is ``cnn`` (:func:`redundancy.pruning.simple_cnn`, 1-D or 2-D to fit the data), a zoo name
+MODEL is ``cnn`` (:func:`redundancy.zoo.simple_cnn`, 1-D or 2-D to fit the data), a zoo name
 (built with ``in_channels=1, num_classes=10`` unless ``--model-arg`` says otherwise) or
 ``package.module:factory``. Without ``--weights`` the model is first trained for ``--epochs``
 (default 20) with :func:`redundancy.training.train`, since pruning an untrained network measures
@@ -66,7 +66,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def _build(args, ds):
     from redundancy.checkpoint import load_weights
     from redundancy.cli.common import load_model
-    from redundancy.pruning import simple_cnn
+    from redundancy.zoo import simple_cnn
 
     kw = dict(args.model_arg)
     ndim = len(ds.input_shape) - 1

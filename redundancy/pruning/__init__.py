@@ -13,10 +13,8 @@ from redundancy.pruning.baselines import (BASELINES, ChannelScores, activation_s
 from redundancy.pruning.car import CARResult, car_scores, layer_redundancy
 from redundancy.pruning.greedy import CRITERIA, PruneResult, car_prune, finetuned_curve, prune
 from redundancy.pruning.groups import ChannelGroup, find_groups, masked_forward, prune_units
-from redundancy.pruning.models import simple_cnn
 
 __all__ = ["CARResult", "car_scores", "layer_redundancy", "PruneResult", "prune", "car_prune", "finetuned_curve",
            "CRITERIA",
            "ChannelScores", "baseline_scores", "l1_scores", "l2_scores", "random_scores", "activation_scores",
-           "taylor_scores", "BASELINES", "ChannelGroup", "find_groups", "masked_forward", "prune_units",
-           "simple_cnn"]
+           "taylor_scores", "BASELINES", "ChannelGroup", "find_groups", "masked_forward", "prune_units"]

@@ -1,10 +1,10 @@
-"""bayes.convert: mlp, small_cnn and to_spike_slab refuse bad arguments."""
+"""bayes.convert: zoo.small.mlp, zoo.small.plain_cnn and bayes.convert.to_spike_slab refuse bad arguments."""
 
 import pytest
 import torch
 from torch import nn
 
-from redundancy.bayes.convert import mlp, small_cnn
+from redundancy.zoo.small import mlp, plain_cnn
 from redundancy.errors import RedundancyError
 
 
@@ -35,9 +35,9 @@ def test_mlp_builds_and_keeps_the_caller_rng():
     (dict(input_shape=(1, 8), channels=(2,), n_out=2.5), "n_out"),
     (dict(input_shape=(1, 8), channels=(2,), n_out=2, hidden=0), "hidden"),
     (dict(input_shape=(1, 8000, 8000), channels=(4096,), n_out=2), "parameters")])
-def test_small_cnn_refuses(kw, match):
+def test_plain_cnn_refuses(kw, match):
     with pytest.raises(RedundancyError, match=match):
-        small_cnn(**kw)
+        plain_cnn(**kw)
 
 
 @pytest.mark.parametrize("kw,match", [(dict(prior_inclusion=1.001), "prior_inclusion"),

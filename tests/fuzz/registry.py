@@ -3,10 +3,20 @@
 ``REGISTRY`` maps a dotted name (``"redundancy.count_macs"``) to a :class:`Target`: a hypothesis
 strategy for the keyword arguments, an optional oracle and the result fields allowed to be
 non-finite. Add a new public function by adding one row; callables that have no row are
-**discovered** (``discover()``) from ``redundancy.__all__``, the ``__all__`` of every module of the
-subpackages, and the companion packages (``redundancy.lowrank.search``, ``redundancy.pruning``,
-``redundancy.bayes``, ``redundancy.longtail``, ``redundancy.scoreboard``) when they import, and
-get generic strategies chosen from their signature (parameter names, defaults and annotations).
+**discovered** (``discover()``) from the package's faces and get generic strategies chosen from
+their signature (parameter names, defaults and annotations).
+
+The faces (found again on every run, so a face that grows or shrinks needs no edit here):
+
+* ``redundancy.__all__``;
+* every public subpackage's face, the ``__all__`` of its ``__init__`` (a subpackage whose
+  ``__init__`` has no ``__all__`` yet falls back to the ``__all__`` of its public modules);
+* every public base module's ``__all__`` (``counts``, ``data``, ``parallel``, ``checkpoint``,
+  ``errors``, ...).
+
+Explicit rows whose callable is no longer on a face still run (they test what they test); a rows
+file that no longer loads (a name it imports was removed) does not break collection: it is reported
+by ``test_rows_files_load``.
 """
 
 from __future__ import annotations
@@ -27,12 +37,11 @@ from tests.fuzz import values as V
 from tests.fuzz.oracles import (_analyze_oracle, _cp_oracle, _error_oracle, _flop_oracle, _params_oracle,
                                 _sample_oracle, _tensor_oracle, _tucker_oracle)
 
-SUBPACKAGES = ("redundancy.linear", "redundancy.lowrank", "redundancy.analysis", "redundancy.validation",
-               "redundancy.plotting")
-BASE_MODULES = ("redundancy.counts", "redundancy.data", "redundancy.training", "redundancy.parallel",
-                "redundancy.checkpoint", "redundancy.zoo")
-COMPANIONS = ("redundancy.lowrank.search", "redundancy.pruning", "redundancy.bayes", "redundancy.longtail",
-              "redundancy.scoreboard")
+#: parts of the package the API fuzz does not discover (with the reason)
+EXCLUDED_PARTS = {
+    "redundancy.cli": "driven through its argv by tests/fuzz/test_fuzz_cli.py",
+    "redundancy.__main__": "the console entry point (test_fuzz_cli.py)",
+}
 #: callables the fuzz does not drive directly (with the reason)
 SKIP = {
     "redundancy.validation.study.run_study": "minutes per call even in quick mode; covered by the CLI fuzz",
@@ -43,6 +52,51 @@ SKIP = {
 #: counted as xfail (not skipped), so CI shows how many remain; each one leaves this set when it is
 #: hardened. Empty since issue 12 was closed: every discovered callable must pass.
 UNHARDENED: frozenset[str] = frozenset()
+
+
+#: (callable, widened value kind) pairs that the widened fuzz still breaks on main (issue 22): a call
+#: whose failing argument is of that kind is counted (the summary shows it) but does not fail CI. Each
+#: entry names the escape; the lead removes it once the area's fix is merged. Kinds: see
+#: ``values.WIDE_VALUES`` (``values.kind_of`` tells a drawn argument's kind). Never add an entry to hide
+#: a new escape: fix the callable.
+_SPARSE = "a sparse tensor reaches numpy/torch ops (TypeError/NotImplementedError), not refused as a RedundancyError"
+KNOWN_ESCAPES: dict[tuple[str, str], str] = {
+    # found by the widened fuzz on main (FUZZ_PROFILE=fast), owner's area in brackets
+    ("redundancy.analysis.roi.RoiResult", "string"): "[analysis] a str dof field: ValueError: Unknown format code "
+                                                     "'d' in the repr",
+    ("redundancy.linear.bounds.ErrorBound", "nd-array"): "[core] an array error field: TypeError: unsupported format "
+                                                         "string passed to numpy.ndarray.__format__",
+    ("redundancy.linear.dof.DofResult", "nd-array"): "[core] an array dof field: ValueError: truth value of an array "
+                                                     "is ambiguous",
+    ("redundancy.validation.study.study_cases", "nd-array"): "[core] quick=array([2.5, 2.5]): ValueError: truth value "
+                                                             "of an array is ambiguous",
+    ("redundancy.validation.study.study_cases", "sparse-tensor"): "[core] quick=<sparse tensor>: RuntimeError: Boolean "
+                                                                  "value of Tensor is ambiguous",
+    ("redundancy.training.common.check_device", "meta-model"): "[lowrank] device=<a module>: RedundancyError with a "
+                                                               "multi-line message (the module's repr)",
+    ("redundancy.longtail.fz_runs.load_fz_runs", "sparse-tensor"): "[bayeslt] paths=<sparse tensor>: RedundancyError "
+                                                                   "with a multi-line message (the tensor's repr)",
+    ("redundancy.bayes.fit.expected_calibration_error", "sparse-tensor"): f"[bayeslt] {_SPARSE}",
+    ("redundancy.bayes.kl.kl_normal", "sparse-tensor"): f"[bayeslt] {_SPARSE}",
+    ("redundancy.bayes.kl.spike_slab_kl", "sparse-tensor"): f"[bayeslt] {_SPARSE}",
+    ("redundancy.evbmf", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.multilinear.multilinear_rank", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.tt_decompose.conv_view", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.tt_decompose.cp3_factors", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.lowrank.tt_decompose.tt_svd_factors", "sparse-tensor"): f"[lowrank] {_SPARSE}",
+    ("redundancy.pruning.groups.masked_forward", "sparse-tensor"): f"[channels] {_SPARSE}",
+    ("redundancy.scoreboard.figures.draw_bars", "sparse-tensor"): f"[channels] {_SPARSE}",
+    ("redundancy.scoreboard.figures.draw_matrix", "sparse-tensor"): f"[channels] {_SPARSE}",
+}
+
+
+def known_escape(name: str, kwargs: dict) -> str | None:
+    """The reason a failing call of ``name`` with ``kwargs`` is a known escape, or None."""
+    for v in kwargs.values():
+        reason = KNOWN_ESCAPES.get((name, V.kind_of(v)))
+        if reason:
+            return reason
+    return None
 
 
 @dataclass
@@ -139,17 +193,19 @@ def _batches_oracle(args, result):
     return None
 
 
-def _explicit() -> dict[str, Target]:
+def T(fn, kwargs, **kw) -> Target:
+    """One explicit row."""
+    return Target(fn=fn, kwargs=kwargs, **kw)
+
+
+def _core_rows(T) -> dict[str, Target]:
+    """The rows of the package's top-level face and base modules."""
     import redundancy as R
     from redundancy import checkpoint as C
     from redundancy import data as D
     from redundancy.lowrank import multilinear as ML
     from redundancy import training as TR
-    from tests.fuzz import lowrank_rows as LR
-    from tests.fuzz.rows_pruning_scoreboard import rows as _pruning_scoreboard_rows
-
-    def T(fn, kwargs, **kw):
-        return Target(fn=fn, kwargs=kwargs, **kw)
+    from redundancy.zoo import small as ZS
 
     models_shapes = _model_call()
     rows = {
@@ -229,15 +285,44 @@ def _explicit() -> dict[str, Target]:
             lambda n, b, g, o: {"n": n, "batch_size": b, "generator": g, **o}, st.integers(0, 20) | V.ints(),
             st.integers(1, 8) | V.ints(), st.just(None).map(lambda _: torch.Generator().manual_seed(0)) |
             V.anything(), _opt(shuffle=st.booleans() | V.odd_scalars())), oracle=_batches_oracle),
+        "redundancy.zoo.small.two_conv_cnn": T(ZS.two_conv_cnn, _opt(
+            input_shape=V.mostly(st.sampled_from([(1, 8, 8), (1, 40), (2, 6)]), V.shapes_for((1, 8, 8))),
+            num_classes=V.mostly(st.integers(2, 5), V.ints()), width=V.mostly(st.integers(1, 8), V.ints()))),
+        "redundancy.zoo.small.mlp_classifier": T(ZS.mlp_classifier, _opt(
+            input_shape=V.mostly(st.sampled_from([(1, 8, 8), (5,)]), V.shapes_for((1, 8, 8))),
+            num_classes=V.mostly(st.integers(2, 5), V.ints()),
+            hidden=V.mostly(st.lists(st.integers(1, 8), max_size=2).map(tuple), V.odd_containers()))),
         "redundancy.plotting.RoiDisplay.plot": T(_roi_plot, st.builds(
             lambda o: {"roi": _roi_result(), **o}, _opt(kind=st.sampled_from(["ratios", "cost", "x"]),
                                                          ax=st.sampled_from(["abc", 3, None]),
                                                          months=V.arrays()))),
-        **LR.rows(T),
-        **_pruning_scoreboard_rows(),  # tests/fuzz/rows_pruning_scoreboard.py
-        **importlib.import_module("tests.fuzz.rows_bayes_longtail").rows(T),  # bayes/longtail helpers
-        **importlib.import_module("tests.fuzz.rows_rank_search").rows(T),  # the rank search (RENE)
     }
+    return rows
+
+
+#: where the explicit rows live: this file's core rows and one rows file per area (``rows(T)``;
+#: ``rows_pruning_scoreboard.rows()`` takes no argument)
+ROW_FILES = {
+    "tests.fuzz.registry": _core_rows,
+    "tests.fuzz.lowrank_rows": lambda T: importlib.import_module("tests.fuzz.lowrank_rows").rows(T),
+    "tests.fuzz.rows_pruning_scoreboard": lambda T: importlib.import_module(
+        "tests.fuzz.rows_pruning_scoreboard").rows(),
+    "tests.fuzz.rows_bayes_longtail": lambda T: importlib.import_module("tests.fuzz.rows_bayes_longtail").rows(T),
+    "tests.fuzz.rows_rank_search": lambda T: importlib.import_module("tests.fuzz.rows_rank_search").rows(T),
+}
+#: rows files that did not load (file -> error), filled by :func:`_explicit`; test_rows_files_load fails on any
+ROW_ERRORS: dict[str, str] = {}
+
+
+def _explicit() -> dict[str, Target]:
+    """Every explicit row; a rows file that does not load is recorded in :data:`ROW_ERRORS`, not raised,
+    so the other files' rows still run."""
+    rows: dict[str, Target] = {}
+    for name, load in ROW_FILES.items():
+        try:
+            rows.update(load(T))
+        except Exception as exc:  # noqa: BLE001 - e.g. a rows file importing a name another area removed
+            ROW_ERRORS[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
     return rows
 
 
@@ -387,37 +472,49 @@ def _in_tree(mod) -> bool:
     return os.path.abspath(getattr(mod, "__file__", "") or "").startswith(root + os.sep)
 
 
-def _walk(pkg_name: str) -> list:
-    try:
-        pkg = importlib.import_module(pkg_name)
-    except ImportError:
+def _faces() -> list:
+    """The modules whose ``__all__`` is a face: every public subpackage's ``__init__`` (or, while it
+    has no ``__all__``, its public modules) and every public base module."""
+    import redundancy
+
+    if not _in_tree(redundancy):
         return []
-    if not _in_tree(pkg):
-        return []
-    mods = [pkg]
-    for info in pkgutil.iter_modules(getattr(pkg, "__path__", []) or []):
-        if info.name.startswith("_"):
+    mods = []
+    for info in sorted(pkgutil.iter_modules(redundancy.__path__), key=lambda i: i.name):
+        name = f"redundancy.{info.name}"
+        if info.name.startswith("_") or name in EXCLUDED_PARTS:
             continue
         try:
-            mods.append(importlib.import_module(f"{pkg_name}.{info.name}"))
+            mod = importlib.import_module(name)
         except ImportError:
             continue
+        if not info.ispkg or hasattr(mod, "__all__"):
+            mods.append(mod)
+            continue
+        for sub in pkgutil.iter_modules(mod.__path__):  # no face yet: its modules' __all__
+            if sub.name.startswith("_"):
+                continue
+            try:
+                submod = importlib.import_module(f"{name}.{sub.name}")
+            except ImportError:
+                continue
+            if hasattr(submod, "__all__"):
+                mods.append(submod)
     return mods
 
 
 def discover() -> dict[str, Callable]:
-    """Every public callable: ``redundancy.__all__``, the subpackages' and base modules' ``__all__``,
-    and the companion packages that import."""
+    """Every public callable on a face: ``redundancy.__all__``, each public subpackage's face and each
+    public base module's ``__all__`` (see the module docstring)."""
     import redundancy
 
     found: dict[str, Callable] = {}
     for n in redundancy.__all__:
         v = getattr(redundancy, n)
-        if callable(v) and not (isinstance(v, type) and issubclass(v, BaseException)):
+        if callable(v) and not inspect.ismodule(v) and not (isinstance(v, type) and issubclass(v, BaseException)):
             found[f"{v.__module__}.{v.__qualname__}"] = v
-    for name in SUBPACKAGES + BASE_MODULES + COMPANIONS:
-        for mod in _walk(name):
-            found.update(_public_callables(mod))
+    for mod in _faces():
+        found.update(_public_callables(mod))
     return {k: v for k, v in found.items() if k.startswith("redundancy.") and k not in SKIP}
 
 

@@ -171,6 +171,7 @@ def _loss_call(data, opts):
 
 def rows(T) -> dict:
     from redundancy.bayes import convert as BC, curve as BU, fit as BF, kl as BK, prune as BP
+    from redundancy.zoo import small as ZS
     from redundancy.longtail import compressions as LC, mismatch as LM, subsample as LS, tail as LT
 
     lam = _mix(st.floats(0.01, 0.99), V.pos_floats())
@@ -201,11 +202,11 @@ def rows(T) -> dict:
                                                             "temperature": _mix(st.floats(1e-7, 10), V.pos_floats())}),
             _opt(generator=st.sampled_from([None, "abc", 3]) | st.just(0).map(
                 lambda s: torch.Generator().manual_seed(s))))),
-        "redundancy.bayes.convert.mlp": T(BC.mlp, st.builds(
+        "redundancy.zoo.small.mlp": T(ZS.mlp, st.builds(
             lambda a, o: {**a, **o}, st.fixed_dictionaries({
                 "input_shape": _mix(st.sampled_from([(5,), (1, 4, 4)]), V.shapes_for((1, 6))), "widths": widths,
                 "n_out": _mix(st.integers(1, 4), V.ints())}), _opt(seed=V.seeds())), oracle=_shape_oracle("n_out")),
-        "redundancy.bayes.convert.small_cnn": T(BC.small_cnn, st.builds(
+        "redundancy.zoo.small.plain_cnn": T(ZS.plain_cnn, st.builds(
             lambda a, o: {**a, **o}, st.fixed_dictionaries({
                 "input_shape": _mix(st.sampled_from([(1, 8), (2, 6, 6), (1, 1), (1, 1, 1), (1, 10 ** 4, 10 ** 4)]),
                                     V.shapes_for((1, 6))),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz import harness
 from tests.fuzz.conftest import fuzz_settings
+from tests.fuzz import registry as _registry
 from tests.fuzz.registry import UNHARDENED, registry
 
 ROWS = registry()
@@ -62,8 +63,38 @@ def test_fuzz(name):
                 if changed:
                     outcome = harness.Outcome("wrong", f"the caller's {k} changed: {changed[:3]}")
         harness.record(name, outcome, _describe(kwargs))
-        if outcome.cls not in harness.PASSING:
+        if outcome.cls not in harness.PASSING and not _registry.known_escape(name, kwargs):
             failures.append(f"{outcome.cls}: {name}({_describe(kwargs)}) -> {outcome.detail[:300]}")
 
     run()  # every example is classified and counted; no shrinking, so the counts are per call
     assert not failures, f"{len(failures)} failing call(s):\n" + "\n".join(failures[:5])
+
+
+def test_rows_files_load():
+    """Every rows file loads (a file that imports a name its area removed is reported here, and its
+    rows are missing from the parametrization above until it is fixed)."""
+    assert _registry.ROW_ERRORS == {}
+
+
+def test_every_discovered_callable_has_a_row():
+    """Each callable on a face is fuzzed: by an explicit row or by a generic one (classes that are not
+    dataclasses are exercised through the functions that build them)."""
+    by_id = {id(t.fn) for t in ROWS.values()}
+    missing = [n for n, fn in _registry.discover().items()
+               if n not in ROWS and id(fn) not in by_id and not isinstance(fn, type)]
+    assert missing == []
+
+
+def test_discovery_follows_the_faces():
+    """Discovery reads the faces: ``redundancy.__all__``'s callables are found, and nothing private."""
+    import redundancy
+
+    found = _registry.discover()
+    names = {fn for fn in found.values()}
+    for n in redundancy.__all__:
+        v = getattr(redundancy, n)
+        if callable(v) and not isinstance(v, type(redundancy)) and not (
+                isinstance(v, type) and issubclass(v, BaseException)):
+            assert v in names, n
+    assert not [k for k in found if any(part.startswith("_") for part in k.split(".")[1:-1])
+                and "<locals>" not in k]

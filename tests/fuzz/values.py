@@ -18,16 +18,116 @@ from torch import nn
 
 # ----------------------------------------------------------------------------------- odd values
 ODD_SCALARS = [
-    None, True, False, 0, -1, 1, 2, 3, 10 ** 12, 2 ** 64, 10 ** 400, -(10 ** 400),
-    0.0, -0.0, 0.5, 1.0, -1.5, 1e-300, 1e-200, 1e200, 1e308, -1e308, float("nan"), float("inf"), -float("inf"),
-    "abc", "", "1", b"x", Fraction(1, 3), complex(1, 1),
+    None, True, False, 0, -1, 1, 2, 3, 10 ** 12, 2 ** 63, 2 ** 64, 10 ** 300, 10 ** 400, -(10 ** 400),
+    0.0, -0.0, 0.5, 1.0, -1.5, 1e-300, 1e-200, 1e200, 1e308, -1e308, 5e-324, float("nan"), float("inf"),
+    -float("inf"), "abc", "", "1", b"x", Fraction(1, 3), complex(1, 1),
 ]
 
 
 def odd_scalars():
     return st.sampled_from(ODD_SCALARS) | st.builds(np.float64, st.sampled_from([np.nan, np.inf, 2.0])) \
         | st.builds(lambda v: np.array(v), st.sampled_from([3, 2.5, np.nan])) \
-        | st.builds(lambda v: torch.tensor(v), st.sampled_from([3, 2.5, float("nan")]))
+        | st.builds(lambda v: torch.tensor(v), st.sampled_from([3, 2.5, float("nan")])) \
+        | st.builds(lambda v: np.full((2,), v), st.sampled_from([3, 2.5]))  # n-d where a scalar goes
+
+
+# ----------------------------------------------------------------------------------- widened kinds
+#: the kinds of odd value the widened fuzz (``test_fuzz_widened``) puts in place of one argument, each
+#: a list of factories (built fresh per example). ``kind_of`` tells a drawn value's kind back, so a
+#: failure can be matched against ``registry.KNOWN_ESCAPES``.
+def _sparse():
+    return torch.eye(3).to_sparse()
+
+
+def _meta_tensor():
+    return torch.empty(3, 3, device="meta")
+
+
+WIDE_VALUES: dict[str, list] = {
+    "0d-array": [lambda: np.array(3), lambda: np.array(2.5), lambda: np.float64(0.5), lambda: torch.tensor(2)],
+    "nd-array": [lambda: np.ones(2), lambda: np.full((2, 2), 3), lambda: torch.ones(3)],
+    "string": [lambda: "abc", lambda: "", lambda: "1e308", lambda: "nan"],
+    "meta-tensor": [_meta_tensor],
+    "sparse-tensor": [_sparse],
+    "huge-count": [lambda: 10 ** 12, lambda: 10 ** 300, lambda: 2 ** 63, lambda: -(2 ** 63)],
+    "float-limit": [lambda: 1e308, lambda: -1e308, lambda: 5e-324, lambda: 1.7976931348623157e308],
+    "nan-inf": [lambda: float("nan"), lambda: float("inf"), lambda: -float("inf"), lambda: np.float64("nan")],
+    "float-limit-array": [lambda: np.full((3, 3), 1e308), lambda: np.array([[1e308, -1e308], [5e-324, 0.0]]),
+                          lambda: torch.full((2, 3), 1e308, dtype=torch.float64)],
+    "near-affine-model": [lambda: NearAffine()],
+    "meta-model": [lambda: _meta()],
+}
+_KINDS_FOR = {  # the widened kinds tried in place of an argument of each type
+    "module": ("meta-model", "near-affine-model", "string"),
+    "int": ("huge-count", "0d-array", "nd-array", "nan-inf", "string"),
+    "float": ("float-limit", "nan-inf", "0d-array", "nd-array", "string"),
+    "array": ("string", "meta-tensor", "sparse-tensor", "float-limit-array", "0d-array"),
+    "shape": ("huge-count", "0d-array", "nd-array", "string"),
+    "other": ("string", "nan-inf", "huge-count", "0d-array"),
+}
+
+
+def _type_key(value) -> str:
+    if isinstance(value, nn.Module):
+        return "module"
+    if isinstance(value, bool) or value is None:
+        return "other"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return "array"
+    if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
+        return "shape"
+    return "other"
+
+
+def widened_kinds(value) -> tuple[str, ...]:
+    """The widened kinds to try in place of ``value`` (chosen by its type)."""
+    return _KINDS_FOR[_type_key(value)]
+
+
+def widened(kind: str):
+    """A strategy for the values of one widened kind."""
+    return st.sampled_from(WIDE_VALUES[kind]).map(lambda f: f())
+
+
+def kind_of(value, depth: int = 0) -> str | None:
+    """The widened kind of a drawn value (None for an ordinary one)."""
+    if isinstance(value, NearAffine):
+        return "near-affine-model"
+    if isinstance(value, nn.Module):
+        try:
+            return "meta-model" if any(p.is_meta for p in value.parameters()) else None
+        except Exception:  # noqa: BLE001 - a module whose parameters() raises
+            return None
+    if isinstance(value, torch.Tensor):
+        if value.is_meta:
+            return "meta-tensor"
+        if value.layout != torch.strided:
+            return "sparse-tensor"
+        if value.ndim == 0:
+            return "0d-array"
+    if isinstance(value, float):  # np.float64 too
+        if not math.isfinite(value):
+            return "nan-inf"
+        if value != 0 and (abs(value) >= 1e307 or abs(value) < 1e-307):
+            return "float-limit"
+    if isinstance(value, np.ndarray) and value.ndim == 0 or isinstance(value, np.generic) \
+            and not isinstance(value, (np.bool_,)):
+        return "0d-array"
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        if value.dtype in (np.float64, torch.float64) and value.size and float(abs(value).max()) >= 1e307:
+            return "float-limit-array"
+        return "nd-array"  # odd only where a scalar goes: KNOWN_ESCAPES entries of this kind name such rows
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 12:
+        return "huge-count"
+    if isinstance(value, (tuple, list)) and depth == 0:  # a shape or a list of widths
+        return next((k for k in map(lambda v: kind_of(v, 1), value[:16]) if k is not None), None)
+    return None
 
 
 def odd_containers():
@@ -69,8 +169,8 @@ def pos_floats():
 
 
 def seeds():
-    return st.integers(0, 5) | st.sampled_from([None, -1, 2 ** 64, float("nan"), 1.5, "abc", True,
-                                                 np.int64(3), np.random.default_rng(0)])
+    return st.integers(0, 5) | st.sampled_from([None, -1, 2 ** 64, 2 ** 63, float("nan"), float("inf"), 1.5, "abc",
+                                                 True, np.int64(3), np.array(3), np.random.default_rng(0)])
 
 
 # ----------------------------------------------------------------------------------- models
@@ -84,6 +184,19 @@ class Branchy(nn.Module):
     def forward(self, x):
         x = x.flatten(1)
         return self.l(x) if x.sum() > 0 else -self.l(x)
+
+
+class NearAffine(nn.Module):
+    """``|l(x) + 1e6|``: affine near any probe point of moderate size, not affine everywhere (the
+    absolute value folds where ``l(x) = -1e6``)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.l = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return (self.l(x.flatten(1)) + 1e6).abs()
 
 
 class KeyErrorNet(nn.Module):
@@ -172,6 +285,7 @@ MODELS = {
     "nan": (_nan_weights, (1, 6)),
     "inf": (_inf_weights, (1, 6)),
     "branchy": (Branchy, (1, 6)),
+    "near_affine": (NearAffine, (1, 6)),
     "keyerror": (KeyErrorNet, (1, 6)),
     "counter": (Counter, (1, 6)),
     "tuple": (TupleNet, (1, 6)),
@@ -192,7 +306,8 @@ def shapes_for(valid):
         st.just(valid), st.just(valid),
         st.just(valid[1:] or (1,)), st.just((*valid, 2)), st.just(tuple(2 * v for v in valid)),
         st.sampled_from([(10 ** 12,), (1, 10 ** 6, 10 ** 6), (2 ** 64,), (0,), (-1,), (True,), (), "abc",
-                         (1.5,), 3, np.array(6), torch.tensor([6]), (Fraction(6),), (10 ** 400,)]),
+                         (1.5,), 3, np.array(6), torch.tensor([6]), (Fraction(6),), (10 ** 400,), (10 ** 300,),
+                         (2 ** 63,), np.array(valid), (np.int64(1), 6)]),
         st.lists(st.integers(1, 7), min_size=1, max_size=4).map(tuple),
     )
 
@@ -221,6 +336,7 @@ def arrays():
         lambda: np.zeros((0, 3)), lambda: np.array(2.0), lambda: np.ones((2, 2)) * 1e-200,
         lambda: np.ones((2, 2)) * 1e200, lambda: np.eye(3) * 1e308, lambda: np.array([["a", "b"]]),
         lambda: torch.randn(3, 4), lambda: [[1, 2], [3]], lambda: np.ones((2, 2), dtype=complex),
+        lambda: np.array([[1e308, -1e308], [5e-324, 1.0]]), lambda: "abc", _meta_tensor, _sparse,
     ]).map(lambda f: f())
     return good | odd | anything()
 
@@ -257,7 +373,8 @@ def _write_text(p):
 
 
 def checkpoint_files():
-    """Paths: missing, a directory, text, empty, int keys, all-NaN weights, a good seq1d state dict."""
+    """Paths: missing, a directory, text, empty, int keys, all-NaN weights, sparse or meta tensors, a good
+    seq1d state dict."""
     def build(kind):
         if kind == "missing":
             return os.path.join(_TMP, "does-not-exist.pt")
@@ -274,8 +391,14 @@ def checkpoint_files():
                 {k: torch.full_like(v, float("nan")) for k, v in _seq1d().state_dict().items()}, p))
         if kind == "list":
             return _file("list.pt", lambda p: torch.save([1, 2, 3], p))
+        if kind == "sparse":
+            return _file("sparse.pt", lambda p: torch.save(
+                {k: v.to_sparse() for k, v in _seq1d().state_dict().items()}, p))
+        if kind == "meta":
+            return _file("meta.pt", lambda p: torch.save(_meta().state_dict(), p))
         return _file("good.pt", lambda p: torch.save(_seq1d().state_dict(), p))
-    return st.sampled_from(["missing", "dir", "text", "empty", "intkeys", "nan", "list", "good", "good"]).map(build)
+    return st.sampled_from(["missing", "dir", "text", "empty", "intkeys", "nan", "list", "sparse", "meta", "good",
+                            "good"]).map(build)
 
 
 def tmp_path_for(name: str) -> str:

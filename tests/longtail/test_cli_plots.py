@@ -9,7 +9,7 @@ import torch
 
 from redundancy.cli import main
 from redundancy.longtail import estimate_memorization, example_loss, mismatch_report
-from redundancy.longtail.nets import small_cnn
+from redundancy.zoo.small import two_conv_cnn
 from redundancy.plotting import ClassFlipDisplay, MemorizationDisplay, MismatchByScoreDisplay
 
 matplotlib.use("Agg")
@@ -19,8 +19,8 @@ def _report(rng):
     X = rng.normal(size=(60, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 3, 60)
     torch.manual_seed(0)
-    ref = small_cnn((1, 8, 8), 3, width=4)
-    cmps = {"a": small_cnn((1, 8, 8), 3, width=4), "b": small_cnn((1, 8, 8), 3, width=4)}
+    ref = two_conv_cnn((1, 8, 8), 3, width=4)
+    cmps = {"a": two_conv_cnn((1, 8, 8), 3, width=4), "b": two_conv_cnn((1, 8, 8), 3, width=4)}
     return mismatch_report(ref, cmps, (X, y), scores={"s": rng.random(60), "t": rng.random(60)}, n_permutations=50)
 
 
@@ -42,7 +42,7 @@ def test_displays_draw_the_report_numbers(rng):
 def test_example_loss_is_cross_entropy(rng):
     X = rng.normal(size=(10, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 3, 10)
-    net = small_cnn((1, 8, 8), 3, width=2).eval()
+    net = two_conv_cnn((1, 8, 8), 3, width=2).eval()
     with torch.no_grad():
         p = torch.softmax(net(torch.as_tensor(X)).double(), 1).numpy()
     np.testing.assert_allclose(example_loss(net, (X, y)), -np.log(p[np.arange(10), y]), rtol=1e-6)
@@ -50,10 +50,10 @@ def test_example_loss_is_cross_entropy(rng):
 
 def test_cli_longtail_writes_files(tmp_path, capsys):
     torch.manual_seed(0)
-    ref = small_cnn((1, 8, 8), 10, width=4)
+    ref = two_conv_cnn((1, 8, 8), 10, width=4)
     torch.save(ref.state_dict(), tmp_path / "ref.pt")
     torch.save(ref.state_dict(), tmp_path / "same.pt")
-    spec = "redundancy.longtail.nets:small_cnn"
+    spec = "redundancy.zoo.small:two_conv_cnn"
     rc = main(["longtail", spec, spec, spec, "--data", "digits", "--ref-arg", "width=4", "--compressed-arg", "width=4",
                "--ref-weights", str(tmp_path / "ref.pt"), "--compressed-weights", str(tmp_path / "same.pt"),
                str(tmp_path / "ref.pt"), "--n-permutations", "20", "--out", str(tmp_path / "out")])
@@ -67,7 +67,7 @@ def test_cli_longtail_writes_files(tmp_path, capsys):
 
 
 def test_cli_longtail_bad_arguments(tmp_path, capsys):
-    spec = "redundancy.longtail.nets:small_cnn"
+    spec = "redundancy.zoo.small:two_conv_cnn"
     assert main(["longtail", spec, spec, "--data", "cifar"]) == 2
     assert main(["longtail", spec, spec, "--data", "digits", "--compressed-weights", "a.pt", "b.pt"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

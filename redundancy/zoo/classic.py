@@ -30,6 +30,7 @@ from torch import nn
 import functools
 
 from redundancy._validation import check_choice, check_float, check_int, check_shape
+from redundancy._validation.limits import _first_line
 from redundancy.errors import RedundancyError
 
 #: limits of the zoo's arguments (stated in the messages): widths/channels, repeated blocks, classes,
@@ -39,8 +40,6 @@ MAX_BLOCKS = 256
 MAX_CLASSES = 1_000_000
 MAX_PARAMS = 2 ** 28
 
-__all__ = ["resnet20", "bottleneck_resnet", "resnet50_sized", "mobilenet_v2", "shufflenet_v2",
-           "get_model", "default_input_shape", "MODELS"]
 
 
 def _width(k: int, kr: float, name: str = "kr") -> int:
@@ -190,7 +189,7 @@ def _bounded(builder):
         except RedundancyError:
             raise
         except Exception as exc:  # noqa: BLE001 - torch refuses some combinations of sizes
-            first = (str(exc).strip().splitlines() or [""])[0][:160]
+            first = _first_line(exc)[:160]
             raise RedundancyError(f"{builder.__name__}({', '.join(sorted(kw))}): these arguments do not give a "
                                   f"valid model ({type(exc).__name__}: {first})") from None
         n = sum(p.numel() for p in probe.parameters())
@@ -382,33 +381,3 @@ def default_input_shape(name: str) -> tuple[int, int, int]:
     """
     check_choice("name", name, list(MODELS))
     return _INPUT_SHAPES[name]
-
-
-def small_cnn(*, in_channels: int = 1, num_classes: int = 10, dims: int = 2, widths=(16, 32, 32)) -> nn.Module:
-    """A small plain CNN for digits (``dims=2``, input ``(1, 8, 8)``) or MNIST-1D (``dims=1``,
-    input ``(1, 40)``): one ``conv(3) -> BN -> ReLU`` per width (the second with stride 2), global
-    average pooling and a linear head.
-
-    Examples
-    --------
-    >>> import torch
-    >>> small_cnn(dims=1)(torch.zeros(2, 1, 40)).shape
-    torch.Size([2, 10])
-    """
-    if dims not in (1, 2):
-        raise RedundancyError(f"dims={dims!r} is not allowed; choose 1 (sequences) or 2 (images)")
-    widths = tuple(widths)
-    if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
-        raise RedundancyError(f"widths={widths!r} must be a non-empty tuple of positive integers")
-    _check_common(1.0, in_channels, num_classes)
-    conv, bn, pool = ((nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d) if dims == 1
-                      else (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d))
-    layers, c = [], in_channels
-    for i, w in enumerate(widths):
-        layers += [conv(c, w, 3, stride=2 if i == 1 else 1, padding=1, bias=False), bn(w), nn.ReLU(inplace=True)]
-        c = w
-    return nn.Sequential(*layers, pool(1), nn.Flatten(), nn.Linear(c, num_classes))
-
-
-MODELS["small_cnn"] = small_cnn
-_INPUT_SHAPES["small_cnn"] = (1, 8, 8)

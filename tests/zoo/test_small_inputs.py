@@ -3,8 +3,8 @@
 import pytest
 
 from redundancy.errors import RedundancyError
-from redundancy.longtail.nets import mlp as lt_mlp
-from redundancy.longtail.nets import small_cnn as lt_cnn
+from redundancy.zoo.small import mlp_classifier as lt_mlp
+from redundancy.zoo.small import two_conv_cnn as lt_cnn
 
 
 def test_longtail_nets_bound_the_parameter_count():
