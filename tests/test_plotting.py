@@ -264,3 +264,18 @@ def test_bound_vs_count_many_segments_short_labels_and_wide_figure():
     assert disp.ax_.get_xticklabels()[0].get_rotation() == 90
     assert disp.figure_.get_figwidth() >= 0.28 * 20 - 1e-9
     assert len(disp.ax_.texts) == 20
+
+
+def test_bound_vs_count_refuses_a_dof_too_large_for_float():
+    # before: float(10**400) escaped as a raw OverflowError from the Display
+    from types import SimpleNamespace as NS
+
+    from redundancy.errors import RedundancyError
+    from redundancy.plotting import BoundVsCountDisplay
+
+    row = NS(segment=0, name="a", kr_ratio=2.0, segment_dof=10 ** 400, segment_naive=10 ** 401)
+    rep = NS(model_name="m", layers=[row], segments=None, summary=None)
+    with pytest.raises(RedundancyError, match="too large"):
+        BoundVsCountDisplay.from_report(rep)
+    with pytest.raises(RedundancyError, match="too large"):
+        BoundVsCountDisplay.from_report(rep, eps=0.1)

@@ -101,7 +101,7 @@ class BoundVsCountDisplay:
             of its layers); ``"model"``: the sums over segments of each report.
         eps : float, optional
             When given, plot ``n(eps)`` from :func:`redundancy.linear.bounds.sample_complexity` instead of
-            the counts.
+            the counts. The numbers come from :func:`redundancy.analysis.count_bound.count_bound_table`.
 
         Examples
         --------
@@ -113,43 +113,10 @@ class BoundVsCountDisplay:
         >>> disp.ax_.get_yscale(), len(disp.ax_.get_lines())
         ('log', 2)
         """
-        if by not in ("segment", "model"):
-            raise RedundancyError(f"by={by!r} is not allowed; choose one of ['segment', 'model']")
-        if isinstance(report, Mapping):
-            items = list(report.items())
-        elif isinstance(report, Sequence) and not isinstance(report, (str, bytes)):
-            items = [(_model_label(r, i), r) for i, r in enumerate(report)]
-            by = "model"
-        else:
-            items = [(_model_label(report, 0), report)]
-        if len(items) > 1 or isinstance(report, Mapping):
-            by = "model"
-        if not items:
-            raise RedundancyError("report=[] is empty; give at least one RedundancyReport")
-        labels, naive, dof, kr = [], [], [], []
-        for name, rep in items:
-            segs = _segments(rep)
-            if by == "segment":
-                for s in segs:
-                    labels.append(s["label"]), naive.append(s["naive"]), dof.append(s["dof"])
-                    kr.append(s["kr"])
-            else:
-                labels.append(str(name))
-                naive.append(sum(s["naive"] for s in segs))
-                dof.append(sum(s["dof"] for s in segs))
-                krs = [s["kr"] for s in segs if np.isfinite(s["kr"])]
-                kr.append(max(krs) if krs else math.nan)
-        if not labels:
-            raise RedundancyError("the report has no layer with a segment dof and naive count to plot")
-        if eps is not None:
-            from redundancy.linear.bounds import sample_complexity
+        from redundancy.analysis.count_bound import count_bound_table
 
-            pairs = [sample_complexity(int(d), eps, sigma, naive=int(n), constant=constant,
-                                       log_factor=log_factor) for d, n in zip(dof, naive)]
-            dof = [p.n for p in pairs]
-            naive = [p.n_naive for p in pairs]
-        return cls(labels=labels, naive=np.asarray(naive, dtype=float), dof=np.asarray(dof, dtype=float),
-                   kr_ratio=np.asarray(kr, dtype=float), eps=eps, sigma=sigma)
+        t = count_bound_table(report, by=by, eps=eps, sigma=sigma, constant=constant, log_factor=log_factor)
+        return cls(labels=t.labels, naive=t.naive, dof=t.dof, kr_ratio=t.kr_ratio, eps=t.eps, sigma=t.sigma)
 
     def plot(self, ax=None, *, annotate: bool = True, **kwargs) -> "BoundVsCountDisplay":
         """Draw on ``ax`` (a new figure when ``None``); ``kwargs`` go to both ``ax.plot`` calls."""
@@ -186,45 +153,6 @@ class BoundVsCountDisplay:
         ax.legend(loc="best")
         self.ax_, self.figure_ = ax, ax.figure
         return self
-
-
-def _model_label(rep, i):
-    name = _get(rep, "model_name", None)
-    if name:
-        return str(name)
-    summ = _get(rep, "summary", {}) or {}
-    return _get(summ, "model", None) or f"model {i}"
-
-
-def _segments(rep) -> list[dict[str, Any]]:
-    """Distinct linear segments of a report with a dof: label, dof, naive count, largest K/R.
-
-    Uses the report's ``segments`` rows (name, dof, naive) when it has them; otherwise groups the
-    layer rows by their ``segment`` (taking ``segment_dof`` / ``segment_naive`` once per segment).
-    K/R of a segment is the largest ``kr_ratio`` of its layers.
-    """
-    kr: dict[Any, float] = {}
-    first: dict[Any, dict[str, Any]] = {}
-    for row in _get(rep, "layers", None) or []:
-        seg = _get(row, "segment")
-        if seg is None:
-            continue
-        k = _num(_get(row, "kr_ratio"))
-        if np.isfinite(k) and not (np.isfinite(kr.get(seg, math.nan)) and kr[seg] >= k):
-            kr[seg] = k
-        if seg not in first:
-            first[seg] = {"label": str(_get(row, "name", seg)), "dof": _num(_get(row, "segment_dof")),
-                          "naive": _num(_get(row, "segment_naive")), "n": 0}
-        first[seg]["n"] += 1
-    segs = _get(rep, "segments", None)
-    if segs:
-        items = [(_get(r, "name"), str(_get(r, "name")), _num(_get(r, "dof")), _num(_get(r, "naive")))
-                 for r in segs]
-    else:
-        items = [(seg, f["label"] + ("…" if f["n"] > 1 else ""), f["dof"], f["naive"])
-                 for seg, f in first.items()]
-    return [{"label": label, "dof": d, "naive": n, "kr": kr.get(seg, math.nan)}
-            for seg, label, d, n in items if np.isfinite(d) and np.isfinite(n)]
 
 
 @dataclass
