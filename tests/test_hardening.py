@@ -229,6 +229,6 @@ def test_displays_refuse_string_ax_and_survive_zero_originals():
     roi = R.estimate_roi(a, a, (1, 6), measure=False, dof=(4, 4), naive=(12, 12))
     with pytest.raises(RedundancyError, match="Axes"):
         RoiDisplay.from_result(roi).plot(ax="abc")
-    zero = dataclasses.replace(roi, n_original=0, n_naive_original=0)
+    zero = dataclasses.replace(roi, data=dataclasses.replace(roi.data, n_original=0, n_naive_original=0))
     labels, vals, _ = RoiDisplay.from_result(zero).ratios()
     assert np.isfinite(vals).all() and "original 0" in labels[3]

@@ -177,29 +177,23 @@ class _Lat:
     compressed_q75_s: float
 
 
-@dataclass
-class _Roi:
-    params_original: int = 1000
-    params_compressed: int = 250
-    macs_original: int = 10_000
-    macs_compressed: int = 5000
-    bytes_original: int = 4000
-    bytes_compressed: int = 1000
-    n_original: int = 400
-    n_compressed: int = 100
-    n_naive_original: int = 1000
-    n_naive_compressed: int = 250
-    latency: tuple = (_Lat(1, 1.0, 0.9, 1.1, 2.0, 1.8, 2.2),)
-    data_cost_original: float = 40.0
-    data_cost_compressed: float = 10.0
-    serving_cost_per_month_original: float = 1.0
-    serving_cost_per_month_compressed: float = 2.0
-    break_even_months: float = 30.0
+def _Roi():
+    """A RoiResult with round numbers (latency without per-repeat ratios: the quartile-extreme rule)."""
+    from redundancy.analysis.roi import RoiData, RoiDesign, RoiMoney, RoiResult
+    from redundancy.analysis.latency import LatencyPoint
 
-    def cumulative_cost(self, months):
-        m = np.asarray(months, float)
-        return (self.data_cost_original + m * self.serving_cost_per_month_original,
-                self.data_cost_compressed + m * self.serving_cost_per_month_compressed)
+    lat = _Lat(1, 1.0, 0.9, 1.1, 2.0, 1.8, 2.2)
+    return RoiResult(
+        input_shape=(3,), batch_sizes=(1,), repeats=1, warmup=0, seed=0,
+        design=RoiDesign(dtype="float32", params_original=1000, params_compressed=250, macs_original=10_000,
+                         macs_compressed=5000, bytes_original=4000, bytes_compressed=1000),
+        data=RoiData(eps=0.1, sigma=1.0, dof_original=4, dof_compressed=1, naive_original=10, naive_compressed=3,
+                     dof_source="given", n_original=400, n_compressed=100, n_naive_original=1000,
+                     n_naive_compressed=250),
+        money=RoiMoney(data_cost_original=40.0, data_cost_compressed=10.0, serving_cost_per_month_original=1.0,
+                       serving_cost_per_month_compressed=2.0, break_even_months=30.0,
+                       cheaper_after_break_even="original"),
+        latency=(LatencyPoint(**vars(lat)),))
 
 
 def test_roi_display_ratios():

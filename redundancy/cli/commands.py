@@ -140,8 +140,8 @@ def _roi(args: argparse.Namespace) -> int:
     for note in roi.notes:
         print(f"note: {note}")
     if out is not None:
-        written = _write_roi(roi, out, stem="roi", cost_plot=roi.data_cost_original is not None
-                             and roi.serving_cost_per_month_original is not None)
+        written = _write_roi(roi, out, stem="roi", cost_plot=roi.money.data_cost_original is not None
+                             and roi.money.serving_cost_per_month_original is not None)
         print("wrote " + ", ".join(written))
     return 0
 

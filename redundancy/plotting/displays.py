@@ -232,25 +232,6 @@ class ErrorCurveDisplay:
         return self
 
 
-def _ratio_interval(p) -> tuple[float, float, float]:
-    """``(value, low, high)`` of a latency point's compressed/original ratio (measured quantiles)."""
-    if hasattr(p, "ratio_interval"):
-        return p.ratio_interval()
-    from redundancy.analysis.latency import LatencyPoint
-
-    return LatencyPoint.ratio_interval(_PointView(p))
-
-
-class _PointView:
-    """A point-like object without the per-repeat ratio fields, read through LatencyPoint's rule."""
-
-    def __init__(self, p):
-        self._p = p
-
-    def __getattr__(self, name):
-        return getattr(self._p, name, None)
-
-
 @dataclass
 class RoiDisplay:
     """ROI of a compressed design: ratios to the original, or cumulative cost over months."""
@@ -273,10 +254,12 @@ class RoiDisplay:
         >>> len(disp.bars_)          # params, MACs, bytes, two n(eps), one latency
         6
         """
-        if not hasattr(roi, "params_original"):
+        from redundancy.analysis.roi import RoiResult
+
+        if not isinstance(roi, RoiResult):
             raise RedundancyError(f"roi={type(roi).__name__} is not a RoiResult")
         if months is None:
-            be = roi.break_even_months
+            be = roi.money.break_even_months
             horizon = 24.0 if be is None or not np.isfinite(be) else max(24.0, 2 * be)
             months = np.linspace(0, horizon, 97)
         from redundancy._validation import check_array
@@ -294,31 +277,7 @@ class RoiDisplay:
         measurement is, never below zero. A ratio whose original is zero (a zero-dof or zero-MAC
         design) is drawn as 0 with the label saying so, not divided.
         """
-        r = self.result
-        labels = ["params", "MACs", "bytes", "n(ε) dof", "n(ε) naive"]
-        pairs = [(r.params_compressed, r.params_original), (r.macs_compressed, r.macs_original),
-                 (r.bytes_compressed, r.bytes_original), (r.n_compressed, r.n_original),
-                 (r.n_naive_compressed, r.n_naive_original)]
-        vals = []
-        for i, (c, o) in enumerate(pairs):
-            if o:
-                vals.append(c / o)
-            else:
-                vals.append(0.0)
-                labels[i] += " (original 0)"
-        lows = [0.0] * len(vals)
-        highs = [0.0] * len(vals)
-        for p in r.latency:
-            v, lo, hi = _ratio_interval(p)
-            labels.append(f"latency b={p.batch_size}")
-            vals.append(v)
-            lows.append(v - lo)
-            highs.append(hi - v)
-        vals_a = np.asarray(vals, dtype=float)
-        errs = np.asarray([lows, highs], dtype=float)
-        if not (np.isfinite(vals_a).all() and np.isfinite(errs).all()):
-            raise RedundancyError("the ROI result holds a non-finite ratio; nothing sensible to draw")
-        return labels, vals_a, errs
+        return self.result.ratios()
 
     def plot(self, ax=None, *, kind: str = "ratios", **kwargs) -> "RoiDisplay":
         """``kind="ratios"``: bars of compressed / original (1 = no change; latency above 1 means
@@ -338,15 +297,16 @@ class RoiDisplay:
             ax.set_ylabel("compressed / original")
             ax.set_title("what compression changes (below 1: saved)")
         else:
-            if r.data_cost_original is None or r.serving_cost_per_month_original is None:
+            money = r.money
+            if money.data_cost_original is None or money.serving_cost_per_month_original is None:
                 raise RedundancyError("kind='cost' needs a RoiResult computed with cost_per_sample, "
                                       "cost_per_gmac and inferences_per_month")
-            co, cc = r.cumulative_cost(self.months)
+            co, cc = money.cumulative_cost(self.months)
             ax.plot(self.months, co, label="original", **kwargs)
             ax.plot(self.months, cc, label="compressed", **kwargs)
-            if r.break_even_months is not None:
-                ax.axvline(r.break_even_months, color="k", ls="--", lw=1,
-                           label=f"break-even {r.break_even_months:.2f} months")
+            if money.break_even_months is not None:
+                ax.axvline(money.break_even_months, color="k", ls="--", lw=1,
+                           label=f"break-even {money.break_even_months:.2f} months")
             ax.set_xlabel("months in service")
             ax.set_ylabel("cumulative cost (data + serving)")
             ax.set_title("cost of the two designs")
