@@ -64,7 +64,9 @@ def test_arrays_tensors_and_nested_fields_are_checked():
         EvalResult(task="classification", n=3, loss=0.1, accuracy=float("nan"), per_class_accuracy=np.ones(1),
                    r2=None, predictions=np.zeros(3), correct=np.ones(3))
     with pytest.raises(RedundancyError, match=r"LatencyPoint\.\w+ holds"):
-        LatencyPoint(1, 1e-3, 1e-3, 1e-3, float("inf"), 1e-3, 1e-3, 1.0, 1.0, 1.0, threads=1)
+        LatencyPoint(batch_size=1, original_median_s=1e-3, original_q25_s=1e-3, original_q75_s=1e-3,
+                     compressed_median_s=float("inf"), compressed_q25_s=1e-3, compressed_q75_s=1e-3,
+                     ratio_median=1.0, ratio_q25=1.0, ratio_q75=1.0, threads=1)
     finite = torch.ones(3)
     with pytest.raises(RedundancyError):
         _v.check_result_fields(_Holder({"a": (1.0, [2.0, float("nan")])}))

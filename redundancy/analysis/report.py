@@ -7,8 +7,7 @@ numerical R of its weights, K/R, and the dof / naive count of its maximal linear
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from torch import nn
@@ -33,9 +32,8 @@ DOF_MAX_PARAMS = 250_000
 
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class LayerRow:
+@_v.result(allow=("rank_gap",))
+class LayerRow(_v.Result):
     """One conv/linear layer. ``params`` counts its unique parameters (a tensor shared with an
     earlier layer is counted there); ``macs`` is per sample, summed over calls."""
 
@@ -63,9 +61,8 @@ class LayerRow:
     skip_reason: str | None
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class BlockRow:
+@_v.result
+class BlockRow(_v.Result):
     """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'.
     ``shortcut`` lists the layers off the main path (shortcut/downsample convs, squeeze-excitation).
 
@@ -88,9 +85,8 @@ class BlockRow:
     kr_convention: str
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class SegmentRow:
+@_v.result
+class SegmentRow(_v.Result):
     """One maximal linear segment: its layers, dof of ``theta -> W``, naive count and ratio."""
 
     name: str
@@ -112,20 +108,19 @@ def _fmt(v, width=8):
     return str(v).rjust(width)
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class RedundancyReport:
+@_v.result
+class RedundancyReport(_v.Result):
     """Result of :func:`analyze`: layer rows, block rows, segments and a summary."""
 
-    layers: tuple[LayerRow, ...]
-    blocks: tuple[BlockRow, ...]
-    segments: tuple[SegmentRow, ...]
-    summary: ReportSummary
-    input_shape: tuple[int, ...]
     model_name: str
+    input_shape: tuple[int, ...]
     rank_tol: float | None
     dof_max_params: int
     dof: str
+    summary: ReportSummary
+    layers: tuple[LayerRow, ...]
+    blocks: tuple[BlockRow, ...]
+    segments: tuple[SegmentRow, ...]
 
     def to_pandas(self):
         """Layers as a ``pandas.DataFrame``, one row per conv/linear layer."""
@@ -146,22 +141,8 @@ class RedundancyReport:
         return pd.DataFrame([asdict(r) for r in self.segments], columns=[f.name for f in fields(SegmentRow)])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (non-finite floats become ``None``)."""
-        return _jsonable({"model_name": self.model_name, "input_shape": self.input_shape,
-                          "rank_tol": self.rank_tol, "dof_max_params": self.dof_max_params,
-                          "dof": self.dof,
-                          "summary": asdict(self.summary),
-                          "layers": [asdict(r) for r in self.layers],
-                          "blocks": [asdict(r) for r in self.blocks],
-                          "segments": [asdict(r) for r in self.segments]})
-
-    def to_json(self, path=None, *, indent: int = 2) -> str:
-        """JSON text of :meth:`to_dict`; written to ``path`` too when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
+        """Plain JSON-able dict; a non-finite float (a layer's rank gap of ``inf``) becomes ``None``."""
+        return _jsonable(super().to_dict())
 
     def __repr__(self) -> str:
         s = self.summary
