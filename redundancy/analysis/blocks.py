@@ -25,7 +25,6 @@ from torch import nn
 from redundancy.analysis.records import BlockInfo, LayerInfo, _is_depthwise, _is_pointwise
 import redundancy._validation as _v
 
-__all__ = ["find_blocks"]
 
 
 def _longest_path(layers: list[str], edges: set, order: dict[str, int]) -> list[str]:

@@ -39,7 +39,6 @@ from redundancy.counts import _layer_macs, preserved_state
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "trace_model", "layer_kernel"]
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:

@@ -18,7 +18,6 @@ def _graph_like(name, value):
         raise _v.RedundancyError(f"{name}={_v._short(value)} is not a ModelGraph (from trace_model)")
     return value
 
-__all__ = ["numerical_rank", "arch_ranks", "LAYER_KR_CONVENTION"]
 
 LAYER_KR_CONVENTION = (
     "arch_rank = r_j when r_j < K (else None): the bottleneck width feeding the layer inside "

@@ -19,7 +19,6 @@ from redundancy._validation import (MAX_NUMEL, Bool, Int, Items, Module, NoneOr,
                                     validate_params)
 from redundancy.errors import RedundancyError
 
-__all__ = ["LatencyPoint", "LatencyTable", "measure_latency", "DEFAULT_THREADS", "MAX_REPEATS", "MAX_THREADS"]
 
 #: torch intra-op threads used while timing, unless the caller asks otherwise
 DEFAULT_THREADS = 1

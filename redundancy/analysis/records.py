@@ -26,7 +26,6 @@ def _layer_like(name, value):
                                  "give a conv or linear layer")
     return value
 
-__all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "layer_kernel"]
 
 _PASS_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                  nn.Dropout3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d,

@@ -30,8 +30,6 @@ from redundancy.analysis.latency import (DEFAULT_THREADS, MAX_THREADS, LatencyPo
                                         measure_latency)
 import redundancy._validation as _v
 
-__all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "design_dof_coverage", "measure_latency",
-           "cost_comparison"]
 
 SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain of smaller ones; "
                "fewer MACs do not guarantee lower latency, and the chain can be slower.")

@@ -12,7 +12,6 @@ import numpy as np
 
 import redundancy._validation as _v
 
-__all__ = ["ReportSummary", "READING"]
 
 #: How to read naive/dof and K/R together (summary.reading).
 READING = (

@@ -18,7 +18,6 @@ def _report_like(name, value):
         raise _v.RedundancyError(f"{name}={_v._short(value)} is not a RedundancyReport (from analyze)")
     return value
 
-__all__ = ["format_table", "report_text", "LAYER_COLUMNS", "BLOCK_COLUMNS"]
 
 
 def _cell(v) -> str:

@@ -22,6 +22,7 @@ import redundancy.cli.scoreboard as scoreboard_cli
 from redundancy.cli.common import (_agg, _count, _ints, _kv, _nonneg_float, _one_line, _out_dir, _pos_float,
                                    _save_fig, _seed, _shape, _sub, build_model, load_model)
 from redundancy.errors import RedundancyError
+from redundancy._validation.limits import _first_line
 
 EPILOG = """examples:
   redundancy demo                              built-in example: table and summary on the terminal
@@ -276,6 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a computation failed: one line, no traceback
         if debug:
             traceback.print_exc()
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {_one_line(first)}", file=sys.stderr)
+        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {_one_line(_first_line(exc))}",
+              file=sys.stderr)
         return 1

@@ -24,7 +24,7 @@ import numpy as np
 
 from redundancy.errors import RedundancyError
 
-__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
+__all__ = ["BoundVsCountDisplay", "RoiDisplay"]
 
 
 def _axes(ax, n_items: int = 0):
