@@ -33,7 +33,7 @@ from redundancy.analysis.blocks import _find_blocks
 from redundancy.analysis.hooks import _hook_structure as hook_structure
 from redundancy.analysis.records import (_MERGE, _PASS_FUNCS, _PASS_METHODS, _PASS_MODULES, _SCALE,
                                          BlockInfo, LayerInfo, ModelGraph, SegmentInfo, _is_attention,
-                                         _layer_types, attention_macs, layer_kernel)
+                                         _layer_types, _attention_macs, layer_kernel)
 from redundancy._validation import Choice, Module, Shape, validate_params
 from redundancy.counts import _layer_macs, preserved_state
 import redundancy._validation as _v
@@ -194,7 +194,7 @@ def _call_hook(names: dict[int, str], info: dict[str, dict]):
         d = info.get(nm)
         if _is_attention(mod):
             out = out[0] if isinstance(out, (tuple, list)) else out
-            macs = attention_macs(mod, args, out)
+            macs = _attention_macs(mod, args, out)
         else:
             macs = _layer_macs(mod, args[0], out)
         if d is None:

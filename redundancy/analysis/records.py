@@ -103,7 +103,7 @@ def _is_attention(mod) -> bool:
     return isinstance(mod, nn.MultiheadAttention)
 
 
-def attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
+def _attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
     """MACs of one ``nn.MultiheadAttention`` call (what ``F.multi_head_attention_forward`` does):
     projections ``L·E·E`` (queries) + ``S·E·kdim`` + ``S·E·vdim`` (keys, values) + ``L·E·E`` (output),
     and the two products ``QKᵀ`` and ``AV``: ``2·L·S·E`` (all heads together)."""

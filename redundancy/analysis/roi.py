@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.analysis.design_dof import design_dof, design_dof_coverage
+from redundancy.analysis.design_dof import _design_dof_coverage, design_dof, design_dof_coverage  # noqa: F401
 from redundancy.analysis.latency import (DEFAULT_THREADS, MAX_THREADS, LatencyPoint, _dtype, _measure_latency,
                                         measure_latency)
 import redundancy._validation as _v
@@ -450,7 +450,7 @@ def _dofs(original, compressed, shape, design: RoiDesign, dof, naive, allow_part
     if dof is not None:
         naives = [design.params_original, design.params_compressed] if naive is None else list(naive)
         return list(dof), naives, "given", [1.0, 1.0], None
-    do, dc = design_dof_coverage(original, shape), design_dof_coverage(compressed, shape)
+    do, dc = _design_dof_coverage(original, shape), _design_dof_coverage(compressed, shape)
     src = do["source"] if do["source"] == dc["source"] else f"{do['source']}/{dc['source']}"
     naives = [do["naive"], dc["naive"]] if naive is None else list(naive)
     partial_note = None

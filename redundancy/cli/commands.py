@@ -21,6 +21,7 @@ import redundancy.cli.ranks as ranks_cli
 import redundancy.cli.scoreboard as scoreboard_cli
 from redundancy.cli.common import (_agg, _count, _ints, _kv, _nonneg_float, _one_line, _out_dir, _pos_float,
                                    _save_fig, _seed, _shape, _sub, build_model, load_model)
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 from redundancy._validation.limits import _first_line
 
@@ -172,6 +173,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------- parser
+@_v.validate_params({})
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="redundancy", description="Model redundancy of (compressed) CNNs: whole-network tensor, "
@@ -246,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@_v.validate_params({"argv": _v.NoneOr(_v.Items(_v.Instance(str, "a str")))})
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv

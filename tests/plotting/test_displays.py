@@ -166,23 +166,13 @@ def test_error_curve_single_result_no_refs_and_bad_shape():
         ErrorCurveDisplay.from_result(bad)
 
 
-@dataclass
-class _Lat:
-    batch_size: int
-    original_median_s: float
-    original_q25_s: float
-    original_q75_s: float
-    compressed_median_s: float
-    compressed_q25_s: float
-    compressed_q75_s: float
-
-
 def _Roi():
     """A RoiResult with round numbers (latency without per-repeat ratios: the quartile-extreme rule)."""
     from redundancy.analysis.roi import RoiData, RoiDesign, RoiMoney, RoiResult
     from redundancy.analysis.latency import LatencyPoint
 
-    lat = _Lat(1, 1.0, 0.9, 1.1, 2.0, 1.8, 2.2)
+    lat = LatencyPoint(batch_size=1, original_median_s=1.0, original_q25_s=0.9, original_q75_s=1.1,
+                       compressed_median_s=2.0, compressed_q25_s=1.8, compressed_q75_s=2.2)
     return RoiResult(
         input_shape=(3,), batch_sizes=(1,), repeats=1, warmup=0, seed=0,
         design=RoiDesign(dtype="float32", params_original=1000, params_compressed=250, macs_original=10_000,
@@ -193,7 +183,7 @@ def _Roi():
         money=RoiMoney(data_cost_original=40.0, data_cost_compressed=10.0, serving_cost_per_month_original=1.0,
                        serving_cost_per_month_compressed=2.0, break_even_months=30.0,
                        cheaper_after_break_even="original"),
-        latency=(LatencyPoint(**vars(lat)),))
+        latency=(lat,))
 
 
 def test_roi_display_ratios():

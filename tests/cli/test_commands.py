@@ -1,7 +1,7 @@
 """The command line, run in-process through main(argv) (and once through ``python -m redundancy``).
 
 The demo's deterministic report text is compared with ``tests/golden/demo.txt``; regenerate it with
-``REDUNDANCY_REGEN_GOLDEN=1 python -m pytest tests/test_cli.py`` after an intended change.
+``REDUNDANCY_REGEN_GOLDEN=1 python -m pytest tests/cli/test_commands.py`` after an intended change.
 """
 
 import json
@@ -20,8 +20,8 @@ from redundancy.analysis.demo import demo_text
 from redundancy.checkpoint import load_weights
 from redundancy.errors import CheckpointError
 
-GOLDEN = Path(__file__).parent / "golden" / "demo.txt"
-ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "demo.txt"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(capsys, argv):

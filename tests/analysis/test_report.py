@@ -250,3 +250,14 @@ def test_dof_none_is_the_documented_skip():
     assert rep.dof == "none" and all(s.dof is None and s.route == "skipped" for s in rep.segments)
     assert all("not requested" in s.skip_reason for s in rep.segments)
     assert rep.summary.n_segments_skipped == len(rep.segments)
+
+
+@pytest.mark.parametrize("which", ["input_shape", "meta"])
+def test_analyze_wrong_shape_or_meta_model_is_named(which):
+    net = nn.Sequential(nn.Conv2d(8, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 1))
+    if which == "input_shape":
+        with pytest.raises(RedundancyError, match="input_shape"):
+            analyze(net, (3, 6, 6))
+    else:
+        with pytest.raises(RedundancyError, match="model"):
+            analyze(nn.Linear(4, 2, device="meta"), (4,))
