@@ -199,36 +199,3 @@ def test_counting_and_analysis_leave_the_callers_buffers_alone():
     R.analyze(m, (1, 6))
     R.estimate_roi(m, Counter(), (1, 6), measure=False, dof=(4, 4), naive=(12, 12))
     assert float(m.calls) == 0
-
-
-def test_latency_threads_recorded_and_error_bars_from_measured_quantiles():
-    from redundancy.analysis.latency import measure_latency
-    from redundancy.plotting import RoiDisplay
-
-    before = torch.get_num_threads()
-    lat = measure_latency([nn.Linear(8, 8), nn.Linear(8, 2)], (8,), batch_sizes=(1,), repeats=7, warmup=0)
-    assert lat.threads == 1 and torch.get_num_threads() == before
-    a = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(16, 1))
-    b = nn.Sequential(nn.Conv1d(1, 1, 3), nn.Flatten(), nn.Linear(4, 1))
-    roi = R.estimate_roi(a, b, (1, 6), batch_sizes=(1,), repeats=9, warmup=0)
-    p = roi.latency[0]
-    assert p.threads == 1
-    # the bar is the median of the per-repeat ratios and its bar ends are their quartiles
-    _, vals, errs = RoiDisplay.from_result(roi).ratios()
-    assert vals[-1] == pytest.approx(p.ratio_median)
-    assert vals[-1] - errs[0, -1] == pytest.approx(p.ratio_q25) and vals[-1] + errs[1, -1] == pytest.approx(p.ratio_q75)
-    assert (vals - errs[0] >= 0).all()
-
-
-def test_displays_refuse_string_ax_and_survive_zero_originals():
-    import dataclasses
-
-    from redundancy.plotting import RoiDisplay
-
-    a = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(16, 1))
-    roi = R.estimate_roi(a, a, (1, 6), measure=False, dof=(4, 4), naive=(12, 12))
-    with pytest.raises(RedundancyError, match="Axes"):
-        RoiDisplay.from_result(roi).plot(ax="abc")
-    zero = dataclasses.replace(roi, data=dataclasses.replace(roi.data, n_original=0, n_naive_original=0))
-    labels, vals, _ = RoiDisplay.from_result(zero).ratios()
-    assert np.isfinite(vals).all() and "original 0" in labels[3]

@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from torch import nn  # noqa: E402
 
 from redundancy.errors import RedundancyError  # noqa: E402
 from redundancy.plotting import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay  # noqa: E402
@@ -263,3 +264,18 @@ def test_bound_vs_count_refuses_a_dof_too_large_for_float():
         BoundVsCountDisplay.from_report(rep)
     with pytest.raises(RedundancyError, match="too large"):
         BoundVsCountDisplay.from_report(rep, eps=0.1)
+
+
+def test_displays_refuse_string_ax_and_survive_zero_originals():
+    import dataclasses
+
+    from redundancy.analysis.roi import estimate_roi
+    from redundancy.plotting import RoiDisplay
+
+    a = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(16, 1))
+    roi = estimate_roi(a, a, (1, 6), measure=False, dof=(4, 4), naive=(12, 12))
+    with pytest.raises(RedundancyError, match="Axes"):
+        RoiDisplay.from_result(roi).plot(ax="abc")
+    zero = dataclasses.replace(roi, data=dataclasses.replace(roi.data, n_original=0, n_naive_original=0))
+    labels, vals, _ = RoiDisplay.from_result(zero).ratios()
+    assert np.isfinite(vals).all() and "original 0" in labels[3]
