@@ -25,6 +25,8 @@ from torch import nn
 from redundancy.analysis.records import BlockInfo, LayerInfo, _is_depthwise, _is_pointwise
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 
 def _longest_path(layers: list[str], edges: set, order: dict[str, int]) -> list[str]:

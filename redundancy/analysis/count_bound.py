@@ -18,6 +18,8 @@ import numpy as np
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
+__all__ = ["count_bound_table"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 @_v.result(allow=("kr_ratio",))
 class CountBoundTable(_v.Result):

@@ -16,6 +16,8 @@ import numpy as np
 
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 DEMO_SHAPE = (8, 12, 12)
 DEMO_K, DEMO_R = 32, 4
 

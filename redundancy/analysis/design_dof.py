@@ -11,6 +11,8 @@ from torch import nn
 import redundancy._validation as _v
 from redundancy.errors import NotLinearError, RedundancyError
 
+__all__ = ["design_dof"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 
 @_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1, 6), "max_params": _v.Int(0, 10 ** 9)})

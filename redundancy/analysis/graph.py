@@ -39,6 +39,8 @@ from redundancy.counts import _layer_macs, preserved_state
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
+__all__ = ["trace_model"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:

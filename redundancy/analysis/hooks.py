@@ -14,6 +14,8 @@ from redundancy.counts import _forward
 from redundancy.analysis.records import _PASS_MODULES, _layer_types
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 
 @_v.validate_params({"model": _v.Module(materialised=False), "x": _v.Tensor(min_ndim=1), "shape": _v.Shape(1, 6), "layer_ids": _v.Instance((set, frozenset)), "names": _v.Instance(dict)})

@@ -12,6 +12,8 @@ from torch import nn
 from redundancy.analysis.graph import LayerInfo
 import redundancy._validation as _v
 
+__all__ = ["numerical_rank"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 def _graph_like(name, value):
     if not hasattr(value, "segments") or not hasattr(value, "layers"):

@@ -19,6 +19,8 @@ from redundancy._validation import (MAX_NUMEL, Bool, Int, Items, Module, NoneOr,
                                     validate_params)
 from redundancy.errors import RedundancyError
 
+__all__ = ["measure_latency"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 #: torch intra-op threads used while timing, unless the caller asks otherwise
 DEFAULT_THREADS = 1

@@ -17,6 +17,8 @@ from torch import nn
 from redundancy.counts import _mac_layer_types
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 def _layer_like(name, value):
     _v.check_module(name, value)

@@ -22,6 +22,8 @@ from redundancy.analysis.kr import LAYER_KR_CONVENTION, arch_ranks, numerical_ra
 from redundancy.analysis.graph import _trace_model
 from redundancy.analysis.records import layer_kernel
 
+__all__ = ["analyze", "RedundancyReport"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 #: Segments with more kernel parameters than this get only a closed-form dof (or are skipped, with
 #: the reason in ``summary.skipped``). The numerical route has its own size limit

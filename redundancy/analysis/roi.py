@@ -30,6 +30,8 @@ from redundancy.analysis.latency import (DEFAULT_THREADS, MAX_THREADS, LatencyPo
                                         measure_latency)
 import redundancy._validation as _v
 
+__all__ = ["estimate_roi", "RoiResult"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain of smaller ones; "
                "fewer MACs do not guarantee lower latency, and the chain can be slower.")

@@ -44,6 +44,8 @@ from redundancy.linear.dof_closed import (cp_closed_form_applies, cp_dof, depthw
                                           tucker_effective_ranks)
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                nn.Dropout3d)
 

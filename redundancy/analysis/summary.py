@@ -12,6 +12,8 @@ import numpy as np
 
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 #: How to read naive/dof and K/R together (summary.reading).
 READING = (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import redundancy._validation as _v
 
+__all__ = ["report_text"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 def _columns(name, value):
     if not isinstance(value, (list, tuple)) or not all(

@@ -25,6 +25,8 @@ import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 from redundancy._validation.limits import _first_line
 
+__all__ = ["main"]  # the face is redundancy.cli; the rest is importable from here
+
 EPILOG = """examples:
   redundancy demo                              built-in example: table and summary on the terminal
   redundancy demo --out demo-out               ... and JSON, CSV and PNG files into demo-out/

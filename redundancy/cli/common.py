@@ -13,6 +13,8 @@ import numpy as np
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
+__all__ = []  # the face is redundancy.cli; the rest is importable from here
+
 
 _MODEL_SPEC = {"spec": _v.Instance(str, "a zoo name or package.module:factory"),
                "model_args": _v.NoneOr(_v.Instance(dict, "a dict of keyword arguments"))}
