@@ -30,7 +30,7 @@ import torch
 from torch import fx, nn
 
 from redundancy.analysis.blocks import _find_blocks
-from redundancy.analysis.hooks import _hook_structure as hook_structure
+from redundancy.analysis.hooks import _hook_structure
 from redundancy.analysis.records import (_MERGE, _PASS_FUNCS, _PASS_METHODS, _PASS_MODULES, _SCALE,
                                          BlockInfo, LayerInfo, ModelGraph, SegmentInfo, _is_attention,
                                          _layer_types, _attention_macs, layer_kernel)
@@ -221,7 +221,7 @@ def _structure(model, x, input_shape, method, layer_ids, names, info, notes):
             notes.append(f"torch.fx failed ({type(exc).__name__}: {str(exc)[:120]}); used forward hooks")
             info.clear()
     if gm is None:
-        edges, nxt = hook_structure(model, x, input_shape, layer_ids, names)
+        edges, nxt = _hook_structure(model, x, input_shape, layer_ids, names)
         return edges, nxt, "hooks"
     _, _, edges, nxt = _fx_structure(model, gm, layer_ids, names)
     return edges, nxt, "fx"
