@@ -171,8 +171,8 @@ def test_arrays_tensors_and_nested_fields_are_checked():
                    r2=None, predictions=np.zeros(3), correct=np.ones(3))
     with pytest.raises(RedundancyError, match=r"LatencyPoint\.\w+ holds"):
         LatencyPoint(batch_size=1, original_median_s=1e-3, original_q25_s=1e-3, original_q75_s=1e-3,
-                     compressed_median_s=float("inf"), compressed_q25_s=1e-3, compressed_q75_s=1e-3, ratio_median=1.0,
-                     ratio_q25=1.0, ratio_q75=1.0, threads=1)
+                     compressed_median_s=float("inf"), compressed_q25_s=1e-3, compressed_q75_s=1e-3,
+                     ratio_median=1.0, ratio_q25=1.0, ratio_q75=1.0, threads=1)
     finite = torch.ones(3)
     with pytest.raises(RedundancyError):
         _v.check_result_fields(_Holder({"a": (1.0, [2.0, float("nan")])}))

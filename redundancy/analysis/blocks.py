@@ -25,7 +25,8 @@ from torch import nn
 from redundancy.analysis.records import BlockInfo, LayerInfo, _is_depthwise, _is_pointwise
 import redundancy._validation as _v
 
-__all__ = ["find_blocks"]
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 
 def _longest_path(layers: list[str], edges: set, order: dict[str, int]) -> list[str]:
@@ -103,70 +104,85 @@ def find_blocks(model, layers: dict[str, LayerInfo], edges, order, widths: dict[
                 ) -> list[BlockInfo]:
     """Blocks (see the module docstring); ``widths`` are the modules' output channel counts (for
     concatenated multi-branch modules)."""
+    return _find_blocks(model, layers, edges, order, widths)
+
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def _is_container(m, mods, cand, inside, edges) -> bool:
+    kids = [f"{m}.{c}" for c, _ in mods[m].named_children()]
+    ckids = [k for k in kids if k in cand]
+    if isinstance(mods[m], _CONTAINERS):
+        return bool(ckids)
+    # a wrapper of a stack (a ViT's Encoder around its Sequential of blocks), or a stack itself
+    return _stacked(m, mods, cand, inside, edges) or any(_stacked(c, mods, cand, inside, edges) for c in ckids)
+
+
+def _find_blocks(model, layers, edges, order, widths=None) -> list[BlockInfo]:
     mods = dict(model.named_modules())
     widths = widths or {}
     inside = {m: [l for l in layers if l.startswith(m + ".")] for m in mods if m}
     cand = {m for m, ls in inside.items() if len(ls) >= 2 and m not in layers}
-    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-    def is_container(m):
-        kids = [f"{m}.{c}" for c, _ in mods[m].named_children()]
-        ckids = [k for k in kids if k in cand]
-        if isinstance(mods[m], containers):
-            return bool(ckids)
-        # a wrapper of a stack (a ViT's Encoder around its Sequential of blocks), or a stack itself
-        return _stacked(m, mods, cand, inside, edges) or any(_stacked(c, mods, cand, inside, edges) for c in ckids)
-
     blocks, chosen = [], []
     for m in mods:
-        if m not in cand or any(m.startswith(c + ".") for c in chosen) or is_container(m):
+        if m not in cand or any(m.startswith(c + ".") for c in chosen) or _is_container(m, mods, cand, inside, edges):
             continue
         chosen.append(m)
         gates = _gates(inside[m], layers, edges, order)
         on_path = [l for l in inside[m] if l not in gates] or inside[m]
         main = _longest_path(on_path, edges, order) or sorted(on_path, key=order.get)
-        info = [layers[l] for l in main]
-        K = info[-1].out_channels
-        R = min(li.out_channels for li in info[:-1]) if len(info) > 1 else None
-        E = max(li.out_channels for li in info[:-1]) if len(info) > 1 else None
-        c_in = info[0].in_channels
-        dw = [i for i, li in enumerate(info) if _is_depthwise(li)]
-        attn = [i for i, l in enumerate(main) if isinstance(mods[l], nn.MultiheadAttention)]
-        inner = set(on_path)
-        sinks = [l for l in on_path if not any(u == l and v in inner for (u, v) in edges)]
-        out_w = widths.get(m)
-        concat = (len(sinks) >= 2 and out_w is not None and not dw
-                  and sum(layers[l].out_channels for l in sinks) == out_w
-                  and all(layers[l].out_channels < out_w for l in sinks))
-        if attn:
-            mlp = [li for li in info[attn[-1] + 1:]]
-            kind, conv = "attention", _CONV_ATTN
-            if len(mlp) >= 2:
-                K, R = max(li.out_channels for li in mlp[:-1]), mlp[0].in_channels
-            else:
-                K, R = info[-1].out_channels, None
-        elif concat:
-            kind, conv = "multi_branch", _CONV_CONCAT
-            roots = [l for l in on_path if not any(v == l and u in inner for (u, v) in edges)]
-            K = out_w
-            if len(roots) == 1:
-                R = min(c_in, layers[roots[0]].out_channels)
-            else:
-                R = 0
-                for s_ in sinks:
-                    path = _longest_path([l for l in on_path if l == s_ or _reaches({l}, {s_}, edges)], edges, order)
-                    R += min([layers[path[0]].in_channels] + [layers[l].out_channels for l in path])
-        elif dw and E is not None and E > K and E > c_in:
-            kind, conv = "inverted_residual", _CONV_IR
-            K, R = E, c_in  # expanded width over the input width feeding the expansion
-        elif dw and any(_is_pointwise(li) for li in info[dw[0] + 1:]):
-            kind, conv = "depthwise_separable", _CONV_BLOCK
-        elif R is not None and R < K and R <= c_in:
-            kind, conv = "bottleneck", _CONV_BLOCK
-        else:
-            kind, conv, R = "plain", _CONV_PLAIN, None
-        if R is not None and K <= R:
-            R = None      # a K/R label only where K/R > 1
+        kind, conv, K, R = _classify(main, on_path, layers, mods, edges, order, widths.get(m))
         rest = tuple(l for l in sorted(inside[m], key=order.get) if l not in main)
         blocks.append(BlockInfo(m, kind, tuple(main), rest, K, R, conv))
     return blocks
+
+
+def _concat_rank(on_path, inner, sinks, c_in, layers, edges, order) -> int:
+    """R of a concatenated multi-branch block: a shared first layer's width, else per-branch sums."""
+    roots = [l for l in on_path if not any(v == l and u in inner for (u, v) in edges)]
+    if len(roots) == 1:
+        return min(c_in, layers[roots[0]].out_channels)
+    R = 0
+    for s_ in sinks:
+        path = _longest_path([l for l in on_path if l == s_ or _reaches({l}, {s_}, edges)], edges, order)
+        R += min([layers[path[0]].in_channels] + [layers[l].out_channels for l in path])
+    return R
+
+
+def _classify(main, on_path, layers, mods, edges, order, out_w):
+    """``(kind, convention, K, R)`` of a block with main path ``main``."""
+    info = [layers[l] for l in main]
+    K = info[-1].out_channels
+    R = min(li.out_channels for li in info[:-1]) if len(info) > 1 else None
+    E = max(li.out_channels for li in info[:-1]) if len(info) > 1 else None
+    c_in = info[0].in_channels
+    dw = [i for i, li in enumerate(info) if _is_depthwise(li)]
+    attn = [i for i, l in enumerate(main) if isinstance(mods[l], nn.MultiheadAttention)]
+    inner = set(on_path)
+    sinks = [l for l in on_path if not any(u == l and v in inner for (u, v) in edges)]
+    concat = (len(sinks) >= 2 and out_w is not None and not dw
+              and sum(layers[l].out_channels for l in sinks) == out_w
+              and all(layers[l].out_channels < out_w for l in sinks))
+    if attn:
+        mlp = [li for li in info[attn[-1] + 1:]]
+        kind, conv = "attention", _CONV_ATTN
+        if len(mlp) >= 2:
+            K, R = max(li.out_channels for li in mlp[:-1]), mlp[0].in_channels
+        else:
+            K, R = info[-1].out_channels, None
+    elif concat:
+        kind, conv = "multi_branch", _CONV_CONCAT
+        K, R = out_w, _concat_rank(on_path, inner, sinks, c_in, layers, edges, order)
+    elif dw and E is not None and E > K and E > c_in:
+        kind, conv = "inverted_residual", _CONV_IR
+        K, R = E, c_in  # expanded width over the input width feeding the expansion
+    elif dw and any(_is_pointwise(li) for li in info[dw[0] + 1:]):
+        kind, conv = "depthwise_separable", _CONV_BLOCK
+    elif R is not None and R < K and R <= c_in:
+        kind, conv = "bottleneck", _CONV_BLOCK
+    else:
+        kind, conv, R = "plain", _CONV_PLAIN, None
+    if R is not None and K <= R:
+        R = None      # a K/R label only where K/R > 1
+    return kind, conv, K, R

@@ -11,17 +11,19 @@ from torch import nn
 import redundancy._validation as _v
 from redundancy.errors import NotLinearError, RedundancyError
 
-__all__ = ["design_dof", "design_dof_coverage"]
+__all__ = ["design_dof"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 
 @_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1, 6), "max_params": _v.Int(0, 10 ** 9)})
 def design_dof(model: nn.Module, input_shape, *, max_params: int = 50_000) -> tuple[int, int, str]:
     """Degrees of freedom and naive count of one design, as used by :func:`estimate_roi`:
     ``(dof, naive, source)``; see :func:`design_dof_coverage` (which also says how much was covered)."""
-    d = design_dof_coverage(model, input_shape, max_params=max_params)
+    d = _design_dof_coverage(model, input_shape, max_params=max_params)
     return d["dof"], d["naive"], d["source"]
 
 
+@_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1, 6), "max_params": _v.Int(0, 10 ** 9)})
 def design_dof_coverage(model: nn.Module, input_shape, *, max_params: int = 50_000) -> dict[str, Any]:
     """Degrees of freedom of one design with its coverage.
 
@@ -39,6 +41,10 @@ def design_dof_coverage(model: nn.Module, input_shape, *, max_params: int = 50_0
     -------
     dict with ``dof``, ``naive``, ``source``, ``coverage``, ``coverage_text``, ``skipped``.
     """
+    return _design_dof_coverage(model, input_shape, max_params=max_params)
+
+
+def _design_dof_coverage(model, input_shape, *, max_params: int = 50_000) -> dict[str, Any]:
     from redundancy.counts import parameter_count
     from redundancy.linear.dof import degrees_of_freedom
     from redundancy.linear.tensor import find_nonlinear_module

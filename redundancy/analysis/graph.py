@@ -29,16 +29,18 @@ import operator
 import torch
 from torch import fx, nn
 
-from redundancy.analysis.blocks import find_blocks
-from redundancy.analysis.hooks import hook_structure
+from redundancy.analysis.blocks import _find_blocks
+from redundancy.analysis.hooks import _hook_structure
 from redundancy.analysis.records import (_MERGE, _PASS_FUNCS, _PASS_METHODS, _PASS_MODULES, _SCALE,
                                          BlockInfo, LayerInfo, ModelGraph, SegmentInfo, _is_attention,
-                                         _layer_types, attention_macs, layer_kernel)
+                                         _layer_types, _attention_macs, layer_kernel)
 from redundancy._validation import Choice, Module, Shape, validate_params
-from redundancy.counts import _layer_macs, eval_mode, preserved_state
+from redundancy.counts import _layer_macs, preserved_state
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "trace_model", "layer_kernel"]
+__all__ = ["trace_model"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
@@ -173,26 +175,28 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
     >>> [s.layers for s in g.segments]
     [('0', '2')]
     """
+    return _trace_model(model, input_shape, method=method)
+
+
+def _layer_names(model: nn.Module) -> dict[int, str]:
+    """``id(module) -> qualified name`` of every conv/linear layer (not those inside attention)."""
     types = _layer_types()
     names: dict[int, str] = {}
     attn = [nm for nm, mod in model.named_modules() if _is_attention(mod)]
     for nm, mod in model.named_modules():
         if isinstance(mod, types) and not any(nm.startswith(a + ".") for a in attn):
             names.setdefault(id(mod), nm)
-    layer_ids = set(names)
-    p = next(iter(model.parameters()), None)
-    x = torch.zeros((1, *input_shape), dtype=p.dtype if p is not None else torch.float32,
-                    device=p.device if p is not None else "cpu")
-    notes = []
-    info: dict[str, dict] = {}
-    handles = []
+    return names
 
+
+def _call_hook(names: dict[int, str], info: dict[str, dict]):
+    """A forward hook recording each layer's input/output shapes, MACs and number of calls."""
     def hook(mod, args, out):
         nm = names[id(mod)]
         d = info.get(nm)
         if _is_attention(mod):
             out = out[0] if isinstance(out, (tuple, list)) else out
-            macs = attention_macs(mod, args, out)
+            macs = _attention_macs(mod, args, out)
         else:
             macs = _layer_macs(mod, args[0], out)
         if d is None:
@@ -201,31 +205,57 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
         else:
             d["macs"] += macs
             d["calls"] += 1
+    return hook
 
-    for mod in {id(m): m for m in model.modules() if id(m) in layer_ids}.values():
-        handles.append(mod.register_forward_hook(hook))
+
+def _structure(model, x, input_shape, method, layer_ids, names, info, notes):
+    """``(edges, nxt, used)``: the layer graph from fx, or from forward hooks when fx fails."""
     gm = None
-    if isinstance(model, types) and method == "auto":
+    if method in ("auto", "fx"):
+        try:
+            gm = _trace_fx(model, x)
+        except Exception as exc:  # fx raises many types on untraceable Python
+            if method == "fx":
+                raise RedundancyError(f"torch.fx could not trace the model: {type(exc).__name__}: "
+                                      f"{_v._first_line(exc)[:200]}") from None
+            notes.append(f"torch.fx failed ({type(exc).__name__}: {str(exc)[:120]}); used forward hooks")
+            info.clear()
+    if gm is None:
+        edges, nxt = _hook_structure(model, x, input_shape, layer_ids, names)
+        return edges, nxt, "hooks"
+    _, _, edges, nxt = _fx_structure(model, gm, layer_ids, names)
+    return edges, nxt, "fx"
+
+
+def _layer_info(nm: str, d: dict) -> LayerInfo:
+    mod = d["mod"]
+    w = layer_kernel(mod)
+    ks = tuple(w.shape[2:]) if w.dim() > 2 else ()
+    groups = getattr(mod, "groups", 1)
+    c_in = getattr(mod, "in_channels", getattr(mod, "in_features", w.shape[1] * groups))
+    c_out = getattr(mod, "out_channels", getattr(mod, "out_features", w.shape[0]))
+    if _is_attention(mod):
+        c_in = c_out = mod.embed_dim
+    return LayerInfo(nm, type(mod).__name__, tuple(w.shape), int(groups), int(c_in), int(c_out),
+                     ks, d["in"], d["out"], int(d["macs"]), d["calls"])
+
+
+def _trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str = "auto") -> ModelGraph:
+    """The kernel of :func:`trace_model` (arguments already checked)."""
+    names = _layer_names(model)
+    layer_ids = set(names)
+    x = torch.zeros((1, *input_shape), dtype=_v.model_dtype(model), device=_v.model_device(model))
+    notes: list[str] = []
+    info: dict[str, dict] = {}
+    hook = _call_hook(names, info)
+    handles = [mod.register_forward_hook(hook)
+               for mod in {id(m): m for m in model.modules() if id(m) in layer_ids}.values()]
+    if isinstance(model, _layer_types()) and method == "auto":
         method = "hooks"
         notes.append("the model is itself one layer; traced with forward hooks")
-    with torch.no_grad(), preserved_state(model), eval_mode(model):
+    with torch.no_grad(), preserved_state(model), _v.guard_model(model, eval=True):
         try:
-            if method in ("auto", "fx"):
-                try:
-                    gm = _trace_fx(model, x)
-                except Exception as exc:  # fx raises many types on untraceable Python
-                    if method == "fx":
-                        first = (str(exc).strip().splitlines() or [""])[0][:200]
-                        raise RedundancyError(f"torch.fx could not trace the model: {type(exc).__name__}: "
-                                              f"{first}") from None
-                    notes.append(f"torch.fx failed ({type(exc).__name__}: {str(exc)[:120]}); used forward hooks")
-                    info.clear()
-            if gm is None:
-                edges, nxt = hook_structure(model, x, input_shape, layer_ids, names)
-                used = "hooks"
-            else:
-                modules, first_node, edges, nxt = _fx_structure(model, gm, layer_ids, names)
-                used = "fx"
+            edges, nxt, used = _structure(model, x, input_shape, method, layer_ids, names, info, notes)
         finally:
             for h in handles:
                 h.remove()
@@ -236,22 +266,11 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str =
     for nm in missing:  # listed too (no shapes, 0 MACs), after the called ones
         info[nm] = {"mod": all_mods[nm], "in": (), "out": (), "macs": 0, "calls": 0}
     order = {nm: i for i, nm in enumerate(info)}
-    layers: dict[str, LayerInfo] = {}
-    for nm, d in info.items():
-        mod = d["mod"]
-        w = layer_kernel(mod)
-        ks = tuple(w.shape[2:]) if w.dim() > 2 else ()
-        groups = getattr(mod, "groups", 1)
-        c_in = getattr(mod, "in_channels", getattr(mod, "in_features", w.shape[1] * groups))
-        c_out = getattr(mod, "out_channels", getattr(mod, "out_features", w.shape[0]))
-        if _is_attention(mod):
-            c_in = c_out = mod.embed_dim
-        layers[nm] = LayerInfo(nm, type(mod).__name__, tuple(w.shape), int(groups), int(c_in), int(c_out),
-                               ks, d["in"], d["out"], int(d["macs"]), d["calls"])
+    layers = {nm: _layer_info(nm, d) for nm, d in info.items()}
     attn_layers = {nm for nm in layers if _is_attention(all_mods[nm])}
     nxt = {a: (t, p) for a, (t, p) in nxt.items() if a not in attn_layers and t not in attn_layers}
     segments = _segments(model, layers, nxt, used)
-    blocks = find_blocks(model, layers, edges, order, _module_widths(model, x))
+    blocks = _find_blocks(model, layers, edges, order, _module_widths(model, x))
     return ModelGraph(tuple(layers.values()), tuple(segments), tuple(blocks), used, tuple(notes))
 
 
@@ -269,7 +288,7 @@ def _module_widths(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
 
         handles.append(mod.register_forward_hook(hook))
     try:
-        with torch.no_grad(), eval_mode(model):
+        with torch.no_grad(), _v.guard_model(model, eval=True):
             model(x)
     except Exception:  # widths are a hint for block kinds; a model the hooks cannot run keeps none
         widths.clear()

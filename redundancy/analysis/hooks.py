@@ -14,11 +14,30 @@ from redundancy.counts import _forward
 from redundancy.analysis.records import _PASS_MODULES, _layer_types
 import redundancy._validation as _v
 
-__all__ = ["hook_structure"]
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 
 @_v.validate_params({"model": _v.Module(materialised=False), "x": _v.Tensor(min_ndim=1), "shape": _v.Shape(1, 6), "layer_ids": _v.Instance((set, frozenset)), "names": _v.Instance(dict)})
 def hook_structure(model, x, shape, layer_ids, names):
+    """``(edges, nxt)`` of the layer graph from one forward pass with hooks (see the module docstring)."""
+    return _hook_structure(model, x, shape, layer_ids, names)
+
+
+def _hook_structure(model, x, shape, layer_ids, names):
+    calls = _record_calls(model, x, shape)
+    producer = {out_key: i for i, (_, _, out_key) in enumerate(calls)}
+    consumers: dict[int, list[int]] = {}
+    for i, (mod, in_key, _) in enumerate(calls):
+        if in_key in producer:
+            consumers.setdefault(producer[in_key], []).append(i)
+    is_layer = [id(m) in layer_ids for m, _, _ in calls]
+    edges, first = _edges(calls, producer, is_layer, names)
+    return edges, _chains(calls, consumers, is_layer, first, names)
+
+
+def _record_calls(model, x, shape) -> list:
+    """``(module, in_key, out_key)`` of every leaf call, keys = (tensor id, version)."""
     types = _layer_types() + _PASS_MODULES
     calls = []   # (module, in_key, out_key)
     keep = []
@@ -53,15 +72,11 @@ def hook_structure(model, x, shape, layer_ids, names):
     finally:
         for h in handles:
             h.remove()
-    producer = {}
-    for i, (mod, _, out_key) in enumerate(calls):
-        producer[out_key] = i
-    consumers: dict[int, list[int]] = {}
-    for i, (mod, in_key, _) in enumerate(calls):
-        if in_key in producer:
-            consumers.setdefault(producer[in_key], []).append(i)
-    is_layer = [id(m) in layer_ids for m, _, _ in calls]
-    is_pass = [isinstance(m, _PASS_MODULES) for m, _, _ in calls]
+    return calls
+
+
+def _edges(calls, producer, is_layer, names):
+    """Layer-to-layer edges (through pass-through modules) and each layer's first call."""
     up: dict[int, set] = {}
     edges = set()
     first: dict[str, int] = {}
@@ -73,6 +88,12 @@ def hook_structure(model, x, shape, layer_ids, names):
             first.setdefault(me, i)
             edges |= {(u, me) for u in ups if u != me}
         up[i] = ups
+    return edges, first
+
+
+def _chains(calls, consumers, is_layer, first, names):
+    """``layer -> (next layer, pass-through modules between)`` along unique linear consumers."""
+    is_pass = [isinstance(m, _PASS_MODULES) for m, _, _ in calls]
     nxt = {}
     taken = set()
     for lname, i in first.items():
@@ -89,4 +110,4 @@ def hook_structure(model, x, shape, layer_ids, names):
                     taken.add(t)
                 break
             path.append(calls[cur][0])
-    return edges, nxt
+    return nxt

@@ -12,13 +12,14 @@ from torch import nn
 from redundancy.analysis.graph import LayerInfo
 import redundancy._validation as _v
 
+__all__ = ["numerical_rank"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 def _graph_like(name, value):
     if not hasattr(value, "segments") or not hasattr(value, "layers"):
         raise _v.RedundancyError(f"{name}={_v._short(value)} is not a ModelGraph (from trace_model)")
     return value
 
-__all__ = ["numerical_rank", "arch_ranks", "LAYER_KR_CONVENTION"]
 
 LAYER_KR_CONVENTION = (
     "arch_rank = r_j when r_j < K (else None): the bottleneck width feeding the layer inside "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,8 @@ from redundancy._validation import (MAX_NUMEL, Bool, Int, Items, Module, NoneOr,
                                     validate_params)
 from redundancy.errors import RedundancyError
 
-__all__ = ["LatencyPoint", "LatencyTable", "measure_latency", "DEFAULT_THREADS", "MAX_REPEATS", "MAX_THREADS"]
+__all__ = ["measure_latency"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 #: torch intra-op threads used while timing, unless the caller asks otherwise
 DEFAULT_THREADS = 1
@@ -30,9 +30,8 @@ MAX_REPEATS = 10_000
 MAX_THREADS = 1024
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class LatencyPoint:
+@_v.result
+class LatencyPoint(_v.Result):
     """CPU latency of both designs at one batch size (seconds per forward pass).
 
     ``*_q25`` / ``*_q75`` are the quartiles over the repeats (the spread); ``speedup`` is
@@ -61,7 +60,10 @@ class LatencyPoint:
         """The point of ``batch_size`` for models ``original`` and ``compressed`` of a :func:`measure_latency` table."""
         o, c = table[batch_size][original], table[batch_size][compressed]
         ratios = table.ratio_quantiles(batch_size, original, compressed)
-        return cls(batch_size, *o, *c, *ratios, threads=table.threads)
+        names = ("median_s", "q25_s", "q75_s")
+        return cls(batch_size=batch_size, **{f"original_{k}": v for k, v in zip(names, o)},
+                   **{f"compressed_{k}": v for k, v in zip(names, c)},
+                   **dict(zip(("ratio_median", "ratio_q25", "ratio_q75"), ratios)), threads=table.threads)
 
     @property
     def speedup(self) -> float:
@@ -81,8 +83,8 @@ class LatencyPoint:
         lo, hi = max(0.0, min(lo, v)), max(hi, v)
         return float(v), float(lo), float(hi)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "speedup": self.speedup}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"speedup": self.speedup}
 
 
 def _dtype(dtype) -> torch.dtype:
@@ -110,7 +112,8 @@ class LatencyTable(dict):
 @validate_params({"models": Items(Module(), min_len=1, max_len=64), "input_shape": Shape(1, 6),
                   "batch_sizes": Items(Int(1, 2 ** 20), min_len=1, max_len=64),
                   "repeats": Int(1, MAX_REPEATS), "warmup": Int(0, MAX_REPEATS), "seed": Seed(),
-                  "progress": Bool(), "threads": NoneOr(Int(1, MAX_THREADS))})
+                  "progress": Bool(), "threads": NoneOr(Int(1, MAX_THREADS)),
+                  "dtype": _v.Check(lambda name, value: _dtype(value))})
 def measure_latency(models, input_shape, *, batch_sizes=(1, 8, 32), repeats: int = 20,
                     warmup: int = 3, dtype=torch.float32, seed: int = 0, progress: bool = False,
                     threads: int | None = DEFAULT_THREADS):
@@ -147,9 +150,13 @@ def measure_latency(models, input_shape, *, batch_sizes=(1, 8, 32), repeats: int
     >>> sorted(lat), len(lat[1]), lat.threads
     ([1, 2], 1, 1)
     """
+    return _measure_latency(models, input_shape, batch_sizes=batch_sizes, repeats=repeats, warmup=warmup,
+                            dtype=dtype, seed=seed, progress=progress, threads=threads)
+
+
+def _measure_latency(models, input_shape, *, batch_sizes, repeats, warmup, dtype, seed, progress, threads):
     from tqdm.auto import tqdm
 
-    dtype = _dtype(dtype)
     n_in = int(np.prod(input_shape))
     for b in batch_sizes:  # memory before allocation: the float64 input of the largest batch
         check_memory(f"a latency input of shape ({b}, *{tuple(input_shape)})", b * n_in, 8)
@@ -189,6 +196,6 @@ def _call(model, x, i, input_shape):
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        first = _v._first_line(exc)[:160]
         raise RedundancyError(f"models[{i}] cannot run on input_shape={tuple(input_shape)} "
                               f"({type(exc).__name__}: {first})") from None

@@ -17,6 +17,8 @@ from torch import nn
 from redundancy.counts import _mac_layer_types
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 def _layer_like(name, value):
     _v.check_module(name, value)
@@ -26,7 +28,6 @@ def _layer_like(name, value):
                                  "give a conv or linear layer")
     return value
 
-__all__ = ["LayerInfo", "SegmentInfo", "BlockInfo", "ModelGraph", "layer_kernel"]
 
 _PASS_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                  nn.Dropout3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d,
@@ -104,7 +105,7 @@ def _is_attention(mod) -> bool:
     return isinstance(mod, nn.MultiheadAttention)
 
 
-def attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
+def _attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
     """MACs of one ``nn.MultiheadAttention`` call (what ``F.multi_head_attention_forward`` does):
     projections ``L·E·E`` (queries) + ``S·E·kdim`` + ``S·E·vdim`` (keys, values) + ``L·E·E`` (output),
     and the two products ``QKᵀ`` and ``AV``: ``2·L·S·E`` (all heads together)."""

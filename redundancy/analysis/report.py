@@ -7,24 +7,23 @@ numerical R of its weights, K/R, and the dof / naive count of its maximal linear
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy.analysis.segdof import segment_dof
+from redundancy.analysis.segdof import _segment_dof
 from redundancy.analysis.summary import READING, ReportSummary, _jsonable
-from redundancy._validation import check_finite_module, as_generator, check_int, check_module, check_shape
+from redundancy._validation import as_generator
 from redundancy.counts import dtype_itemsize, memory_bytes, parameter_count
 from redundancy.errors import RedundancyError
 from redundancy.analysis.kr import LAYER_KR_CONVENTION, arch_ranks, numerical_rank
-from redundancy.analysis.graph import trace_model
+from redundancy.analysis.graph import _trace_model
 from redundancy.analysis.records import layer_kernel
 
-__all__ = ["analyze", "RedundancyReport", "LayerRow", "BlockRow", "SegmentRow", "ReportSummary",
-           "DOF_MAX_PARAMS", "READING", "numerical_rank"]
+__all__ = ["analyze", "RedundancyReport"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 #: Segments with more kernel parameters than this get only a closed-form dof (or are skipped, with
 #: the reason in ``summary.skipped``). The numerical route has its own size limit
@@ -33,9 +32,8 @@ DOF_MAX_PARAMS = 250_000
 
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class LayerRow:
+@_v.result(allow=("rank_gap",))
+class LayerRow(_v.Result):
     """One conv/linear layer. ``params`` counts its unique parameters (a tensor shared with an
     earlier layer is counted there); ``macs`` is per sample, summed over calls."""
 
@@ -63,9 +61,8 @@ class LayerRow:
     skip_reason: str | None
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class BlockRow:
+@_v.result
+class BlockRow(_v.Result):
     """One detected block; ``params`` are all unique parameters inside it, ``macs`` its layers'.
     ``shortcut`` lists the layers off the main path (shortcut/downsample convs, squeeze-excitation).
 
@@ -88,9 +85,8 @@ class BlockRow:
     kr_convention: str
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class SegmentRow:
+@_v.result
+class SegmentRow(_v.Result):
     """One maximal linear segment: its layers, dof of ``theta -> W``, naive count and ratio."""
 
     name: str
@@ -112,20 +108,19 @@ def _fmt(v, width=8):
     return str(v).rjust(width)
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class RedundancyReport:
+@_v.result
+class RedundancyReport(_v.Result):
     """Result of :func:`analyze`: layer rows, block rows, segments and a summary."""
 
-    layers: tuple[LayerRow, ...]
-    blocks: tuple[BlockRow, ...]
-    segments: tuple[SegmentRow, ...]
-    summary: ReportSummary
-    input_shape: tuple[int, ...]
     model_name: str
+    input_shape: tuple[int, ...]
     rank_tol: float | None
     dof_max_params: int
     dof: str
+    summary: ReportSummary
+    layers: tuple[LayerRow, ...]
+    blocks: tuple[BlockRow, ...]
+    segments: tuple[SegmentRow, ...]
 
     def to_pandas(self):
         """Layers as a ``pandas.DataFrame``, one row per conv/linear layer."""
@@ -146,22 +141,8 @@ class RedundancyReport:
         return pd.DataFrame([asdict(r) for r in self.segments], columns=[f.name for f in fields(SegmentRow)])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (non-finite floats become ``None``)."""
-        return _jsonable({"model_name": self.model_name, "input_shape": self.input_shape,
-                          "rank_tol": self.rank_tol, "dof_max_params": self.dof_max_params,
-                          "dof": self.dof,
-                          "summary": asdict(self.summary),
-                          "layers": [asdict(r) for r in self.layers],
-                          "blocks": [asdict(r) for r in self.blocks],
-                          "segments": [asdict(r) for r in self.segments]})
-
-    def to_json(self, path=None, *, indent: int = 2) -> str:
-        """JSON text of :meth:`to_dict`; written to ``path`` too when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
+        """Plain JSON-able dict; a non-finite float (a layer's rank gap of ``inf``) becomes ``None``."""
+        return _jsonable(super().to_dict())
 
     def __repr__(self) -> str:
         s = self.summary
@@ -191,6 +172,36 @@ class RedundancyReport:
         return "\n".join(lines)
 
 
+def _check_dtype(name, value):
+    dtype_itemsize(value)  # a torch dtype or its name
+    return value
+
+
+def _check_model_has_params(name, value):
+    value = _v.check_finite_module(name, value)  # no lazy/meta parameters, no NaN/inf weights
+    if not any(True for _ in value.parameters()):
+        raise RedundancyError(f"model {type(value).__name__} has no parameters; nothing to analyse")
+    return value
+
+
+def _check_seed(name, value):
+    as_generator(value)
+    return value
+
+
+def _check_rank_tol(name, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
+        raise RedundancyError(f"{name}={value!r} is not allowed; {name} must be None or a number in (0, 1)")
+    return value
+
+
+ANALYZE_PARAMS = {
+    "model": _v.Check(_check_model_has_params), "input_shape": _v.Shape(1, 6), "progress": _v.Bool(),
+    "rank_tol": _v.Check(_check_rank_tol), "dof_max_params": _v.Int(0), "dof": _v.Choice("auto", "numerical", "none"),
+    "dtype": _v.Check(_check_dtype), "trace": _v.Choice("auto", "fx", "hooks"), "seed": _v.Check(_check_seed)}
+
+
+@_v.validate_params(ANALYZE_PARAMS)
 def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: float | None = None,
             dof_max_params: int = DOF_MAX_PARAMS, dof: str = "auto", dtype="float32",
             trace: str = "auto", seed=0) -> RedundancyReport:
@@ -253,52 +264,38 @@ def analyze(model: nn.Module, input_shape, *, progress: bool = False, rank_tol: 
     """
     from redundancy.counts import preserved_state
 
-    check_module("model", model)
     with preserved_state(model):  # no forward of the analysis may change the caller's model
         return _analyze(model, input_shape, progress=progress, rank_tol=rank_tol, dof_max_params=dof_max_params,
                         dof=dof, dtype=dtype, trace=trace, seed=seed)
 
 
-def _analyze(model, input_shape, *, progress, rank_tol, dof_max_params, dof, dtype, trace, seed):
-    check_finite_module("model", model)  # no lazy/meta parameters, no NaN/inf weights
-    shape = check_shape("input_shape", input_shape, max_len=6)
-    if rank_tol is not None and (isinstance(rank_tol, bool) or not isinstance(rank_tol, (int, float))
-                                 or not 0 < rank_tol < 1):
-        raise RedundancyError(f"rank_tol={rank_tol!r} is not allowed; rank_tol must be None or a number in (0, 1)")
-    dof_max_params = check_int("dof_max_params", dof_max_params, min_value=0)
-    dtype_itemsize(dtype)  # validates dtype before any work
-    as_generator(seed)     # validates seed
-    if dof not in ("auto", "numerical", "none"):
-        raise RedundancyError(f"dof={dof!r} is not allowed; choose one of ['auto', 'numerical', 'none']")
-    if trace not in ("auto", "fx", "hooks"):
-        raise RedundancyError(f"trace={trace!r} is not allowed; choose one of ['auto', 'fx', 'hooks']")
-    if not any(True for _ in model.parameters()):
-        raise RedundancyError(f"model {type(model).__name__} has no parameters; nothing to analyse")
-
-    g = trace_model(model, shape, method=trace)
-    layers = {li.name: li for li in g.layers}
-    if not layers:
-        raise RedundancyError(f"model {type(model).__name__} has no conv or linear layer reached by "
-                              f"input_shape={shape}; nothing to analyse")
-    modules = dict(model.named_modules())
-    arch = arch_ranks(g, layers, modules)
-    block_of = {}
-    for b in g.blocks:
-        for n in b.main_path + b.shortcut:
-            block_of[n] = b.name
-
+def _segment_rows(g, layers, modules, *, dof_max_params, dof, seed, progress):
+    """One :class:`SegmentRow` per traced segment, and the row of each layer's segment."""
     from tqdm.auto import tqdm
 
     seg_rows, seg_of = [], {}
     for seg in tqdm(g.segments, desc="segment dof", disable=not progress):
-        sd = segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed,
-                         progress=progress)
-        ratio = sd.naive / sd.dof if sd.dof else None
-        row = SegmentRow(seg.name, seg.layers, seg.input_shape, sd.dof, sd.naive, ratio, sd.method, sd.reason,
-                         sd.route)
+        sd = _segment_dof(seg, layers, modules, max_params=dof_max_params, route=dof, seed=seed, progress=progress)
+        row = SegmentRow(name=seg.name, layers=seg.layers, input_shape=seg.input_shape, dof=sd.dof, naive=sd.naive,
+                         dof_ratio=sd.naive / sd.dof if sd.dof else None, method=sd.method, skip_reason=sd.reason,
+                         route=sd.route)
         seg_rows.append(row)
         for n in seg.layers:
             seg_of[n] = row
+    return seg_rows, seg_of
+
+
+def _layer_rank(mod, groups, rank_tol):
+    """``(rank, tol, gap, skip)`` of a layer's kernel; a failed rank is reported, not raised."""
+    try:
+        return (*numerical_rank(layer_kernel(mod), groups, rank_tol), None)
+    except (RuntimeError, ValueError) as exc:
+        return None, None, None, f"numerical rank failed: {exc}"
+
+
+def _layer_rows(g, modules, arch, block_of, seg_of, *, rank_tol, progress):
+    """One :class:`LayerRow` per conv/linear layer (each shared parameter counted once, first)."""
+    from tqdm.auto import tqdm
 
     seen: set[int] = set()
     rows = []
@@ -309,12 +306,7 @@ def _analyze(model, input_shape, *, progress, rank_tol, dof_max_params, dof, dty
             if id(p) not in seen:
                 seen.add(id(p))
                 n_par += p.numel()
-        skip = None
-        try:
-            rank, tol, gap = numerical_rank(layer_kernel(mod), li.groups, rank_tol)
-        except (RuntimeError, ValueError) as exc:
-            rank = tol = gap = None
-            skip = f"numerical rank failed: {exc}"
+        rank, tol, gap, skip = _layer_rank(mod, li.groups, rank_tol)
         r_arch = arch.get(li.name)
         r_arch = r_arch if r_arch is not None and r_arch < li.out_channels else None
         sr = seg_of[li.name]
@@ -329,7 +321,11 @@ def _analyze(model, input_shape, *, progress, rank_tol, dof_max_params, dof, dty
             numerical_kr_ratio=li.out_channels / rank if rank else None,
             block=block_of.get(li.name), segment=sr.name, segment_dof=sr.dof, segment_naive=sr.naive,
             dof_ratio=sr.dof_ratio, dof_method=sr.method, skip_reason=skip))
+    return rows
 
+
+def _block_rows(g, rows, layers, modules):
+    """One :class:`BlockRow` per detected block, with the numerical R of its main path."""
     block_rows = []
     num = {r.name: r.numerical_rank for r in rows}
     for b in g.blocks:
@@ -344,7 +340,10 @@ def _analyze(model, input_shape, *, progress, rank_tol, dof_max_params, dof, dty
             numerical_R=r_num, numerical_kr_ratio=b.K / r_num if r_num else None,
             params=parameter_count(modules[b.name]), macs=sum(layers[n].macs for n in names),
             n_layers=len(names), main_path=b.main_path, shortcut=b.shortcut, kr_convention=b.kr_convention))
+    return block_rows
 
+
+def _summary(model, g, rows, block_rows, seg_rows, dtype) -> ReportSummary:
     krs = [b.kr_ratio for b in block_rows if b.kr_ratio is not None and b.kr_ratio > 1]
     done = [s for s in seg_rows if s.dof is not None]
     dof_tot, naive_tot = sum(s.dof for s in done), sum(s.naive for s in done)
@@ -353,7 +352,7 @@ def _analyze(model, input_shape, *, progress, rank_tol, dof_max_params, dof, dty
     for s_ in seg_rows:
         routes[s_.route] = routes.get(s_.route, 0) + 1
     macs = sum(li.macs for li in g.layers)
-    summary = ReportSummary(
+    return ReportSummary(
         params=parameter_count(model), macs=macs, flops=2 * macs,
         bytes=memory_bytes(model, dtype=dtype), dtype=str(dtype).replace("torch.", ""),
         n_layers=len(rows), n_blocks=len(block_rows), n_segments=len(seg_rows),
@@ -366,5 +365,22 @@ def _analyze(model, input_shape, *, progress, rank_tol, dof_max_params, dof, dty
         skipped=tuple((s_.name, s_.skip_reason or "skipped") for s_ in seg_rows if s_.dof is None),
         params_outside_layers=int(parameter_count(model) - sum(r.params for r in rows)),
         block_kr=(min(krs), max(krs)) if krs else None, reading=READING)
-    return RedundancyReport(tuple(rows), tuple(block_rows), tuple(seg_rows), summary, shape,
-                            type(model).__name__, rank_tol, dof_max_params, dof)
+
+
+def _analyze(model, shape, *, progress, rank_tol, dof_max_params, dof, dtype, trace, seed):
+    g = _trace_model(model, shape, method=trace)
+    layers = {li.name: li for li in g.layers}
+    if not layers:
+        raise RedundancyError(f"model {type(model).__name__} has no conv or linear layer reached by "
+                              f"input_shape={shape}; nothing to analyse")
+    modules = dict(model.named_modules())
+    arch = arch_ranks(g, layers, modules)
+    block_of = {n: b.name for b in g.blocks for n in b.main_path + b.shortcut}
+    seg_rows, seg_of = _segment_rows(g, layers, modules, dof_max_params=dof_max_params, dof=dof, seed=seed,
+                                     progress=progress)
+    rows = _layer_rows(g, modules, arch, block_of, seg_of, rank_tol=rank_tol, progress=progress)
+    block_rows = _block_rows(g, rows, layers, modules)
+    return RedundancyReport(layers=tuple(rows), blocks=tuple(block_rows), segments=tuple(seg_rows),
+                            summary=_summary(model, g, rows, block_rows, seg_rows, dtype), input_shape=shape,
+                            model_name=type(model).__name__, rank_tol=rank_tol, dof_max_params=dof_max_params,
+                            dof=dof)

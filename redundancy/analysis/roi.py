@@ -17,77 +17,38 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from redundancy._validation import check_int, check_nonnegative_float, check_positive_float, check_shape
 from redundancy.errors import RedundancyError
-from redundancy.analysis.design_dof import design_dof, design_dof_coverage
-from redundancy.analysis.latency import DEFAULT_THREADS, MAX_THREADS, LatencyPoint, _dtype, measure_latency
+from redundancy.analysis.design_dof import _design_dof_coverage, design_dof, design_dof_coverage  # noqa: F401
+from redundancy.analysis.latency import (DEFAULT_THREADS, MAX_THREADS, LatencyPoint, _dtype, _measure_latency,
+                                        measure_latency)
 import redundancy._validation as _v
 
-__all__ = ["LatencyPoint", "RoiResult", "estimate_roi", "design_dof", "design_dof_coverage", "measure_latency",
-           "cost_comparison"]
+__all__ = ["estimate_roi", "RoiResult"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain of smaller ones; "
                "fewer MACs do not guarantee lower latency, and the chain can be slower.")
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("break_even_months",))
-class RoiResult:
-    """Everything :func:`estimate_roi` found, with the inputs that produced it.
+@_v.result
+class RoiDesign(_v.Result):
+    """What the two designs cost to hold and run: parameters, MACs per sample and weight bytes at
+    ``dtype`` (upper bounds on what deployment gains)."""
 
-    Counts are ints; ``*_bytes`` are bytes of weights at ``dtype``; ``n_*`` are labelled samples
-    from the dof bound and ``n_naive_*`` from the naive count; money fields are in the caller's
-    currency and are ``None`` when the matching unit cost was not given.
-    ``extra_samples = n_compressed - n_original`` (negative: the compressed design needs fewer).
-    ``break_even_months`` is when the cumulative costs (data + serving) of the two designs are
-    equal, ``None`` when they never cross; ``cheaper_after_break_even`` names the design that is
-    cheaper from then on (or at all times when they never cross).
-    """
-
-    input_shape: tuple[int, ...]
     dtype: str
-    eps: float
-    sigma: float
-    cost_per_sample: float | None
-    cost_per_gmac: float | None
-    inferences_per_month: float | None
-    batch_sizes: tuple[int, ...]
-    repeats: int
-    warmup: int
-    seed: int
     params_original: int
     params_compressed: int
     macs_original: int
     macs_compressed: int
     bytes_original: int
     bytes_compressed: int
-    dof_original: int
-    dof_compressed: int
-    naive_original: int
-    naive_compressed: int
-    dof_source: str
-    n_original: int
-    n_compressed: int
-    n_naive_original: int
-    n_naive_compressed: int
-    latency: tuple[LatencyPoint, ...]
-    data_cost_original: float | None
-    data_cost_compressed: float | None
-    serving_cost_per_month_original: float | None
-    serving_cost_per_month_compressed: float | None
-    break_even_months: float | None
-    cheaper_after_break_even: str | None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    coverage_original: float = 1.0
-    coverage_compressed: float = 1.0
-    long_tail: dict | None = None  # redundancy.longtail.tail_flip_rates on ``data`` (flip rate overall / tail)
 
     @property
     def params_saved(self) -> int:
@@ -101,6 +62,27 @@ class RoiResult:
     def bytes_saved(self) -> int:
         return self.bytes_original - self.bytes_compressed
 
+
+@_v.result
+class RoiData(_v.Result):
+    """What the two designs need in labelled data for prediction error ``eps`` at noise ``sigma``:
+    ``n_*`` from the dof bound, ``n_naive_*`` from the naive count, with the dof, naive counts,
+    where the dof came from and how much of each design it covers."""
+
+    eps: float
+    sigma: float
+    dof_original: int
+    dof_compressed: int
+    naive_original: int
+    naive_compressed: int
+    dof_source: str
+    n_original: int
+    n_compressed: int
+    n_naive_original: int
+    n_naive_compressed: int
+    coverage_original: float = 1.0
+    coverage_compressed: float = 1.0
+
     @property
     def extra_samples(self) -> int:
         return self.n_compressed - self.n_original
@@ -108,6 +90,28 @@ class RoiResult:
     @property
     def extra_samples_naive(self) -> int:
         return self.n_naive_compressed - self.n_naive_original
+
+
+@_v.result(allow=("break_even_months",))
+class RoiMoney(_v.Result):
+    """Money, from the caller's unit costs (``None`` where a unit cost was not given): data cost of
+    each design, serving cost per month, and the month their cumulative costs cross."""
+
+    cost_per_sample: float | None = None
+    cost_per_gmac: float | None = None
+    inferences_per_month: float | None = None
+    data_cost_original: float | None = None
+    data_cost_compressed: float | None = None
+    serving_cost_per_month_original: float | None = None
+    serving_cost_per_month_compressed: float | None = None
+    break_even_months: float | None = None
+    cheaper_after_break_even: str | None = None
+
+    def __post_init__(self):
+        for a in ("data_cost", "serving_cost_per_month"):
+            o, c = getattr(self, f"{a}_original"), getattr(self, f"{a}_compressed")
+            if (o is None) != (c is None):
+                raise RedundancyError(f"{a}_original={o!r} and {a}_compressed={c!r}: both or neither must be given")
 
     @property
     def extra_data_cost(self) -> float | None:
@@ -130,68 +134,149 @@ class RoiResult:
         return (self.data_cost_original + m * self.serving_cost_per_month_original,
                 self.data_cost_compressed + m * self.serving_cost_per_month_compressed)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["input_shape"] = list(self.input_shape)
-        d["batch_sizes"] = list(self.batch_sizes)
-        d["latency"] = [p.to_dict() for p in self.latency]
-        d["notes"] = list(self.notes)
-        for k in ("params_saved", "macs_saved", "bytes_saved", "extra_samples", "extra_samples_naive",
-                  "extra_data_cost", "serving_saving_per_month"):
-            d[k] = getattr(self, k)
-        return d
+
+@_v.result
+class RoiRisk(_v.Result):
+    """What compression risks on the long tail: ``long_tail`` is
+    :func:`redundancy.longtail.tail_flip_rates` (flip rate overall and on the tail), or ``None``
+    when no data set was given."""
+
+    long_tail: dict | None = None
+
+
+_PARTS = ("design", "data", "money", "risk")
+_DERIVED = ("params_saved", "macs_saved", "bytes_saved", "extra_samples", "extra_samples_naive",
+            "extra_data_cost", "serving_saving_per_month")
+
+
+@_v.result
+class RoiResult(_v.Result):
+    """Everything :func:`estimate_roi` found, in named parts, with the inputs that produced it.
+
+    ``design`` (:class:`RoiDesign`): parameters, MACs, bytes; ``data`` (:class:`RoiData`): labelled
+    samples from the dof bound and from the naive count; ``money`` (:class:`RoiMoney`): data and
+    serving costs and the break-even; ``risk`` (:class:`RoiRisk`): the long-tail flip rates;
+    ``latency``: one :class:`LatencyPoint` per batch size. ``extra_samples = n_compressed -
+    n_original`` (negative: the compressed design needs fewer). ``break_even_months`` is when the
+    cumulative costs (data + serving) of the two designs are equal, ``None`` when they never cross;
+    ``cheaper_after_break_even`` names the design that is cheaper from then on (or at all times
+    when they never cross). Every field of a part also reads directly (``roi.params_original`` is
+    ``roi.design.params_original``), as in 0.2.
+    """
+
+    input_shape: tuple[int, ...]
+    batch_sizes: tuple[int, ...]
+    repeats: int
+    warmup: int
+    seed: int
+    design: RoiDesign
+    data: RoiData
+    money: RoiMoney = field(default_factory=RoiMoney)
+    risk: RoiRisk = field(default_factory=RoiRisk)
+    latency: tuple[LatencyPoint, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str):
+        # the 0.2 flat names: a field or derived quantity of one of the parts
+        if not name.startswith("_"):
+            for part in _PARTS:
+                obj = self.__dict__.get(part)
+                if obj is not None and (name in obj.__dataclass_fields__ or isinstance(
+                        getattr(type(obj), name, None), property)):
+                    return getattr(obj, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def cumulative_cost(self, months) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative cost ``data + months * serving`` of (original, compressed) at ``months``."""
+        return self.money.cumulative_cost(months)
+
+    def _extra_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in _DERIVED}
+
+    def ratios(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Labels, compressed/original ratios and their error bars as a ``(2, n)`` array of distances
+        below and above each value (matplotlib's asymmetric ``yerr``): params, MACs, bytes, the two
+        ``n(eps)``, then latency per batch size.
+
+        Counts have no spread (zero bars). Latency ratios are the median of the per-repeat ratios
+        and their error bar the measured 25th..75th percentiles of those ratios
+        (:meth:`~redundancy.analysis.latency.LatencyPoint.ratio_interval`): skewed when the
+        measurement is, never below zero. A ratio whose original is zero (a zero-dof or zero-MAC
+        design) is 0 with the label saying so, not divided.
+        """
+        d, n = self.design, self.data
+        labels = ["params", "MACs", "bytes", "n(ε) dof", "n(ε) naive"]
+        pairs = [(d.params_compressed, d.params_original), (d.macs_compressed, d.macs_original),
+                 (d.bytes_compressed, d.bytes_original), (n.n_compressed, n.n_original),
+                 (n.n_naive_compressed, n.n_naive_original)]
+        vals = []
+        for i, (c, o) in enumerate(pairs):
+            if o:
+                vals.append(c / o)
+            else:
+                vals.append(0.0)
+                labels[i] += " (original 0)"
+        lows, highs = [0.0] * len(vals), [0.0] * len(vals)
+        for p in self.latency:
+            v, lo, hi = p.ratio_interval()
+            labels.append(f"latency b={p.batch_size}")
+            vals.append(v)
+            lows.append(v - lo)
+            highs.append(hi - v)
+        vals_a = np.asarray(vals, dtype=float)
+        errs = np.asarray([lows, highs], dtype=float)
+        if not (np.isfinite(vals_a).all() and np.isfinite(errs).all()):
+            raise RedundancyError("the ROI result holds a non-finite ratio; nothing sensible to draw")
+        return labels, vals_a, errs
 
     def to_pandas(self):
         """One row per quantity with columns ``original``, ``compressed``, ``saved``."""
         import pandas as pd
 
-        rows = [("params", self.params_original, self.params_compressed),
-                ("macs", self.macs_original, self.macs_compressed),
-                ("bytes", self.bytes_original, self.bytes_compressed),
-                ("dof", self.dof_original, self.dof_compressed),
-                ("naive_count", self.naive_original, self.naive_compressed),
-                ("samples_n_eps_dof", self.n_original, self.n_compressed),
-                ("samples_n_eps_naive", self.n_naive_original, self.n_naive_compressed)]
+        d, n, m = self.design, self.data, self.money
+        rows = [("params", d.params_original, d.params_compressed),
+                ("macs", d.macs_original, d.macs_compressed),
+                ("bytes", d.bytes_original, d.bytes_compressed),
+                ("dof", n.dof_original, n.dof_compressed),
+                ("naive_count", n.naive_original, n.naive_compressed),
+                ("samples_n_eps_dof", n.n_original, n.n_compressed),
+                ("samples_n_eps_naive", n.n_naive_original, n.n_naive_compressed)]
         for p in self.latency:
             rows.append((f"latency_s_batch{p.batch_size}", p.original_median_s, p.compressed_median_s))
-        if self.data_cost_original is not None:
-            rows.append(("data_cost", self.data_cost_original, self.data_cost_compressed))
-        if self.serving_cost_per_month_original is not None:
-            rows.append(("serving_cost_per_month", self.serving_cost_per_month_original,
-                         self.serving_cost_per_month_compressed))
+        if m.data_cost_original is not None:
+            rows.append(("data_cost", m.data_cost_original, m.data_cost_compressed))
+        if m.serving_cost_per_month_original is not None:
+            rows.append(("serving_cost_per_month", m.serving_cost_per_month_original,
+                         m.serving_cost_per_month_compressed))
         df = pd.DataFrame(rows, columns=["quantity", "original", "compressed"]).set_index("quantity")
         df["saved"] = df["original"] - df["compressed"]
         return df
 
-    def __post_init__(self):
-        for a in ("data_cost", "serving_cost_per_month"):
-            o, c = getattr(self, f"{a}_original"), getattr(self, f"{a}_compressed")
-            if (o is None) != (c is None):
-                raise RedundancyError(f"{a}_original={o!r} and {a}_compressed={c!r}: both or neither must be given")
-
     def __repr__(self) -> str:
-        lines = [f"RoiResult(input_shape={self.input_shape}, dtype={self.dtype}, eps={self.eps:g}, "
-                 f"sigma={self.sigma:g})",
-                 f"  params   {self.params_original:>14,d} -> {self.params_compressed:>14,d}",
-                 f"  macs     {self.macs_original:>14,d} -> {self.macs_compressed:>14,d}",
-                 f"  bytes    {self.bytes_original:>14,d} -> {self.bytes_compressed:>14,d}",
-                 f"  n(eps)   {self.n_original:>14,d} -> {self.n_compressed:>14,d}  (dof bound, "
-                 f"{self.dof_source}; coverage {100 * self.coverage_original:.0f}% / "
-                 f"{100 * self.coverage_compressed:.0f}%)"]
+        d, n, m = self.design, self.data, self.money
+        lines = [f"RoiResult(input_shape={self.input_shape}, dtype={d.dtype}, eps={n.eps:g}, "
+                 f"sigma={n.sigma:g})",
+                 f"  params   {d.params_original:>14,d} -> {d.params_compressed:>14,d}",
+                 f"  macs     {d.macs_original:>14,d} -> {d.macs_compressed:>14,d}",
+                 f"  bytes    {d.bytes_original:>14,d} -> {d.bytes_compressed:>14,d}",
+                 f"  n(eps)   {n.n_original:>14,d} -> {n.n_compressed:>14,d}  (dof bound, "
+                 f"{n.dof_source}; coverage {100 * n.coverage_original:.0f}% / "
+                 f"{100 * n.coverage_compressed:.0f}%)"]
         if self.notes and self.notes[0].startswith("INCOMPLETE"):
             lines.insert(1, "  WARNING: " + self.notes[0])
         for p in self.latency:
             lines.append(f"  latency  batch {p.batch_size:>4d}: {p.original_median_s * 1e3:.3f} ms -> "
                          f"{p.compressed_median_s * 1e3:.3f} ms (speed-up x{p.speedup:.2f}"
                          + (f", {p.threads} thread{'s' if p.threads != 1 else ''})" if p.threads else ")"))
-        if self.break_even_months is not None:
-            lines.append(f"  break-even after {self.break_even_months:.2f} months "
-                         f"({self.cheaper_after_break_even} cheaper afterwards)")
-        elif self.cheaper_after_break_even is not None:
-            lines.append(f"  no break-even: {self.cheaper_after_break_even} is cheaper at all times")
-        if self.long_tail is not None:
-            lines.append(f"  flip rate {self.long_tail['flip_rate']:.4f} overall, "
-                         f"{self.long_tail['tail_flip_rate']:.4f} on the {self.long_tail['tail']} (long tail)")
+        if m.break_even_months is not None:
+            lines.append(f"  break-even after {m.break_even_months:.2f} months "
+                         f"({m.cheaper_after_break_even} cheaper afterwards)")
+        elif m.cheaper_after_break_even is not None:
+            lines.append(f"  no break-even: {m.cheaper_after_break_even} is cheaper at all times")
+        tail = self.risk.long_tail
+        if tail is not None:
+            lines.append(f"  flip rate {tail['flip_rate']:.4f} overall, "
+                         f"{tail['tail_flip_rate']:.4f} on the {tail['tail']} (long tail)")
         return "\n".join(lines)
 
 
@@ -230,6 +315,10 @@ def cost_comparison(samples, macs, cost_per_sample=None, cost_per_gmac=None, inf
     >>> cost_comparison([100, 300], [2e9, 1e9], 1.0, 1.0, 10.0)
     ([100.0, 300.0], [20.0, 10.0], 20.0, 'compressed')
     """
+    return _cost_comparison(samples, macs, cost_per_sample, cost_per_gmac, inferences_per_month)
+
+
+def _cost_comparison(samples, macs, cost_per_sample, cost_per_gmac, inferences_per_month):
     data = [None, None] if cost_per_sample is None else [float(n * cost_per_sample) for n in samples]
     serving = [None, None]
     if cost_per_gmac is not None and inferences_per_month is not None:
@@ -249,6 +338,24 @@ def cost_comparison(samples, macs, cost_per_sample=None, cost_per_gmac=None, inf
     return data, serving, be, cheaper
 
 
+def _check_float_dtype(name, value):
+    return _dtype(value)
+
+
+_POSITIVE = _v.Check(_v.check_positive_float)
+_MONEY = _v.NoneOr(_v.Check(_v.check_nonnegative_float))
+
+ESTIMATE_ROI_PARAMS = {
+    "original": _v.Module(finite=True), "compressed": _v.Module(finite=True), "input_shape": _v.Shape(),
+    "dtype": _v.Check(_check_float_dtype), "batch_sizes": _v.Shape(), "repeats": _v.Int(1, 10_000),
+    "warmup": _v.Int(0, 10_000), "eps": _POSITIVE, "sigma": _POSITIVE, "constant": _POSITIVE,
+    "log_factor": _POSITIVE, "cost_per_sample": _MONEY, "cost_per_gmac": _MONEY, "inferences_per_month": _MONEY,
+    "dof": _v.NoneOr(_v.Shape(2, 2)), "naive": _v.NoneOr(_v.Shape(2, 2)), "measure": _v.Bool(),
+    "seed": _v.Int(0, 2 ** 63 - 1), "progress": _v.Bool(), "allow_partial": _v.Bool(),
+    "tail_fraction": _v.Float(0.0, 1.0, lo_open=True), "threads": _v.NoneOr(_v.Int(1, MAX_THREADS))}
+
+
+@_v.validate_params(ESTIMATE_ROI_PARAMS)
 def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dtype=torch.float32,
                  batch_sizes=(1, 8, 32), repeats: int = 20, warmup: int = 3, eps: float = 0.1,
                  sigma: float = 1.0, constant: float = 1.0, log_factor: float = 1.0,
@@ -321,88 +428,99 @@ def estimate_roi(original: nn.Module, compressed: nn.Module, input_shape, *, dty
     >>> roi.params_saved > 0 and roi.n_compressed < roi.n_original
     True
     """
-    _v.check_finite_module("original", original)  # no lazy/meta parameters, no NaN/inf weights
-    _v.check_finite_module("compressed", compressed)
-    shape = check_shape("input_shape", input_shape)
-    _v.check_bool("measure", measure)
-    _v.check_bool("progress", progress)
-    if threads is not None:
-        _v.check_int("threads", threads, min_value=1, max_value=MAX_THREADS)
-    dtype = _dtype(dtype)
-    bs = check_shape("batch_sizes", batch_sizes)
-    repeats = check_int("repeats", repeats, min_value=1, max_value=10_000)
-    warmup = check_int("warmup", warmup, min_value=0, max_value=10_000)
-    eps = check_positive_float("eps", eps)
-    sigma = check_positive_float("sigma", sigma)
-    constant = check_positive_float("constant", constant)
-    log_factor = check_positive_float("log_factor", log_factor)
-    seed = check_int("seed", seed, min_value=0, max_value=2 ** 63 - 1)
-    cps = None if cost_per_sample is None else check_nonnegative_float("cost_per_sample", cost_per_sample)
-    cpg = None if cost_per_gmac is None else check_nonnegative_float("cost_per_gmac", cost_per_gmac)
-    ipm = None if inferences_per_month is None else check_nonnegative_float(
-        "inferences_per_month", inferences_per_month)
+    return _estimate_roi(original, compressed, tuple(input_shape), dtype=dtype, batch_sizes=tuple(batch_sizes),
+                         repeats=repeats, warmup=warmup, eps=eps, sigma=sigma, constant=constant,
+                         log_factor=log_factor, cost_per_sample=cost_per_sample, cost_per_gmac=cost_per_gmac,
+                         inferences_per_month=inferences_per_month, dof=dof, naive=naive, measure=measure,
+                         seed=seed, progress=progress, allow_partial=allow_partial, data=data,
+                         tail_scores=tail_scores, tail_fraction=tail_fraction, threads=threads)
 
-    dof = None if dof is None else list(check_shape("dof", dof, min_len=2, max_len=2))
-    naive = None if naive is None else list(check_shape("naive", naive, min_len=2, max_len=2))
+
+def _design(original, compressed, shape, dtype) -> RoiDesign:
     from redundancy.counts import parameter_count
 
     params = [parameter_count(original), parameter_count(compressed)]
     macs = [_macs(original, shape), _macs(compressed, shape)]
     itemsize = torch.empty((), dtype=dtype).element_size()
-    if not isinstance(allow_partial, bool):
-        raise RedundancyError(f"allow_partial={allow_partial!r} is not allowed; use True or False")
-    cov, partial_note = [1.0, 1.0], None
-    if dof is None:
-        do, dc = design_dof_coverage(original, shape), design_dof_coverage(compressed, shape)
-        src = do["source"] if do["source"] == dc["source"] else f"{do['source']}/{dc['source']}"
-        dofs, naives = [do["dof"], dc["dof"]], [do["naive"], dc["naive"]] if naive is None else naive
-        cov = [do["coverage"], dc["coverage"]]
-        if do["skipped"] or dc["skipped"]:
-            partial_note = (f"INCOMPLETE COVERAGE: original: {do['coverage_text']}; compressed: "
-                            f"{dc['coverage_text']}. The data and money figures compare dof sums over "
-                            "different parts of the two designs and are not a like-for-like estimate.")
-            if not allow_partial:
-                raise RedundancyError(partial_note + " estimate_roi refuses to give them; pass "
-                                      "allow_partial=True to get them with this warning, or dof=(...)")
-            import warnings
+    return RoiDesign(dtype=str(dtype).replace("torch.", ""), params_original=params[0],
+                     params_compressed=params[1], macs_original=macs[0], macs_compressed=macs[1],
+                     bytes_original=params[0] * itemsize, bytes_compressed=params[1] * itemsize)
 
-            warnings.warn(partial_note, RuntimeWarning, stacklevel=2)
-    else:
-        dofs, naives, src = dof, params if naive is None else naive, "given"
+
+def _dofs(original, compressed, shape, design: RoiDesign, dof, naive, allow_partial):
+    """``(dofs, naives, source, coverage, partial_note)`` of the two designs."""
+    if dof is not None:
+        naives = [design.params_original, design.params_compressed] if naive is None else list(naive)
+        return list(dof), naives, "given", [1.0, 1.0], None
+    do, dc = _design_dof_coverage(original, shape), _design_dof_coverage(compressed, shape)
+    src = do["source"] if do["source"] == dc["source"] else f"{do['source']}/{dc['source']}"
+    naives = [do["naive"], dc["naive"]] if naive is None else list(naive)
+    partial_note = None
+    if do["skipped"] or dc["skipped"]:
+        partial_note = (f"INCOMPLETE COVERAGE: original: {do['coverage_text']}; compressed: "
+                        f"{dc['coverage_text']}. The data and money figures compare dof sums over "
+                        "different parts of the two designs and are not a like-for-like estimate.")
+        if not allow_partial:
+            raise RedundancyError(partial_note + " estimate_roi refuses to give them; pass "
+                                  "allow_partial=True to get them with this warning, or dof=(...)")
+        import warnings
+
+        warnings.warn(partial_note, RuntimeWarning, stacklevel=6)  # the caller of estimate_roi
+    return [do["dof"], dc["dof"]], naives, src, [do["coverage"], dc["coverage"]], partial_note
+
+
+def _data(original, compressed, shape, design, *, dof, naive, allow_partial, eps, sigma, constant, log_factor):
+    dofs, naives, src, cov, partial_note = _dofs(original, compressed, shape, design, dof, naive, allow_partial)
     samples = [_samples(d, nv, eps, sigma, constant, log_factor) for d, nv in zip(dofs, naives)]
+    return RoiData(eps=eps, sigma=sigma, dof_original=dofs[0], dof_compressed=dofs[1], naive_original=naives[0],
+                   naive_compressed=naives[1], dof_source=src, n_original=samples[0][0], n_compressed=samples[1][0],
+                   n_naive_original=samples[0][1], n_naive_compressed=samples[1][1], coverage_original=cov[0],
+                   coverage_compressed=cov[1]), partial_note
 
-    latency: tuple[LatencyPoint, ...] = ()
+
+def _money(data: RoiData, design: RoiDesign, cps, cpg, ipm) -> RoiMoney:
+    cost, serving, be, cheaper = _cost_comparison([data.n_original, data.n_compressed],
+                                                  [design.macs_original, design.macs_compressed], cps, cpg, ipm)
+    return RoiMoney(cost_per_sample=cps, cost_per_gmac=cpg, inferences_per_month=ipm, data_cost_original=cost[0],
+                    data_cost_compressed=cost[1], serving_cost_per_month_original=serving[0],
+                    serving_cost_per_month_compressed=serving[1], break_even_months=be,
+                    cheaper_after_break_even=cheaper)
+
+
+def _notes(partial_note, src, latency) -> tuple[str, ...]:
     notes = [SLOWER_NOTE, "Parameter, MAC and byte savings are upper bounds on deployment gains."]
     if partial_note:
         notes.insert(0, partial_note)
     if src != "whole-network":
         notes.append("The models are not linear in their input: dof and naive counts are sums over "
                      "maximal linear segments (a proxy), or given by the caller.")
-    if measure:
-        lat = measure_latency([original, compressed], shape, batch_sizes=bs, repeats=repeats,
-                              warmup=warmup, dtype=dtype, seed=seed, progress=progress, threads=threads)
-        latency = tuple(LatencyPoint.from_table(lat, b) for b in bs)
-        slower = [p.batch_size for p in latency if p.speedup < 1]
-        if slower:
-            notes.append(f"Measured here: the compressed model is SLOWER at batch size(s) {slower}.")
+    slower = [p.batch_size for p in latency if p.speedup < 1]
+    if slower:
+        notes.append(f"Measured here: the compressed model is SLOWER at batch size(s) {slower}.")
+    return tuple(notes)
 
-    long_tail = None
+
+def _estimate_roi(original, compressed, shape, *, dtype=torch.float32, batch_sizes=(1, 8, 32), repeats=20,
+                  warmup=3, eps=0.1, sigma=1.0, constant=1.0, log_factor=1.0, cost_per_sample=None,
+                  cost_per_gmac=None, inferences_per_month=None, dof=None, naive=None, measure=True, seed=0,
+                  progress=False, allow_partial=False, data=None, tail_scores=None, tail_fraction=0.1,
+                  threads=DEFAULT_THREADS) -> RoiResult:
+    """The kernel of :func:`estimate_roi` (arguments already checked)."""
+    design = _design(original, compressed, shape, dtype)
+    needs, partial_note = _data(original, compressed, shape, design, dof=dof, naive=naive,
+                                allow_partial=allow_partial, eps=eps, sigma=sigma, constant=constant,
+                                log_factor=log_factor)
+    latency: tuple[LatencyPoint, ...] = ()
+    if measure:
+        lat = _measure_latency([original, compressed], shape, batch_sizes=batch_sizes, repeats=repeats,
+                               warmup=warmup, dtype=dtype, seed=seed, progress=progress, threads=threads)
+        latency = tuple(LatencyPoint.from_table(lat, b) for b in batch_sizes)
+    risk = RoiRisk()
     if data is not None:
         from redundancy.longtail.tail import tail_flip_rates
 
-        long_tail = tail_flip_rates(original, compressed, data, tail_scores, fraction=tail_fraction)
-    data_cost, serving, be, cheaper = cost_comparison([n for n, _ in samples], macs, cps, cpg, ipm)
-    return RoiResult(
-        input_shape=shape, dtype=str(dtype).replace("torch.", ""), eps=eps, sigma=sigma,
-        cost_per_sample=cps, cost_per_gmac=cpg, inferences_per_month=ipm, batch_sizes=bs,
-        repeats=repeats, warmup=warmup, seed=seed,
-        params_original=params[0], params_compressed=params[1], macs_original=macs[0],
-        macs_compressed=macs[1], bytes_original=params[0] * itemsize,
-        bytes_compressed=params[1] * itemsize, dof_original=dofs[0], dof_compressed=dofs[1],
-        naive_original=naives[0], naive_compressed=naives[1], dof_source=src,
-        n_original=samples[0][0], n_compressed=samples[1][0], n_naive_original=samples[0][1],
-        n_naive_compressed=samples[1][1], latency=latency, data_cost_original=data_cost[0],
-        data_cost_compressed=data_cost[1], serving_cost_per_month_original=serving[0],
-        serving_cost_per_month_compressed=serving[1], break_even_months=be,
-        cheaper_after_break_even=cheaper, notes=tuple(notes), coverage_original=cov[0],
-        coverage_compressed=cov[1], long_tail=long_tail)
+        risk = RoiRisk(long_tail=tail_flip_rates(original, compressed, data, tail_scores, fraction=tail_fraction))
+    return RoiResult(input_shape=shape, batch_sizes=batch_sizes, repeats=repeats, warmup=warmup, seed=seed,
+                     design=design, data=needs,
+                     money=_money(needs, design, cost_per_sample, cost_per_gmac, inferences_per_month),
+                     risk=risk, latency=latency, notes=_notes(partial_note, needs.dof_source, latency))

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 
 from torch import nn
 
@@ -45,13 +44,16 @@ from redundancy.linear.dof_closed import (cp_closed_form_applies, cp_dof, depthw
                                           tucker_effective_ranks)
 import redundancy._validation as _v
 
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 _SPATIAL_OK = (nn.modules.batchnorm._BatchNorm, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                nn.Dropout3d)
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class SegmentDof:
+@_v.result
+class SegmentDof(_v.Result):
+    """dof and naive count of one segment, with the method, the reason it was skipped and the route."""
+
     dof: int | None
     naive: int
     method: str | None
@@ -62,6 +64,10 @@ class SegmentDof:
 @_v.validate_params({"seg": _v.Instance(SegmentInfo, "SegmentInfo"), "modules": _v.Instance(dict)})
 def segment_naive(seg: SegmentInfo, modules: dict[str, nn.Module]) -> int:
     """Parameters of the segment's layers that enter ``W``: kernels and their factors (no biases)."""
+    return _segment_naive(seg, modules)
+
+
+def _segment_naive(seg, modules) -> int:
     total, seen = 0, set()
     for name in seg.layers:
         for pname, p in modules[name].named_parameters():
@@ -162,6 +168,20 @@ def _chain_closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) 
     ``C(T - 1) + w(K + C - w)``; without a post chain ``R(C + T - 1)``.
     """
 
+    chain = _chain(seg, layers, modules)
+    if chain is None:
+        return None
+    infos, mods, kinds = chain
+    widths = [infos[0].in_channels] + [li.out_channels for li in infos]
+    if kinds == ["S", "D"] and _patchify(mods[0]):
+        return _patchify_form(infos, mods, widths[0])
+    if "D" in kinds:
+        return _depthwise_form(infos, mods, kinds, widths)
+    return _tt_form(infos, mods, kinds, widths)
+
+
+def _chain(seg: SegmentInfo, layers, modules):
+    """``(infos, mods, kinds)`` of a chain a closed form may apply to, or ``None``."""
     if seg.module is None:
         return None
     layer_ids = {id(modules[n]) for n in seg.layers}
@@ -174,52 +194,69 @@ def _chain_closed_form(seg: SegmentInfo, layers: dict[str, LayerInfo], modules) 
         return None
     if len(infos) == 1 and kinds[0] != "P":
         return None  # single layers: the one-layer rule
-    widths = [infos[0].in_channels] + [li.out_channels for li in infos]
-    C, K = widths[0], widths[-1]
     spatial = [i for i, k in enumerate(kinds) if k in ("S", "D")]
     if any(kinds[i] == "P" and not _plain_pointwise(mods[i]) for i in range(len(infos))) and spatial:
         return None
-    if kinds == ["S", "D"] and _patchify(mods[0]):
-        # non-overlapping patches (stride = kernel, ConvNeXt's downsampling) then depthwise: the
-        # composite taps a*s + b are distinct, W[k] = d_k (x) S[k] is a rank-one T_d x (C T_s) matrix
-        Kc = infos[1].out_channels
-        Td = math.prod(_observable_taps(infos[1], mods[1]))
-        Ts = math.prod(infos[0].kernel_size)
-        return (Kc * (Td + C * Ts - 1), "closed:patchify_depthwise",
-                f"K(T_d + C T_s - 1), K = {Kc}, C = {C}, T_s = {Ts}, T_d = {Td}")
-    if "D" in kinds:
-        if kinds.count("D") != 1 or "S" in kinds:
+    return infos, mods, kinds
+
+
+def _patchify_form(infos, mods, C):
+    """Non-overlapping patches (stride = kernel, ConvNeXt's downsampling) then depthwise: the
+    composite taps a*s + b are distinct, W[k] = d_k (x) S[k] is a rank-one T_d x (C T_s) matrix."""
+    Kc = infos[1].out_channels
+    Td = math.prod(_observable_taps(infos[1], mods[1]))
+    Ts = math.prod(infos[0].kernel_size)
+    return (Kc * (Td + C * Ts - 1), "closed:patchify_depthwise",
+            f"K(T_d + C T_s - 1), K = {Kc}, C = {C}, T_s = {Ts}, T_d = {Td}")
+
+
+def _depthwise_form(infos, mods, kinds, widths):
+    """One depthwise layer between pointwise chains: CP, depthwise-separable or CP without post."""
+    if kinds.count("D") != 1 or "S" in kinds:
+        return None
+    C, K = widths[0], widths[-1]
+    d = kinds.index("D")
+    R = infos[d].out_channels
+    T = math.prod(_observable_taps(infos[d], mods[d]))
+    w_in, w_out = min(widths[:d + 1]), min(widths[d + 1:])
+    if d == len(infos) - 1:   # pointwise chain, then depthwise: W[r] = d_r ∘ a_r
+        if w_in < min(R, C):
             return None
-        d = kinds.index("D")
-        R = infos[d].out_channels
-        T = math.prod(_observable_taps(infos[d], mods[d]))
-        w_in, w_out = min(widths[:d + 1]), min(widths[d + 1:])
-        if d == len(infos) - 1:   # pointwise chain, then depthwise: W[r] = d_r ∘ a_r
-            if w_in < min(R, C):
-                return None
-            return R * (C + T - 1), "closed:cp_no_post", f"R(C + T - 1), R = {R}, C = {C}, T = {T}"
-        if d == 0:
-            w = min(w_out, C, K)
-            return (depthwise_separable_dof(C, T, K, w), "closed:depthwise_separable",
-                    f"C(T - 1) + w(K + C - w), C = {C}, T = {T}, K = {K}, w = {w}")
-        if w_in < min(R, C) or w_out < min(R, K) or not cp_closed_form_applies((C, T, K), R):
-            return None
-        return cp_dof((C, T, K), R), "closed:cp", f"CP rank {R} in {(C, T, K)}: R(sum n_i - M + 1)"
-    # tensor train over (C, T_1, ..., T_s, K)
+        return R * (C + T - 1), "closed:cp_no_post", f"R(C + T - 1), R = {R}, C = {C}, T = {T}"
+    if d == 0:
+        w = min(w_out, C, K)
+        return (depthwise_separable_dof(C, T, K, w), "closed:depthwise_separable",
+                f"C(T - 1) + w(K + C - w), C = {C}, T = {T}, K = {K}, w = {w}")
+    if w_in < min(R, C) or w_out < min(R, K) or not cp_closed_form_applies((C, T, K), R):
+        return None
+    return cp_dof((C, T, K), R), "closed:cp", f"CP rank {R} in {(C, T, K)}: R(sum n_i - M + 1)"
+
+
+def _tt_separable(infos, mods, spatial) -> bool:
+    """The spatial layers act on pairwise disjoint axes, unstrided after them, every tap observed."""
     seen: set[int] = set()
     for i in spatial:
         ax = _axes(infos[i])
         if ax & seen:
-            return None   # two spatial kernels on one axis: the composite kernel is a convolution
+            return False   # two spatial kernels on one axis: the composite kernel is a convolution
         seen |= ax
     if len(spatial) > 1:
-        for j, i in enumerate(spatial):
+        for i in spatial:
             ax = _axes(infos[i])
             if any(mods[q].stride[a] != 1 for q in range(i + 1, len(mods)) if not isinstance(mods[q], nn.Linear)
                    for a in ax):
-                return None
+                return False
             if math.prod(_observable_taps(infos[i], mods[i])) != math.prod(infos[i].kernel_size):
-                return None
+                return False
+    return True
+
+
+def _tt_form(infos, mods, kinds, widths):
+    """Tensor train over ``(C, T_1, ..., T_s, K)`` (pointwise and Tucker-2 as special cases)."""
+    C, K = widths[0], widths[-1]
+    spatial = [i for i, k in enumerate(kinds) if k in ("S", "D")]
+    if not _tt_separable(infos, mods, spatial):
+        return None
     taps = [math.prod(_observable_taps(infos[i], mods[i])) for i in spatial]
     bounds = [-1] + spatial + [len(infos)]
     bonds = [min(widths[bounds[j] + 1:bounds[j + 1] + 1]) for j in range(len(bounds) - 1)]
@@ -262,7 +299,7 @@ def _linear_part(seq: nn.Sequential) -> nn.Sequential:
     return sub
 
 
-@_v.validate_params({"seg": _v.Instance(SegmentInfo, "SegmentInfo"), "layers": _v.Instance(dict), "modules": _v.Instance(dict), "max_params": _v.Int(0, 10 ** 9), "route": _v.Choice("auto", "closed", "numerical"), "seed": _v.Seed(allow_generator=True)})
+@_v.validate_params({"seg": _v.Instance(SegmentInfo, "SegmentInfo"), "layers": _v.Instance(dict), "modules": _v.Instance(dict), "max_params": _v.Int(0, 10 ** 9), "route": _v.Choice("auto", "closed", "numerical", "none"), "seed": _v.Seed(allow_generator=True), "progress": _v.Bool()})
 def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[str, nn.Module], *,
                 max_params: int, route: str = "auto", seed=0, progress: bool = False) -> SegmentDof:
     """dof of ``theta -> W`` for one segment; see the module docstring for the routes.
@@ -271,15 +308,21 @@ def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[st
     kernel parameters and :data:`~redundancy.linear.dof_numerical.NUMERICAL_MAX_RANK`),
     ``"numerical"`` (numerical within those limits, closed form above), ``"none"`` (skip).
     The result's ``route`` is ``"closed:<structure>"``, ``"numerical"`` or ``"skipped"``."""
-    naive = segment_naive(seg, modules)
+    return _segment_dof(seg, layers, modules, max_params=max_params, route=route, seed=seed, progress=progress)
+
+
+def _segment_dof(seg, layers, modules, *, max_params, route="auto", seed=0, progress=False) -> SegmentDof:
+    """The kernel of :func:`segment_dof` (arguments already checked)."""
+    naive = _segment_naive(seg, modules)
     if any(layers[n].calls == 0 or isinstance(modules[n], nn.MultiheadAttention) for n in seg.layers):
-        return SegmentDof(None, naive, None, seg.reason, "skipped")
+        return SegmentDof(dof=None, naive=naive, method=None, reason=seg.reason, route="skipped")
     if route == "none":
-        return SegmentDof(None, naive, None, "segment dof not requested (dof='none')", "skipped")
+        return SegmentDof(dof=None, naive=naive, method=None, reason="segment dof not requested (dof='none')",
+                          route="skipped")
     reason = seg.reason
     cf = _closed_form(seg, layers, modules)
     if route == "auto" and cf is not None:
-        return SegmentDof(cf[0], naive, "closed form: " + cf[2], None, cf[1])
+        return SegmentDof(dof=cf[0], naive=naive, method="closed form: " + cf[2], reason=None, route=cf[1])
     if seg.module is not None and naive <= max_params:
         from redundancy.linear.dof import degrees_of_freedom
 
@@ -287,7 +330,8 @@ def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[st
         try:
             res = degrees_of_freedom(_linear_part(seg.module), shape, method="numerical", seed=seed,
                                      progress=progress)
-            return SegmentDof(int(res.dof), naive, f"numerical Jacobian rank at input {shape}", None, "numerical")
+            return SegmentDof(dof=int(res.dof), naive=naive, method=f"numerical Jacobian rank at input {shape}",
+                              reason=None, route="numerical")
         except RedundancyError as exc:  # size refusal or a model the numerical route cannot run
             reason = f"numerical dof refused: {str(exc)[:200]}"
         except (RuntimeError, ValueError, TypeError) as exc:  # report, never crash the whole report
@@ -295,5 +339,6 @@ def segment_dof(seg: SegmentInfo, layers: dict[str, LayerInfo], modules: dict[st
     elif seg.module is not None:
         reason = f"segment has {naive} kernel parameters, above dof_max_params={max_params}"
     if cf is not None:
-        return SegmentDof(cf[0], naive, "closed form: " + cf[2], None, cf[1])
-    return SegmentDof(None, naive, None, (reason or "no route") + "; no closed form for this chain", "skipped")
+        return SegmentDof(dof=cf[0], naive=naive, method="closed form: " + cf[2], reason=None, route=cf[1])
+    return SegmentDof(dof=None, naive=naive, method=None,
+                      reason=(reason or "no route") + "; no closed form for this chain", route="skipped")

@@ -5,14 +5,15 @@ and the one-line answer that reads them together."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+
 from typing import Any
 
 import numpy as np
 
 import redundancy._validation as _v
 
-__all__ = ["ReportSummary", "READING"]
+__all__ = []  # the face is redundancy.analysis; the rest is importable from here
+
 
 #: How to read naive/dof and K/R together (summary.reading).
 READING = (
@@ -24,9 +25,8 @@ READING = (
     "a non-linear block of K/R = 4 has 4x fewer effective parameters.")
 
 
-@dataclass(frozen=True)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class ReportSummary:
+@_v.result
+class ReportSummary(_v.Result):
     """Model totals. ``flops = 2 * macs``; ``bytes`` = unique parameters at ``dtype``."""
 
     params: int
@@ -81,9 +81,6 @@ class ReportSummary:
             text += (f"; {self.params_outside_layers:,} parameters are in no conv/linear layer "
                      "(normalisation, embeddings...) and in no segment")
         return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
 
 
 def _jsonable(obj):

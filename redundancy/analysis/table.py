@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import redundancy._validation as _v
 
+__all__ = ["report_text"]  # the face is redundancy.analysis; the rest is importable from here
+
 
 def _columns(name, value):
     if not isinstance(value, (list, tuple)) or not all(
@@ -18,7 +20,6 @@ def _report_like(name, value):
         raise _v.RedundancyError(f"{name}={_v._short(value)} is not a RedundancyReport (from analyze)")
     return value
 
-__all__ = ["format_table", "report_text", "LAYER_COLUMNS", "BLOCK_COLUMNS"]
 
 
 def _cell(v) -> str:

@@ -1,5 +1,8 @@
-"""The command line: parse, call the library, write files. Nothing is computed here."""
+"""The command line: parse, call the library, write files. Nothing is computed here.
 
-from redundancy.cli.commands import build_parser, main
+The face is :func:`main`; the parser is :func:`redundancy.cli.commands.build_parser`.
+"""
 
-__all__ = ["build_parser", "main"]
+from redundancy.cli.commands import main
+
+__all__ = ["main"]

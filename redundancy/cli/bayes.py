@@ -18,7 +18,9 @@ import os
 from redundancy.cli.common import _agg, _kv, _out_dir, _pos_float, _save_fig, _sub, load_model
 from redundancy.errors import RedundancyError
 
-__all__ = ["add_parser"]
+__all__ = []  # the face is redundancy.cli; the rest is importable from here
+
+
 
 EPILOG = """examples:
   redundancy bayes mlp:64,32 --data digits --out bayes-digits

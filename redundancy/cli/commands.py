@@ -13,8 +13,6 @@ import sys
 import time
 import traceback
 
-import numpy as np
-
 from redundancy.analysis.table import report_text
 import redundancy.cli.bayes as bayes_cli
 import redundancy.cli.longtail as longtail_cli
@@ -23,7 +21,11 @@ import redundancy.cli.ranks as ranks_cli
 import redundancy.cli.scoreboard as scoreboard_cli
 from redundancy.cli.common import (_agg, _count, _ints, _kv, _nonneg_float, _one_line, _out_dir, _pos_float,
                                    _save_fig, _seed, _shape, _sub, build_model, load_model)
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
+from redundancy._validation.limits import _first_line
+
+__all__ = ["main"]  # the face is redundancy.cli; the rest is importable from here
 
 EPILOG = """examples:
   redundancy demo                              built-in example: table and summary on the terminal
@@ -37,9 +39,6 @@ EPILOG = """examples:
 exit codes: 0 success, 1 a computation failed, 2 a bad argument or input file.
 Every failure is one line on stderr; add --debug (anywhere) for the full traceback.
 """
-
-DEMO_SHAPE = (8, 12, 12)
-DEMO_K, DEMO_R = 32, 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,88 +71,36 @@ def _write_report(report, out: str, *, stem: str = "report", title: str | None =
     return files
 
 
+def _write_roi(roi, out: str, *, stem: str, cost_plot: bool) -> list[str]:
+    """``stem``.json, .csv, .png (ratios) and, with ``cost_plot``, ``stem``_cost.png in ``out``."""
+    from redundancy.plotting import RoiDisplay
+
+    _agg()
+    files = [os.path.join(out, f"{stem}.json"), os.path.join(out, f"{stem}.csv"), os.path.join(out, f"{stem}.png")]
+    with open(files[0], "w") as fh:
+        json.dump(roi.to_dict(), fh, indent=2)
+    roi.to_pandas().to_csv(files[1])
+    _save_fig(RoiDisplay.from_result(roi).plot(), files[2])
+    if cost_plot:
+        files.append(os.path.join(out, f"{stem}_cost.png"))
+        _save_fig(RoiDisplay.from_result(roi).plot(kind="cost"), files[3])
+    return files
+
+
 # ----------------------------------------------------------------------------------- demo
-def demo_specs():
-    """The demo's two designs as specs: (Tucker-compressed, plain conv), same shapes."""
-    from redundancy.linear.spec import AvgPool, Conv, Dense, LinearCNN, TuckerConv
-
-    spec = LinearCNN(DEMO_SHAPE, [TuckerConv(DEMO_K, 3, ranks=(DEMO_R, DEMO_R)), AvgPool(2), Dense(1)])
-    return spec, LinearCNN(DEMO_SHAPE, [Conv(DEMO_K, 3), AvgPool(2), Dense(1)])
-
-
-def demo_design(seed: int = 0):
-    """The demo's two designs: (spec, compressed net, original net) for ``seed``."""
-    spec, plain = demo_specs()
-    return spec, spec.build(seed=seed), plain.build(seed=seed)
-
-
-def demo_text(seed: int = 0):
-    """The deterministic part of the demo (compared with ``tests/golden/demo.txt``) and its results."""
-    from redundancy.linear.dof import degrees_of_freedom
-    from redundancy.analysis.report import analyze
-
-    spec, net, _ = demo_design(seed)
-    dof = degrees_of_freedom(spec)
-    report = analyze(net, spec.input_shape)
-    lines = ["redundancy demo: a Tucker-compressed linear CNN",
-             f"  input shape            {spec.input_shape}",
-             f"  layers                 {', '.join(spec.layer_names())}",
-             f"  K (output channels)    {DEMO_K},  R (Tucker rank)  {DEMO_R},  K/R = {DEMO_K / DEMO_R:g}",
-             f"  naive parameter count  {int(dof.naive)}",
-             f"  degrees of freedom     {int(dof.dof)}  (method {dof.method})",
-             f"  naive / dof            {dof.naive / dof.dof:.4f}",
-             "", report_text(report)]
-    return "\n".join(lines), dof, report
-
-
 def _demo(args: argparse.Namespace) -> int:
-    import torch
-
-    from redundancy.analysis.roi import estimate_roi
-    from redundancy.linear.tensor import whole_network_tensor
+    from redundancy.analysis.demo import run_demo
 
     t0 = time.perf_counter()
     out = _out_dir(args.out)
-    text, dof, report = demo_text(args.seed)
-    spec, net, plain = demo_design(args.seed)
-    res = whole_network_tensor(net, spec.input_shape)
-    x = np.random.default_rng(args.seed).normal(size=(64, *spec.input_shape))
-    with torch.no_grad():
-        y = net(torch.from_numpy(x)).reshape(64, -1).numpy()
-    err = float(np.abs(res.apply(x) - y).max() / np.abs(y).max())
-    print(text)
-    print()
-    print(f"whole-network tensor     W shape {res.W.shape}, ||W||_F = {np.linalg.norm(res.W):.4f}")
-    print(f"identity check           max relative error of <W, x> + b vs forward on 64 inputs: {err:.1e}")
-    from redundancy.lowrank.compression import compress
-    from redundancy.linear.dof import degrees_of_freedom
-
-    plain_dof = degrees_of_freedom(demo_specs()[1])
-    # the design as it would be deployed: the plain conv compressed into a Tucker-2 chain
-    # (1x1 -> 3x3 -> 1x1); it reaches the same set of W as the TuckerConv spec, hence the same dof
-    deployed = compress(plain, ranks=(DEMO_R, DEMO_R), method="tucker").model
-    roi = estimate_roi(plain, deployed, spec.input_shape, batch_sizes=(1, 8), repeats=5, warmup=2, eps=0.1,
-                       cost_per_sample=0.05, cost_per_gmac=1e-4, inferences_per_month=1e8, seed=args.seed,
-                       dof=(plain_dof.dof, dof.dof), naive=(plain_dof.naive, dof.naive))
-    print("ROI of the design deployed as a Tucker-2 chain (redundancy.compress of the plain conv) vs the plain "
-          "conv\n(eps=0.1, $0.05/sample, $1e-4/GMAC, 1e8 inferences/month):")
-    print("  " + repr(roi).replace("\n", "\n  "))
-    print(f"  note: {roi.notes[0]}")
+    res = run_demo(args.seed)
+    print(res.text())
     if out is not None:
-        from redundancy.plotting import RoiDisplay
-
-        files = _write_report(report, out, stem="demo_report", title="demo: Tucker-compressed linear CNN")
-        path = os.path.join(out, "demo_roi.json")
-        with open(path, "w") as fh:
-            json.dump(roi.to_dict(), fh, indent=2)
-        roi.to_pandas().to_csv(os.path.join(out, "demo_roi.csv"))
-        _save_fig(RoiDisplay.from_result(roi).plot(), os.path.join(out, "demo_roi.png"))
-        _save_fig(RoiDisplay.from_result(roi).plot(kind="cost"), os.path.join(out, "demo_roi_cost.png"))
-        files += [path, os.path.join(out, "demo_roi.csv"), os.path.join(out, "demo_roi.png"),
-                  os.path.join(out, "demo_roi_cost.png")]
+        files = _write_report(res.report, out, stem="demo_report", title="demo: Tucker-compressed linear CNN")
+        files += _write_roi(res.roi, out, stem="demo_roi", cost_plot=True)
         print("wrote " + ", ".join(files))
     print(f"done in {time.perf_counter() - t0:.1f} s")
-    return 0 if err < 1e-10 else 1
+    return 0 if res.ok else 1
 
 
 # ----------------------------------------------------------------------------------- analyze / roi / simulate
@@ -197,18 +144,9 @@ def _roi(args: argparse.Namespace) -> int:
     for note in roi.notes:
         print(f"note: {note}")
     if out is not None:
-        from redundancy.plotting import RoiDisplay
-
-        _agg()
-        with open(os.path.join(out, "roi.json"), "w") as fh:
-            json.dump(roi.to_dict(), fh, indent=2)
-        roi.to_pandas().to_csv(os.path.join(out, "roi.csv"))
-        _save_fig(RoiDisplay.from_result(roi).plot(), os.path.join(out, "roi.png"))
-        written = ["roi.json", "roi.csv", "roi.png"]
-        if roi.data_cost_original is not None and roi.serving_cost_per_month_original is not None:
-            _save_fig(RoiDisplay.from_result(roi).plot(kind="cost"), os.path.join(out, "roi_cost.png"))
-            written.append("roi_cost.png")
-        print("wrote " + ", ".join(os.path.join(out, f) for f in written))
+        written = _write_roi(roi, out, stem="roi", cost_plot=roi.money.data_cost_original is not None
+                             and roi.money.serving_cost_per_month_original is not None)
+        print("wrote " + ", ".join(written))
     return 0
 
 
@@ -237,6 +175,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------- parser
+@_v.validate_params({})
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="redundancy", description="Model redundancy of (compressed) CNNs: whole-network tensor, "
@@ -311,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@_v.validate_params({"argv": _v.NoneOr(_v.Items(_v.Instance(str, "a str")))})
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -342,6 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a computation failed: one line, no traceback
         if debug:
             traceback.print_exc()
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {_one_line(first)}", file=sys.stderr)
+        print(f"redundancy: error: {args.command} failed: {type(exc).__name__}: {_one_line(_first_line(exc))}",
+              file=sys.stderr)
         return 1

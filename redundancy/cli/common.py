@@ -10,9 +10,18 @@ import os
 
 import numpy as np
 
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
+__all__ = []  # the face is redundancy.cli; the rest is importable from here
 
+
+_MODEL_SPEC = {"spec": _v.Instance(str, "a zoo name or package.module:factory"),
+               "model_args": _v.NoneOr(_v.Instance(dict, "a dict of keyword arguments"))}
+
+
+@_v.validate_params({**_MODEL_SPEC, "weights": _v.NoneOr(_v.PathArg()), "input_shape": _v.NoneOr(_v.Shape()),
+                     "what": _v.Instance(str, "a str"), "loader": _v.NoneOr(_v.CallableArg())})
 def build_model(spec, weights, input_shape, model_args, what="MODEL", loader=None):
     """``(model, input_shape)`` in eval mode: built by ``loader`` (default :func:`load_model`), its
     weights loaded (``weights_only=True``), the shape given or the zoo model's default."""
@@ -134,6 +143,7 @@ def _agg():
     matplotlib.use("Agg")  # the CLI only writes files
 
 
+@_v.validate_params(_MODEL_SPEC)
 def load_model(spec: str, model_args: dict | None = None):
     """A model from a zoo name or ``package.module:factory``; returns ``(model, default_input_shape)``."""
     kwargs = dict(model_args or {})

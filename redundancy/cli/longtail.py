@@ -20,6 +20,8 @@ import numpy as np
 from redundancy.cli.common import _kv
 from redundancy.errors import RedundancyError
 
+__all__ = []  # the face is redundancy.cli; the rest is importable from here
+
 EXAMPLES = """examples:
   redundancy longtail mypkg.nets:ref mypkg.nets:small --data digits --ref-weights ref.pt \\
       --compressed-weights small.pt --out lt

@@ -15,6 +15,8 @@ import os
 
 from redundancy.errors import RedundancyError
 
+__all__ = []  # the face is redundancy.cli; the rest is importable from here
+
 EXAMPLES = """examples:
   redundancy prune cnn --data digits --criterion car --target 0.5 --out pruned
   redundancy prune cnn --data mnist1d --criterion taylor --target 0.25 --finetune-epochs 3

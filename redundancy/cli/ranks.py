@@ -8,6 +8,8 @@ import os
 
 from redundancy.errors import RedundancyError
 
+__all__ = []  # the face is redundancy.cli; the rest is importable from here
+
 EPILOG = """examples:
   redundancy ranks mypkg.models:small_cnn --data digits --method tt --out ranks-out
   redundancy ranks resnet20 --model-arg in_channels=1 --data digits --train-epochs 3 --out r

@@ -8,6 +8,8 @@ import os
 
 from redundancy.errors import RedundancyError
 
+__all__ = []  # the face is redundancy.cli; the rest is importable from here
+
 EXAMPLES = """examples:
   redundancy scoreboard small_cnn --data digits --epochs 5 --out sb --html sb/report.html
   redundancy scoreboard small_cnn --data mnist1d --epochs 5 --out sb1d

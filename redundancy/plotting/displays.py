@@ -24,7 +24,7 @@ import numpy as np
 
 from redundancy.errors import RedundancyError
 
-__all__ = ["BoundVsCountDisplay", "ErrorCurveDisplay", "RoiDisplay"]
+__all__ = ["BoundVsCountDisplay", "RoiDisplay"]
 
 
 def _axes(ax, n_items: int = 0):
@@ -101,7 +101,7 @@ class BoundVsCountDisplay:
             of its layers); ``"model"``: the sums over segments of each report.
         eps : float, optional
             When given, plot ``n(eps)`` from :func:`redundancy.linear.bounds.sample_complexity` instead of
-            the counts.
+            the counts. The numbers come from :func:`redundancy.analysis.count_bound.count_bound_table`.
 
         Examples
         --------
@@ -113,43 +113,10 @@ class BoundVsCountDisplay:
         >>> disp.ax_.get_yscale(), len(disp.ax_.get_lines())
         ('log', 2)
         """
-        if by not in ("segment", "model"):
-            raise RedundancyError(f"by={by!r} is not allowed; choose one of ['segment', 'model']")
-        if isinstance(report, Mapping):
-            items = list(report.items())
-        elif isinstance(report, Sequence) and not isinstance(report, (str, bytes)):
-            items = [(_model_label(r, i), r) for i, r in enumerate(report)]
-            by = "model"
-        else:
-            items = [(_model_label(report, 0), report)]
-        if len(items) > 1 or isinstance(report, Mapping):
-            by = "model"
-        if not items:
-            raise RedundancyError("report=[] is empty; give at least one RedundancyReport")
-        labels, naive, dof, kr = [], [], [], []
-        for name, rep in items:
-            segs = _segments(rep)
-            if by == "segment":
-                for s in segs:
-                    labels.append(s["label"]), naive.append(s["naive"]), dof.append(s["dof"])
-                    kr.append(s["kr"])
-            else:
-                labels.append(str(name))
-                naive.append(sum(s["naive"] for s in segs))
-                dof.append(sum(s["dof"] for s in segs))
-                krs = [s["kr"] for s in segs if np.isfinite(s["kr"])]
-                kr.append(max(krs) if krs else math.nan)
-        if not labels:
-            raise RedundancyError("the report has no layer with a segment dof and naive count to plot")
-        if eps is not None:
-            from redundancy.linear.bounds import sample_complexity
+        from redundancy.analysis.count_bound import count_bound_table
 
-            pairs = [sample_complexity(int(d), eps, sigma, naive=int(n), constant=constant,
-                                       log_factor=log_factor) for d, n in zip(dof, naive)]
-            dof = [p.n for p in pairs]
-            naive = [p.n_naive for p in pairs]
-        return cls(labels=labels, naive=np.asarray(naive, dtype=float), dof=np.asarray(dof, dtype=float),
-                   kr_ratio=np.asarray(kr, dtype=float), eps=eps, sigma=sigma)
+        t = count_bound_table(report, by=by, eps=eps, sigma=sigma, constant=constant, log_factor=log_factor)
+        return cls(labels=t.labels, naive=t.naive, dof=t.dof, kr_ratio=t.kr_ratio, eps=t.eps, sigma=t.sigma)
 
     def plot(self, ax=None, *, annotate: bool = True, **kwargs) -> "BoundVsCountDisplay":
         """Draw on ``ax`` (a new figure when ``None``); ``kwargs`` go to both ``ax.plot`` calls."""
@@ -186,45 +153,6 @@ class BoundVsCountDisplay:
         ax.legend(loc="best")
         self.ax_, self.figure_ = ax, ax.figure
         return self
-
-
-def _model_label(rep, i):
-    name = _get(rep, "model_name", None)
-    if name:
-        return str(name)
-    summ = _get(rep, "summary", {}) or {}
-    return _get(summ, "model", None) or f"model {i}"
-
-
-def _segments(rep) -> list[dict[str, Any]]:
-    """Distinct linear segments of a report with a dof: label, dof, naive count, largest K/R.
-
-    Uses the report's ``segments`` rows (name, dof, naive) when it has them; otherwise groups the
-    layer rows by their ``segment`` (taking ``segment_dof`` / ``segment_naive`` once per segment).
-    K/R of a segment is the largest ``kr_ratio`` of its layers.
-    """
-    kr: dict[Any, float] = {}
-    first: dict[Any, dict[str, Any]] = {}
-    for row in _get(rep, "layers", None) or []:
-        seg = _get(row, "segment")
-        if seg is None:
-            continue
-        k = _num(_get(row, "kr_ratio"))
-        if np.isfinite(k) and not (np.isfinite(kr.get(seg, math.nan)) and kr[seg] >= k):
-            kr[seg] = k
-        if seg not in first:
-            first[seg] = {"label": str(_get(row, "name", seg)), "dof": _num(_get(row, "segment_dof")),
-                          "naive": _num(_get(row, "segment_naive")), "n": 0}
-        first[seg]["n"] += 1
-    segs = _get(rep, "segments", None)
-    if segs:
-        items = [(_get(r, "name"), str(_get(r, "name")), _num(_get(r, "dof")), _num(_get(r, "naive")))
-                 for r in segs]
-    else:
-        items = [(seg, f["label"] + ("…" if f["n"] > 1 else ""), f["dof"], f["naive"])
-                 for seg, f in first.items()]
-    return [{"label": label, "dof": d, "naive": n, "kr": kr.get(seg, math.nan)}
-            for seg, label, d, n in items if np.isfinite(d) and np.isfinite(n)]
 
 
 @dataclass
@@ -304,25 +232,6 @@ class ErrorCurveDisplay:
         return self
 
 
-def _ratio_interval(p) -> tuple[float, float, float]:
-    """``(value, low, high)`` of a latency point's compressed/original ratio (measured quantiles)."""
-    if hasattr(p, "ratio_interval"):
-        return p.ratio_interval()
-    from redundancy.analysis.latency import LatencyPoint
-
-    return LatencyPoint.ratio_interval(_PointView(p))
-
-
-class _PointView:
-    """A point-like object without the per-repeat ratio fields, read through LatencyPoint's rule."""
-
-    def __init__(self, p):
-        self._p = p
-
-    def __getattr__(self, name):
-        return getattr(self._p, name, None)
-
-
 @dataclass
 class RoiDisplay:
     """ROI of a compressed design: ratios to the original, or cumulative cost over months."""
@@ -345,10 +254,12 @@ class RoiDisplay:
         >>> len(disp.bars_)          # params, MACs, bytes, two n(eps), one latency
         6
         """
-        if not hasattr(roi, "params_original"):
+        from redundancy.analysis.roi import RoiResult
+
+        if not isinstance(roi, RoiResult):
             raise RedundancyError(f"roi={type(roi).__name__} is not a RoiResult")
         if months is None:
-            be = roi.break_even_months
+            be = roi.money.break_even_months
             horizon = 24.0 if be is None or not np.isfinite(be) else max(24.0, 2 * be)
             months = np.linspace(0, horizon, 97)
         from redundancy._validation import check_array
@@ -366,31 +277,7 @@ class RoiDisplay:
         measurement is, never below zero. A ratio whose original is zero (a zero-dof or zero-MAC
         design) is drawn as 0 with the label saying so, not divided.
         """
-        r = self.result
-        labels = ["params", "MACs", "bytes", "n(ε) dof", "n(ε) naive"]
-        pairs = [(r.params_compressed, r.params_original), (r.macs_compressed, r.macs_original),
-                 (r.bytes_compressed, r.bytes_original), (r.n_compressed, r.n_original),
-                 (r.n_naive_compressed, r.n_naive_original)]
-        vals = []
-        for i, (c, o) in enumerate(pairs):
-            if o:
-                vals.append(c / o)
-            else:
-                vals.append(0.0)
-                labels[i] += " (original 0)"
-        lows = [0.0] * len(vals)
-        highs = [0.0] * len(vals)
-        for p in r.latency:
-            v, lo, hi = _ratio_interval(p)
-            labels.append(f"latency b={p.batch_size}")
-            vals.append(v)
-            lows.append(v - lo)
-            highs.append(hi - v)
-        vals_a = np.asarray(vals, dtype=float)
-        errs = np.asarray([lows, highs], dtype=float)
-        if not (np.isfinite(vals_a).all() and np.isfinite(errs).all()):
-            raise RedundancyError("the ROI result holds a non-finite ratio; nothing sensible to draw")
-        return labels, vals_a, errs
+        return self.result.ratios()
 
     def plot(self, ax=None, *, kind: str = "ratios", **kwargs) -> "RoiDisplay":
         """``kind="ratios"``: bars of compressed / original (1 = no change; latency above 1 means
@@ -410,15 +297,16 @@ class RoiDisplay:
             ax.set_ylabel("compressed / original")
             ax.set_title("what compression changes (below 1: saved)")
         else:
-            if r.data_cost_original is None or r.serving_cost_per_month_original is None:
+            money = r.money
+            if money.data_cost_original is None or money.serving_cost_per_month_original is None:
                 raise RedundancyError("kind='cost' needs a RoiResult computed with cost_per_sample, "
                                       "cost_per_gmac and inferences_per_month")
-            co, cc = r.cumulative_cost(self.months)
+            co, cc = money.cumulative_cost(self.months)
             ax.plot(self.months, co, label="original", **kwargs)
             ax.plot(self.months, cc, label="compressed", **kwargs)
-            if r.break_even_months is not None:
-                ax.axvline(r.break_even_months, color="k", ls="--", lw=1,
-                           label=f"break-even {r.break_even_months:.2f} months")
+            if money.break_even_months is not None:
+                ax.axvline(money.break_even_months, color="k", ls="--", lw=1,
+                           label=f"break-even {money.break_even_months:.2f} months")
             ax.set_xlabel("months in service")
             ax.set_ylabel("cumulative cost (data + serving)")
             ax.set_title("cost of the two designs")

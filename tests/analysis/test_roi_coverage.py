@@ -2,8 +2,6 @@
 compressed Tucker-2 chains are counted by the closed form, checked by hand and against an
 independent Jacobian rank; incomplete coverage is refused or warned about loudly."""
 
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +15,7 @@ from redundancy.linear.dof_closed import tucker_dof
 from redundancy.lowrank.compression import compress
 from redundancy.lowrank.ranks import rank_rule
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_segdof_chains import jacobian_dof  # noqa: E402
+from .helpers import jacobian_dof
 
 
 @pytest.fixture(scope="module")

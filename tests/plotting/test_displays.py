@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from torch import nn  # noqa: E402
 
 from redundancy.errors import RedundancyError  # noqa: E402
 from redundancy.plotting import BoundVsCountDisplay, ErrorCurveDisplay, RoiDisplay  # noqa: E402
@@ -166,40 +167,24 @@ def test_error_curve_single_result_no_refs_and_bad_shape():
         ErrorCurveDisplay.from_result(bad)
 
 
-@dataclass
-class _Lat:
-    batch_size: int
-    original_median_s: float
-    original_q25_s: float
-    original_q75_s: float
-    compressed_median_s: float
-    compressed_q25_s: float
-    compressed_q75_s: float
+def _Roi():
+    """A RoiResult with round numbers (latency without per-repeat ratios: the quartile-extreme rule)."""
+    from redundancy.analysis.roi import RoiData, RoiDesign, RoiMoney, RoiResult
+    from redundancy.analysis.latency import LatencyPoint
 
-
-@dataclass
-class _Roi:
-    params_original: int = 1000
-    params_compressed: int = 250
-    macs_original: int = 10_000
-    macs_compressed: int = 5000
-    bytes_original: int = 4000
-    bytes_compressed: int = 1000
-    n_original: int = 400
-    n_compressed: int = 100
-    n_naive_original: int = 1000
-    n_naive_compressed: int = 250
-    latency: tuple = (_Lat(1, 1.0, 0.9, 1.1, 2.0, 1.8, 2.2),)
-    data_cost_original: float = 40.0
-    data_cost_compressed: float = 10.0
-    serving_cost_per_month_original: float = 1.0
-    serving_cost_per_month_compressed: float = 2.0
-    break_even_months: float = 30.0
-
-    def cumulative_cost(self, months):
-        m = np.asarray(months, float)
-        return (self.data_cost_original + m * self.serving_cost_per_month_original,
-                self.data_cost_compressed + m * self.serving_cost_per_month_compressed)
+    lat = LatencyPoint(batch_size=1, original_median_s=1.0, original_q25_s=0.9, original_q75_s=1.1,
+                       compressed_median_s=2.0, compressed_q25_s=1.8, compressed_q75_s=2.2)
+    return RoiResult(
+        input_shape=(3,), batch_sizes=(1,), repeats=1, warmup=0, seed=0,
+        design=RoiDesign(dtype="float32", params_original=1000, params_compressed=250, macs_original=10_000,
+                         macs_compressed=5000, bytes_original=4000, bytes_compressed=1000),
+        data=RoiData(eps=0.1, sigma=1.0, dof_original=4, dof_compressed=1, naive_original=10, naive_compressed=3,
+                     dof_source="given", n_original=400, n_compressed=100, n_naive_original=1000,
+                     n_naive_compressed=250),
+        money=RoiMoney(data_cost_original=40.0, data_cost_compressed=10.0, serving_cost_per_month_original=1.0,
+                       serving_cost_per_month_compressed=2.0, break_even_months=30.0,
+                       cheaper_after_break_even="original"),
+        latency=(lat,))
 
 
 def test_roi_display_ratios():
@@ -264,3 +249,33 @@ def test_bound_vs_count_many_segments_short_labels_and_wide_figure():
     assert disp.ax_.get_xticklabels()[0].get_rotation() == 90
     assert disp.figure_.get_figwidth() >= 0.28 * 20 - 1e-9
     assert len(disp.ax_.texts) == 20
+
+
+def test_bound_vs_count_refuses_a_dof_too_large_for_float():
+    # before: float(10**400) escaped as a raw OverflowError from the Display
+    from types import SimpleNamespace as NS
+
+    from redundancy.errors import RedundancyError
+    from redundancy.plotting import BoundVsCountDisplay
+
+    row = NS(segment=0, name="a", kr_ratio=2.0, segment_dof=10 ** 400, segment_naive=10 ** 401)
+    rep = NS(model_name="m", layers=[row], segments=None, summary=None)
+    with pytest.raises(RedundancyError, match="too large"):
+        BoundVsCountDisplay.from_report(rep)
+    with pytest.raises(RedundancyError, match="too large"):
+        BoundVsCountDisplay.from_report(rep, eps=0.1)
+
+
+def test_displays_refuse_string_ax_and_survive_zero_originals():
+    import dataclasses
+
+    from redundancy.analysis.roi import estimate_roi
+    from redundancy.plotting import RoiDisplay
+
+    a = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(16, 1))
+    roi = estimate_roi(a, a, (1, 6), measure=False, dof=(4, 4), naive=(12, 12))
+    with pytest.raises(RedundancyError, match="Axes"):
+        RoiDisplay.from_result(roi).plot(ax="abc")
+    zero = dataclasses.replace(roi, data=dataclasses.replace(roi.data, n_original=0, n_naive_original=0))
+    labels, vals, _ = RoiDisplay.from_result(zero).ratios()
+    assert np.isfinite(vals).all() and "original 0" in labels[3]

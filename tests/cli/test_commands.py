@@ -1,7 +1,7 @@
 """The command line, run in-process through main(argv) (and once through ``python -m redundancy``).
 
 The demo's deterministic report text is compared with ``tests/golden/demo.txt``; regenerate it with
-``REDUNDANCY_REGEN_GOLDEN=1 python -m pytest tests/test_cli.py`` after an intended change.
+``REDUNDANCY_REGEN_GOLDEN=1 python -m pytest tests/cli/test_commands.py`` after an intended change.
 """
 
 import json
@@ -16,11 +16,12 @@ import torch
 from torch import nn
 
 from redundancy.cli import commands as cli
+from redundancy.analysis.demo import demo_text
 from redundancy.checkpoint import load_weights
 from redundancy.errors import CheckpointError
 
-GOLDEN = Path(__file__).parent / "golden" / "demo.txt"
-ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "demo.txt"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(capsys, argv):
@@ -186,7 +187,7 @@ def _needs(*mods):
 
 def test_demo_text_matches_golden():
     _needs("redundancy.analysis.report", "redundancy.linear.dof")
-    text, dof, report = cli.demo_text(seed=0)
+    text, dof, report = demo_text(seed=0)
     if os.environ.get("REDUNDANCY_REGEN_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text + "\n")
@@ -198,7 +199,7 @@ def test_demo_text_matches_golden():
 
 def test_demo_end_to_end(tmp_path, capsys):
     _needs("redundancy.analysis.report", "redundancy.linear.dof", "redundancy.linear.bounds")
-    text, _, _ = cli.demo_text(seed=0)
+    text, _, _ = demo_text(seed=0)
     rc, out, _ = _run(capsys, ["demo", "--out", str(tmp_path)])
     assert rc == 0
     assert text in out and "identity check" in out and "break-even" in out

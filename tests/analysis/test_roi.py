@@ -176,3 +176,53 @@ def test_measure_latency_bad_arguments(kw, match):
         measure_latency([nn.Linear(2, 2)], (2,), **kw)
     with pytest.raises(RedundancyError, match=r"models\[0\] must be a torch.nn.Module"):
         measure_latency(["net"], (2,))
+
+
+@pytest.mark.parametrize("which", ["input_shape", "meta"])
+def test_estimate_roi_wrong_shape_or_meta_model_is_named(which):
+    # a wrong input_shape or a meta-device model never reaches torch as a raw error
+    from redundancy.analysis.roi import estimate_roi
+
+    a = nn.Sequential(nn.Conv2d(8, 8, 3), nn.Flatten(), nn.Linear(8 * 4 * 4, 1))
+    if which == "input_shape":
+        with pytest.raises(RedundancyError, match="input_shape"):
+            estimate_roi(a, a, (3, 6, 6), measure=False)
+    else:
+        meta = nn.Linear(4, 2, device="meta")
+        with pytest.raises(RedundancyError, match="original"):
+            estimate_roi(meta, nn.Linear(4, 2), (4,), measure=False)
+
+
+def test_roi_result_parts_and_flat_names():
+    from redundancy.analysis.roi import RoiData, RoiDesign, RoiMoney, RoiRisk, estimate_roi
+
+    a = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(16, 1))
+    roi = estimate_roi(a, a, (1, 6), measure=False, dof=(4, 4), naive=(12, 12), cost_per_sample=1.0)
+    assert isinstance(roi.design, RoiDesign) and isinstance(roi.data, RoiData)
+    assert isinstance(roi.money, RoiMoney) and isinstance(roi.risk, RoiRisk)
+    assert roi.params_original == roi.design.params_original and roi.n_original == roi.data.n_original
+    assert roi.extra_data_cost == roi.money.extra_data_cost == 0.0
+    d = roi.to_dict()
+    assert d["design"]["params_original"] == roi.params_original and d["params_saved"] == 0
+    with pytest.raises(AttributeError):
+        roi.no_such_field
+
+
+def test_latency_threads_recorded_and_error_bars_from_measured_quantiles():
+    from redundancy.analysis.latency import measure_latency
+    from redundancy.analysis.roi import estimate_roi
+    from redundancy.plotting import RoiDisplay
+
+    before = torch.get_num_threads()
+    lat = measure_latency([nn.Linear(8, 8), nn.Linear(8, 2)], (8,), batch_sizes=(1,), repeats=7, warmup=0)
+    assert lat.threads == 1 and torch.get_num_threads() == before
+    a = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(16, 1))
+    b = nn.Sequential(nn.Conv1d(1, 1, 3), nn.Flatten(), nn.Linear(4, 1))
+    roi = estimate_roi(a, b, (1, 6), batch_sizes=(1,), repeats=9, warmup=0)
+    p = roi.latency[0]
+    assert p.threads == 1
+    # the bar is the median of the per-repeat ratios and its bar ends are their quartiles
+    _, vals, errs = RoiDisplay.from_result(roi).ratios()
+    assert vals[-1] == pytest.approx(p.ratio_median)
+    assert vals[-1] - errs[0, -1] == pytest.approx(p.ratio_q25) and vals[-1] + errs[1, -1] == pytest.approx(p.ratio_q75)
+    assert (vals - errs[0] >= 0).all()

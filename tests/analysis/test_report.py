@@ -241,3 +241,23 @@ def test_block_numerical_rank_sees_low_rank_weights():
         w.copy_((torch.randn(8, 3) @ torch.randn(3, w[0].numel())).reshape(w.shape))
     (b,) = analyze(m, (3, 8, 8)).blocks
     assert (b.R, b.kr_ratio, b.numerical_R, b.numerical_kr_ratio) == (8, 4.0, 3, 32 / 3)
+
+
+def test_dof_none_is_the_documented_skip():
+    # before: analyze(..., dof="none") was refused by segment_dof's own check
+    net = nn.Sequential(nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 1))
+    rep = analyze(net, (8, 6, 6), dof="none")
+    assert rep.dof == "none" and all(s.dof is None and s.route == "skipped" for s in rep.segments)
+    assert all("not requested" in s.skip_reason for s in rep.segments)
+    assert rep.summary.n_segments_skipped == len(rep.segments)
+
+
+@pytest.mark.parametrize("which", ["input_shape", "meta"])
+def test_analyze_wrong_shape_or_meta_model_is_named(which):
+    net = nn.Sequential(nn.Conv2d(8, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 1))
+    if which == "input_shape":
+        with pytest.raises(RedundancyError, match="input_shape"):
+            analyze(net, (3, 6, 6))
+    else:
+        with pytest.raises(RedundancyError, match="model"):
+            analyze(nn.Linear(4, 2, device="meta"), (4,))
