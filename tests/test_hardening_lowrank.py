@@ -16,9 +16,9 @@ from torch import nn
 from redundancy.errors import RankError, RedundancyError, UnsupportedLayerError
 from redundancy.lowrank import cp as CP
 from redundancy.lowrank import decompose as D
-from redundancy.lowrank import rank_chains as RC
+from redundancy.rank_search import chains as RC
 from redundancy.lowrank import tensor_ops as TO
-from redundancy.lowrank import tt_decompose as TT
+from redundancy.rank_search import factors as TT
 from redundancy.lowrank import tucker as TU
 from redundancy.lowrank.chains import tucker2_layer
 
@@ -44,7 +44,7 @@ def test_only_the_documented_modules_import_tensorly():
     root = pathlib.Path(redundancy.__file__).parent
     stmt = re.compile(r"^\s*(import|from)\s+tensorly\b", re.MULTILINE)
     users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if stmt.search(p.read_text()))
-    assert users == ["lowrank/cp.py", "lowrank/tensor_ops.py", "lowrank/tt_decompose.py", "lowrank/tucker.py"]
+    assert users == ["lowrank/cp.py", "lowrank/tensor_ops.py", "lowrank/tucker.py", "rank_search/factors.py"]
 
 
 # ----------------------------------------------------------------------------------- tensor_ops

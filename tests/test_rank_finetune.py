@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.finetune import distillation_loss, finetune
-from redundancy.lowrank.search import search_ranks
+from redundancy.rank_search.finish import distillation_loss, finetune
+from redundancy.rank_search.search import search_ranks
 from redundancy.training import evaluate
 
 

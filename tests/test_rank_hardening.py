@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-import redundancy.lowrank.search as search_mod
+import redundancy.rank_search.search as search_mod
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.finetune import distillation_loss, finetune
-from redundancy.lowrank.mixed import MixedRankLayer, expected_reconstruction_error, rank_penalty, reconstruction_error
-from redundancy.lowrank.schedule import default_plan
-from redundancy.lowrank.search import decompose_at, max_search_rank
+from redundancy.rank_search.finish import distillation_loss, finetune
+from redundancy.rank_search.relaxation import MixedRankLayer, expected_reconstruction_error, rank_penalty, reconstruction_error
+from redundancy.rank_search.schedule import default_plan
+from redundancy.rank_search import decompose_at, max_search_rank
 from redundancy.plotting.ranks import pareto_front
 
 
@@ -59,8 +59,12 @@ def test_decompose_at_validates_and_leaves_the_model_alone():
 
 
 def test_internal_helpers_are_private():
-    assert set(search_mod.__all__) == {"search_ranks", "max_search_rank", "decompose_at"}
-    assert hasattr(search_mod, "_layer_positions") and hasattr(search_mod, "_replace_layers")
+    import redundancy.rank_search as rank_search
+    import redundancy.rank_search.candidates as candidates
+
+    assert set(rank_search.__all__) == {"search_ranks", "max_search_rank", "decompose_at", "finetune"}
+    assert not hasattr(search_mod, "__all__") and not hasattr(candidates, "__all__")
+    assert hasattr(candidates, "_layer_positions") and hasattr(candidates, "_replace_layers")
 
 
 def test_mixed_functions_refuse_non_layers():

@@ -7,9 +7,9 @@ from torch import nn
 
 from redundancy.counts import count_macs
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.mixed import MixedRankLayer, expected_reconstruction_error, rank_penalty, reconstruction_error
-from redundancy.lowrank.schedule import coarse_to_fine, contract, default_plan, grid
-from redundancy.lowrank.search import search_ranks
+from redundancy.rank_search.relaxation import MixedRankLayer, expected_reconstruction_error, rank_penalty, reconstruction_error
+from redundancy.rank_search.schedule import coarse_to_fine, contract, default_plan, grid
+from redundancy.rank_search.search import search_ranks
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 SPATIAL = {1: 6, 2: 4, 3: 2}           # input length / side of each planted net

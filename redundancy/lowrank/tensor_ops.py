@@ -1,7 +1,7 @@
 """Tensor-algebra primitives (unfolding, mode products, CP reconstruction) through tensorly.
 
 With :mod:`redundancy.lowrank.tucker`, :mod:`redundancy.lowrank.cp` and
-:mod:`redundancy.lowrank.tt_decompose`, one of the four modules of the package that import
+:mod:`redundancy.rank_search.factors`, one of the four modules of the package that import
 tensorly. Every call runs in tensorly's numpy backend, whatever backend the caller has set
 (``import tltorch`` switches tensorly to pytorch), and returns a float64 numpy array.
 

@@ -4,7 +4,7 @@
 strategy for the keyword arguments, an optional oracle and the result fields allowed to be
 non-finite. Add a new public function by adding one row; callables that have no row are
 **discovered** (``discover()``) from ``redundancy.__all__``, the ``__all__`` of every module of the
-subpackages, and the companion packages (``redundancy.lowrank.search``, ``redundancy.pruning``,
+subpackages, and the companion packages (``redundancy.rank_search``, ``redundancy.pruning``,
 ``redundancy.bayes``, ``redundancy.longtail``, ``redundancy.scoreboard``) when they import, and
 get generic strategies chosen from their signature (parameter names, defaults and annotations).
 """
@@ -31,7 +31,7 @@ SUBPACKAGES = ("redundancy.linear", "redundancy.lowrank", "redundancy.analysis",
                "redundancy.plotting")
 BASE_MODULES = ("redundancy.counts", "redundancy.data", "redundancy.training", "redundancy.parallel",
                 "redundancy.checkpoint", "redundancy.zoo")
-COMPANIONS = ("redundancy.lowrank.search", "redundancy.pruning", "redundancy.bayes", "redundancy.longtail",
+COMPANIONS = ("redundancy.rank_search", "redundancy.pruning", "redundancy.bayes", "redundancy.longtail",
               "redundancy.scoreboard")
 #: callables the fuzz does not drive directly (with the reason)
 SKIP = {

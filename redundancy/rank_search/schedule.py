@@ -21,7 +21,6 @@ import numpy as np
 from redundancy._validation import Int, check_int, validate_params
 from redundancy.errors import RedundancyError
 
-__all__ = ["MAX_CANDIDATES", "MAX_RANK", "grid", "contract", "coarse_to_fine", "default_plan"]
 
 MAX_CANDIDATES = 64
 MAX_RANK = 10 ** 9

@@ -37,9 +37,8 @@ from torch.nn import functional as F
 
 from redundancy._validation import Check, Float, Items, validate_params
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.tt_decompose import init_factors
+from redundancy.rank_search.factors import init_factors
 
-__all__ = ["MixedRankLayer", "rank_penalty", "reconstruction_error", "expected_reconstruction_error"]
 
 MAX_LAYERS = 10_000
 

@@ -1,4 +1,4 @@
-"""What :func:`redundancy.lowrank.search.search_ranks` returns: chosen ranks, ``p(r)`` bands, counts."""
+"""What :func:`redundancy.rank_search.search.search_ranks` returns: chosen ranks, ``p(r)`` bands, counts."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from redundancy.lowrank.rank_chains import build_chain, chain_kernel, chain_macs, chain_params, dense_macs
-from redundancy.lowrank.tt_decompose import init_factors
+from redundancy.rank_search.chains import build_chain, chain_kernel, chain_macs, chain_params, dense_macs
+from redundancy.rank_search.factors import init_factors
 
-__all__ = ["LayerRank", "RankSearchResult"]
 
 
 @dataclass(frozen=True)
