@@ -126,3 +126,27 @@ def test_finetune_refuses_bad_input_and_keeps_both_models():
     finetune(comp, net, (X, y), epochs=1)
     assert net.training and [p.requires_grad for p in net.parameters()] == flags
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_bare_linear_model_is_searched_as_its_own_layer():
+    # used to raise AttributeError: 'Linear' object has no attribute 'factors'
+    from redundancy.rank_search import search_ranks
+
+    res = search_ranks(nn.Linear(4, 2), [1, 2], input_shape=(4,), iters=2, warmup=1)
+    assert res.ranks == {"": 1}
+    assert res.model(torch.zeros(3, 4)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 7)])
+def test_search_refuses_an_input_shape_that_does_not_fit(shape):
+    from redundancy.rank_search import search_ranks
+
+    with pytest.raises(RedundancyError, match="input_shape"):
+        search_ranks(nn.Linear(4, 2), [1, 2], input_shape=shape, iters=2)
+
+
+def test_search_refuses_a_meta_device_model():
+    from redundancy.rank_search import search_ranks
+
+    with pytest.raises(RedundancyError, match="meta"):
+        search_ranks(nn.Linear(4, 2, device="meta"), [1, 2], input_shape=(4,))
