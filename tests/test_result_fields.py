@@ -59,7 +59,8 @@ def test_dof_result_refuses_nan_but_keeps_an_infinite_gap():
 def test_arrays_tensors_and_nested_fields_are_checked():
     sv = np.array([3.0, np.inf])
     with pytest.raises(RedundancyError, match=r"EVBMFResult\.singular_values holds 1 NaN/inf"):
-        EVBMFResult(1, sv, np.zeros(2), 1.0, 1.0, 1.0, 0.5, (2, 2), False, True, 0)
+        EVBMFResult(rank=1, singular_values=sv, shrunk=np.zeros(2), sigma2=1.0, threshold=1.0, tau=1.0, alpha=0.5,
+                    shape=(2, 2), transposed=False, sigma2_estimated=True, n_degenerate=0)
     with pytest.raises(RedundancyError, match=r"EvalResult\.\w+ holds"):
         EvalResult(task="classification", n=3, loss=0.1, accuracy=float("nan"), per_class_accuracy=np.ones(1),
                    r2=None, predictions=np.zeros(3), correct=np.ones(3))

@@ -34,9 +34,8 @@ __all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ra
            "evbmf_ranks", "rank_rule", "unfold"]
 
 
-@dataclass(frozen=True, eq=False)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class RankSelection:
+@_v.result()
+class RankSelection(_v.Result):
     """Ranks chosen by a rule, with the reason per mode and the numbers behind it.
 
     Attributes
@@ -58,11 +57,6 @@ class RankSelection:
     ranks: tuple[int, ...]
     reasons: tuple[str, ...]
     details: dict = field(default_factory=dict, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        det = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in self.details.items()}
-        return {"rule": self.rule, "shape": list(self.shape), "modes": list(self.modes),
-                "ranks": list(self.ranks), "reasons": list(self.reasons), "details": det}
 
     def to_pandas(self):
         import pandas as pd
@@ -96,7 +90,8 @@ def explicit_ranks(shape: Any, ranks: Any, *, modes: Any = None) -> RankSelectio
     shape = check_shape("shape", shape)
     modes = _modes(len(shape), modes)
     ranks = check_ranks("ranks", ranks, [shape[m] for m in modes], labels=[f"mode {m}" for m in modes])
-    return RankSelection("explicit", shape, modes, ranks, tuple("given" for _ in modes))
+    return RankSelection(rule="explicit", shape=shape, modes=modes, ranks=ranks,
+                         reasons=tuple("given" for _ in modes))
 
 
 def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> RankSelection:
@@ -125,8 +120,8 @@ def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> Rank
         kept = cum[r - 1] / total if total > 0 else 1.0
         reasons.append(f"mode {m}: {r} of {len(s)} singular values keep {kept:.4f} >= {energy} of the energy")
         svals[m] = s
-    return RankSelection("energy", arr.shape, modes, tuple(ranks), tuple(reasons),
-                         {"energy": energy, "singular_values": svals})
+    return RankSelection(rule="energy", shape=arr.shape, modes=modes, ranks=tuple(ranks), reasons=tuple(reasons),
+                         details={"energy": energy, "singular_values": svals})
 
 
 def _tucker_params(shape, modes, ranks):
@@ -159,8 +154,8 @@ def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: st
         r = int(min(max(1, math.floor(budget / sum(shape))), bound))
         n = r * sum(shape)
         why = f"CP rank {r}: {n} parameters = {n / total:.4f} of {total} (budget {fraction})"
-        return RankSelection("fraction", shape, tuple(range(len(shape))), (r,), (why,),
-                             {"fraction": fraction, "n_params": n, "achieved": n / total})
+        return RankSelection(rule="fraction", shape=shape, modes=tuple(range(len(shape))), ranks=(r,),
+                             reasons=(why,), details={"fraction": fraction, "n_params": n, "achieved": n / total})
     modes = _modes(len(shape), modes)
 
     def ranks_at(c):
@@ -180,8 +175,8 @@ def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: st
     note = "" if n <= budget else " (even ranks 1 exceed the budget)"
     reasons = tuple(f"mode {m}: rank {r} = floor({lo:.4f} x {shape[m]}); factorised form keeps "
                     f"{n / total:.4f} of the parameters (budget {fraction}){note}" for m, r in zip(modes, ranks))
-    return RankSelection("fraction", shape, modes, ranks, reasons,
-                         {"fraction": fraction, "scale": lo, "n_params": n, "achieved": n / total})
+    return RankSelection(rule="fraction", shape=shape, modes=modes, ranks=ranks, reasons=reasons,
+                         details={"fraction": fraction, "scale": lo, "n_params": n, "achieved": n / total})
 
 
 def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: float | None = None) -> RankSelection:
@@ -211,7 +206,8 @@ def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: fl
                        f"the cut-off {res.threshold:.4g} (sigma2={res.sigma2:.4g}{nxt}){floor}")
         ranks.append(r)
         results[m] = res
-    return RankSelection("evbmf", arr.shape, modes, tuple(ranks), tuple(reasons), {"evbmf": results})
+    return RankSelection(rule="evbmf", shape=arr.shape, modes=modes, ranks=tuple(ranks), reasons=tuple(reasons),
+                         details={"evbmf": results})
 
 
 def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, Any], Any]:
@@ -275,15 +271,15 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
         if len(blocks) == 1 or rule == "fraction":
             sel = sels[0]
             if g > 1:
-                sel = RankSelection(sel.rule, sel.shape, sel.modes, sel.ranks,
-                                    tuple(f"per group (groups={g}, block {sel.shape}): {r}" for r in sel.reasons),
-                                    {**sel.details, "groups": g})
+                sel = RankSelection(rule=sel.rule, shape=sel.shape, modes=sel.modes, ranks=sel.ranks,
+                                    reasons=tuple(f"per group (groups={g}, block {sel.shape}): {r}" for r in sel.reasons),
+                                    details={**sel.details, "groups": g})
         else:   # compress needs one rank pair for every group: the largest any group asks for
             ranks = tuple(max(x.ranks[i] for x in sels) for i in range(len(sels[0].ranks)))
             reasons = tuple(f"per group (groups={g}, block {sels[0].shape}): max over groups of "
                             f"{[x.ranks[i] for x in sels]}" for i in range(len(ranks)))
-            sel = RankSelection(rule, sels[0].shape, sels[0].modes, ranks, reasons,
-                                {"groups": g, "per_group": sels})
+            sel = RankSelection(rule=rule, shape=sels[0].shape, modes=sels[0].modes, ranks=ranks, reasons=reasons,
+                                details={"groups": g, "per_group": sels})
         selections[name] = sel
         return sel.ranks[0] if method == "cp" else sel.ranks
 
