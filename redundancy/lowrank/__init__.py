@@ -12,3 +12,14 @@ Rank search (RENE) lives in its own subpackage, :mod:`redundancy.rank_search`.
 
 Imports: the base modules and :mod:`redundancy.linear`.
 """
+
+from redundancy.lowrank.chains import CompressedLayer
+from redundancy.lowrank.compression import compress
+from redundancy.lowrank.decompose import (cp_decompose, decompose_layer, decompose_whole_network, layer_kernel,
+                                          tucker_decompose)
+from redundancy.lowrank.multilinear import multilinear_rank_check
+from redundancy.lowrank.ranks import energy_ranks, evbmf, evbmf_ranks, explicit_ranks, fraction_ranks, rank_rule
+
+__all__ = ["compress", "CompressedLayer", "tucker_decompose", "cp_decompose", "decompose_layer",
+           "decompose_whole_network", "layer_kernel", "rank_rule", "explicit_ranks", "energy_ranks", "fraction_ranks",
+           "evbmf_ranks", "evbmf", "multilinear_rank_check"]

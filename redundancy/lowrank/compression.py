@@ -38,8 +38,6 @@ from redundancy.lowrank.chains import CompressedLayer, cp_layer, tucker2_layer
 from redundancy.lowrank.decompose import cp_decompose, cp_rank_bound, layer_kernel, tucker_decompose
 from redundancy.errors import RankError, RedundancyError, UnsupportedLayerError
 
-__all__ = ["CompressedLayer", "LayerCompression", "SkippedLayer", "CompressionResult", "compress",
-           "tucker2_layer", "cp_layer"]  # the chain builders live in redundancy.lowrank.chains
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

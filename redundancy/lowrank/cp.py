@@ -26,7 +26,6 @@ from redundancy._validation import MAX_COUNT, as_generator, check_choice, check_
 from redundancy.errors import RankError, RedundancyError
 from redundancy.lowrank.tensor_ops import _as_array, _rel_error, _scale_of, _tensorly_call, _tl_seed, cp_full
 
-__all__ = ["CPDecomposition", "cp_decompose", "cp_rank_bound", "MAX_RESTARTS"]
 
 
 @_v.result()

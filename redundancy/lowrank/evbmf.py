@@ -17,7 +17,6 @@ from redundancy._validation import check_positive_float
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import _as_array
 
-__all__ = ["EVBMFResult", "evbmf"]
 
 
 @_v.result()

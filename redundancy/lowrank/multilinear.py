@@ -35,7 +35,6 @@ from redundancy.linear.tensor import whole_network_tensor
 from redundancy.lowrank.decompose import unfold
 import redundancy._validation as _v
 
-__all__ = ["MultilinearRankCheck", "multilinear_rank_check", "multilinear_rank"]
 
 
 @_v.validate_params({"tensor": _v.Array(min_ndim=1), "rtol": _v.Float(0.0, 1.0, lo_open=True)})

@@ -30,8 +30,6 @@ from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel, unfold
 from redundancy.lowrank.evbmf import EVBMFResult, evbmf  # noqa: F401 (re-exported)
 
-__all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ranks", "fraction_ranks",
-           "evbmf_ranks", "rank_rule", "unfold"]
 
 
 @_v.result()

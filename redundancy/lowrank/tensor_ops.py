@@ -36,7 +36,6 @@ import redundancy._validation as _v
 from redundancy._validation import check_array
 from redundancy.errors import RedundancyError
 
-__all__ = ["unfold", "mode_product", "multi_mode_product", "cp_full"]
 
 #: most modes of a tensor handled here (numpy's own limit is 64 dimensions)
 MAX_MODES = 64

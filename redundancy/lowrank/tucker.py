@@ -25,7 +25,6 @@ from redundancy._validation import MAX_COUNT, as_generator, check_choice, check_
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.tensor_ops import _as_array, _rel_error, _scale_of, _tensorly_call, _tl_seed, multi_mode_product
 
-__all__ = ["TuckerDecomposition", "tucker_decompose"]
 
 
 @_v.result()

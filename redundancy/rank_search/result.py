@@ -152,7 +152,7 @@ class RankSearchResult(_v.Result):
                 f"ranks: {ranks})")
 
 
-def quantile_band(candidates, probs, lo: float = 0.05, hi: float = 0.95) -> tuple[int, int]:
+def _quantile_band(candidates, probs, lo: float = 0.05, hi: float = 0.95) -> tuple[int, int]:
     """The ``lo`` and ``hi`` quantiles of the discrete distribution ``p`` over sorted candidates."""
     c = np.asarray(candidates)
     cdf = np.cumsum(np.asarray(probs, dtype=float))
@@ -171,7 +171,7 @@ def _layer_row(name, layer, method, r_star, probs, cands, max_rank, positions, s
     c = np.asarray(cands, dtype=float)
     mean = float((probs * c).sum())
     std = float(np.sqrt(max(0.0, (probs * (c - mean) ** 2).sum())))
-    lo, hi = quantile_band(cands, probs)
+    lo, hi = _quantile_band(cands, probs)
     p_dense = sum(p.numel() for p in layer.parameters())
     p_dec = chain_params(layer, r_star, m)
     macs_d = sum(dense_macs(layer, a, b) for a, b in positions)
