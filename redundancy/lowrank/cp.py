@@ -146,6 +146,7 @@ def cp_decompose(tensor: Any, rank: int, *, seed: Any = 0, n_iter_max: int = 500
     Returns
     -------
     CPDecomposition
+        Weights, factors and the relative error of the best restart.
 
     Examples
     --------

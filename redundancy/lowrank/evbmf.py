@@ -158,6 +158,7 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     Returns
     -------
     EVBMFResult
+        The rank kept, the shrunk singular values and the noise variance.
 
     Examples
     --------

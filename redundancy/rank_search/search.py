@@ -45,8 +45,8 @@ from redundancy.errors import RedundancyError
 from redundancy.rank_search.candidates import _layer_positions, _max_rank, _replace_layers, _select
 from redundancy.rank_search.chains import SEARCH_METHODS
 from redundancy.rank_search.finish import _finish
-from redundancy.rank_search.relaxation import (MixedRankLayer, expected_reconstruction_error, rank_penalty,
-                                              reconstruction_error)
+from redundancy.rank_search.relaxation import (MixedRankLayer, _expected_reconstruction_error, _rank_penalty,
+                                              _reconstruction_error)
 from redundancy.rank_search.result import RankSearchResult
 from redundancy.rank_search.schedule import _plan, contract
 from redundancy.training.common import _optimizer, batches, check_device
@@ -68,7 +68,7 @@ def _val_fraction(name, value):
                      "warmup": _v.Int(0, _MAX_ITERS), "iters": _v.Int(1, _MAX_ITERS), "factor": _v.Int(2),
                      "seed": _v.Int(0), "batch_size": _v.Int(1),
                      "lr_factors": _v.Check(_v.check_positive_float), "lr_logits": _v.Check(_v.check_positive_float),
-                     "gamma": _v.Check(_v.check_positive_float), "beta": _v.Check(_v.check_positive_float),
+                     "gamma": _v.Float(0, 1e6, lo_open=True), "beta": _v.Float(0, 100, lo_open=True),
                      "warm_start": _v.NoneOr(_v.Float(0.0, 50.0)), "val_fraction": _v.Check(_val_fraction),
                      "device": _v.Check(lambda name, value: check_device(value)),
                      "input_shape": _v.NoneOr(_v.Shape())})
@@ -230,13 +230,13 @@ def _relax(net, ml, val, gen, bar, stage, *, warmup, iters, lr_factors, lr_logit
     # factor step (Eq. 6 with the mixture error replaced by its Jensen bound: no co-adaptation)
     factor_step = _Objective(params=fac, clip=5.0,
                              optimizer=_optimizer("sgd", fac, lr=lr_factors, momentum=0.9, nesterov=True),
-                             loss=lambda t: expected_reconstruction_error(ml) * rank_penalty(ml, gamma, beta))
+                             loss=lambda t: _expected_reconstruction_error(ml) * _rank_penalty(ml, gamma, beta))
     # logit step (Eq. 7): L_val · L_r on the gradient of its log (the product's gradient divided by the
     # product: same minimisers; a product of 0, an exact fit, gives a zero step)
     l_val = _val_loss(net, ml, val, gen, batch_size)
     logit_step = _Objective(params=alphas, start=warmup, log_scale=True,
                             optimizer=_optimizer("sgd", alphas, lr=lr_logits, momentum=0.9, nesterov=True),
-                            loss=lambda t: l_val() * rank_penalty(ml, gamma, beta))
+                            loss=lambda t: l_val() * _rank_penalty(ml, gamma, beta))
     return _descend([factor_step, logit_step], warmup + iters, on_step=lambda t: bar.update(1),
                     on_nonfinite=lambda t: (f"the search loss became non-finite at stage {stage}, iteration {t}; "
                                             "lower lr_factors / lr_logits"))
@@ -245,7 +245,7 @@ def _relax(net, ml, val, gen, bar, stage, *, warmup, iters, lr_factors, lr_logit
 def _val_loss(net, ml, val, gen, batch_size):
     """``L_val``: held-out cross-entropy on the next batch of a seeded order, or (data-free) the factor bracket."""
     if val is None:
-        return lambda: expected_reconstruction_error(ml)
+        return lambda: _expected_reconstruction_error(ml)
     Xv, yv = val
     order: list = []
 
@@ -261,7 +261,7 @@ def _contract_stage(names, ml, plans, max_r, final, trajectory, stage, losses, g
     """Record the stage, take ``r̄ = argmax p`` per layer and contract its candidates (Figure 3)."""
     loss_w, loss_a = losses
     with torch.no_grad():
-        rec_f, pen_f = float(reconstruction_error(ml)), float(rank_penalty(ml, gamma, beta))
+        rec_f, pen_f = float(_reconstruction_error(ml)), float(_rank_penalty(ml, gamma, beta))
     for n, m in zip(names, ml):
         if n in final:
             continue

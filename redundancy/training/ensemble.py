@@ -97,14 +97,15 @@ def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch
     Returns
     -------
     EnsembleTrainResult
+        ``losses`` of shape ``(T, epochs)``; the models are trained in place.
 
     Examples
     --------
-    >>> import numpy as np, torch
-    >>> from torch import nn
-    >>> from redundancy.training import evaluate
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 2)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> from torch import nn
+    >>> from redundancy.training import evaluate
     >>> nets = [nn.Linear(2, 2) for _ in range(4)]
     >>> sub = np.stack([rng.permutation(100)[:70] for _ in range(4)])
     >>> res = train_ensemble(nets, (X, y), sub, seeds=[0, 1, 2, 3], epochs=40, lr=0.05)
