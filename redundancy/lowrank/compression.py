@@ -154,6 +154,13 @@ def _layer_ranks(name, layer, kernel, spec, method):
                        labels=(f"the output channels ({kernel.shape[0]})", f"the input channels ({kernel.shape[1]})"))
 
 
+def _seed(name, value):
+    as_generator(value)  # refuses what is not a seed
+    return value
+
+
+@_v.validate_params({"model": _v.Module(finite=True), "method": _v.Choice("tucker", "cp"),
+                     "algorithm": _v.Choice("hooi", "hosvd"), "seed": _v.Check(_seed)})
 def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: Any = None, seed: Any = 0,
              algorithm: str = "hooi", **decompose_kwargs) -> CompressionResult:
     """Replace conv (and, when named, linear) layers of a copy of ``model`` by decomposed chains.
@@ -203,12 +210,7 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     >>> res.params_after < res.params_before
     True
     """
-    check_module("model", model)
-    check_choice("method", method, ("tucker", "cp"))
-    check_choice("algorithm", algorithm, ("hooi", "hosvd"))
     _check_options(method, decompose_kwargs)
-    as_generator(seed)  # validates seed
-    check_finite_module("model", model)
     new = copy.deepcopy(model)
     modules = dict(new.named_modules())
     if isinstance(ranks, dict):

@@ -92,6 +92,7 @@ def explicit_ranks(shape: Any, ranks: Any, *, modes: Any = None) -> RankSelectio
                          reasons=tuple("given" for _ in modes))
 
 
+@_v.validate_params({"energy": _v.Check(check_positive_float)})
 def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> RankSelection:
     """Per mode, the smallest ``r`` with ``Σ_{i≤r} σ_i² ≥ energy · Σ_i σ_i²`` (mode-``n`` unfolding).
 
@@ -103,7 +104,7 @@ def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> Rank
     (1, 1)
     """
     arr = _as_array(tensor)
-    energy = check_positive_float("energy", energy)
+    energy = float(energy)
     if energy > 1:
         raise RedundancyError(f"energy={energy} is not allowed; energy must be in (0, 1]")
     modes = _modes(arr.ndim, modes)
@@ -127,6 +128,8 @@ def _tucker_params(shape, modes, ranks):
     return core + sum(shape[m] * r for m, r in zip(modes, ranks))
 
 
+@_v.validate_params({"shape": _v.Check(lambda name, v: check_shape(name, getattr(v, "shape", v))),
+                     "fraction": _v.Float(0, 1, lo_open=True), "method": _v.Choice("tucker", "cp")})
 def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: str = "tucker") -> RankSelection:
     """Ranks whose factorised form has at most ``fraction · prod(shape)`` parameters.
 
@@ -140,11 +143,6 @@ def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: st
     >>> fraction_ranks((64, 32, 3, 3), 0.25, modes=(0, 1)).ranks
     (24, 12)
     """
-    shape = check_shape("shape", getattr(shape, "shape", shape))
-    fraction = check_positive_float("fraction", fraction)
-    if fraction > 1:
-        raise RedundancyError(f"fraction={fraction} is not allowed; fraction must be in (0, 1]")
-    check_choice("method", method, ("tucker", "cp"))
     total = math.prod(shape)
     budget = fraction * total
     if method == "cp":
@@ -208,6 +206,7 @@ def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: fl
                          details={"evbmf": results})
 
 
+@_v.validate_params({"rule": _v.Choice("energy", "evbmf", "fraction"), "method": _v.Choice("tucker", "cp")})
 def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, Any], Any]:
     """A rank rule as a callable ``(name, layer) -> ranks`` for :func:`redundancy.lowrank.compression.compress`.
 
@@ -230,8 +229,6 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
     >>> compress(net, ranks=rule).ranks
     {'0': (9, 4)}
     """
-    check_choice("rule", rule, ("energy", "evbmf", "fraction"))
-    check_choice("method", method, ("tucker", "cp"))
     if method == "cp" and rule != "fraction":
         raise RedundancyError(f"rule={rule!r} is not defined for method='cp'; use rule='fraction'")
     # the rule's parameters are checked now, not when the rule is first used inside compress()

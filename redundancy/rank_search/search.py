@@ -48,7 +48,7 @@ from redundancy.rank_search.finish import _finish
 from redundancy.rank_search.relaxation import (MixedRankLayer, _expected_reconstruction_error, _rank_penalty,
                                               _reconstruction_error)
 from redundancy.rank_search.result import RankSearchResult
-from redundancy.rank_search.schedule import _plan, contract
+from redundancy.rank_search.schedule import _contract, _plan
 from redundancy.training.common import _optimizer, batches, check_device
 from redundancy.training.loop import _descend, _Objective
 
@@ -272,7 +272,7 @@ def _contract_stage(names, ml, plans, max_r, final, trajectory, stage, losses, g
         trajectory.append({"stage": stage, "step": step, "layer": n, "candidates": list(cands),
                            "probs": probs.tolist(), "r_bar": r_bar, "loss_w": float(loss_w.detach()),
                            "loss_a": float(loss_a.detach()), "reconstruction": rec_f, "penalty": pen_f})
-        c = contract(r_bar, step, f, 1, max_r[n])
+        c = _contract(r_bar, step, f, 1, max_r[n])
         if c is None:
             final[n] = (r_bar, probs, cands)
             plans[n] = ((r_bar,), 1, 2)   # held at r_bar while other layers go on
