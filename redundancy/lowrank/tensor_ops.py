@@ -225,8 +225,8 @@ def _tensorly_call(what: str, fn, *args, **kwargs):
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - LinAlgError, ValueError... from inside tensorly
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise RedundancyError(f"{what} failed inside tensorly ({type(exc).__name__}: {first})") from None
+        raise RedundancyError(f"{what} failed inside tensorly ({type(exc).__name__}: "
+                              f"{_v._first_line(exc)[:160]})") from None
 
 
 def _tl_seed(gen: np.random.Generator) -> int:

@@ -86,11 +86,10 @@ def distillation_loss(compressed: nn.Module, original: nn.Module, *, layers: Any
 
     def loss(model, X, y):
         logits = model(X)
-        p0 = next(original.parameters())
-        if p0.device != X.device:
+        if _v.model_device(original) != X.device:
             original.to(X.device)
         with torch.no_grad():
-            original(X.to(p0.dtype))
+            original(X.to(_v.model_dtype(original)))
         ce = nn.functional.cross_entropy(logits, y)
         w_term = sum(((targets[n].to(logits.dtype) - chain_kernel(model.get_submodule(n))) ** 2).mean() for n in names)
         o_term = sum(((outs_o[n].to(logits.dtype) - outs_d[n]) ** 2).mean() for n in names)

@@ -175,7 +175,7 @@ def _val_split(ds, val_fraction, seed, base, dev):
     """The held-out examples of ``L_val``: a seeded ``val_fraction`` of the training split."""
     n_tr = len(ds.y_train)
     idx = np.random.default_rng(seed).permutation(n_tr)[: max(1, int(round(val_fraction * n_tr)))]
-    Xv = torch.as_tensor(ds.X_train[idx]).to(device=dev, dtype=next(base.parameters()).dtype)
+    Xv = torch.as_tensor(ds.X_train[idx]).to(device=dev, dtype=_v.model_dtype(base))
     yv = torch.as_tensor(ds.y_train[idx]).to(dev)
     return Xv, yv
 
