@@ -4,7 +4,7 @@ Grid (the baseline): for every searched layer ``i`` and every rank ``r`` in ``[1
 ranks the coarse-to-fine schedule can reach), decompose that layer alone at ``r`` (TT-SVD, the
 other layers dense) and score it by the per-layer version of RENE's objective,
 ``L(r) · (r / R_i)^β`` with ``L`` = held-out cross-entropy (with data) or ``||W_i − Ŵ_{i,r}||²``
-(data-free); pick the minimiser. Ours: :func:`redundancy.lowrank.search.search_ranks` (TT).
+(data-free); pick the minimiser. Ours: :func:`redundancy.rank_search.search.search_ranks` (TT).
 
 Cases: a planted network (two 32-channel convs of TT rank 3 and 8, data-free, TT), a small CNN
 trained on digits (with data, TT), and a planted CP network (two 16-channel convs of CP rank 4 and
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from redundancy.data import load_digits_data
-from redundancy.lowrank.search import decompose_at, max_search_rank, search_ranks
-from redundancy.lowrank.rank_chains import chain_kernel
+from redundancy.rank_search import decompose_at, max_search_rank, search_ranks
+from redundancy.rank_search.chains import chain_kernel
 from redundancy.training import train
 
 

@@ -3,14 +3,14 @@
 Models: a ResNet-20-style 1-D network on MNIST-1D and a small CNN on scikit-learn digits. For each
 seed the model is trained, then compressed by
 
-* ``rene-tt`` / ``rene-cp``: :func:`redundancy.lowrank.search.search_ranks` with the data
+* ``rene-tt`` / ``rene-cp``: :func:`redundancy.rank_search.search.search_ranks` with the data
   (``-warm``: ``warm_start=3``, the first stage's logits leaning to the largest candidate);
 * ``global-P%``: one TT rank for every decomposed layer, the largest keeping at most P % of those
   layers' parameters (the paper's Figure 4 protocol), P in {1, 5, 10, 25, 50, 75};
 * ``evbmf`` / ``energy0.9``: Tucker-2 ranks of :func:`redundancy.lowrank.ranks.rank_rule` on the
   channel modes, turned into a tied TT rank ``max(R_out, R_in)`` (clipped to the layer's max rank);
 
-and every compressed model is fine-tuned by :func:`redundancy.lowrank.finetune.finetune` for the
+and every compressed model is fine-tuned by :func:`redundancy.rank_search.finish.finetune` for the
 same number of epochs. Writes ``rank_search.json``, ``rank_search.csv`` and PNG figures.
 
 Usage: ``python experiments/rank_search.py --quick`` (one seed, small models, minutes) or without
@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from redundancy.data import load_digits_data, load_mnist1d
-from redundancy.lowrank.finetune import finetune
+from redundancy.rank_search.finish import finetune
 from redundancy.lowrank.ranks import rank_rule
-from redundancy.lowrank.rank_chains import chain_params
-from redundancy.lowrank.search import decompose_at, max_search_rank, search_ranks
+from redundancy.rank_search.chains import chain_params
+from redundancy.rank_search import decompose_at, max_search_rank, search_ranks
 from redundancy.training import evaluate, train
 from redundancy.counts import count_macs
 

@@ -363,7 +363,7 @@ def test_real_car_on_the_scoreboard():
 
 
 def test_real_rank_search_on_the_scoreboard():
-    search = pytest.importorskip("redundancy.lowrank.search", exc_type=ImportError)
+    search = pytest.importorskip("redundancy.rank_search.search", exc_type=ImportError)
     net = planted_model(True)
     res = search.search_ranks(net, data=_data(), seed=0)
     sb = scoreboard(net, _data(), results={"searched": res})

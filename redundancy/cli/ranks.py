@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the search; print the per-layer table; write the files. Exit code 0."""
     from redundancy.analysis.table import format_table
     from redundancy.cli.common import _agg, _out_dir, _save_fig, load_model
-    from redundancy.lowrank.finetune import finetune
-    from redundancy.lowrank.search import search_ranks
+    from redundancy.rank_search.finish import finetune
+    from redundancy.rank_search.search import search_ranks
     from redundancy.training import evaluate, train
 
     out = _out_dir(args.out)

@@ -27,7 +27,6 @@ from torch import nn
 from redundancy.lowrank.decompose import CPDecomposition, TuckerDecomposition
 from redundancy.errors import RedundancyError
 
-__all__ = ["CompressedLayer", "tucker2_layer", "cp_layer"]
 
 _CONV_CLS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 

@@ -25,7 +25,7 @@ using fine-tuned CP-decomposition", ICLR 2015 (CP).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -38,8 +38,6 @@ from redundancy.lowrank.chains import CompressedLayer, cp_layer, tucker2_layer
 from redundancy.lowrank.decompose import cp_decompose, cp_rank_bound, layer_kernel, tucker_decompose
 from redundancy.errors import RankError, RedundancyError, UnsupportedLayerError
 
-__all__ = ["CompressedLayer", "LayerCompression", "SkippedLayer", "CompressionResult", "compress",
-           "tucker2_layer", "cp_layer"]  # the chain builders live in redundancy.lowrank.chains
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -48,9 +46,8 @@ def _is_conv(layer):
     return isinstance(layer, _CONVS)
 
 
-@dataclass(frozen=True, eq=False)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class LayerCompression:
+@_v.result()
+class LayerCompression(_v.Result):
     """One replaced layer: its name, kernel shape, ranks, relative kernel error and parameter counts."""
 
     name: str
@@ -61,29 +58,20 @@ class LayerCompression:
     rel_error: float
     params_before: int
     params_after: int
-    decomposition: Any = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "layer_type": self.layer_type, "kernel_shape": list(self.kernel_shape),
-                "method": self.method, "ranks": list(self.ranks), "rel_error": self.rel_error,
-                "params_before": self.params_before, "params_after": self.params_after}
+    decomposition: Any = field(default=None, repr=False, metadata=_v.NOT_EXPORTED)
 
 
-@dataclass(frozen=True)
-class SkippedLayer:
+@_v.result()
+class SkippedLayer(_v.Result):
     """A layer left as it was, with the reason."""
 
     name: str
     layer_type: str
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "layer_type": self.layer_type, "reason": self.reason}
 
-
-@dataclass(frozen=True, eq=False)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class CompressionResult:
+@_v.result()
+class CompressionResult(_v.Result):
     """Result of :func:`compress`: the new model, one row per replaced layer, the skipped layers.
 
     Attributes
@@ -98,7 +86,7 @@ class CompressionResult:
     seed : int or None
     """
 
-    model: nn.Module = field(repr=False)
+    model: nn.Module = field(repr=False, metadata=_v.NOT_EXPORTED)
     method: str
     layers: tuple[LayerCompression, ...]
     skipped: tuple[SkippedLayer, ...]
@@ -119,11 +107,6 @@ class CompressionResult:
     def parameter_ratio(self) -> float:
         """``params_after / params_before``."""
         return self.params_after / self.params_before if self.params_before else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "params_before": self.params_before, "params_after": self.params_after,
-                "seed": self.seed, "layers": [r.to_dict() for r in self.layers],
-                "skipped": [s.to_dict() for s in self.skipped]}
 
     def to_pandas(self):
         """One row per layer considered (replaced or skipped); ``reason`` is empty for replaced ones."""
@@ -171,6 +154,13 @@ def _layer_ranks(name, layer, kernel, spec, method):
                        labels=(f"the output channels ({kernel.shape[0]})", f"the input channels ({kernel.shape[1]})"))
 
 
+def _seed(name, value):
+    as_generator(value)  # refuses what is not a seed
+    return value
+
+
+@_v.validate_params({"model": _v.Module(finite=True), "method": _v.Choice("tucker", "cp"),
+                     "algorithm": _v.Choice("hooi", "hosvd"), "seed": _v.Check(_seed)})
 def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: Any = None, seed: Any = 0,
              algorithm: str = "hooi", **decompose_kwargs) -> CompressionResult:
     """Replace conv (and, when named, linear) layers of a copy of ``model`` by decomposed chains.
@@ -220,29 +210,52 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     >>> res.params_after < res.params_before
     True
     """
-    check_module("model", model)
-    check_choice("method", method, ("tucker", "cp"))
-    check_choice("algorithm", algorithm, ("hooi", "hosvd"))
-    allowed = ("n_iter_max", "tol") if method == "tucker" else ("n_iter_max", "tol", "n_restarts", "init")
-    extra = sorted(set(decompose_kwargs) - set(allowed))
-    if extra:  # refused before any work, not deep inside the first decomposition
-        raise RedundancyError(f"compress() got unknown option(s) {extra} for method={method!r}; allowed: {list(allowed)}")
-    as_generator(seed)  # validates seed
-    check_finite_module("model", model)
+    _check_options(method, decompose_kwargs)
     new = copy.deepcopy(model)
     modules = dict(new.named_modules())
-    inside_chain = {n for n, m in modules.items() if isinstance(m, CompressedLayer)}
-    aliases: dict[int, list[str]] = {}  # a module registered under several names is replaced everywhere
-    for n, m in new.named_modules(remove_duplicate=False):
-        aliases.setdefault(id(m), []).append(n)
     if isinstance(ranks, dict):
         extra = [n for n in ranks if n not in modules]
         if extra:
             raise RankError(f"ranks names layers {extra} that are not submodules of the model")
         if layers is None:
             layers = list(ranks)
+    names, skipped = _layer_names(modules, layers)
+    if isinstance(ranks, dict):
+        missing = [n for n in names if n not in ranks]
+        if missing:
+            raise RankError(f"ranks is a dict without an entry for layers {missing}")
+    params_before = parameter_count(model)
+    aliases: dict[int, list[str]] = {}  # a module registered under several names is replaced everywhere
+    for n, m in new.named_modules(remove_duplicate=False):
+        aliases.setdefault(id(m), []).append(n)
+    rows: list[LayerCompression] = []
+    for name in names:
+        layer = modules[name]
+        reason = _skip_reason(layer)
+        if reason is not None:
+            skipped.append(SkippedLayer(name=name, layer_type=type(layer).__name__, reason=reason))
+            continue
+        spec = ranks[name] if isinstance(ranks, dict) else ranks(name, layer) if callable(ranks) else ranks
+        row, chain = _compress_layer(name, layer, spec, method, seed, algorithm, decompose_kwargs)
+        new = _swap(new, name, aliases[id(layer)], chain)
+        rows.append(row)
+    return CompressionResult(model=new, method=method, layers=tuple(rows), skipped=tuple(skipped),
+                             params_before=params_before, params_after=parameter_count(new),
+                             seed=seed if isinstance(seed, int) else None)
+
+
+def _check_options(method, decompose_kwargs):
+    allowed = ("n_iter_max", "tol") if method == "tucker" else ("n_iter_max", "tol", "n_restarts", "init")
+    extra = sorted(set(decompose_kwargs) - set(allowed))
+    if extra:  # refused before any work, not deep inside the first decomposition
+        raise RedundancyError(f"compress() got unknown option(s) {extra} for method={method!r}; allowed: {list(allowed)}")
+
+
+def _layer_names(modules, layers):
+    """The names of the layers to compress, and the layers skipped on the way (default selection)."""
     skipped: list[SkippedLayer] = []
     if layers is None:
+        inside_chain = {n for n, m in modules.items() if isinstance(m, CompressedLayer)}
         names = []
         for n, m in modules.items():
             if any(n.startswith(c + ".") for c in inside_chain):
@@ -250,53 +263,50 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
             if _is_conv(m):
                 names.append(n)
             elif isinstance(m, nn.modules.conv._ConvTransposeNd):
-                skipped.append(SkippedLayer(n, type(m).__name__, "transposed convolution: not supported"))
+                skipped.append(SkippedLayer(name=n, layer_type=type(m).__name__,
+                                            reason="transposed convolution: not supported"))
+        return names, skipped
+    if isinstance(layers, str) or not hasattr(layers, "__iter__"):
+        raise RedundancyError(f"layers={layers!r} must be a sequence of layer names")
+    names = list(layers)
+    for n in names:
+        if n not in modules:
+            avail = [k for k, m in modules.items() if _is_conv(m) or isinstance(m, nn.Linear)]
+            raise RedundancyError(f"layers contains {n!r}, which is not a submodule of the model; "
+                                  f"conv and linear layers: {avail}")
+        if not (_is_conv(modules[n]) or isinstance(modules[n], nn.Linear)):
+            raise UnsupportedLayerError(
+                f"layer {n!r} is a {type(modules[n]).__name__}; compress supports Conv1d, Conv2d, Conv3d and Linear")
+    return names, skipped
+
+
+def _compress_layer(name, layer, spec, method, seed, algorithm, decompose_kwargs):
+    """One layer's chain (block by block for a grouped conv) and its :class:`LayerCompression` row."""
+    kernel = layer_kernel(layer)
+    r = _layer_ranks(name, layer, kernel, spec, method)
+    blocks = _blocks(layer, kernel)
+    if method == "tucker":
+        decs = [tucker_decompose(b, r, modes=(0, 1), seed=seed, method=algorithm, **decompose_kwargs)
+                for b in blocks]
+        chain = tucker2_layer(layer, decs)
     else:
-        if isinstance(layers, str) or not hasattr(layers, "__iter__"):
-            raise RedundancyError(f"layers={layers!r} must be a sequence of layer names")
-        names = list(layers)
-        for n in names:
-            if n not in modules:
-                avail = [k for k, m in modules.items() if _is_conv(m) or isinstance(m, nn.Linear)]
-                raise RedundancyError(f"layers contains {n!r}, which is not a submodule of the model; "
-                                      f"conv and linear layers: {avail}")
-            if not (_is_conv(modules[n]) or isinstance(modules[n], nn.Linear)):
-                raise UnsupportedLayerError(
-                    f"layer {n!r} is a {type(modules[n]).__name__}; compress supports Conv1d, Conv2d, Conv3d and Linear")
-    if isinstance(ranks, dict):
-        missing = [n for n in names if n not in ranks]
-        if missing:
-            raise RankError(f"ranks is a dict without an entry for layers {missing}")
-    params_before = parameter_count(model)
-    rows: list[LayerCompression] = []
-    for name in names:
-        layer = modules[name]
-        reason = _skip_reason(layer)
-        if reason is not None:
-            skipped.append(SkippedLayer(name, type(layer).__name__, reason))
-            continue
-        kernel = layer_kernel(layer)
-        spec = ranks[name] if isinstance(ranks, dict) else ranks(name, layer) if callable(ranks) else ranks
-        r = _layer_ranks(name, layer, kernel, spec, method)
-        blocks = _blocks(layer, kernel)
-        if method == "tucker":
-            decs = [tucker_decompose(b, r, modes=(0, 1), seed=seed, method=algorithm, **decompose_kwargs)
-                    for b in blocks]
-            chain = tucker2_layer(layer, decs)
-        else:
-            decs = [cp_decompose(b, r[0], seed=seed, **decompose_kwargs) for b in blocks]
-            chain = cp_layer(layer, decs)
-        sq = sum((d.rel_error * np.linalg.norm(b)) ** 2 for d, b in zip(decs, blocks))
-        rel_error = float(np.sqrt(sq) / (np.linalg.norm(kernel) or 1.0))
-        dec = decs[0] if len(decs) == 1 else tuple(decs)
-        if not name:  # the model is itself the layer
-            new = chain
-        else:
-            for alias in aliases[id(layer)]:
-                parent_name, _, child = alias.rpartition(".")
-                setattr(new.get_submodule(parent_name) if parent_name else new, child, chain)
-        rows.append(LayerCompression(name, type(layer).__name__, kernel.shape, method, r, rel_error,
-                                     parameter_count(layer), parameter_count(chain), dec))
-    return CompressionResult(model=new, method=method, layers=tuple(rows), skipped=tuple(skipped),
-                             params_before=params_before, params_after=parameter_count(new),
-                             seed=seed if isinstance(seed, int) else None)
+        decs = [cp_decompose(b, r[0], seed=seed, **decompose_kwargs) for b in blocks]
+        chain = cp_layer(layer, decs)
+    sq = sum((d.rel_error * np.linalg.norm(b)) ** 2 for d, b in zip(decs, blocks))
+    rel_error = float(np.sqrt(sq) / (np.linalg.norm(kernel) or 1.0))
+    dec = decs[0] if len(decs) == 1 else tuple(decs)
+    row = LayerCompression(name=name, layer_type=type(layer).__name__, kernel_shape=kernel.shape, method=method,
+                           ranks=r, rel_error=rel_error, params_before=parameter_count(layer),
+                           params_after=parameter_count(chain), decomposition=dec)
+    return row, chain
+
+
+def _swap(model, name, aliases, chain):
+    """``model`` with the layer at every name in ``aliases`` replaced by ``chain`` (``chain`` itself
+    when the model is the layer)."""
+    if not name:
+        return chain
+    for alias in aliases:
+        parent_name, _, child = alias.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, chain)
+    return model

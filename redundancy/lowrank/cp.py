@@ -21,16 +21,15 @@ import tensorly as tl
 from tensorly.cp_tensor import CPTensor
 from tensorly.decomposition import parafac
 
-from redundancy._validation import MAX_COUNT, finite_result, as_generator, check_choice, check_float, check_int
+import redundancy._validation as _v
+from redundancy._validation import MAX_COUNT, as_generator, check_choice, check_float, check_int
 from redundancy.errors import RankError, RedundancyError
 from redundancy.lowrank.tensor_ops import _as_array, _rel_error, _scale_of, _tensorly_call, _tl_seed, cp_full
 
-__all__ = ["CPDecomposition", "cp_decompose", "cp_rank_bound", "MAX_RESTARTS"]
 
 
-@dataclass(frozen=True, eq=False)
-@finite_result()
-class CPDecomposition:
+@_v.result()
+class CPDecomposition(_v.Result):
     """``T ≈ Σ_r w_r a^{(1)}_r ∘ ... ∘ a^{(N)}_r`` (CP / PARAFAC, rank ``rank``).
 
     Attributes
@@ -57,7 +56,7 @@ class CPDecomposition:
     n_params: int
     seed: int | None = None
     n_restarts: int = 1
-    ranks: tuple[int, ...] = field(init=False)
+    ranks: tuple[int, ...] = field(init=False, metadata=_v.NOT_EXPORTED)
 
     def __post_init__(self):
         object.__setattr__(self, "ranks", (self.rank,))
@@ -66,10 +65,8 @@ class CPDecomposition:
         """The reconstructed tensor ``Σ_r w_r ∘_n factors[n][:, r]``."""
         return cp_full(self.weights, self.factors)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "cp", "shape": list(self.shape), "rank": self.rank, "rel_error": self.rel_error,
-                "n_params": self.n_params, "seed": self.seed, "n_restarts": self.n_restarts,
-                "weights": self.weights.tolist(), "factors": [f.tolist() for f in self.factors]}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"kind": "cp"}
 
     def __repr__(self) -> str:
         return (f"CPDecomposition(shape={self.shape}, rank={self.rank}, rel_error={self.rel_error:.3e}, "
@@ -149,6 +146,7 @@ def cp_decompose(tensor: Any, rank: int, *, seed: Any = 0, n_iter_max: int = 500
     Returns
     -------
     CPDecomposition
+        Weights, factors and the relative error of the best restart.
 
     Examples
     --------

@@ -30,11 +30,6 @@ from redundancy.lowrank.cp import MAX_RESTARTS, CPDecomposition, cp_decompose, c
 from redundancy.lowrank.tensor_ops import _as_array, cp_full, mode_product, multi_mode_product, unfold
 from redundancy.lowrank.tucker import TuckerDecomposition, tucker_decompose
 
-__all__ = [
-    "TuckerDecomposition", "CPDecomposition", "tucker_decompose", "cp_decompose",
-    "decompose_layer", "decompose_whole_network", "layer_kernel", "mode_product", "multi_mode_product", "cp_full", "unfold",
-    "cp_rank_bound",
-]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _REEXPORTED = (MAX_RESTARTS, _as_array)  # kept importable from here (ranks.py and evbmf.py use _as_array)

@@ -7,7 +7,6 @@ JMLR 2013): the rank it keeps, with the noise estimated on the non-degenerate pa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,12 +17,10 @@ from redundancy._validation import check_positive_float
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import _as_array
 
-__all__ = ["EVBMFResult", "evbmf"]
 
 
-@dataclass(frozen=True, eq=False)
-@_v.finite_result()
-class EVBMFResult:
+@_v.result()
+class EVBMFResult(_v.Result):
     """Empirical VB matrix factorisation of an ``n_rows × n_cols`` matrix.
 
     Attributes
@@ -61,12 +58,6 @@ class EVBMFResult:
     transposed: bool
     sigma2_estimated: bool
     n_degenerate: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "singular_values": self.singular_values.tolist(),
-                "shrunk": self.shrunk.tolist(), "sigma2": self.sigma2, "threshold": self.threshold,
-                "tau": self.tau, "alpha": self.alpha, "shape": list(self.shape), "transposed": self.transposed,
-                "sigma2_estimated": self.sigma2_estimated, "n_degenerate": self.n_degenerate}
 
     def __repr__(self) -> str:
         return (f"EVBMFResult(rank={self.rank} of {len(self.singular_values)}, shape={self.shape}, "
@@ -123,8 +114,9 @@ def _scale_free(fn):
                 or (r.sigma2 > 0 and sig2 == 0):
             raise RedundancyError(f"evbmf at this scale (largest entry {s:g}) gives a noise variance "
                                   f"{r.sigma2:.4g} * {s:g}^2 outside the float64 range; rescale the matrix")
-        out = EVBMFResult(r.rank, sv, shrunk, sig2, thr, r.tau, r.alpha, r.shape, r.transposed, r.sigma2_estimated,
-                          r.n_degenerate)
+        out = EVBMFResult(rank=r.rank, singular_values=sv, shrunk=shrunk, sigma2=sig2, threshold=thr, tau=r.tau,
+                          alpha=r.alpha, shape=r.shape, transposed=r.transposed, sigma2_estimated=r.sigma2_estimated,
+                          n_degenerate=r.n_degenerate)
         return out
     return wrapper
 
@@ -166,6 +158,7 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     Returns
     -------
     EVBMFResult
+        The rank kept, the shrunk singular values and the noise variance.
 
     Examples
     --------
@@ -199,8 +192,9 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     if gamma_all.size == 0 or gamma_all[0] == 0.0:
         alpha = shape[0] / shape[1]
         tau = _tau_bar(alpha)
-        return EVBMFResult(0, gamma_full, empty, float(sigma2 or 0.0), 0.0, tau, alpha, shape, transposed,
-                           sigma2 is None, n_sv)
+        return EVBMFResult(rank=0, singular_values=gamma_full, shrunk=empty, sigma2=float(sigma2 or 0.0),
+                           threshold=0.0, tau=tau, alpha=alpha, shape=shape, transposed=transposed,
+                           sigma2_estimated=sigma2 is None, n_degenerate=n_sv)
     nz = gamma_all > max(V2.shape) * np.finfo(np.float64).eps * 10 * gamma_all[0]
     gamma = gamma_all[nz]
     M = V2.shape[1]
@@ -212,7 +206,9 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     if estimated and L < min(V2.shape):
         # exactly low rank once dead rows/columns are gone: no noise reaches the other directions,
         # the noise estimate is 0 and every non-zero component is kept (the sigma2 -> 0 limit)
-        return EVBMFResult(L, gamma_full, gamma.copy(), 0.0, 0.0, tau, alpha, shape, transposed, True, n_sv - L)
+        return EVBMFResult(rank=L, singular_values=gamma_full, shrunk=gamma.copy(), sigma2=0.0, threshold=0.0,
+                           tau=tau, alpha=alpha, shape=shape, transposed=transposed, sigma2_estimated=True,
+                           n_degenerate=n_sv - L)
     if estimated:
         g2 = gamma ** 2
         lo, hi = g2[-1] / (M * x_bar), float(np.sum(g2)) / (L * M)
@@ -229,5 +225,6 @@ def evbmf(matrix: Any, sigma2: float | None = None) -> EVBMFResult:
     g = gamma[:rank]
     c = 1.0 - (L + M) * sigma2 / g**2
     shrunk = 0.5 * g * (c + np.sqrt(np.maximum(c * c - 4.0 * L * M * sigma2**2 / g**4, 0.0)))
-    return EVBMFResult(rank, gamma_full, shrunk, float(sigma2), threshold, tau, alpha, shape, transposed, estimated,
-                       n_sv - L)
+    return EVBMFResult(rank=rank, singular_values=gamma_full, shrunk=shrunk, sigma2=float(sigma2),
+                       threshold=threshold, tau=tau, alpha=alpha, shape=shape, transposed=transposed,
+                       sigma2_estimated=estimated, n_degenerate=n_sv - L)

@@ -22,7 +22,6 @@ unfoldings, and verifies ``M^T vec W̃ = vec W`` against :func:`redundancy.whole
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,6 @@ from redundancy.linear.tensor import whole_network_tensor
 from redundancy.lowrank.decompose import unfold
 import redundancy._validation as _v
 
-__all__ = ["MultilinearRankCheck", "multilinear_rank_check", "multilinear_rank"]
 
 
 @_v.validate_params({"tensor": _v.Array(min_ndim=1), "rtol": _v.Float(0.0, 1.0, lo_open=True)})
@@ -50,6 +48,10 @@ def multilinear_rank(tensor: Any, *, rtol: float = 1e-10) -> tuple[tuple[int, ..
     >>> multilinear_rank(np.einsum("i,j,k->ijk", *[np.arange(1.0, n + 1) for n in (2, 3, 4)]))[0]
     (1, 1, 1)
     """
+    return _multilinear_rank(tensor, rtol)
+
+
+def _multilinear_rank(tensor, rtol):
     arr = np.asarray(tensor, dtype=np.float64)
     ranks, gaps = [], []
     for m in range(arr.ndim):
@@ -93,9 +95,8 @@ def _geometry(layer: nn.Module):
     return c, k, ks, st, tuple(pad), dl, ranks
 
 
-@dataclass(frozen=True, eq=False)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class MultilinearRankCheck:
+@_v.result(allow=("gaps",))
+class MultilinearRankCheck(_v.Result):
     """Result of :func:`multilinear_rank_check`.
 
     Attributes
@@ -136,9 +137,6 @@ class MultilinearRankCheck:
     naive_parameter_count: int
     patch_error: float
     dof_numerical: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
     def to_pandas(self):
         import pandas as pd
@@ -205,48 +203,11 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
     n = len(ks)
     if len(input_shape) != n + 1 or input_shape[0] != c:
         raise RankError(f"input_shape={input_shape} does not fit the first layer ({c} channels, {n}-D kernel)")
-    full = (k, c, *ks)
-    if ranks is None:
-        ranks = own or full
-    ranks = tuple(ranks)
-    if len(ranks) == 2:
-        ranks = ranks + tuple(ks)
-    if len(ranks) != n + 2 or any(isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1 for r in ranks):
-        raise RankError(f"ranks={ranks!r} must be {n + 2} positive integers (R_out, R_in, r_1..r_{n}) or a pair")
-    # 1. first-layer kernel from impulse responses at an output position whose taps avoid the padding
-    j0 = tuple(-(-p // s) for p, s in zip(pad, st))
-    small = tuple(j * s - p + d * (l - 1) + 1 for j, s, p, d, l in zip(j0, st, pad, dl, ks))
-    w1 = whole_network_tensor(first, (c, *small))
-    m_small = w1.output_shape[1:]
-    w1 = w1.W.reshape(k, *m_small, c, *small)
-    idx = np.ix_(*[j * s - p + d * np.arange(l) for j, s, p, d, l in zip(j0, st, pad, dl, ks)])
-    k1 = np.stack([w1[(o, *j0)][(slice(None), *idx)] for o in range(k)])  # (K, C, *l)
-    # 2. Jacobian of the rest w.r.t. the first layer's output
-    wz = whole_network_tensor(first, input_shape, check=False)
-    z_shape = wz.output_shape
-    if len(rest):
-        h = whole_network_tensor(rest, z_shape).W
-        h = h.reshape(h.shape[0], *z_shape)
-    else:
-        h = np.eye(math.prod(z_shape)).reshape(-1, *z_shape)
-    m = z_shape[1:]
-    n_out = h.shape[0]
-    # 3. patch-form tensor: (n, j..., c, t...) -> modes ((n, j), c, t_1.. t_N)
-    wt = np.tensordot(h, k1, axes=([1], [0]))  # (n, *m, C, *l)
-    wt = wt.reshape(n_out * math.prod(m), c, *ks)
-    # 4. independent consistency check: scatter W̃ back onto the raw input and compare with W
-    w_model = whole_network_tensor(model, input_shape).W.reshape(n_out, c, *input_shape[1:])
-    back = np.zeros((n_out, c, *[d + 2 * p + s * mm + dd * ll for d, p, s, mm, dd, ll in
-                                  zip(input_shape[1:], pad, st, m, dl, ks)]))
-    wt_full = wt.reshape(n_out, *m, c, *ks)
-    for t in np.ndindex(*ks):
-        for j in np.ndindex(*m):
-            pos = tuple(jj * s + d * tt for jj, s, d, tt in zip(j, st, dl, t))
-            back[(slice(None), slice(None), *pos)] += wt_full[(slice(None), *j, slice(None), *t)]
-    back = back[(slice(None), slice(None), *[slice(p, p + d) for p, d in zip(pad, input_shape[1:])])]
-    norm = np.linalg.norm(w_model) or 1.0
-    patch_error = float(np.linalg.norm(back - w_model) / norm)
-    observed, gaps = multilinear_rank(wt, rtol=rtol)
+    ranks = _expected_ranks(ranks, own, (k, c, *ks), n)
+    k1 = _first_kernel(first, c, k, ks, st, pad, dl)
+    wt, m, n_out = _patch_tensor(first, rest, k1, input_shape, c, ks)
+    patch_error = _patch_error(model, wt, input_shape, m, n_out, c, ks, st, pad, dl)
+    observed, gaps = _multilinear_rank(wt, rtol)
     sizes = wt.shape
     labels = ("outputs x positions", "input channels", *[f"kernel mode {i + 1}" for i in range(n)])
     holds = all(o <= e for o, e in zip(observed, ranks))
@@ -259,3 +220,57 @@ def multilinear_rank_check(model: nn.Module, input_shape: Any, ranks: Any = None
                                 observed=observed, gaps=gaps, holds=holds, dof=tucker_dof(sizes, observed),
                                 K=k, naive_parameter_count=parameter_count(model), patch_error=patch_error,
                                 dof_numerical=dof_num)
+
+
+def _expected_ranks(ranks, own, full, n):
+    """The ranks to check against: given, declared by the layer, or full; a pair gets the kernel sizes."""
+    if ranks is None:
+        ranks = own or full
+    ranks = tuple(ranks)
+    if len(ranks) == 2:
+        ranks = ranks + tuple(full[2:])
+    if len(ranks) != n + 2 or any(isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1 for r in ranks):
+        raise RankError(f"ranks={ranks!r} must be {n + 2} positive integers (R_out, R_in, r_1..r_{n}) or a pair")
+    return ranks
+
+
+def _first_kernel(first, c, k, ks, st, pad, dl):
+    """The first layer's kernel ``(K, C, *l)`` from impulse responses at an output position whose taps
+    avoid the padding."""
+    j0 = tuple(-(-p // s) for p, s in zip(pad, st))
+    small = tuple(j * s - p + d * (l - 1) + 1 for j, s, p, d, l in zip(j0, st, pad, dl, ks))
+    w1 = whole_network_tensor(first, (c, *small))
+    m_small = w1.output_shape[1:]
+    w1 = w1.W.reshape(k, *m_small, c, *small)
+    idx = np.ix_(*[j * s - p + d * np.arange(l) for j, s, p, d, l in zip(j0, st, pad, dl, ks)])
+    return np.stack([w1[(o, *j0)][(slice(None), *idx)] for o in range(k)])
+
+
+def _patch_tensor(first, rest, k1, input_shape, c, ks):
+    """``W̃`` in patch form, modes ``((n, j), c, t_1..t_N)``: the Jacobian of the rest with respect to
+    the first layer's output, contracted with the first kernel; also the output positions and outputs."""
+    z_shape = whole_network_tensor(first, input_shape, check=False).output_shape
+    if len(rest):
+        h = whole_network_tensor(rest, z_shape).W
+        h = h.reshape(h.shape[0], *z_shape)
+    else:
+        h = np.eye(math.prod(z_shape)).reshape(-1, *z_shape)
+    m = z_shape[1:]
+    n_out = h.shape[0]
+    wt = np.tensordot(h, k1, axes=([1], [0]))  # (n, *m, C, *l)
+    return wt.reshape(n_out * math.prod(m), c, *ks), m, n_out
+
+
+def _patch_error(model, wt, input_shape, m, n_out, c, ks, st, pad, dl):
+    """Independent consistency check: ``W̃`` scattered back onto the raw input against the model's ``W``."""
+    w_model = whole_network_tensor(model, input_shape).W.reshape(n_out, c, *input_shape[1:])
+    back = np.zeros((n_out, c, *[d + 2 * p + s * mm + dd * ll for d, p, s, mm, dd, ll in
+                                  zip(input_shape[1:], pad, st, m, dl, ks)]))
+    wt_full = wt.reshape(n_out, *m, c, *ks)
+    for t in np.ndindex(*ks):
+        for j in np.ndindex(*m):
+            pos = tuple(jj * s + d * tt for jj, s, d, tt in zip(j, st, dl, t))
+            back[(slice(None), slice(None), *pos)] += wt_full[(slice(None), *j, slice(None), *t)]
+    back = back[(slice(None), slice(None), *[slice(p, p + d) for p, d in zip(pad, input_shape[1:])])]
+    norm = np.linalg.norm(w_model) or 1.0
+    return float(np.linalg.norm(back - w_model) / norm)

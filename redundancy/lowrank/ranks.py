@@ -30,13 +30,10 @@ from redundancy.errors import RedundancyError
 from redundancy.lowrank.decompose import _as_array, cp_rank_bound, layer_kernel, unfold
 from redundancy.lowrank.evbmf import EVBMFResult, evbmf  # noqa: F401 (re-exported)
 
-__all__ = ["RankSelection", "EVBMFResult", "evbmf", "explicit_ranks", "energy_ranks", "fraction_ranks",
-           "evbmf_ranks", "rank_rule", "unfold"]
 
 
-@dataclass(frozen=True, eq=False)
-@_v.finite_result(allow=("gap", "rank_gap", "gaps"))
-class RankSelection:
+@_v.result()
+class RankSelection(_v.Result):
     """Ranks chosen by a rule, with the reason per mode and the numbers behind it.
 
     Attributes
@@ -58,11 +55,6 @@ class RankSelection:
     ranks: tuple[int, ...]
     reasons: tuple[str, ...]
     details: dict = field(default_factory=dict, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        det = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in self.details.items()}
-        return {"rule": self.rule, "shape": list(self.shape), "modes": list(self.modes),
-                "ranks": list(self.ranks), "reasons": list(self.reasons), "details": det}
 
     def to_pandas(self):
         import pandas as pd
@@ -96,9 +88,11 @@ def explicit_ranks(shape: Any, ranks: Any, *, modes: Any = None) -> RankSelectio
     shape = check_shape("shape", shape)
     modes = _modes(len(shape), modes)
     ranks = check_ranks("ranks", ranks, [shape[m] for m in modes], labels=[f"mode {m}" for m in modes])
-    return RankSelection("explicit", shape, modes, ranks, tuple("given" for _ in modes))
+    return RankSelection(rule="explicit", shape=shape, modes=modes, ranks=ranks,
+                         reasons=tuple("given" for _ in modes))
 
 
+@_v.validate_params({"energy": _v.Check(check_positive_float)})
 def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> RankSelection:
     """Per mode, the smallest ``r`` with ``Σ_{i≤r} σ_i² ≥ energy · Σ_i σ_i²`` (mode-``n`` unfolding).
 
@@ -110,7 +104,7 @@ def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> Rank
     (1, 1)
     """
     arr = _as_array(tensor)
-    energy = check_positive_float("energy", energy)
+    energy = float(energy)
     if energy > 1:
         raise RedundancyError(f"energy={energy} is not allowed; energy must be in (0, 1]")
     modes = _modes(arr.ndim, modes)
@@ -125,8 +119,8 @@ def energy_ranks(tensor: Any, energy: float = 0.9, *, modes: Any = None) -> Rank
         kept = cum[r - 1] / total if total > 0 else 1.0
         reasons.append(f"mode {m}: {r} of {len(s)} singular values keep {kept:.4f} >= {energy} of the energy")
         svals[m] = s
-    return RankSelection("energy", arr.shape, modes, tuple(ranks), tuple(reasons),
-                         {"energy": energy, "singular_values": svals})
+    return RankSelection(rule="energy", shape=arr.shape, modes=modes, ranks=tuple(ranks), reasons=tuple(reasons),
+                         details={"energy": energy, "singular_values": svals})
 
 
 def _tucker_params(shape, modes, ranks):
@@ -134,6 +128,8 @@ def _tucker_params(shape, modes, ranks):
     return core + sum(shape[m] * r for m, r in zip(modes, ranks))
 
 
+@_v.validate_params({"shape": _v.Check(lambda name, v: check_shape(name, getattr(v, "shape", v))),
+                     "fraction": _v.Float(0, 1, lo_open=True), "method": _v.Choice("tucker", "cp")})
 def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: str = "tucker") -> RankSelection:
     """Ranks whose factorised form has at most ``fraction · prod(shape)`` parameters.
 
@@ -147,11 +143,6 @@ def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: st
     >>> fraction_ranks((64, 32, 3, 3), 0.25, modes=(0, 1)).ranks
     (24, 12)
     """
-    shape = check_shape("shape", getattr(shape, "shape", shape))
-    fraction = check_positive_float("fraction", fraction)
-    if fraction > 1:
-        raise RedundancyError(f"fraction={fraction} is not allowed; fraction must be in (0, 1]")
-    check_choice("method", method, ("tucker", "cp"))
     total = math.prod(shape)
     budget = fraction * total
     if method == "cp":
@@ -159,8 +150,8 @@ def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: st
         r = int(min(max(1, math.floor(budget / sum(shape))), bound))
         n = r * sum(shape)
         why = f"CP rank {r}: {n} parameters = {n / total:.4f} of {total} (budget {fraction})"
-        return RankSelection("fraction", shape, tuple(range(len(shape))), (r,), (why,),
-                             {"fraction": fraction, "n_params": n, "achieved": n / total})
+        return RankSelection(rule="fraction", shape=shape, modes=tuple(range(len(shape))), ranks=(r,),
+                             reasons=(why,), details={"fraction": fraction, "n_params": n, "achieved": n / total})
     modes = _modes(len(shape), modes)
 
     def ranks_at(c):
@@ -180,8 +171,8 @@ def fraction_ranks(shape: Any, fraction: float, *, modes: Any = None, method: st
     note = "" if n <= budget else " (even ranks 1 exceed the budget)"
     reasons = tuple(f"mode {m}: rank {r} = floor({lo:.4f} x {shape[m]}); factorised form keeps "
                     f"{n / total:.4f} of the parameters (budget {fraction}){note}" for m, r in zip(modes, ranks))
-    return RankSelection("fraction", shape, modes, ranks, reasons,
-                         {"fraction": fraction, "scale": lo, "n_params": n, "achieved": n / total})
+    return RankSelection(rule="fraction", shape=shape, modes=modes, ranks=ranks, reasons=reasons,
+                         details={"fraction": fraction, "scale": lo, "n_params": n, "achieved": n / total})
 
 
 def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: float | None = None) -> RankSelection:
@@ -211,9 +202,11 @@ def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: fl
                        f"the cut-off {res.threshold:.4g} (sigma2={res.sigma2:.4g}{nxt}){floor}")
         ranks.append(r)
         results[m] = res
-    return RankSelection("evbmf", arr.shape, modes, tuple(ranks), tuple(reasons), {"evbmf": results})
+    return RankSelection(rule="evbmf", shape=arr.shape, modes=modes, ranks=tuple(ranks), reasons=tuple(reasons),
+                         details={"evbmf": results})
 
 
+@_v.validate_params({"rule": _v.Choice("energy", "evbmf", "fraction"), "method": _v.Choice("tucker", "cp")})
 def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, Any], Any]:
     """A rank rule as a callable ``(name, layer) -> ranks`` for :func:`redundancy.lowrank.compression.compress`.
 
@@ -236,8 +229,6 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
     >>> compress(net, ranks=rule).ranks
     {'0': (9, 4)}
     """
-    check_choice("rule", rule, ("energy", "evbmf", "fraction"))
-    check_choice("method", method, ("tucker", "cp"))
     if method == "cp" and rule != "fraction":
         raise RedundancyError(f"rule={rule!r} is not defined for method='cp'; use rule='fraction'")
     # the rule's parameters are checked now, not when the rule is first used inside compress()
@@ -275,15 +266,15 @@ def rank_rule(rule: str, *, method: str = "tucker", **params) -> Callable[[str, 
         if len(blocks) == 1 or rule == "fraction":
             sel = sels[0]
             if g > 1:
-                sel = RankSelection(sel.rule, sel.shape, sel.modes, sel.ranks,
-                                    tuple(f"per group (groups={g}, block {sel.shape}): {r}" for r in sel.reasons),
-                                    {**sel.details, "groups": g})
+                sel = RankSelection(rule=sel.rule, shape=sel.shape, modes=sel.modes, ranks=sel.ranks,
+                                    reasons=tuple(f"per group (groups={g}, block {sel.shape}): {r}" for r in sel.reasons),
+                                    details={**sel.details, "groups": g})
         else:   # compress needs one rank pair for every group: the largest any group asks for
             ranks = tuple(max(x.ranks[i] for x in sels) for i in range(len(sels[0].ranks)))
             reasons = tuple(f"per group (groups={g}, block {sels[0].shape}): max over groups of "
                             f"{[x.ranks[i] for x in sels]}" for i in range(len(ranks)))
-            sel = RankSelection(rule, sels[0].shape, sels[0].modes, ranks, reasons,
-                                {"groups": g, "per_group": sels})
+            sel = RankSelection(rule=rule, shape=sels[0].shape, modes=sels[0].modes, ranks=ranks, reasons=reasons,
+                                details={"groups": g, "per_group": sels})
         selections[name] = sel
         return sel.ranks[0] if method == "cp" else sel.ranks
 

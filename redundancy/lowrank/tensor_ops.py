@@ -1,7 +1,7 @@
 """Tensor-algebra primitives (unfolding, mode products, CP reconstruction) through tensorly.
 
 With :mod:`redundancy.lowrank.tucker`, :mod:`redundancy.lowrank.cp` and
-:mod:`redundancy.lowrank.tt_decompose`, one of the four modules of the package that import
+:mod:`redundancy.rank_search.factors`, one of the four modules of the package that import
 tensorly. Every call runs in tensorly's numpy backend, whatever backend the caller has set
 (``import tltorch`` switches tensorly to pytorch), and returns a float64 numpy array.
 
@@ -36,7 +36,6 @@ import redundancy._validation as _v
 from redundancy._validation import check_array
 from redundancy.errors import RedundancyError
 
-__all__ = ["unfold", "mode_product", "multi_mode_product", "cp_full"]
 
 #: most modes of a tensor handled here (numpy's own limit is 64 dimensions)
 MAX_MODES = 64
@@ -226,8 +225,8 @@ def _tensorly_call(what: str, fn, *args, **kwargs):
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - LinAlgError, ValueError... from inside tensorly
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise RedundancyError(f"{what} failed inside tensorly ({type(exc).__name__}: {first})") from None
+        raise RedundancyError(f"{what} failed inside tensorly ({type(exc).__name__}: "
+                              f"{_v._first_line(exc)[:160]})") from None
 
 
 def _tl_seed(gen: np.random.Generator) -> int:

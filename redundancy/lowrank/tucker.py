@@ -15,22 +15,20 @@ De Lathauwer, De Moor & Vandewalle, "A multilinear singular value decomposition"
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tensorly.decomposition import partial_tucker
 
-from redundancy._validation import MAX_COUNT, finite_result, as_generator, check_choice, check_float, check_int, check_ranks
+import redundancy._validation as _v
+from redundancy._validation import MAX_COUNT, as_generator, check_choice, check_float, check_int, check_ranks
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.tensor_ops import _as_array, _rel_error, _scale_of, _tensorly_call, _tl_seed, multi_mode_product
 
-__all__ = ["TuckerDecomposition", "tucker_decompose"]
 
 
-@dataclass(frozen=True, eq=False)
-@finite_result()
-class TuckerDecomposition:
+@_v.result()
+class TuckerDecomposition(_v.Result):
     """``T ≈ G ×_{m_1} U_1 ×_{m_2} U_2 ...`` over the decomposed ``modes`` (other modes stay in the core).
 
     Attributes
@@ -71,11 +69,8 @@ class TuckerDecomposition:
         """``prod(shape) / n_params``."""
         return math.prod(self.shape) / self.n_params
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "tucker", "method": self.method, "shape": list(self.shape), "modes": list(self.modes),
-                "ranks": list(self.ranks), "rel_error": self.rel_error, "n_params": self.n_params,
-                "seed": self.seed, "n_iter": self.n_iter, "core": self.core.tolist(),
-                "factors": [f.tolist() for f in self.factors]}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"kind": "tucker"}
 
     def __repr__(self) -> str:
         return (f"TuckerDecomposition(shape={self.shape}, modes={self.modes}, ranks={self.ranks}, "

@@ -5,7 +5,7 @@ Interface every companion result provides (see the project brief): ``layer_table
 with ``layer`` and ``redundancy`` in ``[0, 1]``; where it scores channels, ``channel_table()`` ->
 DataFrame with ``layer``, ``channel``, ``importance`` (higher = the channel matters more).
 
-* ``searched``: :func:`redundancy.lowrank.search.search_ranks` (data optional);
+* ``searched``: :func:`redundancy.rank_search.search.search_ranks` (data optional);
   ``layer_table().redundancy``.
 * ``car``: :func:`redundancy.pruning.car_scores` (needs data); ``layer_table().redundancy`` and
   channel importances.
@@ -33,7 +33,7 @@ def _compute_companion(name: str, model, data, *, seed: int = 0):
     """Run the companion method behind score ``name``; ``(result, None)`` or ``(None, reason)``."""
     try:
         if name == "searched":
-            from redundancy.lowrank.search import search_ranks
+            from redundancy.rank_search.search import search_ranks
 
             return search_ranks(model, data=data, seed=seed), None
         if data is None:

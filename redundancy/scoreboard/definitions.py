@@ -81,7 +81,7 @@ SCORES: dict[str, ScoreDefinition] = {d.name: d for d in (
                     "redundancy.scoreboard.channel_scores.taylor_importance"),
     ScoreDefinition("searched", "searched rank", "layer", False,
                     "layer_table().redundancy of the rank search (1 - kept rank fraction)",
-                    "redundancy.lowrank.search.search_ranks"),
+                    "redundancy.rank_search.search.search_ranks"),
     ScoreDefinition("car", "CAR", "channel", True, "layer_table().redundancy of CAR (area under the CAR curve)",
                     "redundancy.pruning.car_scores"),
     ScoreDefinition("pip", "PIP < 1/2", "channel", True,

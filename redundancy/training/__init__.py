@@ -13,10 +13,9 @@ CAR fine-tuning, spike-and-slab fits, the memorization estimator) goes through :
 ``data`` is a :class:`redundancy.data.Dataset` or arrays (see :func:`redundancy.data.as_dataset`).
 """
 
-from redundancy.training.common import batches, check_device, default_loss
-from redundancy.training.ensemble import EnsembleTrainResult, train_ensemble
+from redundancy.training.common import batches, check_device, default_loss  # noqa: F401 - importable, not on the face
+from redundancy.training.ensemble import EnsembleTrainResult, train_ensemble  # noqa: F401
 from redundancy.training.evaluation import EvalResult, evaluate, predict
 from redundancy.training.loop import TrainResult, train
 
-__all__ = ["TrainResult", "EvalResult", "train", "evaluate", "predict", "check_device", "batches", "default_loss",
-           "EnsembleTrainResult", "train_ensemble"]
+__all__ = ["train", "evaluate", "predict", "train_ensemble", "TrainResult", "EvalResult"]

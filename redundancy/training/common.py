@@ -14,7 +14,6 @@ from redundancy.data import Dataset
 from redundancy.errors import RedundancyError
 
 
-__all__ = ["check_device", "default_loss", "batches"]
 
 _MAX_EPOCHS = 100_000
 _MAX_BATCH = 1_000_000
@@ -26,7 +25,7 @@ def check_device(device: Any) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        first = _v._first_line(exc)[:120]
         raise RedundancyError(f"device={device!r:.60} is not a torch device ({first}); use 'cpu' or 'cuda'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RedundancyError(f"device={device!r} asks for CUDA, which is not available on this machine; use 'cpu'")
@@ -38,24 +37,14 @@ def check_device(device: Any) -> torch.device:
 def _probe(model: nn.Module, run: Callable[[], Any], what: str) -> None:
     """Run ``run()`` once without gradients and put the model's state back; a failure (the data
     does not fit the model) becomes one RedundancyError instead of a torch traceback mid-loop."""
-    flags = [(m, m.training) for m in model.modules()]
-    snap = {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        with torch.no_grad(), torch.random.fork_rng(devices=[]), _v.guard_model(model, buffers=True):
             run()
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the caller's forward or loss may raise anything
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise RedundancyError(f"{what} cannot be computed ({type(exc).__name__}: {first}); check that the "
-                              "data's shape and labels fit the model") from None
-    finally:
-        with torch.no_grad():
-            for k, v in model.state_dict().items():
-                if k in snap and torch.is_tensor(v) and v.shape == snap[k].shape:
-                    v.copy_(snap[k])
-        for m, f in flags:
-            m.training = f
+        raise RedundancyError(f"{what} cannot be computed ({type(exc).__name__}: {_v._first_line(exc)[:200]}); "
+                              "check that the data's shape and labels fit the model") from None
 
 
 def _tensors(ds: Dataset, split: str, dev: torch.device, dtype: torch.dtype):
@@ -68,9 +57,18 @@ def _tensors(ds: Dataset, split: str, dev: torch.device, dtype: torch.dtype):
     return Xt, yt
 
 
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    p = next(iter(model.parameters()), None)
-    return p.dtype if p is not None and p.is_floating_point() else torch.float32
+def _optimizer(name: str, params, *, lr: float, weight_decay: float = 0.0, momentum: float = 0.9,
+               nesterov: bool = False) -> torch.optim.Optimizer:
+    """The optimizer every loop of the package builds: Adam, or SGD with (Nesterov) momentum."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+
+
+#: the argument constraints :func:`~redundancy.training.train` and :func:`~redundancy.training.train_ensemble` share
+_OPT_PARAMS = {"batch_size": _v.Int(1, _MAX_BATCH), "lr": _v.Check(_v.check_positive_float),
+               "weight_decay": _v.Check(_v.check_nonnegative_float), "momentum": _v.Check(_v.check_nonnegative_float),
+               "optimizer": _v.Choice("adam", "sgd"), "device": _v.Check(lambda name, value: check_device(value))}
 
 
 @_v.validate_params({"task": _v.Choice("classification", "regression")})

@@ -15,15 +15,11 @@ import redundancy._validation as _v
 from redundancy._validation import check_choice, check_int, check_module, check_nonnegative_float, check_positive_float
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.training.common import (_MAX_BATCH, _MAX_ENSEMBLE, _MAX_EPOCHS, _model_dtype, _tensors,
-                                        check_device)
-
-__all__ = ["EnsembleTrainResult", "train_ensemble"]
+from redundancy.training.common import _MAX_ENSEMBLE, _MAX_EPOCHS, _OPT_PARAMS, _optimizer, _tensors, check_device
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class EnsembleTrainResult:
+@_v.result()
+class EnsembleTrainResult(_v.Result):
     """What :func:`train_ensemble` did: per-model mean training loss of every epoch, the settings.
 
     ``losses`` has shape ``(n_models, epochs)``; the models themselves are trained in place.
@@ -35,10 +31,6 @@ class EnsembleTrainResult:
     seconds: float
     seeds: tuple[int, ...] = field(repr=False)
     settings: dict[str, Any] = field(repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"losses": self.losses.tolist(), "epochs": self.epochs, "steps": self.steps,
-                "seconds": self.seconds, "seeds": list(self.seeds), "settings": dict(self.settings)}
 
     def to_pandas(self):
         import pandas as pd
@@ -73,6 +65,7 @@ def _check_ensemble(models, subsets, seeds, n_train):
     return models, torch.as_tensor(sub), seeds
 
 
+@_v.validate_params({**_OPT_PARAMS, "epochs": _v.Int(0, _MAX_EPOCHS)})
 def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch_size: int = 64,
                    lr: float = 1e-3, weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.9,
                    device: Any = "cpu", progress: bool = False, desc: str = "ensemble") -> EnsembleTrainResult:
@@ -104,14 +97,15 @@ def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch
     Returns
     -------
     EnsembleTrainResult
+        ``losses`` of shape ``(T, epochs)``; the models are trained in place.
 
     Examples
     --------
-    >>> import numpy as np, torch
-    >>> from torch import nn
-    >>> from redundancy.training import evaluate
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 2)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> from torch import nn
+    >>> from redundancy.training import evaluate
     >>> nets = [nn.Linear(2, 2) for _ in range(4)]
     >>> sub = np.stack([rng.permutation(100)[:70] for _ in range(4)])
     >>> res = train_ensemble(nets, (X, y), sub, seeds=[0, 1, 2, 3], epochs=40, lr=0.05)
@@ -122,20 +116,14 @@ def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch
 
     ds = as_dataset(data)
     models, sub, seeds = _check_ensemble(models, subsets, seeds, len(ds.y_train))
-    epochs = check_int("epochs", epochs, min_value=0, max_value=_MAX_EPOCHS)
-    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=_MAX_BATCH)
-    lr, momentum = check_positive_float("lr", lr), check_nonnegative_float("momentum", momentum)
-    weight_decay = check_nonnegative_float("weight_decay", weight_decay)
-    optimizer = check_choice("optimizer", optimizer, ("adam", "sgd"))
     dev = check_device(device)
     for m in models:
         m.to(dev)
     stacked, _ = stack_module_state(models)
     params = {k: v.detach().clone().requires_grad_(True) for k, v in stacked.items()}
     base = copy.deepcopy(models[0]).to("meta")
-    opt = (torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay) if optimizer == "adam"
-           else torch.optim.SGD(list(params.values()), lr=lr, momentum=momentum, weight_decay=weight_decay))
-    X, y = _tensors(ds, "train", dev, _model_dtype(models[0]))
+    opt = _optimizer(optimizer, list(params.values()), lr=lr, weight_decay=weight_decay, momentum=momentum)
+    X, y = _tensors(ds, "train", dev, _v.model_dtype(models[0]))
     sub = sub.to(dev)
     T, m = sub.shape
     gens = [torch.Generator().manual_seed(s) for s in seeds]
@@ -173,4 +161,5 @@ def train_ensemble(models, data: Any, subsets, *, seeds, epochs: int = 10, batch
     settings = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
                 "momentum": momentum if optimizer == "sgd" else None, "device": str(dev), "subset_size": int(m),
                 "n_models": int(T)}
-    return EnsembleTrainResult(losses, epochs, steps, time.perf_counter() - t0, tuple(seeds), settings)
+    return EnsembleTrainResult(losses=losses, epochs=epochs, steps=steps, seconds=time.perf_counter() - t0,
+                               seeds=tuple(seeds), settings=settings)

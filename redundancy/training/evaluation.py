@@ -10,17 +10,14 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.training.common import _MAX_BATCH, _model_dtype, _probe, _tensors, check_device
-
-__all__ = ["EvalResult", "evaluate", "predict"]
+from redundancy.training.common import _MAX_BATCH, _probe, _tensors, check_device
 
 
-@dataclass(frozen=True)
-@_v.finite_result()
-class EvalResult:
+
+@_v.result()
+class EvalResult(_v.Result):
     """What :func:`evaluate` measured on one split.
 
     Attributes
@@ -50,15 +47,10 @@ class EvalResult:
     accuracy: float | None
     per_class_accuracy: np.ndarray | None = field(repr=False)
     r2: float | None
-    predictions: np.ndarray = field(repr=False)
-    correct: np.ndarray | None = field(repr=False)
+    predictions: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    correct: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
     absent_classes: tuple[int, ...] = ()
     split: str = "test"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "split": self.split, "n": self.n, "loss": self.loss, "accuracy": self.accuracy,
-                "r2": self.r2, "absent_classes": list(self.absent_classes),
-                "per_class_accuracy": None if self.per_class_accuracy is None else self.per_class_accuracy.tolist()}
 
     def to_pandas(self):
         import pandas as pd
@@ -96,13 +88,17 @@ examples; floating inputs are cast to the model's parameter dtype.
     >>> bool(torch.allclose(predict(net, X, batch_size=2), net(X)))
     True
     """
-    from redundancy.counts import eval_mode, preserved_state
+    return _predict(model, X, batch_size)
 
+
+def _predict(model: nn.Module, X: torch.Tensor, batch_size: int) -> torch.Tensor:
     if len(X) == 0:
         raise RedundancyError(f"X has shape {tuple(X.shape)}: no examples to predict")
     if X.is_floating_point():
-        X = X.to(_model_dtype(model))
-    with eval_mode(model), preserved_state(model), torch.no_grad():
+        X = X.to(_v.model_dtype(model))
+    from redundancy.counts import preserved_state
+
+    with _v.guard_model(model, eval=True), preserved_state(model), torch.no_grad():
         try:
             out = torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
         except RedundancyError:
@@ -116,6 +112,8 @@ examples; floating inputs are cast to the model's parameter dtype.
     return out
 
 
+@_v.validate_params({"model": _v.Module(materialised=False), "split": _v.Choice("train", "test"),
+                     "batch_size": _v.Int(1, _MAX_BATCH), "device": _v.Check(lambda name, value: check_device(value))})
 def evaluate(model: nn.Module, data: Any, *, split: str = "test", batch_size: int = 1024,
              device: Any = "cpu") -> EvalResult:
     r"""Score ``model`` on one split of ``data`` in eval mode, without gradients.
@@ -135,36 +133,43 @@ def evaluate(model: nn.Module, data: Any, *, split: str = "test", batch_size: in
     >>> round(r.accuracy, 3), r.per_class_accuracy.tolist()
     (0.667, [1.0, 0.5])
     """
-    model = check_module("model", model)
     ds = as_dataset(data)
-    split = check_choice("split", split, ("train", "test"))
-    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=_MAX_BATCH)
     dev = check_device(device)
     model.to(dev)
-    X, y = _tensors(ds, split, dev, _model_dtype(model))
+    X, y = _tensors(ds, split, dev, _v.model_dtype(model))
     _probe(model, lambda: model(X[:1]), "the model on the first example")
-    out = predict(model, X, batch_size=batch_size)  # refuses NaN/inf outputs
+    out = _predict(model, X, batch_size)  # refuses NaN/inf outputs
     if ds.task == "regression":
-        pred = out.reshape(y.shape) if out.numel() == y.numel() else out
-        res = (pred - y).double()
-        mse = float((res ** 2).mean())
-        ss_tot = float(((y.double() - y.double().mean(0)) ** 2).sum())
-        r2 = 1.0 - float((res ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
-        return EvalResult("regression", len(y), mse, None, None, r2, pred.cpu().numpy(), None, (), split)
-    if out.dim() != 2 or out.shape[1] < ds.n_classes:
+        return _regression(out, y, split)
+    return _classification(out, y, ds.n_classes, split)
+
+
+def _regression(out, y, split):
+    pred = out.reshape(y.shape) if out.numel() == y.numel() else out
+    res = (pred - y).double()
+    mse = float((res ** 2).mean())
+    ss_tot = float(((y.double() - y.double().mean(0)) ** 2).sum())
+    r2 = 1.0 - float((res ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
+    return EvalResult(task="regression", n=len(y), loss=mse, accuracy=None, per_class_accuracy=None, r2=r2,
+                      predictions=pred.cpu().numpy(), correct=None, absent_classes=(), split=split)
+
+
+def _classification(out, y, n_classes, split):
+    if out.dim() != 2 or out.shape[1] < n_classes:
         raise RedundancyError(f"the model's outputs have shape {tuple(out.shape)}; classification needs "
-                              f"(n, n_classes >= {ds.n_classes})")
+                              f"(n, n_classes >= {n_classes})")
     loss = float(nn.functional.cross_entropy(out.double(), y))
     pred = out.argmax(1)
     correct = (pred == y).cpu().numpy().astype(np.int8)
     yn = y.cpu().numpy()
-    per = np.zeros(ds.n_classes)
+    per = np.zeros(n_classes)
     absent = []
-    for c in range(ds.n_classes):
+    for c in range(n_classes):
         m = yn == c
         if m.any():
             per[c] = correct[m].mean()
         else:
             absent.append(c)
-    return EvalResult("classification", len(y), loss, float(correct.mean()), per, None, pred.cpu().numpy(),
-                      correct, tuple(absent), split)
+    return EvalResult(task="classification", n=len(y), loss=loss, accuracy=float(correct.mean()),
+                      per_class_accuracy=per, r2=None, predictions=pred.cpu().numpy(), correct=correct,
+                      absent_classes=tuple(absent), split=split)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,18 +13,13 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_int, check_module, check_nonnegative_float, check_positive_float
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.training.common import (_MAX_BATCH, _MAX_EPOCHS, _model_dtype, _probe, _tensors, batches, check_device,
+from redundancy.training.common import (_MAX_EPOCHS, _OPT_PARAMS, _optimizer, _probe, _tensors, batches, check_device,
                                         default_loss)
 
-__all__ = ["TrainResult", "train"]
-
-
-@dataclass(frozen=True)
-@_v.finite_result()
-class TrainResult:
+@_v.result()
+class TrainResult(_v.Result):
     """What :func:`train` did: the mean training loss of every epoch and the settings used.
 
     The model itself is trained in place and also held in ``model``.
@@ -37,13 +32,7 @@ class TrainResult:
     seed: int
     settings: dict[str, Any]
     resumed_from_epoch: int = 0
-    model: nn.Module | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("model")
-        d["losses"] = list(self.losses)
-        return d
+    model: nn.Module | None = field(default=None, repr=False, compare=False, metadata=_v.NOT_EXPORTED)
 
     def to_pandas(self):
         import pandas as pd
@@ -59,6 +48,105 @@ def _save(path: str, model: nn.Module, opt, epoch: int, losses: list[float], gen
     os.replace(tmp, path)  # atomic: a kill during the save leaves the previous checkpoint whole
 
 
+def _resume(ckpt, model, opt, gen):
+    """``(start epoch, losses, torch RNG state)`` of a checkpoint file, loaded into ``model``/``opt``/``gen``."""
+    if ckpt is None or not os.path.exists(ckpt):
+        return 0, [], None
+    from redundancy.checkpoint import load_checkpoint
+
+    state = load_checkpoint(ckpt)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    return int(state["epoch"]), [float(v) for v in state["losses"]], state["torch_rng"]
+
+
+@dataclass(frozen=True)
+class _Objective:
+    """One optimisation step of :func:`_descend`: ``loss(t)`` minimised over ``params`` by ``optimizer``.
+
+    ``start``: first iteration that takes the step (earlier ones report a zero loss); ``clip``: the
+    gradient-norm cap; ``log_scale``: step on ``log loss`` (the gradient divided by the loss, clamped
+    away from 0) instead of on ``loss``.
+    """
+
+    params: Sequence[torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    loss: Callable[[int], torch.Tensor]
+    start: int = 0
+    clip: float | None = None
+    log_scale: bool = False
+
+
+def _objective_step(obj: _Objective, t: int) -> torch.Tensor:
+    if t < obj.start:
+        return torch.zeros(())
+    value = obj.loss(t)
+    grads = torch.autograd.grad(value, list(obj.params))
+    if obj.log_scale:
+        denom = value.detach().clamp_min(torch.finfo(value.dtype).tiny)
+        grads = [g / denom for g in grads]
+    for p, g in zip(obj.params, grads):
+        p.grad = g
+    if obj.clip is not None:
+        torch.nn.utils.clip_grad_norm_(list(obj.params), obj.clip)
+    obj.optimizer.step()
+    return value
+
+
+def _descend(objectives: Sequence[_Objective], n_steps: int, *, on_nonfinite: Callable[[int], str],
+             on_step: Callable[[int], None] | None = None) -> list[torch.Tensor]:
+    """The loop for objectives that are not a mean over training batches (rank search's factor and
+    logit steps): at each of ``n_steps`` iterations every objective takes one step, in order; a
+    non-finite loss raises a RedundancyError with ``on_nonfinite(t)``. Returns the last losses."""
+    values: list[torch.Tensor] = []
+    for t in range(n_steps):
+        values = [_objective_step(obj, t) for obj in objectives]
+        if not all(bool(torch.isfinite(v)) for v in values):
+            raise RedundancyError(on_nonfinite(t))
+        if on_step is not None:
+            on_step(t)
+    return values
+
+
+def _batch_loss(loss_fn, model, X, y, epoch):
+    value = loss_fn(model, X, y)
+    if not torch.is_tensor(value) or value.numel() != 1:
+        raise RedundancyError("loss(model, X, y) must return a scalar tensor")
+    if not torch.isfinite(value):
+        raise RedundancyError(f"the training loss became {float(value)} at epoch {epoch + 1}; "
+                              "lower lr or check the data")
+    return value
+
+
+def _epoch(model, opt, loss_fn, X, y, order, epoch, budget):
+    """One pass over the batches in ``order`` (at most ``budget`` steps): ``(sum of losses, examples, steps)``."""
+    total, count, steps = 0.0, 0, 0
+    for idx in order:
+        if budget is not None and steps >= budget:
+            break
+        idx = idx.to(X.device)
+        opt.zero_grad(set_to_none=True)
+        value = _batch_loss(loss_fn, model, X[idx], y[idx], epoch)
+        value.backward()
+        opt.step()
+        total += float(value.detach()) * len(idx)
+        count += len(idx)
+        steps += 1
+    return total, count, steps
+
+
+def _epochs(ds, batch_size, epochs, max_steps):
+    if epochs is None:
+        if max_steps is None:
+            raise RedundancyError("epochs=None needs max_steps; give epochs, max_steps or both")
+        epochs = -(-max_steps // -(-len(ds.y_train) // batch_size))
+    return _v.check_int("epochs", epochs, min_value=0, max_value=_MAX_EPOCHS)
+
+
+@_v.validate_params({"model": _v.Module(materialised=False), **_OPT_PARAMS, "loss": _v.NoneOr(_v.Check(
+    lambda name, value: value if callable(value) else _not_callable(value))),
+    "seed": _v.Int(0, 2 ** 63 - 1), "max_steps": _v.NoneOr(_v.Int(1, 10 ** 9))})
 def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: int = 64, lr: float = 1e-3,
           weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.9,
           loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -121,87 +209,58 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
     >>> evaluate(net, (X, y)).accuracy > 0.9
     True
     """
-    model = check_module("model", model)
     ds = as_dataset(data)
-    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=_MAX_BATCH)
-    lr = check_positive_float("lr", lr)
-    weight_decay = check_nonnegative_float("weight_decay", weight_decay)
-    momentum = check_nonnegative_float("momentum", momentum)
-    optimizer = check_choice("optimizer", optimizer, ("adam", "sgd"))
-    seed = check_int("seed", seed, min_value=0, max_value=2 ** 63 - 1)
-    if max_steps is not None:
-        max_steps = check_int("max_steps", max_steps, min_value=1, max_value=10 ** 9)
-    if epochs is None:
-        if max_steps is None:
-            raise RedundancyError("epochs=None needs max_steps; give epochs, max_steps or both")
-        epochs = -(-max_steps // -(-len(ds.y_train) // batch_size))
-    epochs = check_int("epochs", epochs, min_value=0, max_value=_MAX_EPOCHS)
-    if loss is not None and not callable(loss):
-        raise RedundancyError(f"loss={loss!r} is not callable; give loss(model, X, y) -> scalar tensor or None")
+    epochs = _epochs(ds, batch_size, epochs, max_steps)
     dev = check_device(device)
     model.to(dev)
     params = list(model.parameters()) if parameters is None else list(parameters)
     if not params:
         raise RedundancyError("the model has no parameters to train")
-    opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
-           else torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay))
+    opt = _optimizer(optimizer, params, lr=lr, weight_decay=weight_decay, momentum=momentum)
     loss_fn = loss or default_loss(ds.task)
-    X, y = _tensors(ds, "train", dev, _model_dtype(model))
+    X, y = _tensors(ds, "train", dev, _v.model_dtype(model))
     if loss is None:
         _probe(model, lambda: model(X[:1]), "the model on the first example")
     gen = torch.Generator().manual_seed(seed)
-    losses: list[float] = []
-    start = 0
     ckpt = None if checkpoint is None else os.fspath(checkpoint)
-    rng_state = None
-    if ckpt is not None and os.path.exists(ckpt):
-        from redundancy.checkpoint import load_checkpoint
-
-        state = load_checkpoint(ckpt)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = int(state["epoch"])
-        losses = [float(v) for v in state["losses"]]
-        gen.set_state(state["generator"])
-        rng_state = state["torch_rng"]
+    start, losses, rng_state = _resume(ckpt, model, opt, gen)
     t0 = time.perf_counter()
-    steps = 0
+    steps = _loop(model, opt, loss_fn, X, y, gen, losses, seed=seed, rng_state=rng_state, dev=dev,
+                  epochs=range(start, epochs), batch_size=batch_size, max_steps=max_steps, ckpt=ckpt,
+                  bar=dict(desc=desc, disable=not progress, leave=False))
+    settings = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
+                "momentum": momentum if optimizer == "sgd" else None, "device": str(dev),
+                "loss": "default" if loss is None else getattr(loss, "__name__", "custom"),
+                "n_train": int(len(y)), "max_steps": max_steps, "epochs_asked": epochs}
+    return TrainResult(losses=tuple(losses), epochs=len(losses), steps=steps, seconds=time.perf_counter() - t0,
+                       seed=seed, settings=settings, resumed_from_epoch=start, model=model)
+
+
+def _loop(model, opt, loss_fn, X, y, gen, losses, *, seed, rng_state, dev, epochs, batch_size, max_steps, ckpt, bar):
+    """The epochs of :func:`train` (appends each epoch's mean loss to ``losses``); returns the steps taken."""
     from tqdm.auto import tqdm
 
+    steps = 0
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         if rng_state is not None:
             torch.set_rng_state(rng_state)
         else:
             torch.manual_seed(seed)
         model.train()
-        bar = tqdm(range(start, epochs), desc=desc, disable=not progress, leave=False)
-        for epoch in bar:
-            total, count = 0.0, 0
-            for idx in batches(len(y), batch_size, gen):
-                if max_steps is not None and steps >= max_steps:
-                    break
-                idx = idx.to(dev)
-                opt.zero_grad(set_to_none=True)
-                value = loss_fn(model, X[idx], y[idx])
-                if not torch.is_tensor(value) or value.numel() != 1:
-                    raise RedundancyError("loss(model, X, y) must return a scalar tensor")
-                if not torch.isfinite(value):
-                    raise RedundancyError(f"the training loss became {float(value)} at epoch {epoch + 1}; "
-                                          "lower lr or check the data")
-                value.backward()
-                opt.step()
-                total += float(value.detach()) * len(idx)
-                count += len(idx)
-                steps += 1
+        pbar = tqdm(epochs, **bar)
+        for epoch in pbar:
+            budget = None if max_steps is None else max_steps - steps
+            total, count, n = _epoch(model, opt, loss_fn, X, y, batches(len(y), batch_size, gen), epoch, budget)
+            steps += n
             if count == 0:  # the step budget ran out before this epoch
                 break
             losses.append(total / count)
-            bar.set_postfix(loss=f"{losses[-1]:.4g}")
+            pbar.set_postfix(loss=f"{losses[-1]:.4g}")
             if ckpt is not None:
                 _save(ckpt, model, opt, epoch + 1, losses, gen)
         model.eval()
-    settings = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
-                "momentum": momentum if optimizer == "sgd" else None, "device": str(dev),
-                "loss": "default" if loss is None else getattr(loss, "__name__", "custom"),
-                "n_train": int(len(y)), "max_steps": max_steps, "epochs_asked": epochs}
-    return TrainResult(tuple(losses), len(losses), steps, time.perf_counter() - t0, seed, settings, start, model)
+    return steps
+
+
+def _not_callable(value):
+    raise RedundancyError(f"loss={value!r} is not callable; give loss(model, X, y) -> scalar tensor or None")

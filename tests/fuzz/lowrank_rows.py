@@ -108,7 +108,7 @@ def layers():
 @st.composite
 def _factors_for(draw, layer, method):
     """Legal (init_factors) or perturbed factors for ``layer``."""
-    from redundancy.lowrank.tt_decompose import init_factors
+    from redundancy.rank_search.factors import init_factors
 
     w = layer.weight.detach().double().numpy()
     r = draw(st.integers(1, 3))
@@ -146,8 +146,8 @@ def build_chain_call(draw):
 def chain_kernel_call(draw):
     from redundancy.lowrank.chains import tucker2_layer
     from redundancy.lowrank.decompose import decompose_layer
-    from redundancy.lowrank.rank_chains import build_chain
-    from redundancy.lowrank.tt_decompose import init_factors
+    from redundancy.rank_search.chains import build_chain
+    from redundancy.rank_search.factors import init_factors
 
     kind = draw(st.sampled_from(["tt", "cp", "tucker", "svd", "tucker2", "grouped", "nan", "odd"]))
     if kind in ("tt", "cp", "tucker", "svd", "nan"):
@@ -191,7 +191,7 @@ def _chain_kernel_oracle(args, K):
 
 def _chain_params_oracle(args, n):
     """Build a chain of that rank from random factors and count its parameters."""
-    from redundancy.lowrank.rank_chains import build_chain
+    from redundancy.rank_search.chains import build_chain
 
     layer, r, m = args["layer"], args["rank"], args["method"]
     if r > 16:
@@ -299,36 +299,36 @@ def sizes():
 
 def rows(T):
     """The explicit rows, built with the registry's ``T(fn, kwargs, **kw)``."""
-    from redundancy.lowrank import rank_chains as RC
+    from redundancy.rank_search import chains as RC
     from redundancy.lowrank import tensor_ops as TO
-    from redundancy.lowrank import tt_decompose as TT
+    from redundancy.rank_search import factors as TT
 
     return {
         "redundancy.lowrank.tensor_ops.unfold": T(TO.unfold, unfold_call()),
         "redundancy.lowrank.tensor_ops.mode_product": T(TO.mode_product, unfold_call(matrix=True), oracle=lambda a, out:
                                                         _mode_product_oracle({"tensor": a["tensor"], "matrices": [
                                                             a["matrix"]], "modes": [a["mode"]]}, out)),
-        "redundancy.lowrank.tt_decompose.tt_max_rank": T(TT.tt_max_rank, sizes()),
-        "redundancy.lowrank.tt_decompose.cp3_max_rank": T(TT.cp3_max_rank, sizes()),
-        "redundancy.lowrank.tt_decompose.conv_view": T(TT.conv_view, init_factors_call().map(
+        "redundancy.rank_search.factors.tt_max_rank": T(TT.tt_max_rank, sizes()),
+        "redundancy.rank_search.factors.cp3_max_rank": T(TT.cp3_max_rank, sizes()),
+        "redundancy.rank_search.factors.conv_view": T(TT.conv_view, init_factors_call().map(
             lambda kw: {"kernel": kw["kernel"]})),
-        "redundancy.lowrank.tt_decompose.svd_factors": T(TT.svd_factors, st.builds(
+        "redundancy.rank_search.factors.svd_factors": T(TT.svd_factors, st.builds(
             lambda m, r: {"matrix": m, "rank": r}, st.tuples(_dims(), _dims()).flatmap(lambda sh: _mostly(
                 _array(sh), V.arrays())), _mostly(st.integers(1, 4), V.ints()))),
         "redundancy.lowrank.tensor_ops.multi_mode_product": T(TO.multi_mode_product, mode_product_call(),
                                                               oracle=_mode_product_oracle),
         "redundancy.lowrank.tensor_ops.cp_full": T(TO.cp_full, cp_full_call(), oracle=_cp_full_oracle),
-        "redundancy.lowrank.rank_chains.build_chain": T(RC.build_chain, build_chain_call()),
-        "redundancy.lowrank.rank_chains.chain_kernel": T(RC.chain_kernel, chain_kernel_call(),
+        "redundancy.rank_search.chains.build_chain": T(RC.build_chain, build_chain_call()),
+        "redundancy.rank_search.chains.chain_kernel": T(RC.chain_kernel, chain_kernel_call(),
                                                          oracle=_chain_kernel_oracle),
-        "redundancy.lowrank.rank_chains.factors_kernel": T(RC.factors_kernel, factors_kernel_call(),
+        "redundancy.rank_search.chains.factors_kernel": T(RC.factors_kernel, factors_kernel_call(),
                                                            oracle=_factors_kernel_oracle),
-        "redundancy.lowrank.rank_chains.chain_params": T(RC.chain_params, _counts().map(
+        "redundancy.rank_search.chains.chain_params": T(RC.chain_params, _counts().map(
             lambda kw: {k: v for k, v in kw.items() if "positions" not in k}), oracle=_chain_params_oracle),
-        "redundancy.lowrank.rank_chains.chain_macs": T(RC.chain_macs, _counts()),
-        "redundancy.lowrank.rank_chains.dense_macs": T(RC.dense_macs, _counts(method=False, rank=False)),
-        "redundancy.lowrank.tt_decompose.tt_svd_factors": T(TT.tt_svd_factors, view_call()),
-        "redundancy.lowrank.tt_decompose.tucker_factors": T(TT.tucker_factors, view_call(("seed",))),
-        "redundancy.lowrank.tt_decompose.cp3_factors": T(TT.cp3_factors, view_call(("seed", "n_iter_max"))),
-        "redundancy.lowrank.tt_decompose.init_factors": T(TT.init_factors, init_factors_call()),
+        "redundancy.rank_search.chains.chain_macs": T(RC.chain_macs, _counts()),
+        "redundancy.rank_search.chains.dense_macs": T(RC.dense_macs, _counts(method=False, rank=False)),
+        "redundancy.rank_search.factors.tt_svd_factors": T(TT.tt_svd_factors, view_call()),
+        "redundancy.rank_search.factors.tucker_factors": T(TT.tucker_factors, view_call(("seed",))),
+        "redundancy.rank_search.factors.cp3_factors": T(TT.cp3_factors, view_call(("seed", "n_iter_max"))),
+        "redundancy.rank_search.factors.init_factors": T(TT.init_factors, init_factors_call()),
     }

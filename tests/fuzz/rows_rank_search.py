@@ -19,17 +19,17 @@ def _mostly(legal, odd):
 
 
 def _rs():
-    from redundancy.lowrank import search
-    return search
+    import redundancy.rank_search as rank_search
+    return rank_search
 
 
 def _mixed():
-    from redundancy.lowrank import mixed
+    from redundancy.rank_search import relaxation as mixed
     return mixed
 
 
 def _schedule():
-    from redundancy.lowrank import schedule
+    from redundancy.rank_search import schedule
     return schedule
 
 
@@ -55,10 +55,10 @@ def _mixed_layer():
 def rows(T) -> dict:
     """The rows, built with the registry's ``Target`` factory ``T``."""
     return {
-        "redundancy.lowrank.search.max_search_rank": T(_rs().max_search_rank, st.builds(
+        "redundancy.rank_search.candidates.max_search_rank": T(_rs().max_search_rank, st.builds(
             lambda layer, m: {"layer": layer, "method": m}, _mostly(_rank_layers(), V.anything()),
             _mostly(st.sampled_from(["tt", "cp", "tucker"]), st.sampled_from(["svd", None, 3])))),
-        "redundancy.lowrank.search.decompose_at": T(_rs().decompose_at, st.builds(
+        "redundancy.rank_search.finish.decompose_at": T(_rs().decompose_at, st.builds(
             lambda r, o: {"model": _rank_net(), "ranks": r, **o},
             _mostly(st.dictionaries(st.sampled_from(["0", "3"]), st.integers(1, 3), min_size=1, max_size=2),
                     st.dictionaries(st.sampled_from(["0", "3", "1", "x", ""]), V.ints(), max_size=2) | V.anything()),
@@ -69,11 +69,11 @@ def rows(T) -> dict:
             st.lists(st.floats(0, 1) | st.sampled_from([float("nan"), 1e308]), min_size=6, max_size=6),
             st.lists(st.floats(0, 1), min_size=5, max_size=6)), st.builds(
             lambda x, y: {"x": x, "y": y}, V.arrays(), V.arrays()))),
-        "redundancy.lowrank.mixed.rank_penalty": T(_mixed().rank_penalty, st.builds(
+        "redundancy.rank_search.relaxation.rank_penalty": T(_mixed().rank_penalty, st.builds(
             lambda layers, o: {"layers": layers, **o}, _mostly(st.just(None).map(lambda _: [_mixed_layer()]),
                                                                V.anything()),
             _opt(gamma=_mostly(st.floats(1e-3, 10), V.pos_floats()), beta=_mostly(st.floats(0.1, 3), V.pos_floats())))),
-        "redundancy.lowrank.schedule.default_plan": T(_schedule().default_plan, st.builds(
+        "redundancy.rank_search.schedule.default_plan": T(_schedule().default_plan, st.builds(
             lambda r, o: {"max_rank": r, **o}, _mostly(st.integers(1, 10 ** 9), V.ints()),
             _opt(n_coarse=_mostly(st.integers(1, 64), V.ints())))),
     }

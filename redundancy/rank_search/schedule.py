@@ -18,20 +18,23 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from redundancy._validation import Int, check_int, validate_params
+from redundancy._validation import CallableArg, Int, NoneOr, validate_params
 from redundancy.errors import RedundancyError
 
-__all__ = ["MAX_CANDIDATES", "MAX_RANK", "grid", "contract", "coarse_to_fine", "default_plan"]
 
 MAX_CANDIDATES = 64
 MAX_RANK = 10 ** 9
 
 
+@validate_params({"r_min": Int(1), "r_max": Int(1), "step": Int(1)})
 def grid(r_min: int, r_max: int, step: int) -> tuple[int, ...]:
     """``(r_min, r_min + step, ...)`` up to ``r_max``; refuses more than ``MAX_CANDIDATES`` candidates."""
-    r_min = check_int("r_min", r_min, min_value=1)
-    r_max = check_int("r_max", r_max, min_value=r_min)
-    step = check_int("step", step, min_value=1)
+    if r_max < r_min:
+        raise RedundancyError(f"r_max={r_max} is not allowed; r_max must be >= r_min ({r_min})")
+    return _grid(r_min, r_max, step)
+
+
+def _grid(r_min, r_max, step):
     n = (r_max - r_min) // step + 1
     if n > MAX_CANDIDATES:
         raise RedundancyError(f"the candidate grid [{r_min}, {r_max}] at step {step} has {n} ranks; at most "
@@ -39,6 +42,7 @@ def grid(r_min: int, r_max: int, step: int) -> tuple[int, ...]:
     return tuple(range(r_min, r_max + 1, step))
 
 
+@validate_params({"r_bar": Int(1), "step": Int(1), "factor": Int(2), "lo": Int(1), "hi": NoneOr(Int(1))})
 def contract(r_bar: int, step: int, factor: int, lo: int = 1, hi: int | None = None):
     """The next stage after choosing ``r_bar`` at ``step``: ``(candidates, new_step)``, or ``None`` when
     ``step // factor < 1`` (the search ends).
@@ -52,17 +56,20 @@ def contract(r_bar: int, step: int, factor: int, lo: int = 1, hi: int | None = N
     >>> contract(245, 1, 10) is None
     True
     """
-    step = check_int("step", step, min_value=1)
-    factor = check_int("factor", factor, min_value=2)
+    return _contract(r_bar, step, factor, lo, hi)
+
+
+def _contract(r_bar, step, factor, lo=1, hi=None):
     new = step // factor
     if new < 1:
         return None
     half = math.ceil(step / 2)
     a = max(lo, r_bar - half)
     b = r_bar + half if hi is None else min(hi, r_bar + half)
-    return grid(a, max(a, b), new), new
+    return _grid(a, max(a, b), new), new
 
 
+@validate_params({"r_min": Int(1), "r_max": Int(1), "step": Int(1), "factor": Int(2), "choose": CallableArg()})
 def coarse_to_fine(r_min: int, r_max: int, step: int, factor: int, choose: Callable[[Sequence[int]], int]):
     """Run the schedule with ``choose(candidates) -> r̄`` (the optimisation of one stage).
 
@@ -81,7 +88,7 @@ def coarse_to_fine(r_min: int, r_max: int, step: int, factor: int, choose: Calla
         if r_bar not in cands:
             raise RedundancyError(f"choose returned {r_bar}, which is not a candidate")
         out.append((cands, s, r_bar))
-        nxt = contract(r_bar, s, factor, 1, r_max)
+        nxt = _contract(r_bar, s, factor, 1, r_max)
         if nxt is None:
             return out
         cands, s = nxt

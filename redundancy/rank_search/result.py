@@ -1,21 +1,22 @@
-"""What :func:`redundancy.lowrank.search.search_ranks` returns: chosen ranks, ``p(r)`` bands, counts."""
+"""What :func:`redundancy.rank_search.search.search_ranks` returns: chosen ranks, ``p(r)`` bands, counts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from redundancy.lowrank.rank_chains import build_chain, chain_kernel, chain_macs, chain_params, dense_macs
-from redundancy.lowrank.tt_decompose import init_factors
+import redundancy._validation as _v
 
-__all__ = ["LayerRank", "RankSearchResult"]
+from redundancy.rank_search.chains import build_chain, chain_kernel, chain_macs, chain_params, dense_macs
+from redundancy.rank_search.factors import init_factors
 
 
-@dataclass(frozen=True)
-class LayerRank:
+
+@_v.result()
+class LayerRank(_v.Result):
     """One searched layer.
 
     Attributes
@@ -62,15 +63,10 @@ class LayerRank:
     redundancy: float
     rel_error: float
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        for k in ("kernel_shape", "candidates", "probs"):
-            d[k] = list(d[k])
-        return d
 
 
-@dataclass(frozen=True)
-class RankSearchResult:
+@_v.result()
+class RankSearchResult(_v.Result):
     """Result of a RENE rank search.
 
     Attributes
@@ -109,7 +105,7 @@ class RankSearchResult:
     seconds: float = 0.0
     val_loss_dense: float | None = None
     val_loss_compressed: float | None = None
-    model: nn.Module | None = field(default=None, repr=False, compare=False)
+    model: nn.Module | None = field(default=None, repr=False, compare=False, metadata=_v.NOT_EXPORTED)
 
     @property
     def ranks(self) -> dict[str, int]:
@@ -146,14 +142,8 @@ class RankSearchResult:
         """Same as :meth:`layer_table`."""
         return self.layer_table()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "mode": self.mode, "params_dense": self.params_dense,
-                "params_decomposed": self.params_decomposed, "macs_dense": self.macs_dense,
-                "macs_decomposed": self.macs_decomposed, "params_kept": self.params_kept,
-                "macs_kept": self.macs_kept, "seconds": self.seconds, "settings": dict(self.settings),
-                "val_loss_dense": self.val_loss_dense, "val_loss_compressed": self.val_loss_compressed,
-                "layers": [r.to_dict() for r in self.layers], "skipped": [dict(s) for s in self.skipped],
-                "trajectory": [dict(t) for t in self.trajectory]}
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"params_kept": self.params_kept, "macs_kept": self.macs_kept}
 
     def __repr__(self) -> str:
         ranks = ", ".join(f"{r.name}={r.rank}" for r in self.layers[:6]) + (", ..." if len(self.layers) > 6 else "")
@@ -162,7 +152,7 @@ class RankSearchResult:
                 f"ranks: {ranks})")
 
 
-def quantile_band(candidates, probs, lo: float = 0.05, hi: float = 0.95) -> tuple[int, int]:
+def _quantile_band(candidates, probs, lo: float = 0.05, hi: float = 0.95) -> tuple[int, int]:
     """The ``lo`` and ``hi`` quantiles of the discrete distribution ``p`` over sorted candidates."""
     c = np.asarray(candidates)
     cdf = np.cumsum(np.asarray(probs, dtype=float))
@@ -181,12 +171,14 @@ def _layer_row(name, layer, method, r_star, probs, cands, max_rank, positions, s
     c = np.asarray(cands, dtype=float)
     mean = float((probs * c).sum())
     std = float(np.sqrt(max(0.0, (probs * (c - mean) ** 2).sum())))
-    lo, hi = quantile_band(cands, probs)
+    lo, hi = _quantile_band(cands, probs)
     p_dense = sum(p.numel() for p in layer.parameters())
     p_dec = chain_params(layer, r_star, m)
     macs_d = sum(dense_macs(layer, a, b) for a, b in positions)
     macs_c = sum(chain_macs(layer, r_star, m, a, b) for a, b in positions)
-    row = LayerRank(name, type(layer).__name__, m, tuple(w.shape), r_star, max_rank, tuple(int(v) for v in cands),
-                    tuple(float(v) for v in probs), mean, std, lo, hi, p_dense, p_dec, macs_d, macs_c,
-                    max(0.0, 1.0 - p_dec / p_dense), rel)
+    row = LayerRank(name=name, layer_type=type(layer).__name__, method=m, kernel_shape=tuple(w.shape), rank=r_star,
+                    max_rank=max_rank, candidates=tuple(int(v) for v in cands), probs=tuple(float(v) for v in probs),
+                    expected_rank=mean, rank_std=std, rank_low=lo, rank_high=hi, params_dense=p_dense,
+                    params_decomposed=p_dec, macs_dense=macs_d, macs_decomposed=macs_c,
+                    redundancy=max(0.0, 1.0 - p_dec / p_dense), rel_error=rel)
     return row, chain

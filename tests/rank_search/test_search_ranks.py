@@ -7,9 +7,14 @@ from torch import nn
 
 from redundancy.counts import count_macs
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.mixed import MixedRankLayer, expected_reconstruction_error, rank_penalty, reconstruction_error
-from redundancy.lowrank.schedule import coarse_to_fine, contract, default_plan, grid
-from redundancy.lowrank.search import search_ranks
+from redundancy.rank_search.relaxation import MixedRankLayer, expected_reconstruction_error, rank_penalty, reconstruction_error
+from redundancy.rank_search.schedule import coarse_to_fine, contract, default_plan, grid
+from redundancy.rank_search.search import search_ranks
+import redundancy.rank_search.search as search_mod
+from redundancy.rank_search.finish import distillation_loss, finetune
+from redundancy.rank_search.schedule import default_plan
+from redundancy.rank_search import decompose_at, max_search_rank
+from redundancy.plotting.ranks import pareto_front
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 SPATIAL = {1: 6, 2: 4, 3: 2}           # input length / side of each planted net
@@ -210,3 +215,27 @@ def test_bad_input():
         search_ranks(net, [100], input_shape=(3, 5, 5))
     with pytest.raises(RedundancyError, match="not a submodule"):
         search_ranks(net, layers=["nope"], input_shape=(3, 5, 5))
+
+
+def test_a_bare_linear_model_is_searched_as_its_own_layer():
+    # used to raise AttributeError: 'Linear' object has no attribute 'factors'
+    from redundancy.rank_search import search_ranks
+
+    res = search_ranks(nn.Linear(4, 2), [1, 2], input_shape=(4,), iters=2, warmup=1)
+    assert res.ranks == {"": 1}
+    assert res.model(torch.zeros(3, 4)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 7)])
+def test_search_refuses_an_input_shape_that_does_not_fit(shape):
+    from redundancy.rank_search import search_ranks
+
+    with pytest.raises(RedundancyError, match="input_shape"):
+        search_ranks(nn.Linear(4, 2), [1, 2], input_shape=shape, iters=2)
+
+
+def test_search_refuses_a_meta_device_model():
+    from redundancy.rank_search import search_ranks
+
+    with pytest.raises(RedundancyError, match="meta"):
+        search_ranks(nn.Linear(4, 2, device="meta"), [1, 2], input_shape=(4,))

@@ -1,4 +1,5 @@
-r"""Fine-tuning a decomposed network with layer-wise distillation from the original (RENE §4.4).
+r"""Last stage of the rank search: the final chains (:func:`decompose_at`, the search's result) and
+fine-tuning a decomposed network with layer-wise distillation from the original (RENE §4.4).
 
 For the decomposed layers ``i`` (chains at the names of the original layers) and a batch ``x``:
 
@@ -8,7 +9,7 @@ For the decomposed layers ``i`` (chains at the names of the original layers) and
         + \sum_i \frac{\|O_i(x) - D_i(x)\|_F^2}{\mathrm{numel}(O_i(x))} \Big)
 
 ``W_i`` the original kernel, ``Ŵ_i`` the kernel rebuilt from the chain's weights
-(:func:`~redundancy.lowrank.rank_chains.chain_kernel`), ``O_i``/``D_i`` the outputs of layer ``i`` in
+(:func:`~redundancy.rank_search.chains.chain_kernel`), ``O_i``/``D_i`` the outputs of layer ``i`` in
 the original and the decomposed network. Each term is divided by its element count (the authors'
 re-implementation's default "mean"; the literal sum swamps the cross-entropy); ``λ = 0.5``. The
 training itself is :func:`redundancy.training.train` with this loss.
@@ -23,14 +24,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from redundancy._validation import Check, Float, Items, Module, NoneOr, model_errors, validate_params
+import redundancy._validation as _v
+from redundancy._validation import (Check, Choice, Float, Items, Module, NoneOr, Seed, check_int, model_errors,
+                                    validate_params)
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.chains import CompressedLayer
-from redundancy.lowrank.rank_chains import chain_kernel
-from redundancy.training import TrainResult, train
+from redundancy.rank_search.candidates import _max_rank, _replace_layers, _searchable
+from redundancy.rank_search.chains import SEARCH_METHODS, build_chain, chain_kernel
+from redundancy.rank_search.factors import init_factors
+from redundancy.rank_search.result import RankSearchResult, _layer_row
+from redundancy.training.loop import TrainResult, train
 
-__all__ = ["finetune", "distillation_loss"]
+MAX_LAYERS = 10_000
 
 
 def _layer_name(name, value):
@@ -80,11 +86,10 @@ def distillation_loss(compressed: nn.Module, original: nn.Module, *, layers: Any
 
     def loss(model, X, y):
         logits = model(X)
-        p0 = next(original.parameters())
-        if p0.device != X.device:
+        if _v.model_device(original) != X.device:
             original.to(X.device)
         with torch.no_grad():
-            original(X.to(p0.dtype))
+            original(X.to(_v.model_dtype(original)))
         ce = nn.functional.cross_entropy(logits, y)
         w_term = sum(((targets[n].to(logits.dtype) - chain_kernel(model.get_submodule(n))) ** 2).mean() for n in names)
         o_term = sum(((outs_o[n].to(logits.dtype) - outs_d[n]) ** 2).mean() for n in names)
@@ -128,7 +133,7 @@ def finetune(compressed: nn.Module, original: nn.Module, data: Any, *, layers: A
     Examples
     --------
     >>> import numpy as np, torch
-    >>> from redundancy.lowrank.search import search_ranks
+    >>> from redundancy.rank_search.search import search_ranks
     >>> net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(24, 2))
     >>> X = np.random.default_rng(0).normal(size=(64, 1, 8)).astype("float32"); y = (X[:, 0, 0] > 0).astype("int64")
     >>> res = search_ranks(net, [1, 2], data=(X, y), iters=2, warmup=1)
@@ -153,3 +158,92 @@ def finetune(compressed: nn.Module, original: nn.Module, data: Any, *, layers: A
     finally:
         close()
     return res
+
+
+def _rank_map(name, value):
+    if not isinstance(value, dict) or not value:
+        raise RedundancyError(f"{name}={type(value).__name__} is not allowed; {name} must be a non-empty dict "
+                              "{layer name: rank}")
+    if len(value) > MAX_LAYERS:
+        raise RedundancyError(f"{name} has {len(value)} entries; at most {MAX_LAYERS} layers are allowed")
+    out = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not k:
+            raise RedundancyError(f"{name} key {k!r} is not a layer name (a non-empty str from named_modules())")
+        out[k] = check_int(f"{name}[{k!r}]", v, min_value=1)
+    return out
+
+
+@validate_params({"model": Module(finite=True), "ranks": Check(_rank_map), "method": Choice(*SEARCH_METHODS),
+                  "seed": Seed()})
+def decompose_at(model: nn.Module, ranks: dict, *, method: str = "tt", seed: int = 0) -> nn.Module:
+    """A copy of ``model`` with each named layer replaced by its chain at the given rank (no search).
+
+    ``ranks`` maps qualified layer names to one int (the tied TT / Tucker rank, the CP rank, or the
+    SVD rank of a Linear). Used for baselines (a global rank, EVBMF or energy ranks) at the same
+    chains as the search. ``model`` is not changed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Finite weights.
+    ranks : dict of str to int
+        Layer name (as in ``model.named_modules()``) to a rank in ``[1, max_search_rank(layer, method)]``
+        for a conv (``min(out, in)`` for a Linear); at most ``MAX_LAYERS`` entries.
+    method : {"tt", "cp", "tucker"}
+    seed : int
+        Seed of the CP-ALS / HOOI initialisation.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3))
+    >>> type(decompose_at(net, {"0": 2})[0]).__name__
+    'CompressedLayer'
+    """
+    _check_ranks(model, ranks, method)
+    out = copy.deepcopy(model)
+    chains = {}
+    for name, r in ranks.items():
+        layer = out.get_submodule(name)
+        m = "svd" if isinstance(layer, nn.Linear) else method
+        w = layer.weight.detach().cpu().double().numpy()
+        chains[name] = build_chain(layer, init_factors(w, method, int(r), seed=seed), m)
+    return _replace_layers(out, chains)
+
+
+def _check_ranks(model, ranks, method):
+    known = dict(model.named_modules())
+    for name, r in ranks.items():
+        if name not in known:
+            raise RedundancyError(f"ranks key {name!r} is not a submodule name of the model")
+        layer = _searchable(f"layer {name!r}", known[name])
+        limit = (min(layer.in_features, layer.out_features) if isinstance(layer, nn.Linear)
+                 else _max_rank(layer, method))
+        if r > limit:
+            raise RedundancyError(f"ranks[{name!r}]={r} is not allowed; layer {name!r} takes ranks 1..{limit} "
+                                  f"with method {method!r}")
+
+
+def _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
+            seconds, settings):
+    """The search's result: every layer's chain at its final rank ``r*`` (from the original weights)."""
+    rows, chains = [], {}
+    for n in names:
+        r_star, probs, cands = final[n]
+        row, chains[n] = _layer_row(n, mods[n], method, r_star, probs, cands, max_r[n], pos[n], seed)
+        rows.append(row)
+    compressed = _replace_layers(copy.deepcopy(base), chains).to(_v.model_device(model))
+    from redundancy.counts import count_macs
+
+    return RankSearchResult(
+        method=method, mode="data-free" if ds is None else "data", layers=tuple(rows), skipped=tuple(skipped),
+        trajectory=tuple(trajectory), params_dense=sum(p.numel() for p in model.parameters()),
+        params_decomposed=sum(p.numel() for p in compressed.parameters()),
+        macs_dense=sum(count_macs(base, input_shape).values()),
+        macs_decomposed=sum(count_macs(compressed, input_shape).values()), settings=settings, seconds=seconds,
+        model=compressed)

@@ -13,9 +13,9 @@ from torch.nn import functional as F
 
 from redundancy.counts import count_macs
 from redundancy.errors import RankError, UnsupportedLayerError
-from redundancy.lowrank.rank_chains import (build_chain, chain_kernel, chain_macs, chain_params, dense_macs,
+from redundancy.rank_search.chains import (build_chain, chain_kernel, chain_macs, chain_params, dense_macs,
                                             skip_reason)
-from redundancy.lowrank.tt_decompose import (conv_view, cp3_factors, init_factors, svd_factors, tt_max_rank,
+from redundancy.rank_search.factors import (conv_view, cp3_factors, init_factors, svd_factors, tt_max_rank,
                                              tt_svd_factors)
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}

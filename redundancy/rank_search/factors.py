@@ -41,8 +41,6 @@ import redundancy._validation as _v
 from redundancy._validation import MAX_COUNT, MAX_NUMEL
 from redundancy.errors import RankError, RedundancyError
 
-__all__ = ["conv_view", "tt_max_rank", "cp3_max_rank", "tt_svd_factors", "tucker_factors", "cp3_factors",
-           "svd_factors", "init_factors"]
 
 INIT_METHODS = ("tt", "tucker", "cp", "svd")
 _VIEW = _v.Array(min_ndim=3, max_ndim=3)

@@ -37,9 +37,8 @@ from torch.nn import functional as F
 
 from redundancy._validation import Check, Float, Items, validate_params
 from redundancy.errors import RedundancyError
-from redundancy.lowrank.tt_decompose import init_factors
+from redundancy.rank_search.factors import init_factors
 
-__all__ = ["MixedRankLayer", "rank_penalty", "reconstruction_error", "expected_reconstruction_error"]
 
 MAX_LAYERS = 10_000
 
@@ -178,6 +177,10 @@ def reconstruction_error(layers: Sequence[MixedRankLayer]) -> torch.Tensor:
     >>> float(reconstruction_error([m]).detach()) >= 0
     True
     """
+    return _reconstruction_error(layers)
+
+
+def _reconstruction_error(layers):
     return sum(((m.target - m.mixed_weight()) ** 2).sum() for m in layers)
 
 
@@ -188,14 +191,7 @@ def expected_reconstruction_error(layers: Sequence[MixedRankLayer]) -> torch.Ten
     An upper bound of :func:`reconstruction_error` (Jensen); each candidate is pulled towards ``W_i``
     on its own, so candidates cannot co-adapt to an exact mixture.
 
-    Parameters
-    ----------
-    layers : sequence of MixedRankLayer
-        1 to ``MAX_LAYERS`` layers.
-
-    Returns
-    -------
-    torch.Tensor
+    ``layers`` as in :func:`reconstruction_error`; returns a scalar tensor.
 
     Examples
     --------
@@ -204,6 +200,10 @@ def expected_reconstruction_error(layers: Sequence[MixedRankLayer]) -> torch.Ten
     >>> bool(expected_reconstruction_error([m]) >= reconstruction_error([m]))
     True
     """
+    return _expected_reconstruction_error(layers)
+
+
+def _expected_reconstruction_error(layers):
     total = 0.0
     for m in layers:
         err = ((m.target.unsqueeze(0) - m.candidate_kernels()) ** 2).flatten(1).sum(1)
@@ -236,4 +236,8 @@ def rank_penalty(layers: Sequence[MixedRankLayer], gamma: float = 0.4, beta: flo
     >>> round(float(rank_penalty([m]).detach()), 4) == round(0.4 * (2 / 3) ** 0.8, 4)
     True
     """
+    return _rank_penalty(layers, gamma, beta)
+
+
+def _rank_penalty(layers, gamma, beta):
     return gamma * sum((m.expected_rank() / max(m.candidates)) ** beta for m in layers)

@@ -1,7 +1,7 @@
 """Layer chains of the rank search: TT, CP3 and Tucker-2 of a conv, SVD of a ``Linear``, with exact counts.
 
 For a conv ``W (C_out, C_in, *k)`` with ``S = prod(k)`` kernel positions and factors ``(A, G, B)`` of
-:mod:`redundancy.lowrank.tt_decompose`:
+:mod:`redundancy.rank_search.factors`:
 
 * **TT / Tucker-2** (tied rank ``r``): 1×1 conv ``C_in → r`` (weight ``B``), spatial conv
   ``r → r`` (weight ``G[a, s, b]`` as ``(r, r, *k)``, the layer's stride, padding, dilation and
@@ -37,10 +37,8 @@ import redundancy._validation as _v
 from redundancy._validation import MAX_NUMEL
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 from redundancy.lowrank.chains import CompressedLayer
-from redundancy.lowrank.tt_decompose import _brief
+from redundancy.rank_search.factors import _brief
 
-__all__ = ["SEARCH_METHODS", "skip_reason", "build_chain", "chain_kernel", "chain_params", "chain_macs",
-           "dense_macs", "factors_kernel"]
 
 SEARCH_METHODS = ("tt", "cp", "tucker")
 #: methods a chain can be built with: the three conv decompositions and ``"svd"`` (a Linear only)
@@ -181,7 +179,7 @@ def _new(cls, *args, like, weight, bias=None, **kw):
 
 @_v.validate_params({"layer": _v.Module(finite=True), "method": _METHOD})
 def build_chain(layer: nn.Module, factors, method: str) -> CompressedLayer:
-    """The chain of plain layers realising ``factors`` (from :func:`~redundancy.lowrank.tt_decompose.init_factors`).
+    """The chain of plain layers realising ``factors`` (from :func:`~redundancy.rank_search.factors.init_factors`).
 
     ``layer`` is a finite ``Conv1d/2d/3d`` (groups 1) or ``Linear`` with a real floating weight; it
     is not changed (its bias is copied). ``factors`` are ``(A, B)`` of shapes ``(out, r)``,
@@ -192,7 +190,7 @@ def build_chain(layer: nn.Module, factors, method: str) -> CompressedLayer:
     Examples
     --------
     >>> import torch
-    >>> from redundancy.lowrank.tt_decompose import init_factors
+    >>> from redundancy.rank_search.factors import init_factors
     >>> conv = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1).double()
     >>> chain = build_chain(conv, init_factors(conv.weight.detach().numpy(), "tt", 6), "tt")
     >>> x = torch.randn(1, 4, 7, 7, dtype=torch.float64)
@@ -284,7 +282,7 @@ def chain_kernel(chain: CompressedLayer) -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> from redundancy.lowrank.tt_decompose import init_factors
+    >>> from redundancy.rank_search.factors import init_factors
     >>> lin = torch.nn.Linear(5, 3).double()
     >>> chain = build_chain(lin, init_factors(lin.weight.detach().numpy(), "svd", 3), "svd")
     >>> bool(torch.allclose(chain_kernel(chain), lin.weight))

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from redundancy.cli import main
-from redundancy.lowrank.search import search_ranks
+from redundancy.rank_search.search import search_ranks
 from redundancy.plotting import RankBandDisplay, RankParetoDisplay
 from redundancy.plotting.ranks import pareto_front
 
