@@ -12,7 +12,8 @@ from redundancy.pruning.baselines import (BASELINES, ChannelScores, activation_s
                                           l2_scores, random_scores, taylor_scores)
 from redundancy.pruning.car import CARResult, car_scores, layer_redundancy
 from redundancy.pruning.greedy import CRITERIA, PruneResult, car_prune, finetuned_curve, prune
-from redundancy.pruning.groups import ChannelGroup, find_groups, masked_forward, prune_units
+from redundancy.channels import find_groups, masked_forward, prune_units
+from redundancy.channels.groups import ChannelGroup
 from redundancy.pruning.models import simple_cnn
 
 __all__ = ["CARResult", "car_scores", "layer_redundancy", "PruneResult", "prune", "car_prune", "finetuned_curve",

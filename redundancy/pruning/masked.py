@@ -1,6 +1,6 @@
 """Many channel-masked variants of one model per forward pass.
 
-A batch of ``V`` variants (each a set of removed units, see :mod:`redundancy.pruning.groups`) and a
+A batch of ``V`` variants (each a set of removed units, see :mod:`redundancy.channels.groups`) and a
 chunk of ``n`` examples make one forward pass of ``V * n`` rows: the chunk repeated ``V`` times, and a
 forward hook on every mask point multiplies variant ``v``'s rows by its 0/1 channel mask. Every
 pass has the same shape (the last batch of variants is padded with unmasked ones), so the unmasked
@@ -24,7 +24,7 @@ from torch import nn
 
 from redundancy._validation import _short
 from redundancy.errors import RedundancyError
-from redundancy.pruning.masks import mask_hooks, unit_masks
+from redundancy.channels.masks import mask_hooks, unit_masks
 
 __all__: list[str] = []  # internal machinery of car_scores and prune
 

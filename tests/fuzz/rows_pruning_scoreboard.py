@@ -172,7 +172,9 @@ def rows() -> dict:
     from redundancy.pruning import baselines as _pb
     from redundancy.pruning import car as _pc
     from redundancy.pruning import greedy as _pgr
-    from redundancy.pruning import groups as _pg
+    from redundancy.channels import groups as _pg
+    from redundancy.channels import masks as _pm
+    from redundancy.channels import removal as _prm
     from redundancy.scoreboard import channel_scores as _scs
     from redundancy.scoreboard import correlation as _sc
     from redundancy.scoreboard import figures as _sf
@@ -183,10 +185,10 @@ def rows() -> dict:
         return Target(fn=fn, kwargs=kwargs, **kw)
 
     return {
-        "redundancy.pruning.groups.find_groups": T(_pg.find_groups, st.builds(
+        "redundancy.channels.groups.find_groups": T(_pg.find_groups, st.builds(
             lambda kw, o: {k: v for k, v in {**kw, **o}.items() if k in ("model", "example", "layers")},
             _h12b_pruning_call("example"), _opt(layers=st.sampled_from([None, "0", ["0"], ["nope"], 3, []])))),
-        "redundancy.pruning.groups.masked_forward": T(_pg.masked_forward, _h12b_pruning_call("X")),
+        "redundancy.channels.masks.masked_forward": T(_pm.masked_forward, _h12b_pruning_call("X")),
         **{f"redundancy.pruning.baselines.{c}_scores": T(getattr(_pb, f"{c}_scores"), _h12b_net_call("scores"))
            for c in ("l1", "l2", "random", "activation", "taylor")},
         "redundancy.pruning.greedy.car_prune": T(_pgr.car_prune, _h12b_net_call("car_prune")),
@@ -205,7 +207,7 @@ def rows() -> dict:
         "redundancy.scoreboard.kernel_scores.full_rank": T(_sks.full_rank, st.builds(
             lambda k, o: {"kernel_shape": k, **o}, st.lists(st.integers(1, 9), min_size=2, max_size=4) | V.anything(),
             _opt(groups=st.integers(1, 4) | V.ints()))),
-        "redundancy.pruning.groups.prune_units": T(_pg.prune_units, st.builds(
+        "redundancy.channels.removal.prune_units": T(_prm.prune_units, st.builds(
             lambda kw, o: {**kw, **o}, _h12b_pruning_call("example").filter(lambda kw: "groups" in kw),
             _opt(check=st.booleans() | V.odd_scalars(), atol=V.pos_floats()))),
         "redundancy.scoreboard.correlation.consensus": T(_sc.consensus, st.builds(lambda f: {"frame": f}, _h12b_frame()),
