@@ -12,11 +12,11 @@ from redundancy.bayes.fit import expected_calibration_error, fit_spike_slab
 from redundancy.bayes.kl import kl_bernoulli, kl_normal, relaxed_bernoulli, spike_slab_kl
 from redundancy.bayes.layers import (SpikeSlabConv1d, SpikeSlabConv2d, SpikeSlabConv3d, SpikeSlabLayer,
                                      SpikeSlabLinear)
-from redundancy.bayes.prune import FeatureSelect, PruneResult, prune_by_inclusion, prune_by_magnitude, prune_to_counts
+from redundancy.bayes.prune import FeatureSelect, InclusionPruneResult, prune_by_inclusion, prune_by_magnitude, prune_to_counts
 from redundancy.bayes.result import SpikeSlabResult
 from redundancy.bayes.curve import InclusionCurve, inclusion_curve
 
-__all__ = ["fit_spike_slab", "SpikeSlabResult", "prune_by_inclusion", "PruneResult", "prune_by_magnitude",
+__all__ = ["fit_spike_slab", "SpikeSlabResult", "prune_by_inclusion", "InclusionPruneResult", "prune_by_magnitude",
            "prune_to_counts", "FeatureSelect", "inclusion_curve", "InclusionCurve",
            "SpikeSlabNet", "to_spike_slab", "mlp", "small_cnn",
            "SpikeSlabLayer", "SpikeSlabLinear", "SpikeSlabConv1d", "SpikeSlabConv2d", "SpikeSlabConv3d",
