@@ -19,7 +19,7 @@ import pandas as pd
 
 from redundancy._validation import _short, check_bool, check_int, check_module, check_seed, check_shape
 from redundancy.errors import RedundancyError
-from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, l1_importance, participation_redundancy,
+from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, _participation, l1_importance,
                                                   taylor_importance)
 from redundancy.scoreboard.companions import (KNOWN_RESULTS, _companion_layer_scores, _compute_companion,
                                               companion_channel_scores)
@@ -208,7 +208,6 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     """
     from tqdm.auto import tqdm
 
-    from redundancy.analysis.report import RedundancyReport, analyze
     from redundancy.data import as_dataset
 
     check_module("model", model)
@@ -216,6 +215,21 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     seed_int = int(seed) if isinstance(seed, int) else 0  # None or a Generator: the companions get seed 0
     taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
     progress = check_bool("progress", progress)
+    results = _check_results(results)
+    ds = as_dataset(data) if data is not None else None
+    report, shape = _report(model, ds, input_shape, report, seed)
+    asked = _select(scores, results, ds)
+    run = _Run(model=model, ds=ds, report=report, results=results, seed=seed, seed_int=seed_int,
+               taylor_examples=taylor_examples, device=device)
+    for name in tqdm(asked, desc="scores", disable=not progress):
+        t0 = time.perf_counter()
+        if run.compute(name):
+            run.timings[name] = time.perf_counter() - t0
+    return _assemble(model, report, shape, seed_int, asked, run.layer_scores, run.channel_scores, run.skipped,
+                     run.notes, run.timings, run.results)
+
+
+def _check_results(results) -> dict:
     if results is not None and not isinstance(results, Mapping):
         raise RedundancyError(f"results={_short(results)} is not allowed; give None or a dict "
                               f"{{name: result}} with names from {list(KNOWN_RESULTS)}")
@@ -223,7 +237,13 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     bad = [k for k in results if k not in KNOWN_RESULTS]
     if bad:
         raise RedundancyError(f"results has keys {bad}; allowed keys are {list(KNOWN_RESULTS)}")
-    ds = as_dataset(data) if data is not None else None
+    return results
+
+
+def _report(model, ds, input_shape, report, seed):
+    """The caller's report (checked) or ``analyze(model, input_shape)``, and the checked input shape."""
+    from redundancy.analysis.report import RedundancyReport, analyze
+
     if input_shape is None:
         if ds is None and report is None:
             raise RedundancyError("input_shape=None and data=None: give input_shape (per-sample shape) or data")
@@ -231,53 +251,79 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     shape = check_shape("input_shape", input_shape)
     if report is not None and not isinstance(report, RedundancyReport):
         raise RedundancyError(f"report must be a RedundancyReport; got {type(report).__name__}")
-    if report is None:
-        report = analyze(model, shape, seed=seed)
-    asked, skipped = _select(scores, results, ds), {}
-    layers = [r.name for r in report.layers]
-    layer_scores: dict[str, dict] = {}
-    channel_scores: dict[str, dict] = {}
-    notes, timings, spectra = {}, {}, {}
-    rep = report_scores(report)
-    for name in tqdm(asked, desc="scores", disable=not progress):
-        t0 = time.perf_counter()
-        if name in rep:
-            layer_scores[name] = rep[name]
+    return (analyze(model, shape, seed=seed) if report is None else report), shape
+
+
+@dataclass
+class _Run:
+    """The scores of one :func:`scoreboard` call, computed one name at a time."""
+
+    model: Any
+    ds: Any
+    report: Any
+    results: dict
+    seed: Any
+    seed_int: int
+    taylor_examples: int
+    device: Any
+    layer_scores: dict = field(default_factory=dict)
+    channel_scores: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    spectra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.layers = [r.name for r in self.report.layers]
+        self.rep = report_scores(self.report)
+
+    def compute(self, name: str) -> bool:
+        """Compute score ``name``; False when it is skipped (the reason goes to ``skipped``)."""
+        if name in self.rep:
+            self.layer_scores[name] = self.rep[name]
         elif name in ("evbmf", "energy"):
-            if not spectra:  # one SVD pass gives both
-                ev, en, why = spectrum_scores(model, report)
-                spectra.update(evbmf=ev, energy=en)
-                if why:
-                    notes["evbmf"] = notes["energy"] = "; ".join(why.values())
-            layer_scores[name] = spectra[name]
+            self._spectrum(name)
         elif name == "l1":
-            channel_scores["l1"] = l1_importance(model, layers)
+            self.channel_scores["l1"] = l1_importance(self.model, self.layers)
         elif name == "taylor":
-            if ds is None:
-                skipped[name] = "score 'taylor' needs data; call scoreboard(model, data, ...)"
-                continue
-            channel_scores["taylor"] = taylor_importance(model, ds, layers, n_examples=taylor_examples,
-                                                         seed=seed, device=device)
-        else:  # a companion score: reuse the caller's result, else compute it
-            res = results.get(name)
+            if self.ds is None:
+                self.skipped[name] = "score 'taylor' needs data; call scoreboard(model, data, ...)"
+                return False
+            self.channel_scores["taylor"] = taylor_importance(self.model, self.ds, self.layers,
+                                                              n_examples=self.taylor_examples, seed=self.seed,
+                                                              device=self.device)
+        elif not self._companion(name):
+            return False
+        if name in self.channel_scores and name not in self.layer_scores:
+            self.layer_scores[name] = {k: _participation(np.asarray(v, dtype=float))
+                                       for k, v in self.channel_scores[name].items()}
+        return True
+
+    def _spectrum(self, name: str) -> None:
+        if not self.spectra:  # one SVD pass gives both
+            ev, en, why = spectrum_scores(self.model, self.report)
+            self.spectra.update(evbmf=ev, energy=en)
+            if why:
+                self.notes["evbmf"] = self.notes["energy"] = "; ".join(why.values())
+        self.layer_scores[name] = self.spectra[name]
+
+    def _companion(self, name: str) -> bool:
+        """A companion score: reuse the caller's result, else compute it; False when skipped."""
+        res = self.results.get(name)
+        if res is None:
+            res, why = _compute_companion(name, self.model, self.ds, seed=self.seed_int)
             if res is None:
-                res, why = _compute_companion(name, model, ds, seed=seed_int)
-                if res is None:
-                    skipped[name] = why
-                    continue
-                results[name] = res
-            layer_scores[name], unknown = _companion_layer_scores(name, res, layers)
-            if unknown:
-                notes[name] = f"layers not in the model, ignored: {unknown[:5]}"
-            if name in CHANNEL_SCORES:
-                ch = companion_channel_scores(name, res, layers)
-                if ch:
-                    channel_scores[name] = ch
-        if name in channel_scores and name not in layer_scores:
-            layer_scores[name] = {k: participation_redundancy(v) for k, v in channel_scores[name].items()}
-        timings[name] = time.perf_counter() - t0
-    return _assemble(model, report, shape, seed_int, asked, layer_scores, channel_scores, skipped, notes,
-                     timings, results)
+                self.skipped[name] = why
+                return False
+            self.results[name] = res
+        self.layer_scores[name], unknown = _companion_layer_scores(name, res, self.layers)
+        if unknown:
+            self.notes[name] = f"layers not in the model, ignored: {unknown[:5]}"
+        if name in CHANNEL_SCORES:
+            ch = companion_channel_scores(name, res, self.layers)
+            if ch:
+                self.channel_scores[name] = ch
+        return True
 
 
 def _assemble(model, report, shape, seed, asked, layer_scores, channel_scores, skipped, notes, timings, results):

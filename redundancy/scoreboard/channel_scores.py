@@ -75,6 +75,10 @@ def participation_redundancy(importance) -> float:
     >>> participation_redundancy([1.0, 1.0, 1.0, 1.0]), participation_redundancy([2.0, 2.0, 0.0, 0.0])
     (0.0, 0.5)
     """
+    return _participation(importance)
+
+
+def _participation(importance: np.ndarray) -> float:
     a = np.abs(importance.ravel())
     top = float(a.max())
     if top == 0.0:
