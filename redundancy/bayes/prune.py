@@ -16,8 +16,8 @@ nodes with the largest ``‖w_j‖₂`` (incoming weights and bias).
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -132,8 +132,8 @@ def _top(score: np.ndarray, k: int) -> torch.Tensor:
     return torch.as_tensor(np.sort(order), dtype=torch.long)
 
 
-@dataclass(frozen=True, repr=False)
-class InclusionPruneResult:
+@_v.result
+class InclusionPruneResult(_v.Result):
     """A pruned plain network and what was removed.
 
     Attributes
@@ -151,7 +151,7 @@ class InclusionPruneResult:
         Layers where no node passed the threshold and the top-scoring one was kept anyway.
     """
 
-    model: nn.Module = field(compare=False)
+    model: nn.Module = field(compare=False, metadata=_v.NOT_EXPORTED)
     removed: list[dict[str, Any]]
     nodes_before: dict[str, int]
     nodes_after: dict[str, int]
@@ -169,13 +169,6 @@ class InclusionPruneResult:
         import pandas as pd
 
         return pd.DataFrame(self.removed, columns=["layer", "kind", "channel", "score"])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"removed": list(self.removed), "nodes_before": dict(self.nodes_before),
-                "nodes_after": dict(self.nodes_after), "features_before": self.features_before,
-                "features_after": self.features_after, "params_before": self.params_before,
-                "params_after": self.params_after, "criterion": self.criterion, "threshold": self.threshold,
-                "forced": list(self.forced), "fine_tune": self.fine_tune}
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{n}: {self.nodes_before[n]}->{a}" for n, a in self.nodes_after.items())
@@ -224,7 +217,7 @@ def _fine_tune(res: InclusionPruneResult, data, epochs, kw) -> InclusionPruneRes
     tr = train(res.model, data, epochs=epochs, desc="fine-tune", **kw)
     res.model.eval()
     info = {"epochs": epochs, "final_loss": tr.losses[-1], **{k: str(v) for k, v in kw.items()}}
-    return InclusionPruneResult(**{**res.__dict__, "fine_tune": info})
+    return dataclasses.replace(res, fine_tune=info)
 
 
 def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_epochs: int = 0, lr: float = 1e-3,

@@ -16,7 +16,7 @@ Higher = the channel matters more. :func:`baseline_scores` returns a :class:`Cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -37,18 +37,18 @@ __all__ = ["ChannelScores", "baseline_scores", "l1_scores", "l2_scores", "random
 BASELINES = ("l1", "l2", "random", "activation", "taylor")
 
 
-@dataclass(frozen=True)
-class ChannelScores:
+@_v.result
+class ChannelScores(_v.Result):
     """A baseline score per unit (same units and order as :class:`~redundancy.pruning.car.CARResult`)."""
 
     criterion: str
     layer: np.ndarray = field(repr=False)
     channel: np.ndarray = field(repr=False)
-    group: np.ndarray = field(repr=False)
-    root: np.ndarray = field(repr=False)
+    group: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    root: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     score: np.ndarray = field(repr=False)
     seed: int = 0
-    groups: tuple[ChannelGroup, ...] = field(default=(), repr=False)
+    groups: tuple[ChannelGroup, ...] = field(default=(), repr=False, metadata=_v.NOT_EXPORTED)
 
     def channel_table(self):
         """``layer``, ``channel``, ``importance`` (= the score), ``group``, ``root``."""
@@ -59,10 +59,6 @@ class ChannelScores:
 
     def to_pandas(self):
         return self.channel_table()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"criterion": self.criterion, "seed": self.seed, "layer": self.layer.tolist(),
-                "channel": self.channel.astype(int).tolist(), "score": self.score.tolist()}
 
 
 class RandomImportance:

@@ -20,7 +20,7 @@ first removal already costs everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -75,8 +75,8 @@ def _layer_redundancy(q: np.ndarray) -> float:
     return float(np.sum((u[1:] + u[:-1]) / 2) / C)
 
 
-@dataclass(frozen=True)
-class CARResult:
+@_v.result
+class CARResult(_v.Result):
     """CAR of every scored channel (one row per unit: a channel with its coupled partners).
 
     Attributes
@@ -101,8 +101,8 @@ class CARResult:
 
     layer: np.ndarray = field(repr=False)
     channel: np.ndarray = field(repr=False)
-    group: np.ndarray = field(repr=False)
-    root: np.ndarray = field(repr=False)
+    group: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    root: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     car: np.ndarray = field(repr=False)
     base: float
     metric: str
@@ -110,11 +110,11 @@ class CARResult:
     n_examples: int
     task: str
     seed: int
-    classwise: np.ndarray | None = field(default=None, repr=False)
-    base_per_class: np.ndarray | None = field(default=None, repr=False)
-    curves: dict = field(default_factory=dict, repr=False)
+    classwise: np.ndarray | None = field(default=None, repr=False, metadata=_v.NOT_EXPORTED)
+    base_per_class: np.ndarray | None = field(default=None, repr=False, metadata=_v.NOT_EXPORTED)
+    curves: dict = field(default_factory=dict, repr=False, metadata=_v.NOT_EXPORTED)
     redundancy: dict = field(default_factory=dict, repr=False)
-    groups: tuple[ChannelGroup, ...] = field(default=(), repr=False)
+    groups: tuple[ChannelGroup, ...] = field(default=(), repr=False, metadata=_v.NOT_EXPORTED)
 
     def __repr__(self) -> str:
         return (f"CARResult(units={len(self.car)}, layers={len(self.groups)}, metric={self.metric!r}, "
@@ -161,12 +161,8 @@ class CARResult:
         """The channel table."""
         return self.channel_table()
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {"base": self.base, "metric": self.metric, "split": self.split, "n_examples": self.n_examples,
-             "task": self.task, "seed": self.seed, "layer": self.layer.tolist(),
-             "channel": self.channel.astype(int).tolist(), "car": self.car.tolist(),
-             "redundancy": dict(self.redundancy),
-             "curves": {k: {"order": [int(i) for i in o], "quality": [float(v) for v in q]}
+    def _extra_dict(self) -> dict[str, Any]:
+        d = {"curves": {k: {"order": [int(i) for i in o], "quality": [float(v) for v in q]}
                         for k, (o, q) in self.curves.items()}}
         if self.classwise is not None:
             d["classwise"] = self.classwise.tolist()

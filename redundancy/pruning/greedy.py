@@ -19,7 +19,7 @@ checked against the masked model), and the smaller model is optionally fine-tune
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,8 @@ __all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve", "CRITERIA"]
 CRITERIA = ("car",) + BASELINES
 
 
-@dataclass(frozen=True)
-class PruneResult:
+@_v.result
+class PruneResult(_v.Result):
     """What :func:`prune` removed and what the smaller model scores.
 
     Attributes
@@ -82,8 +82,8 @@ class PruneResult:
     macs_after: int
     max_abs_diff: float
     seed: int
-    history: tuple = field(default=(), repr=False)
-    model: nn.Module | None = field(default=None, repr=False, compare=False)
+    history: tuple = field(default=(), repr=False, metadata=_v.NOT_EXPORTED)
+    model: nn.Module | None = field(default=None, repr=False, compare=False, metadata=_v.NOT_EXPORTED)
 
     def __repr__(self) -> str:
         f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
@@ -98,12 +98,9 @@ class PruneResult:
         return pd.DataFrame([{"layer": k, "channels_before": v, "channels_after": self.channels_after[k],
                               "removed": v - self.channels_after[k]} for k, v in self.channels_before.items()])
 
-    def to_dict(self) -> dict[str, Any]:
-        skip = {"model", "history", "removed"}
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
-        d["removed"] = [list(u) for u in self.removed]
-        d["history"] = [{"removed": [list(u) for u in h["removed"]], "quality": h["quality"]} for h in self.history]
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"history": [{"removed": [list(u) for u in h["removed"]], "quality": h["quality"]}
+                            for h in self.history]}
 
 
 def _n_remove(target, groups, scope: str):

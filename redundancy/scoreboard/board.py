@@ -7,6 +7,7 @@ the caller already has are reused (``results={"car": car_result, ...}``), never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import redundancy._validation as _v
 from redundancy._validation import _short, check_bool, check_int, check_module, check_seed, check_shape
 from redundancy.errors import RedundancyError
 from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, _participation, l1_importance,
@@ -52,8 +54,8 @@ def _records(df: pd.DataFrame | None) -> list[dict]:
     return _clean(df.astype(object).where(df.notna(), None).to_dict(orient="records"))
 
 
-@dataclass(frozen=True, eq=False)
-class Scoreboard:
+@_v.result
+class Scoreboard(_v.Result):
     """Result of :func:`scoreboard`.
 
     Attributes
@@ -80,16 +82,16 @@ class Scoreboard:
     input_shape: tuple[int, ...]
     seed: int
     scores: tuple[str, ...]
-    table: pd.DataFrame = field(repr=False)
-    channels: pd.DataFrame = field(repr=False)
-    correlations: dict = field(repr=False)
-    reference: pd.DataFrame | None = field(repr=False)
-    channel_reference: pd.DataFrame | None = field(repr=False)
+    table: pd.DataFrame = field(repr=False, metadata=_v.NOT_EXPORTED)
+    channels: pd.DataFrame = field(repr=False, metadata=_v.NOT_EXPORTED)
+    correlations: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    reference: pd.DataFrame | None = field(repr=False, metadata=_v.NOT_EXPORTED)
+    channel_reference: pd.DataFrame | None = field(repr=False, metadata=_v.NOT_EXPORTED)
     skipped: dict = field(repr=False)
     notes: dict = field(repr=False)
-    timings: dict = field(repr=False)
-    report: Any = field(repr=False)
-    results: dict = field(repr=False)
+    timings: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    report: Any = field(repr=False, metadata=_v.NOT_EXPORTED)
+    results: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
 
     def to_pandas(self) -> pd.DataFrame:
         """The layer table (a copy)."""
@@ -110,18 +112,18 @@ class Scoreboard:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (NaN becomes ``None``)."""
-        return _clean({
-            "model_name": self.model_name, "input_shape": list(self.input_shape), "seed": self.seed,
-            "scores": list(self.scores), "definitions": {s: SCORES[s].to_dict() for s in self.scores},
-            "skipped": dict(self.skipped), "notes": dict(self.notes), "timings_s": dict(self.timings),
-            "redundant_fraction": self.redundant_fraction(),
-            "layers": _records(self.table), "channels": _records(self.channels),
-            "correlations": {k: _records(v.reset_index().rename(columns={"index": "score"}))
-                             for k, v in self.correlations.items()},
-            "reference": _records(self.reference), "channel_reference": _records(self.channel_reference)})
+        return _clean(super().to_dict())
+
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"definitions": {s: dataclasses.asdict(SCORES[s]) for s in self.scores},
+                "timings_s": dict(self.timings), "redundant_fraction": self.redundant_fraction(),
+                "layers": _records(self.table), "channels": _records(self.channels),
+                "correlations": {k: _records(v.reset_index().rename(columns={"index": "score"}))
+                                 for k, v in self.correlations.items()},
+                "reference": _records(self.reference), "channel_reference": _records(self.channel_reference)}
 
     def to_json(self, path=None, *, indent: int = 2) -> str:
-        """JSON text of :meth:`to_dict`; written to ``path`` too when given."""
+        """JSON text of :meth:`to_dict` (no NaN); written to ``path`` too when given."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
@@ -364,5 +366,7 @@ def _assemble(model, report, shape, seed, asked, layer_scores, channel_scores, s
             "channel_kendall": correlation_matrix(within, "kendall")}
     ref = reference_table(scores_only, "car") if "car" in computed else None
     ch_ref = reference_table(within, "car") if "car" in ch_names else None
-    return Scoreboard(report.model_name if report.model_name else type(model).__name__, tuple(shape), seed,
-                      computed, table, channels, corr, ref, ch_ref, skipped, notes, timings, report, results)
+    return Scoreboard(model_name=report.model_name if report.model_name else type(model).__name__,
+                      input_shape=tuple(shape), seed=seed, scores=computed, table=table, channels=channels,
+                      correlations=corr, reference=ref, channel_reference=ch_ref, skipped=skipped, notes=notes,
+                      timings=timings, report=report, results=results)
