@@ -13,7 +13,8 @@ from torch import nn
 from redundancy import zoo
 from redundancy.counts import count_macs, parameter_count
 from redundancy.errors import RedundancyError
-from redundancy.pruning import car_scores, find_groups, masked_forward, prune_units
+from redundancy.channels import find_groups, masked_forward, prune_units
+from redundancy.pruning import car_scores
 from redundancy.training import evaluate
 
 

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.pruning import (activation_scores, car_prune, car_scores, find_groups, finetuned_curve, l1_scores,
-                                l2_scores, masked_forward, prune, random_scores, taylor_scores)
+from redundancy.channels import find_groups, masked_forward
+from redundancy.pruning import car_prune, car_scores, finetuned_curve, prune
+from redundancy.pruning.baselines import activation_scores, l1_scores, l2_scores, random_scores, taylor_scores
 
 from test_car import _cnn, _data, _planted
 

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from redundancy.errors import RedundancyError, UnsupportedLayerError
-from redundancy.pruning import (activation_scores, car_prune, car_scores, find_groups, finetuned_curve, l1_scores,
-                                l2_scores, layer_redundancy, masked_forward, prune_units, random_scores,
-                                taylor_scores)
+from redundancy.channels import find_groups, masked_forward, prune_units
+from redundancy.pruning import car_prune, car_scores, finetuned_curve, layer_redundancy
+from redundancy.pruning.baselines import activation_scores, l1_scores, l2_scores, random_scores, taylor_scores
 
 
 def _net(bn: bool = False):

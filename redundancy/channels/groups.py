@@ -32,6 +32,8 @@ from redundancy.counts import preserved_state
 from redundancy.errors import RedundancyError, UnsupportedLayerError
 from redundancy.channels._checks import _MAX_UNITS, _check_layers, _int
 
+__all__ = ["find_groups"]
+
 _CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 

@@ -30,6 +30,8 @@ from torch import nn
 
 from redundancy.errors import RedundancyError
 
+__all__ = ["Importance", "L1", "L2", "BatchNormScale", "Taylor"]
+
 
 @runtime_checkable
 class Importance(Protocol):

@@ -18,6 +18,8 @@ from redundancy.channels.groups import _check_groups
 from redundancy.counts import preserved_state
 from redundancy.errors import RedundancyError
 
+__all__ = ["masked_forward"]
+
 
 def unit_masks(groups: list, removed_sets) -> dict[str, torch.Tensor]:
     """Per mask point, a ``(V, C)`` 0/1 tensor: variant ``v`` removes the units ``removed_sets[v]``.

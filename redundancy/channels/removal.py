@@ -19,6 +19,8 @@ from redundancy.channels.masks import _masked_forward
 from redundancy.counts import preserved_state
 from redundancy.errors import RedundancyError
 
+__all__ = ["prune_units"]
+
 
 @_v.validate_params({"model": _v.Module(), "example": _v.Tensor(min_ndim=1), "check": _v.Bool(),
                      "atol": _v.Float(0.0, 1e6)})

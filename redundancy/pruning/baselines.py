@@ -31,8 +31,7 @@ from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.pruning.masked import as_tensors
 
-__all__ = ["ChannelScores", "baseline_scores", "l1_scores", "l2_scores", "random_scores", "activation_scores",
-           "taylor_scores", "BASELINES"]
+__all__ = ["ChannelScores", "baseline_scores"]
 
 BASELINES = ("l1", "l2", "random", "activation", "taylor")
 

@@ -36,7 +36,7 @@ from redundancy.channels.groups import find_groups
 from redundancy.channels.removal import prune_units
 from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
 
-__all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve", "CRITERIA"]
+__all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve"]
 
 CRITERIA = ("car",) + BASELINES
 

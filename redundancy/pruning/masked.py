@@ -26,7 +26,7 @@ from redundancy._validation import _short
 from redundancy.errors import RedundancyError
 from redundancy.channels.masks import mask_hooks, unit_masks
 
-__all__: list[str] = []  # internal machinery of car_scores and prune
+__all__: list[str] = []  # the face is in the package's __init__
 
 _MAX_ROWS = 2_000_000
 

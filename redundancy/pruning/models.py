@@ -11,7 +11,7 @@ from torch import nn
 from redundancy._validation import check_choice, check_int, check_seed, check_shape
 from redundancy.errors import RedundancyError
 
-__all__ = ["simple_cnn", "MAX_CNN_PARAMS"]
+__all__ = ["simple_cnn"]
 
 #: Most parameters :func:`simple_cnn` builds (refused before anything is allocated).
 MAX_CNN_PARAMS = 100_000_000

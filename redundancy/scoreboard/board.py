@@ -110,17 +110,14 @@ class Scoreboard(_v.Result):
             return None
         return float(np.sum(w * t["consensus"].to_numpy(float)) / w.sum())
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (NaN becomes ``None``)."""
-        return _clean(super().to_dict())
-
     def _extra_dict(self) -> dict[str, Any]:
-        return {"definitions": {s: dataclasses.asdict(SCORES[s]) for s in self.scores},
+        """The tables as records (NaN becomes ``None``), the definitions and the timings."""
+        return _clean({"definitions": {s: dataclasses.asdict(SCORES[s]) for s in self.scores},
                 "timings_s": dict(self.timings), "redundant_fraction": self.redundant_fraction(),
                 "layers": _records(self.table), "channels": _records(self.channels),
                 "correlations": {k: _records(v.reset_index().rename(columns={"index": "score"}))
                                  for k, v in self.correlations.items()},
-                "reference": _records(self.reference), "channel_reference": _records(self.channel_reference)}
+                "reference": _records(self.reference), "channel_reference": _records(self.channel_reference)})
 
     def to_json(self, path=None, *, indent: int = 2) -> str:
         """JSON text of :meth:`to_dict` (no NaN); written to ``path`` too when given."""

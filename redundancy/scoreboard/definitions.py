@@ -35,8 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ScoreDefinition", "SCORES", "DATA_FREE", "NEEDS_DATA", "COMPANIONS", "CHANNEL_SCORES",
-           "DEFAULT_SCORES"]
+__all__ = ["ScoreDefinition", "SCORES"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ def _opt(**strats):
 def _h12b_pruning_call(draw, key):
     from torch import nn
 
-    from redundancy.pruning import find_groups
+    from redundancy.channels import find_groups
 
     torch.manual_seed(draw(st.integers(0, 3)))
     net = nn.Sequential(nn.Linear(3, 4), *([nn.BatchNorm1d(4)] if draw(st.booleans()) else []), nn.ReLU(),
@@ -38,6 +38,28 @@ def _h12b_pruning_call(draw, key):
         kw[odd] = draw(V.anything() | st.sampled_from([[(1, 0)], [(0, -1)], [(0, 1, 2)], [("a", 0)],
                                                        torch.full((2, 3), float("nan")), torch.zeros(2, 5)]))
     return kw
+
+
+@st.composite
+def _importance_call(draw):
+    """A legal call of a channel Importance: a small MLP (eval mode), its groups and fitting data (the
+    importances are kernels behind checked functions: they get legal input only)."""
+    from torch import nn
+
+    from redundancy.channels import find_groups
+
+    torch.manual_seed(draw(st.integers(0, 3)))
+    net = nn.Sequential(nn.Linear(3, 4), *([nn.BatchNorm1d(4)] if draw(st.booleans()) else []), nn.ReLU(),
+                        nn.Linear(4, 2)).eval()
+    X = torch.randn(draw(st.integers(2, 5)), 3)
+    return {"model": net, "groups": find_groups(net, X[:1]), "X": X, "y": torch.randint(0, 2, (len(X),))}
+
+
+def _importance_target(cls):
+    def call(model, groups, X, y):
+        return cls()(model, groups, X, y)
+    call.__name__ = call.__qualname__ = f"{cls.__name__}()"
+    return call
 
 
 #: score frames hold NaN where a score is not defined (documented: a missing entry, an undefined correlation)
@@ -173,6 +195,7 @@ def rows() -> dict:
     from redundancy.pruning import car as _pc
     from redundancy.pruning import greedy as _pgr
     from redundancy.channels import groups as _pg
+    from redundancy.channels import importance as _pi
     from redundancy.channels import masks as _pm
     from redundancy.channels import removal as _prm
     from redundancy.scoreboard import channel_scores as _scs
@@ -189,6 +212,8 @@ def rows() -> dict:
             lambda kw, o: {k: v for k, v in {**kw, **o}.items() if k in ("model", "example", "layers")},
             _h12b_pruning_call("example"), _opt(layers=st.sampled_from([None, "0", ["0"], ["nope"], 3, []])))),
         "redundancy.channels.masks.masked_forward": T(_pm.masked_forward, _h12b_pruning_call("X")),
+        **{f"redundancy.channels.importance.{c}": T(_importance_target(getattr(_pi, c)), _importance_call())
+           for c in ("L1", "L2", "BatchNormScale", "Taylor")},
         **{f"redundancy.pruning.baselines.{c}_scores": T(getattr(_pb, f"{c}_scores"), _h12b_net_call("scores"))
            for c in ("l1", "l2", "random", "activation", "taylor")},
         "redundancy.pruning.greedy.car_prune": T(_pgr.car_prune, _h12b_net_call("car_prune")),
