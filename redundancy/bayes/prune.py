@@ -220,6 +220,27 @@ def _fine_tune(res: InclusionPruneResult, data, epochs, kw) -> InclusionPruneRes
     return dataclasses.replace(res, fine_tune=info)
 
 
+def _fitted_result(name: str, value: Any):
+    """A :class:`~redundancy.bayes.result.SpikeSlabResult` with its fitted network and a PIP per gated node."""
+    from redundancy.bayes.convert import SpikeSlabNet
+    from redundancy.bayes.result import SpikeSlabResult
+
+    if not isinstance(value, SpikeSlabResult) or not isinstance(value.net, SpikeSlabNet):
+        raise RedundancyError(f"{name}={_v._short(value)} is not allowed; {name} must be a SpikeSlabResult from "
+                              "fit_spike_slab (with its fitted net)")
+    for lname, m in value.net.weight_layers():
+        if m.node_logit is None:
+            continue
+        for field_name in ("node_pip", "node_magnitude"):
+            s = getattr(value, field_name).get(lname) if isinstance(getattr(value, field_name), dict) else None
+            if s is None or np.shape(s) != (m.node_logit.shape[0],) or not np.isfinite(s).all():
+                raise RedundancyError(f"{name}.{field_name} has no {m.node_logit.shape[0]} finite values for layer "
+                                      f"{lname!r}; the result does not match its net")
+    return value
+
+
+@_v.validate_params({"result": _fitted_result, "threshold": _v.Float(0.0, 1.0, hi_open=True),
+                     "fine_tune_epochs": _v.Int(0, 100_000)})
 def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_epochs: int = 0, lr: float = 1e-3,
                        batch_size: int = 64, seed: int = 0, device: Any = "cpu", progress: bool = False
                        ) -> InclusionPruneResult:
@@ -245,12 +266,7 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
     >>> pruned.params_after <= pruned.params_before
     True
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
-        raise RedundancyError(f"threshold={threshold!r} is not allowed; it must be a number in [0, 1)")
-    net = getattr(result, "net", None)
-    if net is None or not hasattr(result, "node_pip"):
-        raise RedundancyError("result must be a SpikeSlabResult from fit_spike_slab (with its fitted net)")
-    fine_tune_epochs = check_int("fine_tune_epochs", fine_tune_epochs, min_value=0, max_value=100_000)
+    net = result.net
     modules = list(net.body)
     keep, scores, forced = [], [], []
     for name, m in net.weight_layers():
@@ -274,25 +290,6 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
                     _net_count(net))
     return _fine_tune(res, data, fine_tune_epochs, dict(lr=lr, batch_size=batch_size, seed=seed, device=device,
                                                          progress=progress))
-
-
-def _fitted_result(name: str, value: Any):
-    """A :class:`~redundancy.bayes.result.SpikeSlabResult` with its fitted network and a PIP per gated node."""
-    from redundancy.bayes.convert import SpikeSlabNet
-    from redundancy.bayes.result import SpikeSlabResult
-
-    if not isinstance(value, SpikeSlabResult) or not isinstance(value.net, SpikeSlabNet):
-        raise RedundancyError(f"{name}={_v._short(value)} is not allowed; {name} must be a SpikeSlabResult from "
-                              "fit_spike_slab (with its fitted net)")
-    for lname, m in value.net.weight_layers():
-        if m.node_logit is None:
-            continue
-        for field_name in ("node_pip", "node_magnitude"):
-            s = getattr(value, field_name).get(lname) if isinstance(getattr(value, field_name), dict) else None
-            if s is None or np.shape(s) != (m.node_logit.shape[0],) or not np.isfinite(s).all():
-                raise RedundancyError(f"{name}.{field_name} has no {m.node_logit.shape[0]} finite values for layer "
-                                      f"{lname!r}; the result does not match its net")
-    return value
 
 
 def _gated(result) -> dict[str, int]:

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import as_generator, check_choice, check_int, check_module
+from redundancy._validation import as_generator
+from redundancy.channels._checks import _check_layers
 from redundancy.channels.groups import ChannelGroup, _check_groups, find_groups
 from redundancy.channels.importance import L1, L2, Activation, Taylor
 from redundancy.data import as_dataset
@@ -78,6 +79,8 @@ def _importance(criterion: str, seed: int):
         else RandomImportance(seed)
 
 
+@_v.validate_params({"model": _v.Module(materialised=False), "criterion": _v.Choice(*BASELINES),
+                     "layers": _v.Check(_check_layers), "split": _v.Choice("train", "test"), "seed": _v.Int(0)})
 @_v.model_errors("baseline_scores")
 def baseline_scores(model: nn.Module, data: Any, criterion: str, layers=None, *, split: str = "train",
                     max_examples: int | None = None, groups=None, seed: int = 0, device: Any = "cpu") -> ChannelScores:
@@ -92,10 +95,6 @@ def baseline_scores(model: nn.Module, data: Any, criterion: str, layers=None, *,
     >>> bool(np.allclose(s.score, net[0].weight.abs().sum(1).detach().numpy()))
     True
     """
-    model = check_module("model", model)
-    criterion = check_choice("criterion", criterion, BASELINES)
-    split = check_choice("split", split, ("train", "test"))
-    seed = check_int("seed", seed, min_value=0)
     with _v.guard_model(model):
         return _baseline_scores(model, as_dataset(data), criterion, layers, split, max_examples, groups, seed, device)
 

@@ -28,10 +28,9 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.channels._checks import _check_removed
+from redundancy.channels._checks import _check_layers, _check_removed
 from redundancy.channels.groups import ChannelGroup, _check_groups, find_groups
 from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
 
@@ -174,6 +173,10 @@ def _example(X: torch.Tensor) -> torch.Tensor:
     return X[:1]
 
 
+@_v.validate_params({"model": _v.Module(materialised=False), "layers": _v.Check(_check_layers),
+                     "classwise": _v.Bool(), "curves": _v.Bool(), "split": _v.Choice("test", "train"),
+                     "batch_masks": _v.Int(1, 4096), "batch_size": _v.Int(1, 1_000_000), "seed": _v.Int(0),
+                     "replay": _v.Bool(), "progress": _v.Bool()})
 @_v.model_errors("car_scores")
 def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwise: bool = False,
                curves: bool = True, split: str = "test", max_examples: int | None = None,
@@ -223,13 +226,8 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     >>> res.base, res.channel_table()[["layer", "channel", "importance"]].shape
     (1.0, (6, 3))
     """
-    model = check_module("model", model)
     ds = as_dataset(data)
-    split = check_choice("split", split, ("test", "train"))
     metric = _check_metric(metric, ds.task)
-    batch_masks = check_int("batch_masks", batch_masks, min_value=1, max_value=4096)
-    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=1_000_000)
-    seed = check_int("seed", seed, min_value=0)
     if classwise and ds.task != "classification":
         raise RedundancyError("classwise=True needs a classification data set (integer labels)")
     with _v.guard_model(model):

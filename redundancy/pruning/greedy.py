@@ -26,7 +26,7 @@ import numpy as np
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_int, check_module
+from redundancy._validation import check_int
 from redundancy.counts import count_macs, parameter_count
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
@@ -152,6 +152,13 @@ def _total(quota, scope):
     return sum(quota) if scope == "layer" else quota
 
 
+#: the declared constraints of :func:`prune`'s options (shared with :func:`finetuned_curve`)
+_PRUNE_SPEC = {"model": _v.Module(materialised=False), "criterion": _v.Choice(*CRITERIA),
+               "scope": _v.Choice("network", "layer"), "per_step": _v.Int(1), "recompute": _v.Bool(),
+               "finetune_epochs": _v.Int(0, 10_000), "seed": _v.Int(0), "progress": _v.Bool()}
+
+
+@_v.validate_params(_PRUNE_SPEC)
 @_v.model_errors("prune")
 def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, layers=None, scope: str = "network",
           per_step: int = 1, recompute: bool = True, min_quality: float | None = None, metric=None,
@@ -199,15 +206,10 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
 
 
 def _prune_options(model, data, *, criterion, target, scope, per_step, finetune_epochs, seed, metric, min_quality):
-    """The checked, normalised options of :func:`prune` (everything the kernel does not check itself)."""
-    check_module("model", model)
+    """The options of :func:`prune` that depend on each other or on the data (the others are declared)."""
     ds = as_dataset(data)
-    opts = dict(ds=ds, criterion=check_choice("criterion", criterion, CRITERIA),
-                scope=check_choice("scope", scope, ("network", "layer")),
-                per_step=check_int("per_step", per_step, min_value=1),
-                finetune_epochs=check_int("finetune_epochs", finetune_epochs, min_value=0, max_value=10_000),
-                seed=check_int("seed", seed, min_value=0), metric=_check_metric(metric, ds.task),
-                target=target, min_quality=min_quality)
+    opts = dict(ds=ds, criterion=criterion, scope=scope, per_step=per_step, finetune_epochs=finetune_epochs,
+                seed=seed, metric=_check_metric(metric, ds.task), target=target, min_quality=min_quality)
     if target is None and min_quality is None:
         raise RedundancyError("give a target (fraction or count), a min_quality floor, or both")
     return opts
@@ -336,8 +338,8 @@ _PRUNE_OPTIONS = ("layers", "scope", "per_step", "recompute", "min_quality", "me
                   "finetune_epochs", "finetune_kw", "batch_masks", "seed", "device", "progress")
 
 
-@_v.validate_params({"model": _v.Module()}, kwargs=tuple(o for o in _PRUNE_OPTIONS
-                                                          if o not in ("per_step", "recompute")))
+@_v.validate_params({k: c for k, c in _PRUNE_SPEC.items() if k != "criterion"},
+                    kwargs=tuple(o for o in _PRUNE_OPTIONS if o not in ("per_step", "recompute")))
 def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, recompute: bool = True, **kw) -> PruneResult:
     """Greedy CAR pruning: :func:`prune` with ``criterion="car"``.
 
@@ -361,10 +363,9 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
 _MAX_FRACTIONS = 50
 
 
-@_v.validate_params({"model": _v.Module(), "layer": _v.Instance(str, "module name (str)"),
+@_v.validate_params({**_PRUNE_SPEC, "layer": _v.Instance(str, "module name (str)"),
                      "fractions": _v.Items(_v.Float(0.0, 1.0, lo_open=True, hi_open=True), min_len=1,
-                                           max_len=_MAX_FRACTIONS),
-                     "finetune_epochs": _v.Int(0, 10_000), "criterion": _v.Choice(*CRITERIA)},
+                                           max_len=_MAX_FRACTIONS)},
                     kwargs=tuple(o for o in _PRUNE_OPTIONS if o not in ("layers", "finetune_epochs")))
 def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25, 0.5, 0.75), finetune_epochs: int = 2,
                     criterion: str = "car", **kw):

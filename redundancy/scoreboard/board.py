@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import redundancy._validation as _v
-from redundancy._validation import _short, check_bool, check_int, check_module, check_seed, check_shape
+from redundancy._validation import _short, check_shape
 from redundancy.errors import RedundancyError
 from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, _participation, l1_importance,
                                                   taylor_importance)
@@ -160,6 +160,8 @@ def _select(scores, results, data) -> list[str]:
     return asked
 
 
+@_v.validate_params({"model": _v.Module(materialised=False), "seed": _v.Seed(allow_none=True, allow_generator=True),
+                     "taylor_examples": _v.Int(1, MAX_TAYLOR_EXAMPLES), "progress": _v.Bool()})
 def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None, report=None, seed=0,
                taylor_examples: int = 512, device="cpu", progress: bool = False) -> Scoreboard:
     """Every redundancy score of every conv/linear layer of ``model``, with their agreement.
@@ -209,11 +211,7 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
 
     from redundancy.data import as_dataset
 
-    check_module("model", model)
-    seed = check_seed("seed", seed, allow_none=True, allow_generator=True)
     seed_int = int(seed) if isinstance(seed, int) else 0  # None or a Generator: the companions get seed 0
-    taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
-    progress = check_bool("progress", progress)
     results = _check_results(results)
     ds = as_dataset(data) if data is not None else None
     report, shape = _report(model, ds, input_shape, report, seed)
