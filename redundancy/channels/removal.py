@@ -54,14 +54,12 @@ def prune_units(model: nn.Module, groups, removed, example: torch.Tensor, *, che
 
     Examples
     --------
-    >>> import torch
-    >>> from torch import nn
-    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
-    >>> X = torch.randn(5, 3)
     >>> from redundancy.channels.groups import find_groups
+    >>> net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.BatchNorm1d(4), nn.ReLU(), nn.Flatten(), nn.Linear(24, 2)).eval()
+    >>> X = torch.randn(5, 1, 8)
     >>> small, diff = prune_units(net, find_groups(net, X[:1]), [(0, 1), (0, 3)], X)
-    >>> small[0].out_features, diff < 1e-5
-    (2, True)
+    >>> small[0].out_channels, small[4].in_features, diff < 1e-5
+    (2, 12, True)
     """
     groups = _check_groups("groups", groups, model)
     removed = sorted(set(_check_removed("removed", removed, groups)))

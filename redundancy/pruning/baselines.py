@@ -126,37 +126,21 @@ def _scores(criterion, seed, model, groups, X, y, task) -> np.ndarray:
 
 #: keyword options the per-criterion shortcuts pass on to :func:`baseline_scores`
 _OPTIONS = ("split", "max_examples", "groups", "seed", "device")
-_shortcut = _v.validate_params({"model": _v.Module()}, kwargs=_OPTIONS)
 
 
-@_shortcut
-def l1_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """Filter L1 norm per unit: :func:`baseline_scores` with ``criterion="l1"``.
+def _shortcut(criterion: str, what: str):
+    """``{criterion}_scores(model, data, layers=None, **kw)``: :func:`baseline_scores` with that criterion."""
+    def fn(model, data, layers=None, **kw) -> ChannelScores:
+        return baseline_scores(model, data, criterion, layers, **kw)
 
-    ``kw``: ``split``, ``max_examples``, ``groups``, ``seed``, ``device`` (any other is refused).
-    """
-    return baseline_scores(model, data, "l1", layers, **kw)
-
-
-@_shortcut
-def l2_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """Filter L2 norm per unit: :func:`baseline_scores` with ``criterion="l2"`` (options as :func:`l1_scores`)."""
-    return baseline_scores(model, data, "l2", layers, **kw)
+    fn.__name__ = fn.__qualname__ = f"{criterion}_scores"
+    fn.__doc__ = (f"{what} per unit: :func:`baseline_scores` with ``criterion={criterion!r}``.\n\n"
+                  "    ``kw``: ``split``, ``max_examples``, ``groups``, ``seed``, ``device`` (any other is refused).\n")
+    return _v.validate_params({"model": _v.Module()}, kwargs=_OPTIONS)(fn)
 
 
-@_shortcut
-def random_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """A seeded uniform score per unit: :func:`baseline_scores` with ``criterion="random"``."""
-    return baseline_scores(model, data, "random", layers, **kw)
-
-
-@_shortcut
-def activation_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """Mean absolute activation per unit: :func:`baseline_scores` with ``criterion="activation"``."""
-    return baseline_scores(model, data, "activation", layers, **kw)
-
-
-@_shortcut
-def taylor_scores(model, data, layers=None, **kw) -> ChannelScores:
-    """First-order Taylor |activation x gradient| per unit: :func:`baseline_scores` with ``criterion="taylor"``."""
-    return baseline_scores(model, data, "taylor", layers, **kw)
+l1_scores = _shortcut("l1", "Filter L1 norm")
+l2_scores = _shortcut("l2", "Filter L2 norm")
+random_scores = _shortcut("random", "A seeded uniform score")
+activation_scores = _shortcut("activation", "Mean absolute activation")
+taylor_scores = _shortcut("taylor", "First-order Taylor |activation x gradient|")

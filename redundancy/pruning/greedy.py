@@ -349,11 +349,11 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
 
     Examples
     --------
-    >>> import numpy as np, torch
-    >>> from torch import nn
-    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
-    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
-    >>> res = car_prune(net, (X, net(torch.as_tensor(X)).argmax(1).numpy()), target=2)
+    >>> import numpy as np
+    >>> from redundancy.pruning.models import simple_cnn
+    >>> net = simple_cnn(ndim=1, widths=(4,), num_classes=2, seed=0).eval()
+    >>> X = np.random.default_rng(1).normal(size=(40, 1, 8)).astype("float32")
+    >>> res = car_prune(net, (X, (X[:, 0, 0] > 0).astype("int64")), target=2)
     >>> len(res.removed), len(res.history)
     (2, 2)
     """

@@ -224,8 +224,9 @@ def as_tensors(ds, split: str, model: nn.Module, device, max_examples=None, seed
         if max_examples < len(y):
             idx = np.sort(as_generator(seed).permutation(len(y))[:max_examples])
             X, y = X[idx], y[idx]
-    p = next(iter(model.parameters()), None)
-    dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    from redundancy._validation import model_dtype
+
+    dtype = model_dtype(model)
     Xt = torch.as_tensor(np.ascontiguousarray(X)).to(device=device, dtype=dtype)
     yt = torch.as_tensor(np.ascontiguousarray(y)).to(device)
     if ds.task == "regression":
