@@ -259,10 +259,9 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
     --------
     >>> import numpy as np
     >>> from redundancy.bayes import fit_spike_slab
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 5)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((6,), (X, y), epochs=10, lr=3e-2, n_samples=2)
-    >>> pruned = prune_by_inclusion(res)
+    >>> X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
+    >>> pruned = prune_by_inclusion(fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=10, lr=3e-2,
+    ...                                             n_samples=2))
     >>> pruned.params_after <= pruned.params_before
     True
     """
@@ -325,9 +324,8 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> In
     --------
     >>> import numpy as np
     >>> from redundancy.bayes import fit_spike_slab
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(100, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((6,), (X, y), epochs=2, n_samples=2)
+    >>> X = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+    >>> res = fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=2, n_samples=2)
     >>> prune_to_counts(res, {"1": 2}, order="magnitude").nodes_after
     {'1': 2}
     """

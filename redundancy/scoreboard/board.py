@@ -8,7 +8,6 @@ the caller already has are reused (``results={"car": car_result, ...}``), never 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -118,14 +117,6 @@ class Scoreboard(_v.Result):
                 "correlations": {k: _records(v.reset_index().rename(columns={"index": "score"}))
                                  for k, v in self.correlations.items()},
                 "reference": _records(self.reference), "channel_reference": _records(self.channel_reference)})
-
-    def to_json(self, path=None, *, indent: int = 2) -> str:
-        """JSON text of :meth:`to_dict` (no NaN); written to ``path`` too when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
 
     def to_html(self, path, roi=None, report=None, *, title: str | None = None) -> str:
         """Write the one-page HTML report (see :func:`redundancy.scoreboard.html.scoreboard_to_html`)."""
