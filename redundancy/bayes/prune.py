@@ -329,8 +329,12 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> In
     >>> prune_to_counts(res, {"1": 2}, order="magnitude").nodes_after
     {'1': 2}
     """
+    return _prune_to_counts(result, _check_counts("counts", counts, _gated(result)), order)
+
+
+def _prune_to_counts(result, counts: dict[str, int], order: str) -> InclusionPruneResult:
+    """The kernel of :func:`prune_to_counts` (``counts`` checked)."""
     net = result.net
-    counts = _check_counts("counts", counts, _gated(result))
     keep, scores = [], []
     for name, m in net.weight_layers():
         if m.node_logit is None:
