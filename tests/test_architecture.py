@@ -18,7 +18,7 @@ LEVELS = {
     "errors": 0, "_validation": 1,
     "counts": 2, "data": 2, "parallel": 2, "checkpoint": 2, "zoo": 2, "training": 2,
     "linear": 3, "lowrank": 4,
-    "validation": 5, "rank_search": 5, "pruning": 5, "bayes": 5, "longtail": 5,
+    "channels": 4.5, "validation": 5, "rank_search": 5, "pruning": 5, "bayes": 5, "longtail": 5,
     "analysis": 6, "scoreboard": 7, "plotting": 8, "testing": 8, "cli": 9, "__main__": 10,
 }
 

@@ -16,8 +16,8 @@ nodes with the largest ``‖w_j‖₂`` (incoming weights and bias).
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from redundancy.bayes.convert import WEIGHT_TYPES, _flat_leaves
 from redundancy.bayes.layers import SpikeSlabLayer, SpikeSlabLinear
 from redundancy.errors import RedundancyError
 
-__all__ = ["FeatureSelect", "PruneResult", "prune_by_inclusion", "prune_by_magnitude", "prune_to_counts"]
+__all__ = ["FeatureSelect", "InclusionPruneResult", "prune_by_inclusion", "prune_by_magnitude", "prune_to_counts"]
 
 
 class FeatureSelect(nn.Module):
@@ -73,43 +73,58 @@ def _params(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 @torch.no_grad()
+def _plain_network(modules: list[nn.Module], feature_keep: torch.Tensor | None = None) -> nn.Sequential:
+    """The plain ``nn.Sequential`` behind ``modules`` (spike-and-slab layers as their posterior means ``μ``),
+    with, in front of the first weight layer, only the input units ``feature_keep``."""
+    out: list[nn.Module] = []
+    first = True
+    for m in modules:
+        if not _is_weight(m):
+            out.append(copy.deepcopy(m))
+            continue
+        W, b = _params(m)
+        if first and feature_keep is not None:
+            out.append(FeatureSelect(feature_keep.to(W.device)))
+            W = W.index_select(1, feature_keep.to(W.device))
+        out.append(_plain(m, W, b))
+        first = False
+    return nn.Sequential(*out).eval()
+
+
 def _slice_network(modules: list[nn.Module], keep: list[torch.Tensor | None], input_shape: tuple[int, ...],
-                  feature_keep: torch.Tensor | None = None) -> nn.Sequential:
-    """A plain ``nn.Sequential`` with, in the ``i``-th weight layer, only the output nodes ``keep[i]``
-    (``None``: all) and, in front of the first, only the input units ``feature_keep``."""
+                   feature_keep: torch.Tensor | None = None) -> nn.Sequential:
+    """The plain network with, in the ``i``-th weight layer, only the output nodes ``keep[i]`` (``None``:
+    all): the other nodes are removed through the channel layer's one route
+    (:func:`~redundancy.channels.prune_units`: the rows, biases and the next layer's matching
+    inputs, through a ``Flatten`` the ``H·W`` columns of a channel)."""
+    from redundancy.channels.groups import find_groups
+    from redundancy.channels.removal import prune_units
+
+    plain = _plain_network(modules, feature_keep)
+    names = [n for n, m in plain.named_children() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    drop = {names[i]: set(range(_params(m)[0].shape[0])) - set(k.tolist())
+            for i, (m, k) in enumerate(zip([m for m in modules if _is_weight(m)], keep)) if k is not None}
     p = _params(next(m for m in modules if _is_weight(m)))[0]
     x = torch.zeros((1, *input_shape), dtype=p.dtype, device=p.device)
-    out: list[nn.Module] = []
-    cur, wi = None, 0
-    for m in modules:
-        if _is_weight(m):
-            W, b = _params(m)
-            if wi == 0 and feature_keep is not None:
-                out.append(FeatureSelect(feature_keep.to(W.device)))
-                cur = feature_keep
-            if cur is not None:
-                W = W.index_select(1, cur.to(W.device))
-            k = keep[wi]
-            if k is not None:
-                W = W.index_select(0, k.to(W.device))
-                b = None if b is None else b[k.to(W.device)]
-            out.append(_plain(m, W, b))
-            cur, wi = k, wi + 1
-        elif isinstance(m, nn.Flatten):
-            if cur is not None:
-                s = math.prod(x.shape[2:])
-                cur = (cur[:, None] * s + torch.arange(s)).reshape(-1)
-            out.append(copy.deepcopy(m))
-        else:
-            out.append(copy.deepcopy(m))
-        if _is_weight(m) and isinstance(m, SpikeSlabLayer):
-            saved = m.mode
-            m.mode = "median"
-            x = m(x)
-            m.mode = saved
-        else:
-            x = m(x)
-    return nn.Sequential(*out).eval()
+    plain(x)  # the network runs on input_shape (a shape error surfaces here, not in the tracer)
+    if not any(drop.values()):
+        return plain
+    groups = find_groups(plain, x, [n for n, d in drop.items() if d])
+    removed = [(g.index, r) for g in groups for r in range(g.size) if g.channels[r] in drop.get(g.layer, ())]
+    return prune_units(plain, groups, removed, x, check=False)[0].eval()
+
+
+class InclusionImportance:
+    """The posterior inclusion probability (or any per-node score) as a channel
+    :class:`~redundancy.channels.Importance`: unit ``r`` of a group scores ``scores[layer][channel]``."""
+
+    name = "pip"
+
+    def __init__(self, scores: dict[str, np.ndarray]):
+        self.scores = scores
+
+    def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
+        return np.asarray([float(self.scores[g.layer][g.channels[r]]) for g in groups for r in range(g.size)])
 
 
 def _top(score: np.ndarray, k: int) -> torch.Tensor:
@@ -117,8 +132,8 @@ def _top(score: np.ndarray, k: int) -> torch.Tensor:
     return torch.as_tensor(np.sort(order), dtype=torch.long)
 
 
-@dataclass(frozen=True, repr=False)
-class PruneResult:
+@_v.result
+class InclusionPruneResult(_v.Result):
     """A pruned plain network and what was removed.
 
     Attributes
@@ -136,7 +151,7 @@ class PruneResult:
         Layers where no node passed the threshold and the top-scoring one was kept anyway.
     """
 
-    model: nn.Module = field(compare=False)
+    model: nn.Module = field(compare=False, metadata=_v.NOT_EXPORTED)
     removed: list[dict[str, Any]]
     nodes_before: dict[str, int]
     nodes_after: dict[str, int]
@@ -155,17 +170,10 @@ class PruneResult:
 
         return pd.DataFrame(self.removed, columns=["layer", "kind", "channel", "score"])
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"removed": list(self.removed), "nodes_before": dict(self.nodes_before),
-                "nodes_after": dict(self.nodes_after), "features_before": self.features_before,
-                "features_after": self.features_after, "params_before": self.params_before,
-                "params_after": self.params_after, "criterion": self.criterion, "threshold": self.threshold,
-                "forced": list(self.forced), "fine_tune": self.fine_tune}
-
     def __repr__(self) -> str:
         nodes = ", ".join(f"{n}: {self.nodes_before[n]}->{a}" for n, a in self.nodes_after.items())
         feats = "" if self.features_before is None else f", features {self.features_before}->{self.features_after}"
-        return (f"PruneResult({self.criterion}, nodes [{nodes}]{feats}, params {self.params_before}->"
+        return (f"InclusionPruneResult({self.criterion}, nodes [{nodes}]{feats}, params {self.params_before}->"
                 f"{self.params_after})")
 
 
@@ -179,7 +187,7 @@ def _net_count(net) -> int:
 
 
 def _assemble(modules, names, scores, keep, feat_score, feat_keep, input_shape, criterion, threshold, forced,
-              params_before) -> PruneResult:
+              params_before) -> InclusionPruneResult:
     model = _slice_network(modules, keep, input_shape, feat_keep)
     wnames = [n for n, m in zip(names, modules) if _is_weight(m)]
     removed, before, after = [], {}, {}
@@ -194,12 +202,14 @@ def _assemble(modules, names, scores, keep, feat_score, feat_keep, input_shape, 
         kept = set(feat_keep.tolist())
         removed += [{"layer": wnames[0], "kind": "feature", "channel": j, "score": float(feat_score[j])}
                     for j in range(len(feat_score)) if j not in kept]
-    return PruneResult(model, removed, before, after, None if feat_score is None else len(feat_score),
-                       None if feat_score is None else len(feat_keep), params_before, _count(model), criterion,
-                       threshold, tuple(forced))
+    return InclusionPruneResult(model=model, removed=removed, nodes_before=before, nodes_after=after,
+                                features_before=None if feat_score is None else len(feat_score),
+                                features_after=None if feat_score is None else len(feat_keep),
+                                params_before=params_before, params_after=_count(model), criterion=criterion,
+                                threshold=threshold, forced=tuple(forced))
 
 
-def _fine_tune(res: PruneResult, data, epochs, kw) -> PruneResult:
+def _fine_tune(res: InclusionPruneResult, data, epochs, kw) -> InclusionPruneResult:
     if data is None or epochs == 0:
         return res
     from redundancy.training import train
@@ -207,12 +217,33 @@ def _fine_tune(res: PruneResult, data, epochs, kw) -> PruneResult:
     tr = train(res.model, data, epochs=epochs, desc="fine-tune", **kw)
     res.model.eval()
     info = {"epochs": epochs, "final_loss": tr.losses[-1], **{k: str(v) for k, v in kw.items()}}
-    return PruneResult(**{**res.__dict__, "fine_tune": info})
+    return dataclasses.replace(res, fine_tune=info)
 
 
+def _fitted_result(name: str, value: Any):
+    """A :class:`~redundancy.bayes.result.SpikeSlabResult` with its fitted network and a PIP per gated node."""
+    from redundancy.bayes.convert import SpikeSlabNet
+    from redundancy.bayes.result import SpikeSlabResult
+
+    if not isinstance(value, SpikeSlabResult) or not isinstance(value.net, SpikeSlabNet):
+        raise RedundancyError(f"{name}={_v._short(value)} is not allowed; {name} must be a SpikeSlabResult from "
+                              "fit_spike_slab (with its fitted net)")
+    for lname, m in value.net.weight_layers():
+        if m.node_logit is None:
+            continue
+        for field_name in ("node_pip", "node_magnitude"):
+            s = getattr(value, field_name).get(lname) if isinstance(getattr(value, field_name), dict) else None
+            if s is None or np.shape(s) != (m.node_logit.shape[0],) or not np.isfinite(s).all():
+                raise RedundancyError(f"{name}.{field_name} has no {m.node_logit.shape[0]} finite values for layer "
+                                      f"{lname!r}; the result does not match its net")
+    return value
+
+
+@_v.validate_params({"result": _fitted_result, "threshold": _v.Float(0.0, 1.0, hi_open=True),
+                     "fine_tune_epochs": _v.Int(0, 100_000)})
 def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_epochs: int = 0, lr: float = 1e-3,
                        batch_size: int = 64, seed: int = 0, device: Any = "cpu", progress: bool = False
-                       ) -> PruneResult:
+                       ) -> InclusionPruneResult:
     """Keep the nodes and input features whose PIP exceeds ``threshold``; weights = posterior means ``μ``.
 
     Parameters
@@ -228,19 +259,13 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
     --------
     >>> import numpy as np
     >>> from redundancy.bayes import fit_spike_slab
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 5)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((6,), (X, y), epochs=10, lr=3e-2, n_samples=2)
-    >>> pruned = prune_by_inclusion(res)
+    >>> X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
+    >>> pruned = prune_by_inclusion(fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=10, lr=3e-2,
+    ...                                             n_samples=2))
     >>> pruned.params_after <= pruned.params_before
     True
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
-        raise RedundancyError(f"threshold={threshold!r} is not allowed; it must be a number in [0, 1)")
-    net = getattr(result, "net", None)
-    if net is None or not hasattr(result, "node_pip"):
-        raise RedundancyError("result must be a SpikeSlabResult from fit_spike_slab (with its fitted net)")
-    fine_tune_epochs = check_int("fine_tune_epochs", fine_tune_epochs, min_value=0, max_value=100_000)
+    net = result.net
     modules = list(net.body)
     keep, scores, forced = [], [], []
     for name, m in net.weight_layers():
@@ -266,25 +291,6 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
                                                          progress=progress))
 
 
-def _fitted_result(name: str, value: Any):
-    """A :class:`~redundancy.bayes.result.SpikeSlabResult` with its fitted network and a PIP per gated node."""
-    from redundancy.bayes.convert import SpikeSlabNet
-    from redundancy.bayes.result import SpikeSlabResult
-
-    if not isinstance(value, SpikeSlabResult) or not isinstance(value.net, SpikeSlabNet):
-        raise RedundancyError(f"{name}={_v._short(value)} is not allowed; {name} must be a SpikeSlabResult from "
-                              "fit_spike_slab (with its fitted net)")
-    for lname, m in value.net.weight_layers():
-        if m.node_logit is None:
-            continue
-        for field_name in ("node_pip", "node_magnitude"):
-            s = getattr(value, field_name).get(lname) if isinstance(getattr(value, field_name), dict) else None
-            if s is None or np.shape(s) != (m.node_logit.shape[0],) or not np.isfinite(s).all():
-                raise RedundancyError(f"{name}.{field_name} has no {m.node_logit.shape[0]} finite values for layer "
-                                      f"{lname!r}; the result does not match its net")
-    return value
-
-
 def _gated(result) -> dict[str, int]:
     return {n: int(m.node_logit.shape[0]) for n, m in result.net.weight_layers() if m.node_logit is not None}
 
@@ -301,7 +307,7 @@ def _check_counts(name: str, counts: Any, sizes: dict[str, int]) -> dict[str, in
 
 
 @_v.validate_params({"result": _fitted_result, "order": _v.Choice("pip", "magnitude")})
-def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> PruneResult:
+def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> InclusionPruneResult:
     """Keep, in each gated layer of a fitted network, the ``counts[layer]`` nodes with the largest PIP
     (``order="pip"``) or the largest ``‖μ_j‖₂`` (``order="magnitude"``); features are not removed.
 
@@ -318,14 +324,17 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> Pr
     --------
     >>> import numpy as np
     >>> from redundancy.bayes import fit_spike_slab
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(100, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((6,), (X, y), epochs=2, n_samples=2)
+    >>> X = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+    >>> res = fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=2, n_samples=2)
     >>> prune_to_counts(res, {"1": 2}, order="magnitude").nodes_after
     {'1': 2}
     """
+    return _prune_to_counts(result, _check_counts("counts", counts, _gated(result)), order)
+
+
+def _prune_to_counts(result, counts: dict[str, int], order: str) -> InclusionPruneResult:
+    """The kernel of :func:`prune_to_counts` (``counts`` checked)."""
     net = result.net
-    counts = _check_counts("counts", counts, _gated(result))
     keep, scores = [], []
     for name, m in net.weight_layers():
         if m.node_logit is None:
@@ -343,7 +352,7 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> Pr
                      "fine_tune_epochs": _v.Int(0, 100_000)})
 def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *, data=None,
                        fine_tune_epochs: int = 0, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
-                       device: Any = "cpu", progress: bool = False) -> PruneResult:
+                       device: Any = "cpu", progress: bool = False) -> InclusionPruneResult:
     """Baseline: keep, in each named hidden weight layer of a plain ``nn.Sequential``, the
     ``counts[layer]`` nodes with the largest ``‖w_j‖₂`` (weights and bias); other layers keep all.
 

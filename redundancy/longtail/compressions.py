@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_finite_module, check_materialised
+from redundancy._validation import check_finite_module
 from redundancy.errors import RedundancyError
 
 __all__ = ["low_rank", "magnitude_prune", "quantize_dynamic_int8", "quantize_static_int8", "compression_suite",
@@ -39,6 +39,11 @@ def _fraction(name, value, *, closed=False):
     return value
 
 
+def _rank_fraction(name, value):
+    return _fraction(name, value, closed=True)
+
+
+@_v.validate_params({"model": _v.Module(), "fraction": _v.Check(_rank_fraction), "seed": _v.Seed()})
 def low_rank(model: nn.Module, fraction: float, *, seed: int = 0) -> nn.Module:
     """Tucker-2 compression of every (non-depthwise) conv at ``fraction`` of its output/input ranks.
 
@@ -50,10 +55,11 @@ def low_rank(model: nn.Module, fraction: float, *, seed: int = 0) -> nn.Module:
     >>> sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in net.parameters())
     True
     """
-    from redundancy.lowrank.compression import compress
+    return _low_rank(model, fraction, seed)
 
-    check_materialised("model", model)
-    _fraction("fraction", fraction, closed=True)
+
+def _low_rank(model: nn.Module, fraction: float, seed: int) -> nn.Module:
+    from redundancy.lowrank.compression import compress
 
     def ranks(name, layer):
         g = layer.groups
@@ -62,6 +68,7 @@ def low_rank(model: nn.Module, fraction: float, *, seed: int = 0) -> nn.Module:
     return compress(model, ranks, method="tucker", seed=seed).model.eval()
 
 
+@_v.validate_params({"model": _v.Module(), "amount": _v.Check(_fraction)})
 def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
     """Zero the ``amount`` fraction of smallest-magnitude conv/linear weights, globally.
 
@@ -72,10 +79,14 @@ def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
     >>> weight_sparsity(pruned)
     0.7
     """
+    return _magnitude_prune(model, amount)
+
+
+def _magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
+    """Unstructured: single weights are zeroed, no channel is removed (channel removal is
+    :func:`redundancy.channels.prune_units`)."""
     from torch.nn.utils import prune
 
-    check_materialised("model", model)
-    _fraction("amount", amount)
     new = copy.deepcopy(model)
     targets = [(m, "weight") for m in new.modules() if isinstance(m, (*_CONVS, nn.Linear))]
     if not targets:
@@ -107,9 +118,13 @@ def weight_sparsity(model: nn.Module) -> float:
     return float(sum(int((w.detach() == 0).sum()) for w in ws) / total) if total else 0.0
 
 
+@_v.validate_params({"model": _v.Module(finite=True)})
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """int8 dynamic quantization of the Linear layers (``torch.ao.quantization.quantize_dynamic``)."""
-    check_finite_module("model", model)
+    return _quantize_dynamic_int8(model)
+
+
+def _quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from torch.ao.quantization import quantize_dynamic
@@ -154,9 +169,9 @@ def quantize_static_int8(model: nn.Module, calibration_X, *, backend: str = "x86
         except RedundancyError:
             raise
         except Exception as exc:  # noqa: BLE001 - FX tracing and the model's forward may raise anything
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise RedundancyError(f"static int8 quantization failed on this model and calibration_X of shape "
-                                  f"{tuple(X.shape)} ({type(exc).__name__}: {first})") from None
+                                  f"{tuple(X.shape)} ({type(exc).__name__}: {_v._short(_v._first_line(exc), 200)})"
+                                  ) from None
         finally:
             torch.backends.quantized.engine = prev
 
@@ -189,8 +204,8 @@ def compression_suite(model: nn.Module, calibration_X=None, *, ranks=(0.5, 0.25,
     >>> sorted(compression_suite(net, ranks=(0.5,), amounts=(0.5,)))
     ['int8_dynamic', 'lowrank_0.5', 'prune_0.5']
     """
-    out = {f"lowrank_{f:g}": low_rank(model, float(f), seed=seed) for f in ranks}
-    out.update({f"prune_{a:g}": magnitude_prune(model, float(a)) for a in amounts})
+    out = {f"lowrank_{f:g}": _low_rank(model, float(f), seed) for f in ranks}
+    out.update({f"prune_{a:g}": _magnitude_prune(model, float(a)) for a in amounts})
     out["int8_dynamic"] = quantize_dynamic_int8(model)
     if calibration_X is not None:
         out["int8_static"] = quantize_static_int8(model, calibration_X)

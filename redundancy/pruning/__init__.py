@@ -1,20 +1,21 @@
 """Channel pruning by Classification Accuracy Reduction (CAR) and its baselines.
 
 * :func:`car_scores` / :class:`CARResult`: accuracy (or loss, R², a caller's metric) drop of every
-  channel, class-wise CAR, layer redundancy curves; many masked variants per forward pass.
-* :func:`car_prune` / :func:`prune` / :class:`PruneResult`: greedy CAR pruning with recomputation
-  (or a baseline criterion), physical removal with Torch-Pruning, optional fine-tuning.
-* Baselines: :func:`l1_scores`, :func:`l2_scores`, :func:`random_scores`, :func:`activation_scores`,
-  :func:`taylor_scores`.
+  channel, class-wise CAR, layer redundancy curves (:func:`layer_redundancy`); many masked variants
+  per forward pass.
+* :func:`prune` / :func:`car_prune` / :class:`PruneResult`: greedy CAR pruning with recomputation
+  (or a baseline criterion), physical removal through :func:`redundancy.channels.prune_units`,
+  optional fine-tuning; :func:`finetuned_curve`.
+* :func:`baseline_scores` / :class:`ChannelScores`: the baselines ``l1``, ``l2``, ``random``,
+  ``activation``, ``taylor`` (the shortcuts ``l1_scores``, ... stay in :mod:`.baselines`).
+* The small CNN the experiment, the CLI and the docs prune is :func:`redundancy.zoo.simple_cnn`.
+
+Channel groups, masks, importances and removal live in :mod:`redundancy.channels`.
 """
 
-from redundancy.pruning.baselines import (BASELINES, ChannelScores, activation_scores, baseline_scores, l1_scores,
-                                          l2_scores, random_scores, taylor_scores)
+from redundancy.pruning.baselines import ChannelScores, baseline_scores
 from redundancy.pruning.car import CARResult, car_scores, layer_redundancy
-from redundancy.pruning.greedy import CRITERIA, PruneResult, car_prune, finetuned_curve, prune
-from redundancy.pruning.groups import ChannelGroup, find_groups, masked_forward, prune_units
+from redundancy.pruning.greedy import PruneResult, car_prune, finetuned_curve, prune
 
-__all__ = ["CARResult", "car_scores", "layer_redundancy", "PruneResult", "prune", "car_prune", "finetuned_curve",
-           "CRITERIA",
-           "ChannelScores", "baseline_scores", "l1_scores", "l2_scores", "random_scores", "activation_scores",
-           "taylor_scores", "BASELINES", "ChannelGroup", "find_groups", "masked_forward", "prune_units"]
+__all__ = ["car_scores", "CARResult", "layer_redundancy", "prune", "car_prune", "PruneResult", "finetuned_curve",
+           "baseline_scores", "ChannelScores"]

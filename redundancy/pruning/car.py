@@ -7,7 +7,7 @@ without it:
 
 with ``Q`` the accuracy (CAR), :math:`R^2` for regression (RAR), minus the loss, or a caller's
 metric (higher is better). "Without it" = the channel's output zeroed after its BatchNorm (see
-:mod:`redundancy.pruning.groups`), which is what deleting the filter and the next layer's matching
+:mod:`redundancy.channels.groups`), which is what deleting the filter and the next layer's matching
 input computes. Class-wise CAR is the same drop of the accuracy on the examples of each class.
 
 Layer redundancy curve: remove the channels of one layer in increasing CAR order; with
@@ -20,7 +20,7 @@ first removal already costs everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -28,11 +28,10 @@ import torch
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_int, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.pruning._checks import _check_removed, _restores_modes
-from redundancy.pruning.groups import ChannelGroup, _check_groups, find_groups
+from redundancy.channels._checks import _check_layers, _check_removed
+from redundancy.channels.groups import ChannelGroup, _check_groups, find_groups
 from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
 
 __all__ = ["CARResult", "car_scores", "layer_redundancy"]
@@ -61,6 +60,10 @@ def layer_redundancy(q: np.ndarray) -> float:
     >>> layer_redundancy(np.array([0.9, 0.1, 0.1, 0.1]))
     0.16666666666666666
     """
+    return _layer_redundancy(q)
+
+
+def _layer_redundancy(q: np.ndarray) -> float:
     scale = float(np.max(np.abs(q)))
     q = q / scale if scale > 0 else q  # the normalised curve is scale-free; no overflow of q[0] - q[-1]
     C = len(q) - 1
@@ -71,8 +74,8 @@ def layer_redundancy(q: np.ndarray) -> float:
     return float(np.sum((u[1:] + u[:-1]) / 2) / C)
 
 
-@dataclass(frozen=True)
-class CARResult:
+@_v.result
+class CARResult(_v.Result):
     """CAR of every scored channel (one row per unit: a channel with its coupled partners).
 
     Attributes
@@ -97,8 +100,8 @@ class CARResult:
 
     layer: np.ndarray = field(repr=False)
     channel: np.ndarray = field(repr=False)
-    group: np.ndarray = field(repr=False)
-    root: np.ndarray = field(repr=False)
+    group: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    root: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
     car: np.ndarray = field(repr=False)
     base: float
     metric: str
@@ -106,11 +109,11 @@ class CARResult:
     n_examples: int
     task: str
     seed: int
-    classwise: np.ndarray | None = field(default=None, repr=False)
-    base_per_class: np.ndarray | None = field(default=None, repr=False)
-    curves: dict = field(default_factory=dict, repr=False)
+    classwise: np.ndarray | None = field(default=None, repr=False, metadata=_v.NOT_EXPORTED)
+    base_per_class: np.ndarray | None = field(default=None, repr=False, metadata=_v.NOT_EXPORTED)
+    curves: dict = field(default_factory=dict, repr=False, metadata=_v.NOT_EXPORTED)
     redundancy: dict = field(default_factory=dict, repr=False)
-    groups: tuple[ChannelGroup, ...] = field(default=(), repr=False)
+    groups: tuple[ChannelGroup, ...] = field(default=(), repr=False, metadata=_v.NOT_EXPORTED)
 
     def __repr__(self) -> str:
         return (f"CARResult(units={len(self.car)}, layers={len(self.groups)}, metric={self.metric!r}, "
@@ -157,12 +160,8 @@ class CARResult:
         """The channel table."""
         return self.channel_table()
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {"base": self.base, "metric": self.metric, "split": self.split, "n_examples": self.n_examples,
-             "task": self.task, "seed": self.seed, "layer": self.layer.tolist(),
-             "channel": self.channel.astype(int).tolist(), "car": self.car.tolist(),
-             "redundancy": dict(self.redundancy),
-             "curves": {k: {"order": [int(i) for i in o], "quality": [float(v) for v in q]}
+    def _extra_dict(self) -> dict[str, Any]:
+        d = {"curves": {k: {"order": [int(i) for i in o], "quality": [float(v) for v in q]}
                         for k, (o, q) in self.curves.items()}}
         if self.classwise is not None:
             d["classwise"] = self.classwise.tolist()
@@ -174,7 +173,10 @@ def _example(X: torch.Tensor) -> torch.Tensor:
     return X[:1]
 
 
-@_restores_modes
+@_v.validate_params({"model": _v.Module(materialised=False), "layers": _v.Check(_check_layers),
+                     "classwise": _v.Bool(), "curves": _v.Bool(), "split": _v.Choice("test", "train"),
+                     "batch_masks": _v.Int(1, 4096), "batch_size": _v.Int(1, 1_000_000), "seed": _v.Int(0),
+                     "replay": _v.Bool(), "progress": _v.Bool()})
 @_v.model_errors("car_scores")
 def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwise: bool = False,
                curves: bool = True, split: str = "test", max_examples: int | None = None,
@@ -205,7 +207,7 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     removed : iterable of (group, root)
         Units already removed (the reference is the model without them; they are not scored).
     groups : list of ChannelGroup, optional
-        Precomputed :func:`~redundancy.pruning.groups.find_groups` (``layers`` is then ignored).
+        Precomputed :func:`~redundancy.channels.groups.find_groups` (``layers`` is then ignored).
     seed : int
     device : str or torch.device
     replay : bool
@@ -224,52 +226,82 @@ def car_scores(model: nn.Module, data: Any, layers=None, *, metric=None, classwi
     >>> res.base, res.channel_table()[["layer", "channel", "importance"]].shape
     (1.0, (6, 3))
     """
-    from redundancy.training import check_device
-
-    model = check_module("model", model)
     ds = as_dataset(data)
-    split = check_choice("split", split, ("test", "train"))
     metric = _check_metric(metric, ds.task)
-    batch_masks = check_int("batch_masks", batch_masks, min_value=1, max_value=4096)
-    batch_size = check_int("batch_size", batch_size, min_value=1, max_value=1_000_000)
-    seed = check_int("seed", seed, min_value=0)
     if classwise and ds.task != "classification":
         raise RedundancyError("classwise=True needs a classification data set (integer labels)")
-    dev = check_device(device)
-    model.to(dev).eval()
-    X, y = as_tensors(ds, split, model, dev, max_examples, seed)
-    groups = find_groups(model, _example(X), layers) if groups is None else _check_groups("groups", groups, model)
-    gone = set(_check_removed("removed", removed, groups))
+    with _v.guard_model(model):
+        from redundancy.training import check_device
+
+        dev = check_device(device)
+        model.to(dev).eval()
+        X, y = as_tensors(ds, split, model, dev, max_examples, seed)
+        groups = find_groups(model, _example(X), layers) if groups is None else _check_groups("groups", groups, model)
+        gone = set(_check_removed("removed", removed, groups))
+        return _car(model, ds, X, y, groups, gone, metric=metric, classwise=classwise, curves=curves, split=split,
+                    batch_masks=batch_masks, batch_size=batch_size, seed=seed, replay=replay, progress=progress)
+
+
+def _car(model, ds, X, y, groups, gone: set, *, metric, classwise=False, curves=True, split="train", batch_masks=32,
+         batch_size=4096, seed=0, replay=True, progress=False) -> CARResult:
+    """The CAR kernel (unchecked): ``model`` in eval mode on its device, ``X``/``y`` tensors of ``split``,
+    ``gone`` the units already removed."""
+    from tqdm.auto import tqdm
+
     units = [(g.index, r) for g in groups for r in range(g.size) if (g.index, r) not in gone]
     if not units:
         raise RedundancyError("no channel is left to score")
     variants = [tuple(sorted(gone | {u})) for u in units]
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(units) * (2 if curves else 1) + 1, desc="CAR", disable=not progress, leave=False)
     kw = dict(metric=metric, task=ds.task, n_classes=ds.n_classes, batch_masks=batch_masks, batch_size=batch_size,
               replay=bool(replay), progress=bar)
     base, q, base_pc, pcs = _variant_quality(model, groups, variants, X, y, **kw)
     car = base - q
-    cw = (base_pc[None, :] - pcs) if classwise else None
-    curve_d, red = {}, {}
-    if curves:
-        seqs, spans = [], []
-        for g in groups:
-            idx = [i for i, u in enumerate(units) if u[0] == g.index]
-            order = [units[i][1] for i in sorted(idx, key=lambda i: (car[i], units[i][1]))]
-            spans.append((g, order, len(seqs)))
-            for r in range(1, len(order) + 1):
-                seqs.append(tuple(sorted(gone | {(g.index, o) for o in order[:r]})))
-        _, cq, _, _ = _variant_quality(model, groups, seqs, X, y, **kw)
-        for g, order, at in spans:
-            qs = np.concatenate([[base], cq[at:at + len(order)]])
-            curve_d[g.layer] = (np.asarray(order), qs)
-            red[g.layer] = layer_redundancy(qs)
+    curve_d, red = _curves(model, groups, units, car, gone, base, X, y, kw) if curves else ({}, {})
     bar.close()
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
     lab = {g.index: g for g in groups}
-    return CARResult(np.array([lab[g].layer for g, _ in units], dtype=object),
-                     np.array([lab[g].channels[r] for g, r in units]), np.array([g for g, _ in units]),
-                     np.array([r for _, r in units]), np.asarray(car, dtype=float), float(base), name, split,
-                     int(len(y)), ds.task, seed, cw, base_pc if classwise else None, curve_d, red, tuple(groups))
+    return CARResult(layer=np.array([lab[g].layer for g, _ in units], dtype=object),
+                     channel=np.array([lab[g].channels[r] for g, r in units]), group=np.array([g for g, _ in units]),
+                     root=np.array([r for _, r in units]), car=np.asarray(car, dtype=float), base=float(base),
+                     metric=name, split=split, n_examples=int(len(y)), task=ds.task, seed=seed,
+                     classwise=(base_pc[None, :] - pcs) if classwise else None,
+                     base_per_class=base_pc if classwise else None, curves=curve_d, redundancy=red,
+                     groups=tuple(groups))
+
+
+def _curves(model, groups, units, car, gone, base, X, y, kw):
+    """Each layer's redundancy curve: its channels removed one by one in increasing CAR order."""
+    seqs, spans = [], []
+    for g in groups:
+        idx = [i for i, u in enumerate(units) if u[0] == g.index]
+        order = [units[i][1] for i in sorted(idx, key=lambda i: (car[i], units[i][1]))]
+        spans.append((g, order, len(seqs)))
+        for r in range(1, len(order) + 1):
+            seqs.append(tuple(sorted(gone | {(g.index, o) for o in order[:r]})))
+    _, cq, _, _ = _variant_quality(model, groups, seqs, X, y, **kw)
+    curve_d, red = {}, {}
+    for g, order, at in spans:
+        qs = np.concatenate([[base], cq[at:at + len(order)]])
+        curve_d[g.layer] = (np.asarray(order), qs)
+        red[g.layer] = _layer_redundancy(qs)
+    return curve_d, red
+
+
+class CARImportance:
+    """CAR as a channel :class:`~redundancy.channels.Importance`: the quality drop without each unit
+    (``X``, ``y`` the scoring tensors; ``removed``: units already gone, scored as 0)."""
+
+    name = "car"
+
+    def __init__(self, metric="accuracy", *, removed=(), batch_masks: int = 32, n_classes: int = 0):
+        self.metric, self.removed, self.batch_masks, self.n_classes = metric, tuple(removed), batch_masks, n_classes
+
+    def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
+        gone = set(self.removed)
+        units = [(g.index, r) for g in groups for r in range(g.size) if (g.index, r) not in gone]
+        base, q, _, _ = _variant_quality(model, groups, [tuple(sorted(gone | {u})) for u in units], X, y,
+                                         metric=self.metric, task=task, n_classes=self.n_classes,
+                                         batch_masks=self.batch_masks)
+        drop = dict(zip(units, base - q))
+        return np.asarray([drop.get((g.index, r), 0.0) for g in groups for r in range(g.size)], dtype=float)

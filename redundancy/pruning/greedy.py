@@ -11,7 +11,7 @@ lowest-ranked units. Each group keeps at least one channel.
 * ``scope="layer"``: the target applies to every layer separately (each loses ``target`` of its
   channels).
 
-The chosen units are then deleted with Torch-Pruning (:func:`~redundancy.pruning.groups.prune_units`,
+The chosen units are then deleted with Torch-Pruning (:func:`~redundancy.channels.removal.prune_units`,
 checked against the masked model), and the smaller model is optionally fine-tuned with
 :func:`redundancy.training.train`.
 """
@@ -19,30 +19,30 @@ checked against the masked model), and the smaller model is optionally fine-tune
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 from torch import nn
 
 import redundancy._validation as _v
-from redundancy._validation import check_choice, check_int, check_module
+from redundancy._validation import check_int
 from redundancy.counts import count_macs, parameter_count
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
-from redundancy.pruning.baselines import BASELINES, baseline_scores
-from redundancy.pruning.car import car_scores
-from redundancy.pruning._checks import _restores_modes
-from redundancy.pruning.groups import find_groups, prune_units
+from redundancy.pruning.baselines import BASELINES, _scores
+from redundancy.pruning.car import _car
+from redundancy.channels.groups import find_groups
+from redundancy.channels.removal import prune_units
 from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
 
-__all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve", "CRITERIA"]
+__all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve"]
 
 CRITERIA = ("car",) + BASELINES
 
 
-@dataclass(frozen=True)
-class PruneResult:
+@_v.result
+class PruneResult(_v.Result):
     """What :func:`prune` removed and what the smaller model scores.
 
     Attributes
@@ -82,8 +82,8 @@ class PruneResult:
     macs_after: int
     max_abs_diff: float
     seed: int
-    history: tuple = field(default=(), repr=False)
-    model: nn.Module | None = field(default=None, repr=False, compare=False)
+    history: tuple = field(default=(), repr=False, metadata=_v.NOT_EXPORTED)
+    model: nn.Module | None = field(default=None, repr=False, compare=False, metadata=_v.NOT_EXPORTED)
 
     def __repr__(self) -> str:
         f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
@@ -98,12 +98,9 @@ class PruneResult:
         return pd.DataFrame([{"layer": k, "channels_before": v, "channels_after": self.channels_after[k],
                               "removed": v - self.channels_after[k]} for k, v in self.channels_before.items()])
 
-    def to_dict(self) -> dict[str, Any]:
-        skip = {"model", "history", "removed"}
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
-        d["removed"] = [list(u) for u in self.removed]
-        d["history"] = [{"removed": [list(u) for u in h["removed"]], "quality": h["quality"]} for h in self.history]
-        return d
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"history": [{"removed": [list(u) for u in h["removed"]], "quality": h["quality"]}
+                            for h in self.history]}
 
 
 def _n_remove(target, groups, scope: str):
@@ -155,7 +152,13 @@ def _total(quota, scope):
     return sum(quota) if scope == "layer" else quota
 
 
-@_restores_modes
+#: the declared constraints of :func:`prune`'s options (shared with :func:`finetuned_curve`)
+_PRUNE_SPEC = {"model": _v.Module(materialised=False), "criterion": _v.Choice(*CRITERIA),
+               "scope": _v.Choice("network", "layer"), "per_step": _v.Int(1), "recompute": _v.Bool(),
+               "finetune_epochs": _v.Int(0, 10_000), "seed": _v.Int(0), "progress": _v.Bool()}
+
+
+@_v.validate_params(_PRUNE_SPEC)
 @_v.model_errors("prune")
 def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, layers=None, scope: str = "network",
           per_step: int = 1, recompute: bool = True, min_quality: float | None = None, metric=None,
@@ -195,82 +198,124 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
     >>> res.channels_after, res.model[0].out_features
     ({'0': 4}, 4)
     """
-    from tqdm.auto import tqdm
+    opts = _prune_options(model, data, criterion=criterion, target=target, scope=scope, per_step=per_step,
+                          finetune_epochs=finetune_epochs, seed=seed, metric=metric, min_quality=min_quality)
+    with _v.guard_model(model):
+        return _prune(model, layers=layers, recompute=recompute, split=split, max_examples=max_examples,
+                      finetune_kw=finetune_kw, batch_masks=batch_masks, device=device, progress=progress, **opts)
 
-    from redundancy.training import check_device, evaluate, train
 
-    model = check_module("model", model)
+def _prune_options(model, data, *, criterion, target, scope, per_step, finetune_epochs, seed, metric, min_quality):
+    """The options of :func:`prune` that depend on each other or on the data (the others are declared)."""
     ds = as_dataset(data)
-    criterion = check_choice("criterion", criterion, CRITERIA)
-    scope = check_choice("scope", scope, ("network", "layer"))
-    per_step = check_int("per_step", per_step, min_value=1)
-    finetune_epochs = check_int("finetune_epochs", finetune_epochs, min_value=0, max_value=10_000)
-    seed = check_int("seed", seed, min_value=0)
-    metric = _check_metric(metric, ds.task)
+    opts = dict(ds=ds, criterion=criterion, scope=scope, per_step=per_step, finetune_epochs=finetune_epochs,
+                seed=seed, metric=_check_metric(metric, ds.task), target=target, min_quality=min_quality)
     if target is None and min_quality is None:
         raise RedundancyError("give a target (fraction or count), a min_quality floor, or both")
+    return opts
+
+
+def _prune(model, *, ds, criterion, target, layers, scope, per_step, recompute, min_quality, metric, split,
+           max_examples, finetune_epochs, finetune_kw, batch_masks, seed, device, progress) -> PruneResult:
+    """The pruning kernel (options checked by :func:`_prune_options`)."""
+    from tqdm.auto import tqdm
+
+    from redundancy.training import check_device
+
     dev = check_device(device)
     model.to(dev).eval()
     X, y = as_tensors(ds, split, model, dev, max_examples, seed)
     groups = find_groups(model, X[:1], layers)
     quota = _n_remove(target, groups, scope)
     qkw = dict(metric=metric, task=ds.task, n_classes=ds.n_classes, batch_masks=batch_masks)
-    name_of = {g.index: g for g in groups}
-    lab = lambda u: (name_of[u[0]].layer, int(name_of[u[0]].channels[u[1]]))  # noqa: E731
-    removed: list = []
-    history = []
     want = _total(quota, scope)
     bar = tqdm(total=want, desc=f"prune ({criterion})", disable=not progress, leave=False)
-    base_q = None
+    sel = _Selection(model, ds, X, y, groups, quota, scope, qkw, min_quality, bar)
     if criterion == "car" and recompute:
-        while len(removed) < want:
-            res = car_scores(model, ds, metric=metric, split=split, max_examples=max_examples, batch_masks=batch_masks,
-                             groups=groups, removed=removed, curves=False, seed=seed, device=dev)
-            base_q = res.base if base_q is None else base_q
-            units = list(zip(res.group.tolist(), res.root.tolist()))
-            order = [units[i] for i in sorted(range(len(units)), key=lambda i: (res.car[i], units[i]))]
-            step = _pick(order, set(removed), groups, quota, scope, min(per_step, want - len(removed)))
-            if not step:
-                break
-            _, q, _, _ = _variant_quality(model, groups, [tuple(removed + step)], X, y, **qkw)
-            if min_quality is not None and q[0] < min_quality:
-                break
-            removed += step
-            history.append({"removed": tuple(lab(u) for u in step), "quality": float(q[0]),
-                            "scores": {lab(u): float(c) for u, c in zip(units, res.car)}})
-            bar.update(len(step))
+        removed, history = sel.greedy(want, per_step)
     else:
-        if criterion == "car":
-            res = car_scores(model, ds, metric=metric, split=split, max_examples=max_examples, batch_masks=batch_masks,
-                             groups=groups, curves=False, seed=seed, device=dev)
-            score = res.car
-        else:
-            s = baseline_scores(model, ds, criterion, split=split, max_examples=max_examples, groups=groups,
-                                seed=seed, device=dev).score
-            score = s.copy()
-            if scope == "network":
-                gidx = np.array([g.index for g in groups for _ in range(g.size)])
-                for g in groups:
-                    nrm = np.linalg.norm(s[gidx == g.index])
-                    score[gidx == g.index] = s[gidx == g.index] / nrm if nrm > 0 else 0.0
-        units = [(g.index, r) for g in groups for r in range(g.size)]
-        order = [units[i] for i in sorted(range(len(units)), key=lambda i: (score[i], units[i]))]
-        cand = _pick(order, set(), groups, quota, scope, want)
-        if min_quality is not None:  # the longest prefix that keeps the floor
-            seqs = [tuple(cand[:k]) for k in range(1, len(cand) + 1)]
-            _, qs, _, _ = _variant_quality(model, groups, seqs, X, y, **qkw) if seqs else (0, np.array([]), 0, 0)
-            keep = 0
-            while keep < len(seqs) and qs[keep] >= min_quality:
-                keep += 1
-            cand = cand[:keep]
-        removed = list(cand)
-        bar.update(len(removed))
+        removed, history = sel.ranked(criterion, want, seed), []
     bar.close()
     base, qa, _, _ = _variant_quality(model, groups, [tuple(removed)], X, y, **qkw)
     pruned, diff = prune_units(model, groups, removed, X[:64])
+    tests = _test_scores(model, pruned, ds, dev, finetune_epochs, finetune_kw, seed)
     shape = ds.input_shape
-    before = {g.layer: g.size for g in groups}
-    after = {g.layer: g.size - sum(1 for u in removed if u[0] == g.index) for g in groups}
+    return PruneResult(criterion=criterion, target=target, scope=scope, removed=tuple(sel.label(u) for u in removed),
+                       channels_before={g.layer: g.size for g in groups},
+                       channels_after={g.layer: g.size - sum(1 for u in removed if u[0] == g.index) for g in groups},
+                       quality_before=float(base), quality_after_mask=float(qa[0]), test_before=tests[0],
+                       test_after=tests[1], test_finetuned=tests[2], params_before=parameter_count(model),
+                       params_after=parameter_count(pruned), macs_before=int(sum(count_macs(model, shape).values())),
+                       macs_after=int(sum(count_macs(pruned, shape).values())), max_abs_diff=float(diff), seed=seed,
+                       history=tuple(history), model=pruned)
+
+
+class _Selection:
+    """Which units :func:`prune` removes: greedy CAR with recomputation, or one ranking."""
+
+    def __init__(self, model, ds, X, y, groups, quota, scope, qkw, min_quality, bar):
+        self.model, self.ds, self.X, self.y, self.groups = model, ds, X, y, groups
+        self.quota, self.scope, self.qkw, self.min_quality, self.bar = quota, scope, qkw, min_quality, bar
+        self.name_of = {g.index: g for g in groups}
+
+    def label(self, u):
+        g = self.name_of[u[0]]
+        return g.layer, int(g.channels[u[1]])
+
+    def _car(self, removed):
+        return _car(self.model, self.ds, self.X, self.y, self.groups, set(removed), metric=self.qkw["metric"],
+                    curves=False, batch_masks=self.qkw["batch_masks"])
+
+    def greedy(self, want, per_step):
+        removed, history = [], []
+        while len(removed) < want:
+            res = self._car(removed)
+            units = list(zip(res.group.tolist(), res.root.tolist()))
+            order = [units[i] for i in sorted(range(len(units)), key=lambda i: (res.car[i], units[i]))]
+            step = _pick(order, set(removed), self.groups, self.quota, self.scope, min(per_step, want - len(removed)))
+            if not step:
+                break
+            _, q, _, _ = _variant_quality(self.model, self.groups, [tuple(removed + step)], self.X, self.y, **self.qkw)
+            if self.min_quality is not None and q[0] < self.min_quality:
+                break
+            removed += step
+            history.append({"removed": tuple(self.label(u) for u in step), "quality": float(q[0]),
+                            "scores": {self.label(u): float(c) for u, c in zip(units, res.car)}})
+            self.bar.update(len(step))
+        return removed, history
+
+    def _score(self, criterion, seed):
+        if criterion == "car":
+            return self._car(()).car
+        s = _scores(criterion, seed, self.model, self.groups, self.X, self.y, self.ds.task)
+        score = s.copy()
+        if self.scope == "network":  # Molchanov et al.'s layer normalisation
+            gidx = np.array([g.index for g in self.groups for _ in range(g.size)])
+            for g in self.groups:
+                nrm = np.linalg.norm(s[gidx == g.index])
+                score[gidx == g.index] = s[gidx == g.index] / nrm if nrm > 0 else 0.0
+        return score
+
+    def ranked(self, criterion, want, seed):
+        score = self._score(criterion, seed)
+        units = [(g.index, r) for g in self.groups for r in range(g.size)]
+        order = [units[i] for i in sorted(range(len(units)), key=lambda i: (score[i], units[i]))]
+        cand = _pick(order, set(), self.groups, self.quota, self.scope, want)
+        if self.min_quality is not None:  # the longest prefix that keeps the floor
+            seqs = [tuple(cand[:k]) for k in range(1, len(cand) + 1)]
+            _, qs, _, _ = (_variant_quality(self.model, self.groups, seqs, self.X, self.y, **self.qkw) if seqs
+                           else (0, np.array([]), 0, 0))
+            keep = 0
+            while keep < len(seqs) and qs[keep] >= self.min_quality:
+                keep += 1
+            cand = cand[:keep]
+        self.bar.update(len(cand))
+        return list(cand)
+
+
+def _test_scores(model, pruned, ds, dev, finetune_epochs, finetune_kw, seed):
+    """Test quality of the intact, the pruned and (with ``finetune_epochs``) the fine-tuned model."""
+    from redundancy.training import evaluate, train
 
     def score_test(m):
         if len(ds.y_test) == 0:
@@ -285,10 +330,7 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
         train(pruned, ds, epochs=finetune_epochs, seed=seed, device=dev, **kw)
         pruned.eval()
         t_ft = score_test(pruned)
-    return PruneResult(criterion, target, scope, tuple(lab(u) for u in removed), before, after, float(base),
-                       float(qa[0]), t_before, t_after, t_ft, parameter_count(model), parameter_count(pruned),
-                       int(sum(count_macs(model, shape).values())), int(sum(count_macs(pruned, shape).values())),
-                       float(diff), seed, tuple(history), pruned)
+    return t_before, t_after, t_ft
 
 
 #: keyword options of :func:`prune` that :func:`car_prune` and :func:`finetuned_curve` pass on
@@ -296,8 +338,8 @@ _PRUNE_OPTIONS = ("layers", "scope", "per_step", "recompute", "min_quality", "me
                   "finetune_epochs", "finetune_kw", "batch_masks", "seed", "device", "progress")
 
 
-@_v.validate_params({"model": _v.Module()}, kwargs=tuple(o for o in _PRUNE_OPTIONS
-                                                          if o not in ("per_step", "recompute")))
+@_v.validate_params({k: c for k, c in _PRUNE_SPEC.items() if k != "criterion"},
+                    kwargs=tuple(o for o in _PRUNE_OPTIONS if o not in ("per_step", "recompute")))
 def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, recompute: bool = True, **kw) -> PruneResult:
     """Greedy CAR pruning: :func:`prune` with ``criterion="car"``.
 
@@ -307,11 +349,11 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
 
     Examples
     --------
-    >>> import numpy as np, torch
-    >>> from torch import nn
-    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
-    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
-    >>> res = car_prune(net, (X, net(torch.as_tensor(X)).argmax(1).numpy()), target=2)
+    >>> import numpy as np
+    >>> from redundancy.zoo import simple_cnn
+    >>> net = simple_cnn(ndim=1, widths=(4,), num_classes=2, seed=0).eval()
+    >>> X = np.random.default_rng(1).normal(size=(40, 1, 8)).astype("float32")
+    >>> res = car_prune(net, (X, (X[:, 0, 0] > 0).astype("int64")), target=2)
     >>> len(res.removed), len(res.history)
     (2, 2)
     """
@@ -321,10 +363,9 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
 _MAX_FRACTIONS = 50
 
 
-@_v.validate_params({"model": _v.Module(), "layer": _v.Instance(str, "module name (str)"),
+@_v.validate_params({**_PRUNE_SPEC, "layer": _v.Instance(str, "module name (str)"),
                      "fractions": _v.Items(_v.Float(0.0, 1.0, lo_open=True, hi_open=True), min_len=1,
-                                           max_len=_MAX_FRACTIONS),
-                     "finetune_epochs": _v.Int(0, 10_000), "criterion": _v.Choice(*CRITERIA)},
+                                           max_len=_MAX_FRACTIONS)},
                     kwargs=tuple(o for o in _PRUNE_OPTIONS if o not in ("layers", "finetune_epochs")))
 def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25, 0.5, 0.75), finetune_epochs: int = 2,
                     criterion: str = "car", **kw):
@@ -366,8 +407,15 @@ def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25,
     ([1.0, 0.5], 2)
     """
     kept, quality = [1.0], []
+    opts = {o: kw.pop(o) for o in ("scope", "per_step", "seed", "metric", "min_quality") if o in kw}
+    run = {"recompute": True, "split": "train", "max_examples": None, "finetune_kw": None, "batch_masks": 32,
+           "device": "cpu", "progress": False, **kw}
     for f in fractions:
-        res = prune(model, data, criterion=criterion, target=f, layers=[layer], finetune_epochs=finetune_epochs, **kw)
+        checked = _prune_options(model, data, criterion=criterion, target=f, finetune_epochs=finetune_epochs,
+                                 **{"scope": "network", "per_step": 1, "seed": 0, "metric": None, "min_quality": None,
+                                    **opts})
+        with _v.guard_model(model):
+            res = _prune(model, layers=[layer], **run, **checked)
         if res.test_before is None:
             raise RedundancyError("data has no test examples; finetuned_curve reads the test quality of each "
                                   "pruned model")

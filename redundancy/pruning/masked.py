@@ -1,6 +1,6 @@
 """Many channel-masked variants of one model per forward pass.
 
-A batch of ``V`` variants (each a set of removed units, see :mod:`redundancy.pruning.groups`) and a
+A batch of ``V`` variants (each a set of removed units, see :mod:`redundancy.channels.groups`) and a
 chunk of ``n`` examples make one forward pass of ``V * n`` rows: the chunk repeated ``V`` times, and a
 forward hook on every mask point multiplies variant ``v``'s rows by its 0/1 channel mask. Every
 pass has the same shape (the last batch of variants is padded with unmasked ones), so the unmasked
@@ -24,9 +24,9 @@ from torch import nn
 
 from redundancy._validation import _short
 from redundancy.errors import RedundancyError
-from redundancy.pruning.masks import mask_hooks, unit_masks
+from redundancy.channels.masks import mask_hooks, unit_masks
 
-__all__: list[str] = []  # internal machinery of car_scores and prune
+__all__: list[str] = []  # the face is in the package's __init__
 
 _MAX_ROWS = 2_000_000
 
@@ -224,8 +224,9 @@ def as_tensors(ds, split: str, model: nn.Module, device, max_examples=None, seed
         if max_examples < len(y):
             idx = np.sort(as_generator(seed).permutation(len(y))[:max_examples])
             X, y = X[idx], y[idx]
-    p = next(iter(model.parameters()), None)
-    dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    from redundancy._validation import model_dtype
+
+    dtype = model_dtype(model)
     Xt = torch.as_tensor(np.ascontiguousarray(X)).to(device=device, dtype=dtype)
     yt = torch.as_tensor(np.ascontiguousarray(y)).to(device)
     if ds.task == "regression":

@@ -7,7 +7,7 @@ the caller already has are reused (``results={"car": car_result, ...}``), never 
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from redundancy._validation import _short, check_bool, check_int, check_module, check_seed, check_shape
+import redundancy._validation as _v
+from redundancy._validation import _short, check_shape
 from redundancy.errors import RedundancyError
-from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, l1_importance, participation_redundancy,
+from redundancy.scoreboard.channel_scores import (MAX_TAYLOR_EXAMPLES, _participation, l1_importance,
                                                   taylor_importance)
 from redundancy.scoreboard.companions import (KNOWN_RESULTS, _companion_layer_scores, _compute_companion,
                                               companion_channel_scores)
@@ -52,8 +53,8 @@ def _records(df: pd.DataFrame | None) -> list[dict]:
     return _clean(df.astype(object).where(df.notna(), None).to_dict(orient="records"))
 
 
-@dataclass(frozen=True, eq=False)
-class Scoreboard:
+@_v.result
+class Scoreboard(_v.Result):
     """Result of :func:`scoreboard`.
 
     Attributes
@@ -80,16 +81,16 @@ class Scoreboard:
     input_shape: tuple[int, ...]
     seed: int
     scores: tuple[str, ...]
-    table: pd.DataFrame = field(repr=False)
-    channels: pd.DataFrame = field(repr=False)
-    correlations: dict = field(repr=False)
-    reference: pd.DataFrame | None = field(repr=False)
-    channel_reference: pd.DataFrame | None = field(repr=False)
+    table: pd.DataFrame = field(repr=False, metadata=_v.NOT_EXPORTED)
+    channels: pd.DataFrame = field(repr=False, metadata=_v.NOT_EXPORTED)
+    correlations: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    reference: pd.DataFrame | None = field(repr=False, metadata=_v.NOT_EXPORTED)
+    channel_reference: pd.DataFrame | None = field(repr=False, metadata=_v.NOT_EXPORTED)
     skipped: dict = field(repr=False)
     notes: dict = field(repr=False)
-    timings: dict = field(repr=False)
-    report: Any = field(repr=False)
-    results: dict = field(repr=False)
+    timings: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
+    report: Any = field(repr=False, metadata=_v.NOT_EXPORTED)
+    results: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
 
     def to_pandas(self) -> pd.DataFrame:
         """The layer table (a copy)."""
@@ -108,25 +109,14 @@ class Scoreboard:
             return None
         return float(np.sum(w * t["consensus"].to_numpy(float)) / w.sum())
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (NaN becomes ``None``)."""
-        return _clean({
-            "model_name": self.model_name, "input_shape": list(self.input_shape), "seed": self.seed,
-            "scores": list(self.scores), "definitions": {s: SCORES[s].to_dict() for s in self.scores},
-            "skipped": dict(self.skipped), "notes": dict(self.notes), "timings_s": dict(self.timings),
-            "redundant_fraction": self.redundant_fraction(),
-            "layers": _records(self.table), "channels": _records(self.channels),
-            "correlations": {k: _records(v.reset_index().rename(columns={"index": "score"}))
-                             for k, v in self.correlations.items()},
-            "reference": _records(self.reference), "channel_reference": _records(self.channel_reference)})
-
-    def to_json(self, path=None, *, indent: int = 2) -> str:
-        """JSON text of :meth:`to_dict`; written to ``path`` too when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
+    def _extra_dict(self) -> dict[str, Any]:
+        """The tables as records (NaN becomes ``None``), the definitions and the timings."""
+        return _clean({"definitions": {s: dataclasses.asdict(SCORES[s]) for s in self.scores},
+                "timings_s": dict(self.timings), "redundant_fraction": self.redundant_fraction(),
+                "layers": _records(self.table), "channels": _records(self.channels),
+                "correlations": {k: _records(v.reset_index().rename(columns={"index": "score"}))
+                                 for k, v in self.correlations.items()},
+                "reference": _records(self.reference), "channel_reference": _records(self.channel_reference)})
 
     def to_html(self, path, roi=None, report=None, *, title: str | None = None) -> str:
         """Write the one-page HTML report (see :func:`redundancy.scoreboard.html.scoreboard_to_html`)."""
@@ -161,6 +151,8 @@ def _select(scores, results, data) -> list[str]:
     return asked
 
 
+@_v.validate_params({"model": _v.Module(materialised=False), "seed": _v.Seed(allow_none=True, allow_generator=True),
+                     "taylor_examples": _v.Int(1, MAX_TAYLOR_EXAMPLES), "progress": _v.Bool()})
 def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None, report=None, seed=0,
                taylor_examples: int = 512, device="cpu", progress: bool = False) -> Scoreboard:
     """Every redundancy score of every conv/linear layer of ``model``, with their agreement.
@@ -208,14 +200,24 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     """
     from tqdm.auto import tqdm
 
-    from redundancy.analysis.report import RedundancyReport, analyze
     from redundancy.data import as_dataset
 
-    check_module("model", model)
-    seed = check_seed("seed", seed, allow_none=True, allow_generator=True)
     seed_int = int(seed) if isinstance(seed, int) else 0  # None or a Generator: the companions get seed 0
-    taylor_examples = check_int("taylor_examples", taylor_examples, min_value=1, max_value=MAX_TAYLOR_EXAMPLES)
-    progress = check_bool("progress", progress)
+    results = _check_results(results)
+    ds = as_dataset(data) if data is not None else None
+    report, shape = _report(model, ds, input_shape, report, seed)
+    asked = _select(scores, results, ds)
+    run = _Run(model=model, ds=ds, report=report, results=results, seed=seed, seed_int=seed_int,
+               taylor_examples=taylor_examples, device=device)
+    for name in tqdm(asked, desc="scores", disable=not progress):
+        t0 = time.perf_counter()
+        if run.compute(name):
+            run.timings[name] = time.perf_counter() - t0
+    return _assemble(model, report, shape, seed_int, asked, run.layer_scores, run.channel_scores, run.skipped,
+                     run.notes, run.timings, run.results)
+
+
+def _check_results(results) -> dict:
     if results is not None and not isinstance(results, Mapping):
         raise RedundancyError(f"results={_short(results)} is not allowed; give None or a dict "
                               f"{{name: result}} with names from {list(KNOWN_RESULTS)}")
@@ -223,7 +225,13 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     bad = [k for k in results if k not in KNOWN_RESULTS]
     if bad:
         raise RedundancyError(f"results has keys {bad}; allowed keys are {list(KNOWN_RESULTS)}")
-    ds = as_dataset(data) if data is not None else None
+    return results
+
+
+def _report(model, ds, input_shape, report, seed):
+    """The caller's report (checked) or ``analyze(model, input_shape)``, and the checked input shape."""
+    from redundancy.analysis.report import RedundancyReport, analyze
+
     if input_shape is None:
         if ds is None and report is None:
             raise RedundancyError("input_shape=None and data=None: give input_shape (per-sample shape) or data")
@@ -231,53 +239,79 @@ def scoreboard(model, data=None, *, scores=None, input_shape=None, results=None,
     shape = check_shape("input_shape", input_shape)
     if report is not None and not isinstance(report, RedundancyReport):
         raise RedundancyError(f"report must be a RedundancyReport; got {type(report).__name__}")
-    if report is None:
-        report = analyze(model, shape, seed=seed)
-    asked, skipped = _select(scores, results, ds), {}
-    layers = [r.name for r in report.layers]
-    layer_scores: dict[str, dict] = {}
-    channel_scores: dict[str, dict] = {}
-    notes, timings, spectra = {}, {}, {}
-    rep = report_scores(report)
-    for name in tqdm(asked, desc="scores", disable=not progress):
-        t0 = time.perf_counter()
-        if name in rep:
-            layer_scores[name] = rep[name]
+    return (analyze(model, shape, seed=seed) if report is None else report), shape
+
+
+@dataclass
+class _Run:
+    """The scores of one :func:`scoreboard` call, computed one name at a time."""
+
+    model: Any
+    ds: Any
+    report: Any
+    results: dict
+    seed: Any
+    seed_int: int
+    taylor_examples: int
+    device: Any
+    layer_scores: dict = field(default_factory=dict)
+    channel_scores: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    spectra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.layers = [r.name for r in self.report.layers]
+        self.rep = report_scores(self.report)
+
+    def compute(self, name: str) -> bool:
+        """Compute score ``name``; False when it is skipped (the reason goes to ``skipped``)."""
+        if name in self.rep:
+            self.layer_scores[name] = self.rep[name]
         elif name in ("evbmf", "energy"):
-            if not spectra:  # one SVD pass gives both
-                ev, en, why = spectrum_scores(model, report)
-                spectra.update(evbmf=ev, energy=en)
-                if why:
-                    notes["evbmf"] = notes["energy"] = "; ".join(why.values())
-            layer_scores[name] = spectra[name]
+            self._spectrum(name)
         elif name == "l1":
-            channel_scores["l1"] = l1_importance(model, layers)
+            self.channel_scores["l1"] = l1_importance(self.model, self.layers)
         elif name == "taylor":
-            if ds is None:
-                skipped[name] = "score 'taylor' needs data; call scoreboard(model, data, ...)"
-                continue
-            channel_scores["taylor"] = taylor_importance(model, ds, layers, n_examples=taylor_examples,
-                                                         seed=seed, device=device)
-        else:  # a companion score: reuse the caller's result, else compute it
-            res = results.get(name)
+            if self.ds is None:
+                self.skipped[name] = "score 'taylor' needs data; call scoreboard(model, data, ...)"
+                return False
+            self.channel_scores["taylor"] = taylor_importance(self.model, self.ds, self.layers,
+                                                              n_examples=self.taylor_examples, seed=self.seed,
+                                                              device=self.device)
+        elif not self._companion(name):
+            return False
+        if name in self.channel_scores and name not in self.layer_scores:
+            self.layer_scores[name] = {k: _participation(np.asarray(v, dtype=float))
+                                       for k, v in self.channel_scores[name].items()}
+        return True
+
+    def _spectrum(self, name: str) -> None:
+        if not self.spectra:  # one SVD pass gives both
+            ev, en, why = spectrum_scores(self.model, self.report)
+            self.spectra.update(evbmf=ev, energy=en)
+            if why:
+                self.notes["evbmf"] = self.notes["energy"] = "; ".join(why.values())
+        self.layer_scores[name] = self.spectra[name]
+
+    def _companion(self, name: str) -> bool:
+        """A companion score: reuse the caller's result, else compute it; False when skipped."""
+        res = self.results.get(name)
+        if res is None:
+            res, why = _compute_companion(name, self.model, self.ds, seed=self.seed_int)
             if res is None:
-                res, why = _compute_companion(name, model, ds, seed=seed_int)
-                if res is None:
-                    skipped[name] = why
-                    continue
-                results[name] = res
-            layer_scores[name], unknown = _companion_layer_scores(name, res, layers)
-            if unknown:
-                notes[name] = f"layers not in the model, ignored: {unknown[:5]}"
-            if name in CHANNEL_SCORES:
-                ch = companion_channel_scores(name, res, layers)
-                if ch:
-                    channel_scores[name] = ch
-        if name in channel_scores and name not in layer_scores:
-            layer_scores[name] = {k: participation_redundancy(v) for k, v in channel_scores[name].items()}
-        timings[name] = time.perf_counter() - t0
-    return _assemble(model, report, shape, seed_int, asked, layer_scores, channel_scores, skipped, notes,
-                     timings, results)
+                self.skipped[name] = why
+                return False
+            self.results[name] = res
+        self.layer_scores[name], unknown = _companion_layer_scores(name, res, self.layers)
+        if unknown:
+            self.notes[name] = f"layers not in the model, ignored: {unknown[:5]}"
+        if name in CHANNEL_SCORES:
+            ch = companion_channel_scores(name, res, self.layers)
+            if ch:
+                self.channel_scores[name] = ch
+        return True
 
 
 def _assemble(model, report, shape, seed, asked, layer_scores, channel_scores, skipped, notes, timings, results):
@@ -318,5 +352,7 @@ def _assemble(model, report, shape, seed, asked, layer_scores, channel_scores, s
             "channel_kendall": correlation_matrix(within, "kendall")}
     ref = reference_table(scores_only, "car") if "car" in computed else None
     ch_ref = reference_table(within, "car") if "car" in ch_names else None
-    return Scoreboard(report.model_name if report.model_name else type(model).__name__, tuple(shape), seed,
-                      computed, table, channels, corr, ref, ch_ref, skipped, notes, timings, report, results)
+    return Scoreboard(model_name=report.model_name if report.model_name else type(model).__name__,
+                      input_shape=tuple(shape), seed=seed, scores=computed, table=table, channels=channels,
+                      correlations=corr, reference=ref, channel_reference=ch_ref, skipped=skipped, notes=notes,
+                      timings=timings, report=report, results=results)

@@ -19,11 +19,12 @@ from torch import nn
 import redundancy._validation as _v
 from redundancy._validation import as_generator
 from redundancy.analysis.records import layer_kernel
-from redundancy.counts import eval_mode, preserved_state
+from redundancy.channels.importance import L1, Taylor
+from redundancy.counts import preserved_state
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 
-__all__ = ["l1_importance", "taylor_importance", "participation_redundancy", "MAX_TAYLOR_EXAMPLES"]
+__all__: list[str] = []  # the face is in the package's __init__
 
 #: Most examples :func:`taylor_importance` accepts (the cost is one forward and backward pass each).
 MAX_TAYLOR_EXAMPLES = 100_000
@@ -74,6 +75,10 @@ def participation_redundancy(importance) -> float:
     >>> participation_redundancy([1.0, 1.0, 1.0, 1.0]), participation_redundancy([2.0, 2.0, 0.0, 0.0])
     (0.0, 0.5)
     """
+    return _participation(importance)
+
+
+def _participation(importance: np.ndarray) -> float:
     a = np.abs(importance.ravel())
     top = float(a.max())
     if top == 0.0:
@@ -107,18 +112,11 @@ def l1_importance(model: nn.Module, layers) -> dict[str, np.ndarray]:
     """
     out = {}
     for name in _layer_names("layers", layers, model):
-        w = _kernel(model, name).detach().to("cpu", torch.float64)
-        v = w.abs().reshape(w.shape[0], -1).sum(1).numpy()
+        v = L1.of_kernel(_kernel(model, name))
         if not np.isfinite(v).all():
             raise RedundancyError(f"the L1 norms of layer {name!r} are not finite (NaN or inf weights, or overflow)")
         out[name] = v
     return out
-
-
-def _example_loss(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
-    if classification:
-        return nn.functional.cross_entropy(out, y, reduction="sum")
-    return ((out.reshape(y.shape) - y) ** 2).sum()
 
 
 @_v.validate_params({"model": _v.Module(), "n_examples": _v.Int(1, MAX_TAYLOR_EXAMPLES),
@@ -159,67 +157,42 @@ def taylor_importance(model: nn.Module, data, layers, *, n_examples: int = 512, 
     >>> t["0"].shape, bool((t["0"] >= 0).all())
     ((3,), True)
     """
-    from tqdm.auto import tqdm
-
     from redundancy.training import check_device
 
     ds = as_dataset(data)
     layers = _layer_names("layers", layers, model)
     dev = check_device(device)
-    rng = as_generator(seed)
     n = len(ds.y_train)
     if n == 0:
         raise RedundancyError("data has no training examples; the Taylor importance needs some")
-    idx = np.sort(rng.permutation(n)[:n_examples]) if n > n_examples else np.arange(n)
-    modules = dict(model.named_modules())
-    p = next(iter(model.parameters()), None)
-    if p is None or not p.is_floating_point():
+    idx = np.sort(as_generator(seed).permutation(n)[:n_examples]) if n > n_examples else np.arange(n)
+    if not any(p.is_floating_point() for p in model.parameters()):
         raise RedundancyError("model has no floating-point parameters; the Taylor importance needs gradients")
     model.to(dev)  # as redundancy.training.evaluate does
-    dtype = p.dtype
-    classification = ds.task == "classification"
-    sums = {name: None for name in layers}
-    acts: dict[str, list[torch.Tensor]] = {}
+    with _v.guard_model(model, eval=True), preserved_state(model):
+        sums = Taylor.of_layers(model, layers, _taylor_batches(ds, idx, batch_size, _v.model_dtype(model), dev,
+                                                               progress), ds.task)
+    return _taylor_result(sums, len(idx))
 
-    def hook(name):
-        def fn(mod, args, out):
-            acts.setdefault(name, []).append(out)
-        return fn
 
-    handles = [modules[name].register_forward_hook(hook(name)) for name in layers]
-    try:
-        with eval_mode(model), preserved_state(model):
-            for start in tqdm(range(0, len(idx), batch_size), desc="taylor", disable=not progress):
-                b = idx[start:start + batch_size]
-                X = torch.as_tensor(ds.X_train[b], dtype=dtype, device=dev).requires_grad_(True)
-                y = torch.as_tensor(ds.y_train[b], device=dev)
-                y = y.long() if classification else y.to(dtype)
-                acts.clear()
-                loss = _example_loss(model(X), y, classification)
-                names = [nm for nm in layers for _ in acts.get(nm, [])]
-                outs = [o for nm in layers for o in acts.get(nm, [])]
-                grads = torch.autograd.grad(loss, outs, allow_unused=True) if outs else []
-                per = {}
-                for nm, a, g in zip(names, outs, grads):
-                    if a.dim() < 2:
-                        raise RedundancyError(f"layer {nm!r} returned an output of shape {tuple(a.shape)}; the "
-                                              "Taylor importance needs (batch, channels, ...)")
-                    if g is None:
-                        g = torch.zeros_like(a)
-                    t = (a.detach() * g).reshape(a.shape[0], a.shape[1], -1).mean(2).abs().double()
-                    per[nm] = per.get(nm, 0) + t.sum(0).cpu()
-                for nm in layers:
-                    if nm in per:
-                        sums[nm] = per[nm] if sums[nm] is None else sums[nm] + per[nm]
-    finally:
-        for h in handles:
-            h.remove()
+def _taylor_batches(ds, idx, batch_size, dtype, dev, progress):
+    """``(X, y)`` tensors of the training examples ``idx``, ``batch_size`` at a time."""
+    from tqdm.auto import tqdm
+
+    for start in tqdm(range(0, len(idx), batch_size), desc="taylor", disable=not progress):
+        b = idx[start:start + batch_size]
+        y = torch.as_tensor(ds.y_train[b], device=dev)
+        yield (torch.as_tensor(ds.X_train[b], dtype=dtype, device=dev),
+               y.long() if ds.task == "classification" else y.to(dtype))
+
+
+def _taylor_result(sums, n: int) -> dict[str, np.ndarray]:
     out = {}
-    for nm in layers:
-        if sums[nm] is None:
+    for nm, v in sums.items():
+        if v is None:
             raise RedundancyError(f"layer {nm!r} was not called by the model's forward pass; "
                                   "no Taylor importance")
-        v = (sums[nm] / len(idx)).numpy()
+        v = (v / n).numpy()
         if not np.isfinite(v).all():
             raise RedundancyError(f"Taylor importance of layer {nm!r} is not finite (NaN or inf in the "
                                   "activations or gradients)")

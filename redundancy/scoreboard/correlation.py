@@ -21,7 +21,7 @@ from scipy import stats
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["rank_normalise", "correlation_matrix", "reference_table", "consensus", "MAX_COLUMNS", "MAX_CELLS"]
+__all__: list[str] = []  # the face is in the package's __init__
 
 MIN_COMMON = 3
 #: Most score columns (the correlation matrix has ``columns**2`` entries).

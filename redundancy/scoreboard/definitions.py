@@ -35,11 +35,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ScoreDefinition", "SCORES", "DATA_FREE", "NEEDS_DATA", "COMPANIONS", "CHANNEL_SCORES",
-           "DEFAULT_SCORES"]
+__all__ = ["ScoreDefinition", "SCORES"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScoreDefinition:
     """One score: ``name``, the ``level`` it is defined on, whether it ``needs_data``, its
     ``formula`` (higher = more redundant) and its ``source``."""
@@ -51,43 +50,44 @@ class ScoreDefinition:
     formula: str
     source: str
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "label": self.label, "level": self.level,
-                "needs_data": self.needs_data, "formula": self.formula, "source": self.source}
 
+#: (name, label, level, needs_data, formula, source) of every score
+_TABLE = (
+    ("dof", "naive/dof", "segment", False, "1 - dof(S) / naive(S) of the layer's linear segment S",
+     "redundancy.analysis.analyze (segment rows)"),
+    ("kr_segment", "K/R segment", "layer", False,
+     "1 - R/K, R = architecture rank feeding the layer in its segment (0 when R >= K)",
+     "redundancy.analysis.analyze (layer rows: kr_ratio)"),
+    ("kr_block", "K/R block", "block", False, "1 - R/K of the layer's block (none outside blocks)",
+     "redundancy.analysis.analyze (block rows)"),
+    ("numerical", "numerical rank", "layer", False,
+     "1 - numerical rank / min(K, C*prod(k)) of the output-channel unfolding",
+     "redundancy.analysis.analyze (layer rows: numerical_rank)"),
+    ("evbmf", "EVBMF rank", "layer", False,
+     "1 - EVBMF rank / min(K, C*prod(k)) of the output-channel unfolding",
+     "redundancy.lowrank.ranks.evbmf"),
+    ("energy", "energy-0.9 rank", "layer", False,
+     "1 - r_0.9 / min(K, C*prod(k)), r_0.9 = fewest singular values with 90% of the energy",
+     "redundancy.lowrank.ranks.energy_ranks"),
+    ("l1", "L1 norm", "channel", False,
+     "1 - (sum a_k)^2 / (K sum a_k^2), a_k = ||W_k||_1 (channel importance a_k)",
+     "redundancy.scoreboard.channel_scores.l1_importance"),
+    ("taylor", "Taylor", "channel", True,
+     "1 - (sum a_k)^2 / (K sum a_k^2), a_k = mean_n |mean_m act * dL/dact| (channel importance a_k)",
+     "redundancy.scoreboard.channel_scores.taylor_importance"),
+    ("searched", "searched rank", "layer", False,
+     "layer_table().redundancy of the rank search (1 - kept rank fraction)",
+     "redundancy.rank_search.search.search_ranks"),
+    ("car", "CAR", "channel", True, "layer_table().redundancy of CAR (area under the CAR curve)",
+     "redundancy.pruning.car_scores"),
+    ("pip", "PIP < 1/2", "channel", True,
+     "fraction of the layer's channels with posterior inclusion probability < 1/2",
+     "redundancy.bayes.fit_spike_slab"),
+)
 
-SCORES: dict[str, ScoreDefinition] = {d.name: d for d in (
-    ScoreDefinition("dof", "naive/dof", "segment", False, "1 - dof(S) / naive(S) of the layer's linear segment S",
-                    "redundancy.analysis.analyze (segment rows)"),
-    ScoreDefinition("kr_segment", "K/R segment", "layer", False,
-                    "1 - R/K, R = architecture rank feeding the layer in its segment (0 when R >= K)",
-                    "redundancy.analysis.analyze (layer rows: kr_ratio)"),
-    ScoreDefinition("kr_block", "K/R block", "block", False, "1 - R/K of the layer's block (none outside blocks)",
-                    "redundancy.analysis.analyze (block rows)"),
-    ScoreDefinition("numerical", "numerical rank", "layer", False,
-                    "1 - numerical rank / min(K, C*prod(k)) of the output-channel unfolding",
-                    "redundancy.analysis.analyze (layer rows: numerical_rank)"),
-    ScoreDefinition("evbmf", "EVBMF rank", "layer", False,
-                    "1 - EVBMF rank / min(K, C*prod(k)) of the output-channel unfolding",
-                    "redundancy.lowrank.ranks.evbmf"),
-    ScoreDefinition("energy", "energy-0.9 rank", "layer", False,
-                    "1 - r_0.9 / min(K, C*prod(k)), r_0.9 = fewest singular values with 90% of the energy",
-                    "redundancy.lowrank.ranks.energy_ranks"),
-    ScoreDefinition("l1", "L1 norm", "channel", False,
-                    "1 - (sum a_k)^2 / (K sum a_k^2), a_k = ||W_k||_1 (channel importance a_k)",
-                    "redundancy.scoreboard.channel_scores.l1_importance"),
-    ScoreDefinition("taylor", "Taylor", "channel", True,
-                    "1 - (sum a_k)^2 / (K sum a_k^2), a_k = mean_n |mean_m act * dL/dact| (channel importance a_k)",
-                    "redundancy.scoreboard.channel_scores.taylor_importance"),
-    ScoreDefinition("searched", "searched rank", "layer", False,
-                    "layer_table().redundancy of the rank search (1 - kept rank fraction)",
-                    "redundancy.rank_search.search.search_ranks"),
-    ScoreDefinition("car", "CAR", "channel", True, "layer_table().redundancy of CAR (area under the CAR curve)",
-                    "redundancy.pruning.car_scores"),
-    ScoreDefinition("pip", "PIP < 1/2", "channel", True,
-                    "fraction of the layer's channels with posterior inclusion probability < 1/2",
-                    "redundancy.bayes.fit_spike_slab"),
-)}
+SCORES: dict[str, ScoreDefinition] = {
+    row[0]: ScoreDefinition(name=row[0], label=row[1], level=row[2], needs_data=row[3], formula=row[4], source=row[5])
+    for row in _TABLE}
 
 DATA_FREE = ("dof", "kr_segment", "kr_block", "numerical", "evbmf", "energy", "l1")
 NEEDS_DATA = ("taylor", "car", "pip")

@@ -13,7 +13,7 @@ import numpy as np
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["draw_heatmap", "draw_matrix", "draw_bars", "png_base64", "FIG_DPI", "MAX_LABELS", "MAX_PIXELS"]
+__all__: list[str] = []  # the face is in the package's __init__
 
 FIG_DPI = 100
 #: Most rows/columns/bars one figure draws (each gets a tick label).

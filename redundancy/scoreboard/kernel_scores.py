@@ -20,7 +20,7 @@ from redundancy.analysis.report import RedundancyReport
 from redundancy.errors import RedundancyError
 from redundancy.lowrank.ranks import energy_ranks, evbmf
 
-__all__ = ["report_scores", "spectrum_scores", "full_rank", "MAX_UNFOLDING"]
+__all__: list[str] = []  # the face is in the package's __init__
 
 #: Largest unfolding (entries) given an SVD for the EVBMF and energy ranks; larger ones are skipped.
 MAX_UNFOLDING = 40_000_000

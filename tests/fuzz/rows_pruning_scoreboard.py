@@ -21,7 +21,7 @@ def _opt(**strats):
 def _h12b_pruning_call(draw, key):
     from torch import nn
 
-    from redundancy.pruning import find_groups
+    from redundancy.channels import find_groups
 
     torch.manual_seed(draw(st.integers(0, 3)))
     net = nn.Sequential(nn.Linear(3, 4), *([nn.BatchNorm1d(4)] if draw(st.booleans()) else []), nn.ReLU(),
@@ -38,6 +38,28 @@ def _h12b_pruning_call(draw, key):
         kw[odd] = draw(V.anything() | st.sampled_from([[(1, 0)], [(0, -1)], [(0, 1, 2)], [("a", 0)],
                                                        torch.full((2, 3), float("nan")), torch.zeros(2, 5)]))
     return kw
+
+
+@st.composite
+def _importance_call(draw):
+    """A legal call of a channel Importance: a small MLP (eval mode), its groups and fitting data (the
+    importances are kernels behind checked functions: they get legal input only)."""
+    from torch import nn
+
+    from redundancy.channels import find_groups
+
+    torch.manual_seed(draw(st.integers(0, 3)))
+    net = nn.Sequential(nn.Linear(3, 4), *([nn.BatchNorm1d(4)] if draw(st.booleans()) else []), nn.ReLU(),
+                        nn.Linear(4, 2)).eval()
+    X = torch.randn(draw(st.integers(2, 5)), 3)
+    return {"model": net, "groups": find_groups(net, X[:1]), "X": X, "y": torch.randint(0, 2, (len(X),))}
+
+
+def _importance_target(cls):
+    def call(model, groups, X, y):
+        return cls()(model, groups, X, y)
+    call.__name__ = call.__qualname__ = f"{cls.__name__}()"
+    return call
 
 
 #: score frames hold NaN where a score is not defined (documented: a missing entry, an undefined correlation)
@@ -172,7 +194,10 @@ def rows() -> dict:
     from redundancy.pruning import baselines as _pb
     from redundancy.pruning import car as _pc
     from redundancy.pruning import greedy as _pgr
-    from redundancy.pruning import groups as _pg
+    from redundancy.channels import groups as _pg
+    from redundancy.channels import importance as _pi
+    from redundancy.channels import masks as _pm
+    from redundancy.channels import removal as _prm
     from redundancy.scoreboard import channel_scores as _scs
     from redundancy.scoreboard import correlation as _sc
     from redundancy.scoreboard import figures as _sf
@@ -183,10 +208,12 @@ def rows() -> dict:
         return Target(fn=fn, kwargs=kwargs, **kw)
 
     return {
-        "redundancy.pruning.groups.find_groups": T(_pg.find_groups, st.builds(
+        "redundancy.channels.groups.find_groups": T(_pg.find_groups, st.builds(
             lambda kw, o: {k: v for k, v in {**kw, **o}.items() if k in ("model", "example", "layers")},
             _h12b_pruning_call("example"), _opt(layers=st.sampled_from([None, "0", ["0"], ["nope"], 3, []])))),
-        "redundancy.pruning.groups.masked_forward": T(_pg.masked_forward, _h12b_pruning_call("X")),
+        "redundancy.channels.masks.masked_forward": T(_pm.masked_forward, _h12b_pruning_call("X")),
+        **{f"redundancy.channels.importance.{c}": T(_importance_target(getattr(_pi, c)), _importance_call())
+           for c in ("L1", "L2", "BatchNormScale", "Taylor")},
         **{f"redundancy.pruning.baselines.{c}_scores": T(getattr(_pb, f"{c}_scores"), _h12b_net_call("scores"))
            for c in ("l1", "l2", "random", "activation", "taylor")},
         "redundancy.pruning.greedy.car_prune": T(_pgr.car_prune, _h12b_net_call("car_prune")),
@@ -205,7 +232,7 @@ def rows() -> dict:
         "redundancy.scoreboard.kernel_scores.full_rank": T(_sks.full_rank, st.builds(
             lambda k, o: {"kernel_shape": k, **o}, st.lists(st.integers(1, 9), min_size=2, max_size=4) | V.anything(),
             _opt(groups=st.integers(1, 4) | V.ints()))),
-        "redundancy.pruning.groups.prune_units": T(_pg.prune_units, st.builds(
+        "redundancy.channels.removal.prune_units": T(_prm.prune_units, st.builds(
             lambda kw, o: {**kw, **o}, _h12b_pruning_call("example").filter(lambda kw: "groups" in kw),
             _opt(check=st.booleans() | V.odd_scalars(), atol=V.pos_floats()))),
         "redundancy.scoreboard.correlation.consensus": T(_sc.consensus, st.builds(lambda f: {"frame": f}, _h12b_frame()),

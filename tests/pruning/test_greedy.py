@@ -9,10 +9,12 @@ import torch
 from torch import nn
 
 from redundancy.errors import RedundancyError
-from redundancy.pruning import (activation_scores, car_prune, car_scores, find_groups, finetuned_curve, l1_scores,
-                                l2_scores, masked_forward, prune, random_scores, taylor_scores)
+from redundancy.channels import find_groups, masked_forward
+from redundancy.pruning import car_prune, car_scores, finetuned_curve, prune
+from redundancy.pruning.baselines import activation_scores, l1_scores, l2_scores, random_scores, taylor_scores
 
 from test_car import _cnn, _data, _planted
+from redundancy.pruning import car_prune, finetuned_curve
 
 
 def test_greedy_prunes_dead_channels_first_then_the_twin_becomes_important():
@@ -114,3 +116,30 @@ def test_prune_refuses_bad_targets():
         prune(net, (X, y), criterion="magic")
     with pytest.raises(RedundancyError, match="min_quality"):
         prune(net, (X, y), target=None)
+
+
+def _net(bn: bool = False):
+    torch.manual_seed(0)
+    mid = [nn.BatchNorm1d(4)] if bn else []
+    return nn.Sequential(nn.Linear(3, 4), *mid, nn.ReLU(), nn.Linear(4, 2))
+
+
+def _xy(n=24):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3)).astype("float32")
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def test_car_prune_and_finetuned_curve_refuse_bad_options():
+    net, data = _net().eval(), _xy()
+    with pytest.raises(RedundancyError, match="bogus_option"):
+        car_prune(net, data, bogus_option=1)
+    with pytest.raises(RedundancyError, match="criterion"):
+        car_prune(net, data, criterion="l1")  # car_prune is CAR; prune(criterion=...) for the rest
+    for kw, name in (({"fractions": 1.5}, "fractions"), ({"fractions": (0.5, 1.0)}, "fractions"),
+                     ({"fractions": ()}, "fractions"), ({"layer": 3}, "layer"), ({"criterion": "x"}, "criterion"),
+                     ({"finetune_epochs": -1}, "finetune_epochs"), ({"layers": ["0"]}, "layers")):
+        with pytest.raises(RedundancyError, match=name):
+            finetuned_curve(net, data, **{"layer": "0", **kw})
+    kept, q = finetuned_curve(net, data, "0", fractions=(0.5,), finetune_epochs=0, criterion="l1")
+    assert kept.tolist() == [1.0, 0.5] and np.isfinite(q).all()

@@ -1,11 +1,9 @@
-"""Argument checks shared by the pruning modules: channel groups, removed units, layer names."""
+"""Argument checks shared by the channel layer and its users: removed units, layer names."""
 
 from __future__ import annotations
 
 import itertools
 import numbers
-
-from torch import nn
 
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
@@ -46,18 +44,3 @@ def _check_layers(name: str, layers):
         return layers
     return _v.Items(_v.Instance(str, "module name (str)"), min_len=1, max_len=_MAX_UNITS)(name, layers)
 
-
-def _restores_modes(fn):
-    """Decorator for a function ``fn(model, ...)`` that puts the model in eval mode: every submodule's
-    own train/eval flag is put back when it returns or raises (the caller's model is not changed)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(model, *args, **kw):
-        flags = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
-        try:
-            return fn(model, *args, **kw)
-        finally:
-            for m, flag in flags:
-                m.training = flag
-    return wrapper

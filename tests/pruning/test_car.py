@@ -13,8 +13,10 @@ from torch import nn
 from redundancy import zoo
 from redundancy.counts import count_macs, parameter_count
 from redundancy.errors import RedundancyError
-from redundancy.pruning import car_scores, find_groups, masked_forward, prune_units
+from redundancy.channels import find_groups, masked_forward, prune_units
+from redundancy.pruning import car_scores
 from redundancy.training import evaluate
+from redundancy.pruning import car_scores, layer_redundancy
 
 
 def _randomize_bn(model, gen):
@@ -220,3 +222,50 @@ def test_bad_input_is_refused_by_name():
     groups = find_groups(net, torch.as_tensor(X[:1]))
     with pytest.raises(RedundancyError, match="keep at least one"):
         prune_units(net, groups, [(1, r) for r in range(6)], torch.as_tensor(X[:2]))
+
+
+def _net(bn: bool = False):
+    torch.manual_seed(0)
+    mid = [nn.BatchNorm1d(4)] if bn else []
+    return nn.Sequential(nn.Linear(3, 4), *mid, nn.ReLU(), nn.Linear(4, 2))
+
+
+def _xy(n=24):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3)).astype("float32")
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def _state(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("q", [None, "abc", [[1.0, 0.0]], [], [1.0, float("nan")], [0.5, float("inf")]])
+def test_layer_redundancy_refuses_what_is_not_a_finite_curve(q):
+    with pytest.raises(RedundancyError, match="q"):
+        layer_redundancy(q)
+
+
+def test_layer_redundancy_is_scale_free_at_the_float_limits():
+    q = np.array([0.9, 0.9, 0.9, 0.1])  # by hand: u = (0, 1, 1, 1) against kept 0..3 -> (0.5 + 1 + 1) / 3
+    assert layer_redundancy(q) == pytest.approx(2.5 / 3)
+    big = np.array([1e308, 1e308, 1e308, -1e308])  # q0 - qC overflows without rescaling
+    assert layer_redundancy(big) == pytest.approx(2.5 / 3)
+    assert layer_redundancy([0.0]) == 1.0 and layer_redundancy(np.zeros(4)) == 1.0
+
+
+def test_car_scores_checks_groups_and_removed_and_restores_train_mode():
+    net, data = _net(bn=True).train(), _xy()
+    before = _state(net)
+    res = car_scores(net, data, curves=False)
+    assert net.training and all(m.training for m in net) and _same(before, _state(net)) and len(res.car) == 4
+    with pytest.raises(RedundancyError, match="groups"):
+        car_scores(net, data, groups=[3])
+    with pytest.raises(RedundancyError, match="removed"):
+        car_scores(net, data, removed=[(0, 99)])
+    with pytest.raises(RedundancyError, match="metric"):
+        car_scores(net, data, metric=np.array([1.0]))

@@ -1,8 +1,8 @@
 """Channel masks: many variants of a model, each with some units zeroed, in one forward pass.
 
-:func:`unit_masks` turns sets of removed units (see :mod:`redundancy.pruning.groups`) into 0/1
+:func:`unit_masks` turns sets of removed units (see :mod:`redundancy.channels.groups`) into 0/1
 channel masks per mask point; :func:`mask_hooks` applies them with forward hooks to a batch that
-holds ``V`` copies of the examples (variant-major).
+holds ``V`` copies of the examples (variant-major); :func:`masked_forward` is one masked forward.
 """
 
 from __future__ import annotations
@@ -12,15 +12,19 @@ import contextlib
 import torch
 from torch import nn
 
+import redundancy._validation as _v
+from redundancy.channels._checks import _check_removed
+from redundancy.channels.groups import _check_groups
+from redundancy.counts import preserved_state
 from redundancy.errors import RedundancyError
 
-__all__ = ["mask_hooks"]
+__all__ = ["masked_forward"]
 
 
 def unit_masks(groups: list, removed_sets) -> dict[str, torch.Tensor]:
     """Per mask point, a ``(V, C)`` 0/1 tensor: variant ``v`` removes the units ``removed_sets[v]``.
 
-    ``groups``: the ChannelGroups of :func:`~redundancy.pruning.groups.find_groups`; ``removed_sets[v]`` is
+    ``groups``: the ChannelGroups of :func:`~redundancy.channels.groups.find_groups`; ``removed_sets[v]`` is
     an iterable of ``(group index, root index)``.
     """
     V = len(removed_sets)
@@ -79,3 +83,51 @@ def mask_hooks(model: nn.Module, masks: dict[str, torch.Tensor]):
     finally:
         for h in handles:
             h.remove()
+
+
+def _masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
+    masks = unit_masks(groups, [list(removed)])
+    with torch.no_grad(), preserved_state(model), mask_hooks(model, masks):
+        out = model(X)
+    if not torch.is_tensor(out):
+        raise RedundancyError(f"the model returned a {type(out).__name__}; masked_forward needs a tensor output")
+    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise RedundancyError("the masked model's output holds NaN or inf on X; its weights or inputs are not finite")
+    return out
+
+
+@_v.validate_params({"model": _v.Module(), "X": _v.Tensor(min_ndim=1)})
+@_v.model_errors("masked_forward")
+def masked_forward(model: nn.Module, groups, removed, X: torch.Tensor) -> torch.Tensor:
+    """``model(X)`` with the units ``removed`` (iterable of ``(group, root index)``) zeroed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Run as it is (its train/eval mode); its parameters and buffers are put back afterwards.
+    groups : list of ChannelGroup
+        :func:`find_groups` of this model.
+    removed : iterable of (int, int)
+        Units ``(group index, root index)`` to zero.
+    X : torch.Tensor
+        A finite input batch.
+
+    Returns
+    -------
+    torch.Tensor
+        The output (refused when it holds NaN or inf).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    >>> X = torch.randn(5, 3)
+    >>> from redundancy.channels.groups import find_groups
+    >>> groups = find_groups(net, X[:1])
+    >>> out = masked_forward(net, groups, [(0, r) for r in range(4)], X)
+    >>> bool(torch.allclose(out, net[2].bias.expand(5, 2)))
+    True
+    """
+    groups = _check_groups("groups", groups, model)
+    return _masked_forward(model, groups, _check_removed("removed", removed, groups), X)
