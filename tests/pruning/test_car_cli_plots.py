@@ -15,7 +15,7 @@ from redundancy.plotting import CARCurveDisplay, ClasswiseCARDisplay, FilterDisp
 from redundancy.pruning import car_scores
 from redundancy.zoo import simple_cnn
 
-from test_car import _cnn, _data
+from tests.pruning.test_car import _cnn, _data
 
 matplotlib.use("Agg")
 

@@ -13,7 +13,7 @@ from redundancy.channels import find_groups, masked_forward
 from redundancy.pruning import car_prune, car_scores, finetuned_curve, prune
 from redundancy.pruning.baselines import activation_scores, l1_scores, l2_scores, random_scores, taylor_scores
 
-from test_car import _cnn, _data, _planted
+from tests.pruning.test_car import _cnn, _data, _planted
 from redundancy.pruning import car_prune, finetuned_curve
 
 

@@ -17,7 +17,7 @@ from redundancy.errors import RedundancyError
 from redundancy.scoreboard import scoreboard
 from redundancy.scoreboard.html import headline, report_to_html
 
-from test_board import _Result, _data, planted_model
+from tests.scoreboard.test_board import _Result, _data, planted_model
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
