@@ -185,6 +185,8 @@ def check_array(name: str, value: Any, *, min_ndim: int = 0, max_ndim: int | Non
         if isinstance(value, torch.Tensor):
             if value.is_meta:
                 raise RedundancyError(f"{name} is a meta tensor (no data); give a tensor with values")
+            if value.layout != torch.strided:
+                raise RedundancyError(f"{name} is a {value.layout} tensor; give a dense tensor (tensor.to_dense())")
             value = value.detach().cpu()
             if value.is_complex():
                 raise RedundancyError(f"{name} is complex; {name} must hold real numbers")

@@ -110,6 +110,8 @@ class Tensor(Constraint):
             raise RedundancyError(f"{name}={_short(value)} is not a torch.Tensor")
         if value.is_meta:
             raise RedundancyError(f"{name} is a meta tensor (no values)")
+        if value.layout != torch.strided:
+            raise RedundancyError(f"{name} is a {value.layout} tensor; give a dense tensor (tensor.to_dense())")
         if value.dim() < self.min_ndim:
             raise RedundancyError(f"{name} has shape {tuple(value.shape)}; it needs >= {self.min_ndim} dimensions")
         if self.finite and value.is_floating_point() and not bool(torch.isfinite(value.detach()).all()):

@@ -181,6 +181,31 @@ def _short_value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_SCALAR_TYPES = {"int": numbers.Integral, "float": numbers.Real, "bool": (bool, np.bool_), "str": str}
+
+
+def _check_scalar_fields(obj: Any) -> None:
+    """Refuse a value of the wrong kind in a field annotated ``int``, ``float``, ``bool`` or ``str``
+    (optionally ``| None``): an array in a count, a string in a float, before the class's own code
+    formats or compares it."""
+    for f in dataclasses.fields(obj):
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        parts = [a.strip() for a in ann.split("|")]
+        optional = "None" in parts
+        kinds = [a for a in parts if a != "None"]
+        if len(kinds) != 1 or kinds[0] not in _SCALAR_TYPES:
+            continue
+        value = getattr(obj, f.name, None)
+        if value is None and optional:
+            continue
+        want = _SCALAR_TYPES[kinds[0]]
+        ok = isinstance(value, want) and (kinds[0] in ("bool", "str") or not isinstance(value, (bool, np.bool_)))
+        if not ok:
+            raise RedundancyError(f"{type(obj).__name__}.{f.name}={_short_value(value)} is not allowed; "
+                                  f"{f.name} must be {'a' if kinds[0] != 'int' else 'an'} {kinds[0]}"
+                                  + (" or None" if optional else ""))
+
+
 class Result:
     """Base of every result object: keyword-only, frozen, self-checking, exportable.
 
@@ -268,6 +293,7 @@ def result(cls=None, *, allow: tuple[str, ...] = ()):
             own = getattr(inherited, "_own", inherited)
 
         def __post_init__(self):
+            _check_scalar_fields(self)
             if own is not None:
                 own(self)
             check_result_fields(self, allow=type(self)._allow_nonfinite)

@@ -30,7 +30,7 @@ from redundancy.bayes.convert import WEIGHT_TYPES, _flat_leaves
 from redundancy.bayes.layers import SpikeSlabLayer, SpikeSlabLinear
 from redundancy.errors import RedundancyError
 
-__all__ = ["FeatureSelect", "InclusionPruneResult", "prune_by_inclusion", "prune_by_magnitude", "prune_to_counts"]
+__all__ = ["prune_by_inclusion", "prune_by_magnitude", "prune_to_counts"]
 
 
 class FeatureSelect(nn.Module):

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
 __all__ = ["Importance", "L1", "L2", "BatchNormScale", "Taylor"]
@@ -155,10 +156,38 @@ def _collect(groups, stats, stat_points: bool, sqrt: bool) -> np.ndarray:
 
 # --- the importances ----------------------------------------------------------------------------
 
+def _checked(model, groups, X, y, task: str, *, needs: str = ""):
+    """The arguments of an importance call, checked once: ``groups`` must belong to ``model`` and, when
+    the score ``needs`` data (``"X"`` or ``"Xy"``), ``X``/``y`` must be dense tensors of one length."""
+    model = _v.check_module("model", model)
+    task = _v.check_choice("task", task, ("classification", "regression"))
+    from redundancy.channels.groups import ChannelGroup
+
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(g, ChannelGroup) for g in groups):
+        raise RedundancyError(f"groups={_v._short(groups)} is not a list of ChannelGroup; build it with "
+                              "redundancy.channels.find_groups(model, example_input)")
+    names = dict(model.named_modules())
+    for g in groups:
+        missing = [n for n in (*g.members, *(n for n, _ in g.points)) if n not in names]
+        if missing:
+            raise RedundancyError(f"groups do not belong to this model: it has no submodule {missing[0]!r}; "
+                                  "build them with redundancy.channels.find_groups(model, example_input)")
+    if "X" in needs:
+        X = _v.Tensor(min_ndim=1)("X", X)
+        if len(X) == 0:
+            raise RedundancyError("X has no examples; give at least one")
+    if "y" in needs:
+        y = _v.Tensor(min_ndim=1)("y", y)
+        if len(y) != len(X):
+            raise RedundancyError(f"y has {len(y)} entries but X has {len(X)} examples; they must match")
+    return model, groups, X, y, task
+
+
 class _WeightNorm:
     p = 1
 
     def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
+        model, groups, X, y, task = _checked(model, groups, X, y, task)
         mods = dict(model.named_modules())
         stats = {n: _kernel_norms(mods[n].weight, self.p) for g in groups for n in g.members}
         return _collect(groups, stats, False, self.p == 2)
@@ -204,6 +233,7 @@ class BatchNormScale:
     name = "bn_scale"
 
     def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
+        model, groups, X, y, task = _checked(model, groups, X, y, task)
         mods = dict(model.named_modules())
         stats = {n: mods[n].weight.detach().double().abs() for g in groups for n, _ in g.points
                  if isinstance(mods[n], nn.modules.batchnorm._BatchNorm) and mods[n].weight is not None}
@@ -222,6 +252,7 @@ class Activation:
         self.batch_size = batch_size
 
     def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
+        model, groups, X, y, task = _checked(model, groups, X, y, task, needs="X")
         names = sorted({n for g in groups for n, _ in g.stat_points})
         sums = _activation_sums(model, names, _batches(X, y, self.batch_size))
         return _collect(groups, {n: v / len(X) for n, v in sums.items()}, True, False)
@@ -251,6 +282,7 @@ class Taylor:
         self.batch_size = batch_size
 
     def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
+        model, groups, X, y, task = _checked(model, groups, X, y, task, needs="Xy")
         names = sorted({n for g in groups for n, _ in g.stat_points})
         sums = _taylor_sums(model, names, _batches(X, y, self.batch_size), task)
         return _collect(groups, {n: v / len(X) for n, v in sums.items() if v is not None}, True, False)

@@ -25,8 +25,7 @@ import redundancy._validation as _v
 from redundancy._validation import check_finite_module
 from redundancy.errors import RedundancyError
 
-__all__ = ["low_rank", "magnitude_prune", "quantize_dynamic_int8", "quantize_static_int8", "compression_suite",
-           "weight_sparsity"]
+__all__: list[str] = []
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _MAX_LEVELS = 32

@@ -42,7 +42,7 @@ def _run_files(name: str, paths: Any) -> list[Path]:
         try:
             files = [Path(f) for f in paths]
         except TypeError:
-            raise RedundancyError(f"{name}={paths!r} must be a folder, a .npz file or a list of .npz files") from None
+            raise RedundancyError(f"{name}={_v._short(paths)} must be a folder, a .npz file or a list of .npz files") from None
     if not files or len(files) > _MAX_FILES:
         raise RedundancyError(f"{name}={paths!r} names {len(files)} .npz files; give 1..{_MAX_FILES}")
     missing = [os.fspath(f) for f in files if not f.is_file()]

@@ -14,7 +14,7 @@ import numpy as np
 
 from redundancy.errors import RedundancyError
 
-__all__ = ["InclusionDisplay", "InclusionCurveDisplay"]
+__all__ = ["InclusionDisplay"]
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
 
-__all__ = ["RankBandDisplay", "RankParetoDisplay", "pareto_front"]
+__all__ = ["RankBandDisplay", "RankParetoDisplay"]
 
 
 @dataclass

@@ -26,7 +26,7 @@ def check_device(device: Any) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
         first = _v._first_line(exc)[:120]
-        raise RedundancyError(f"device={device!r:.60} is not a torch device ({first}); use 'cpu' or 'cuda'") from None
+        raise RedundancyError(f"device={_v._short(device)} is not a torch device ({first}); use 'cpu' or 'cuda'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RedundancyError(f"device={device!r} asks for CUDA, which is not available on this machine; use 'cpu'")
     if dev.type not in ("cpu", "cuda", "mps"):
