@@ -12,8 +12,7 @@ __all__ = [
     "NotLinearError",
     "UnsupportedLayerError",
     "RankError",
-    "CheckpointError",
-]
+    "CheckpointError", "RedundancyWarning", "ConvergenceWarning", "DecisionWarning"]
 
 
 class RedundancyError(ValueError):
@@ -44,3 +43,17 @@ class RankError(RedundancyError):
 
 class CheckpointError(RedundancyError):
     """A checkpoint that cannot be loaded safely, or whose keys do not match the model."""
+
+
+class RedundancyWarning(UserWarning):
+    """Base class of every warning :mod:`redundancy` emits (filter them all with this class)."""
+
+
+class ConvergenceWarning(RedundancyWarning):
+    """A training run hit its budget (``max_epochs``) before its stopping rule fired: the numbers that
+    rest on it may not be settled. The message names the method, the budget and what to change."""
+
+
+class DecisionWarning(RedundancyWarning):
+    """A decision (pruning, rank choice, node selection, compression) hands back a model that is near
+    chance or past the user's budget, or was judged against a reference that is itself near chance."""

@@ -10,12 +10,19 @@ CAR fine-tuning, spike-and-slab fits, the memorization estimator) goes through :
 * :func:`evaluate`: accuracy, mean loss, per-class accuracy and predictions (classification), or
   mean squared error, R² and predictions (regression), in eval mode, without gradients.
 
+* :class:`Convergence` / :class:`Verdict` (in :mod:`.diagnostics`): how good a trained or decided
+  answer is: the stopping rule's evidence, and a decision's model against the original, chance and
+  the user's budget (with :class:`~redundancy.errors.ConvergenceWarning` /
+  :class:`~redundancy.errors.DecisionWarning`).
+
 ``data`` is a :class:`redundancy.data.Dataset` or arrays (see :func:`redundancy.data.as_dataset`).
 """
 
+from redundancy.training.diagnostics import (Convergence, Verdict, assess_convergence,  # noqa: F401
+                                             chance_level, check_decision, has_settled, warn_unconverged)
 from redundancy.training.common import batches, check_device, default_loss  # noqa: F401 - importable, not on the face
 from redundancy.training.ensemble import EnsembleTrainResult, train_ensemble  # noqa: F401
 from redundancy.training.evaluation import EvalResult, evaluate, predict
 from redundancy.training.loop import TrainResult, train
 
-__all__ = ["train", "evaluate", "predict", "train_ensemble", "TrainResult", "EvalResult"]
+__all__ = ["train", "evaluate", "predict", "train_ensemble", "TrainResult", "EvalResult", "Convergence", "Verdict"]
