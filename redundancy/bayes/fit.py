@@ -329,7 +329,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
                                       init_inclusion=init_inclusion, init_scale=init_scale, temperature=temperature)
     t0 = time.perf_counter()
     tr = train(net, ds, epochs=epochs, batch_size=batch_size, lr=lr, loss=_neg_elbo(ds.task == "regression", n_train),
-               seed=seed, device=device, checkpoint=checkpoint, progress=progress, desc="spike-slab")
+               seed=seed, device=device, checkpoint=checkpoint, progress=progress, desc="spike-slab", tol=None, warn=False)
     scores = _scores(net, ds, device, n_samples, seed)
     reg = ds.task == "regression"
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": str(device),
