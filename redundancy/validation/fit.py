@@ -104,6 +104,15 @@ def _check_data(design: Design, X, y):
 
 
 def _finish(estimator, W_hat, loss, n_iter, conv, losses, t0, W_star, cov, n):
+    if not conv:
+        import warnings
+
+        from redundancy.errors import ConvergenceWarning
+
+        what = "fit_linear_cnn" if estimator == "lbfgs" else "fit_tucker_als"
+        warnings.warn(f"{what}: the {estimator.upper()} fit hit its iteration cap ({n_iter}) before its stopping rule "
+                      f"fired (training loss {float(loss):.4g}); raise max_iter or loosen tol", ConvergenceWarning,
+                      stacklevel=4)
     fro = pred = None
     if W_star is not None:
         fro, pred = estimation_errors(W_hat, W_star, cov)
@@ -201,14 +210,18 @@ def fit_linear_cnn(design: Design, X, y, *, n_restarts: int = 4, max_iter: int =
             W = net(torch.eye(D, dtype=torch.float64).reshape(D, 1, *design.input_shape)).T.numpy()
         resid = Y - X.reshape(n, D) @ W.T
         loss = float((resid ** 2).sum() / n)
-        n_iter = int(opt.state[params[0]].get("n_iter", 0))
+        state = opt.state[params[0]]
+        n_iter = int(state.get("n_iter", 0))
+        # L-BFGS ends on a small gradient or a small change (converged) or on its iteration / evaluation cap
+        capped = n_iter >= max_iter or int(state.get("func_evals", 0)) >= max_iter * 5 // 4
+        grad_small = max(float(p.grad.abs().max()) for p in params if p.grad is not None) <= tol
         losses.append(loss)
         if best is None or loss < best[0]:
-            best = (loss, W.reshape(design.n_outputs, *design.input_shape), n_iter)
+            best = (loss, W.reshape(design.n_outputs, *design.input_shape), n_iter, grad_small or not capped)
         if sum(v - best[0] <= agree * max(best[0], 1e-6 * c0) for v in losses) >= 2:
             break
-    loss, W_hat, n_iter = best
-    return _finish("lbfgs", W_hat, loss, n_iter, n_iter < max_iter, losses, t0, W_star, cov, n)
+    loss, W_hat, n_iter, conv = best
+    return _finish("lbfgs", W_hat, loss, n_iter, conv, losses, t0, W_star, cov, n)
 
 
 def _tucker_full(G, Us):

@@ -96,3 +96,20 @@ def test_fit_refuses_a_string_for_the_data(which):
     args = {"X": X, "y": y, which: "abc"}
     with pytest.raises(RedundancyError, match=f"{which}='abc'"):
         fit_linear_cnn(d, args["X"], args["y"])
+
+
+def test_a_capped_fit_warns_and_says_not_converged():
+    import warnings
+
+    from redundancy.errors import ConvergenceWarning
+    from redundancy.validation import Design, StatModelGenerator, fit_linear_cnn
+
+    design = Design(input_shape=(12,), kernel=3, K=4, structure="tucker", rank=2, spatial_ranks=2)
+    gen = StatModelGenerator(design, sigma=0.1, seed=0)
+    X, y = gen.sample(200)
+    with pytest.warns(ConvergenceWarning, match="fit_linear_cnn: the LBFGS fit hit its iteration cap"):
+        res = fit_linear_cnn(design, X, y, n_restarts=1, max_iter=2, seed=0)
+    assert res.converged is False and res.n_iter <= 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert fit_linear_cnn(design, X, y, n_restarts=1, seed=0).converged
