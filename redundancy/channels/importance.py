@@ -243,25 +243,36 @@ class BatchNormScale:
         return "BatchNormScale()"
 
 
-class Activation:
-    """Mean absolute activation of every unit at its activation points (needs ``X``)."""
+class _ActivationStatistic:
+    """A score summed over the examples at each group's activation points, in batches of
+    ``batch_size``; a subclass names the data it ``needs`` and its per-module ``_sums``."""
 
-    name = "activation"
+    needs = "X"
 
     def __init__(self, batch_size: int = 512):
         self.batch_size = batch_size
 
     def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
-        model, groups, X, y, task = _checked(model, groups, X, y, task, needs="X")
+        model, groups, X, y, task = _checked(model, groups, X, y, task, needs=self.needs)
         names = sorted({n for g in groups for n, _ in g.stat_points})
-        sums = _activation_sums(model, names, _batches(X, y, self.batch_size))
-        return _collect(groups, {n: v / len(X) for n, v in sums.items()}, True, False)
+        sums = self._sums(model, names, _batches(X, y, self.batch_size), task)
+        return _collect(groups, {n: v / len(X) for n, v in sums.items() if v is not None}, True, False)
 
     def __repr__(self) -> str:
-        return f"Activation(batch_size={self.batch_size})"
+        return f"{type(self).__name__}(batch_size={self.batch_size})"
 
 
-class Taylor:
+class Activation(_ActivationStatistic):
+    """Mean absolute activation of every unit at its activation points (needs ``X``)."""
+
+    name = "activation"
+
+    @staticmethod
+    def _sums(model, names, batches, task):
+        return _activation_sums(model, names, batches)
+
+
+class Taylor(_ActivationStatistic):
     """First-order Taylor ``|activation x gradient|`` of every unit at its activation points (needs ``X``, ``y``).
 
     Examples
@@ -277,15 +288,7 @@ class Taylor:
     """
 
     name = "taylor"
-
-    def __init__(self, batch_size: int = 512):
-        self.batch_size = batch_size
-
-    def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
-        model, groups, X, y, task = _checked(model, groups, X, y, task, needs="Xy")
-        names = sorted({n for g in groups for n, _ in g.stat_points})
-        sums = _taylor_sums(model, names, _batches(X, y, self.batch_size), task)
-        return _collect(groups, {n: v / len(X) for n, v in sums.items() if v is not None}, True, False)
+    needs = "Xy"
 
     @staticmethod
     def of_layers(model, names, batches, task: str) -> dict[str, torch.Tensor | None]:
@@ -293,5 +296,4 @@ class Taylor:
         divided by their number); ``None`` for a module the forward never called."""
         return _taylor_sums(model, names, batches, task)
 
-    def __repr__(self) -> str:
-        return f"Taylor(batch_size={self.batch_size})"
+    _sums = of_layers
