@@ -40,6 +40,24 @@ class Importance(Protocol):
 
     Units in the order of ``groups`` and, within a group, of the root index ``r = 0..size-1``;
     higher = the unit matters more. ``X``/``y`` are tensors (``None`` for data-free scores).
+
+    Examples
+    --------
+    Every score of this module on one network (4 units: the hidden layer with its BatchNorm):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from redundancy.channels import BatchNormScale, L1, L2, Taylor, find_groups
+    >>> from redundancy.channels.importance import Activation
+    >>> _ = torch.manual_seed(0)
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    >>> X, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
+    >>> groups = find_groups(net, X[:1])
+    >>> scores = [L1(), L2(), BatchNormScale(), Activation(), Taylor()]
+    >>> all(isinstance(s, Importance) for s in scores)
+    True
+    >>> {s.name: s(net, groups, X, y).shape for s in scores}
+    {'l1': (4,), 'l2': (4,), 'bn_scale': (4,), 'activation': (4,), 'taylor': (4,)}
     """
 
     name: str
@@ -275,15 +293,17 @@ class Activation(_ActivationStatistic):
 class Taylor(_ActivationStatistic):
     """First-order Taylor ``|activation x gradient|`` of every unit at its activation points (needs ``X``, ``y``).
 
+    The per-module kernel :meth:`of_layers` (the scoreboard's route) sums the terms over the examples
+    of every module named, without groups; :class:`Importance` shows a call on groups.
+
     Examples
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from redundancy.channels.groups import find_groups
     >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
     >>> X, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
-    >>> s = Taylor()(net, find_groups(net, X[:1]), X, y)
-    >>> s.shape, bool((s >= 0).all())
+    >>> sums = Taylor.of_layers(net, ["0"], [(X, y)], "classification")
+    >>> tuple(sums["0"].shape), bool((sums["0"] >= 0).all())
     ((4,), True)
     """
 

@@ -16,28 +16,26 @@ Each Display holds the numbers it draws (computed by the library, never by the D
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
 from redundancy.analysis.count_bound import _get, count_bound_table
 from redundancy.errors import RedundancyError
+from redundancy.plotting._base import _Display, _axes as _new_axes
 
 __all__ = ["BoundVsCountDisplay", "RoiDisplay"]
 
 
 def _axes(ax, n_items: int = 0):
-    import matplotlib.pyplot as plt
-
+    """A new figure widened for ``n_items`` labels, or ``ax`` when it is a matplotlib Axes."""
     from matplotlib.axes import Axes
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(max(6.4, 0.28 * n_items), 4.8))
-    elif not isinstance(ax, Axes):
+    if ax is not None and not isinstance(ax, Axes):
         raise RedundancyError(f"ax={ax!r:.60} is not a matplotlib Axes; pass ax=None or an Axes "
                               "(e.g. from plt.subplots())")
-    return ax
+    return _new_axes(ax, (max(6.4, 0.28 * n_items), 4.8))
 
 
 def _short(label: str, width: int = 22) -> str:
@@ -56,8 +54,7 @@ def _fmt_kr(kr: float) -> str:
     return "" if not np.isfinite(kr) else f"K/R={kr:.3g}"
 
 
-@dataclass
-class BoundVsCountDisplay:
+class BoundVsCountDisplay(_Display):
     """Naive count against dof (or against the sample-complexity bound), log scale, K/R annotated.
 
     Parameters
@@ -136,12 +133,10 @@ class BoundVsCountDisplay:
             lo, hi = ax.get_ylim()
             ax.set_ylim(lo, hi * (4.0 if many else 2.0))  # room for the annotations on the log axis
         ax.legend(loc="best")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class ErrorCurveDisplay:
+class ErrorCurveDisplay(_Display):
     """Estimation error against sample size, one curve per result, with the ``sqrt(d/n)`` references.
 
     ``results`` are :class:`redundancy.validation.validate.ErrorCurveResult` (``n_grid``, ``errors`` of shape
@@ -213,12 +208,10 @@ class ErrorCurveDisplay:
         ax.set_ylabel("RMS estimation error")
         ax.set_title("error vs sample size")
         ax.legend(loc="best", fontsize=8)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class RoiDisplay:
+class RoiDisplay(_Display):
     """ROI of a compressed design: ratios to the original, or cumulative cost over months."""
 
     result: Any
@@ -296,5 +289,4 @@ class RoiDisplay:
             ax.set_ylabel("cumulative cost (data + serving)")
             ax.set_title("cost of the two designs")
             ax.legend(loc="best")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
