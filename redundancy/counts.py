@@ -175,17 +175,18 @@ def preserved_state(model: nn.Module):
                     t.copy_(v)
 
 
-def _forward(model: nn.Module, x, shape):
-    """Run ``model(x)``, turning any error of the forward into one RedundancyError naming the shape."""
+def _forward(model: nn.Module, x, shape, *, who: str = "the model", width: int = 200,
+             hint: str = "; give the per-sample shape without the batch dimension, e.g. (3, 32, 32)"):
+    """Run ``model(x)``, turning any error of the forward into one RedundancyError naming ``who``, the
+    shape and the first ``width`` characters of the error, followed by ``hint``."""
     try:
         return model(x)
     except RedundancyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything
-        first = _v._first_line(exc)[:200]
-        raise RedundancyError(
-            f"the model cannot run on input_shape={shape!r} ({type(exc).__name__}: {first}); "
-            "give the per-sample shape without the batch dimension, e.g. (3, 32, 32)") from None
+        first = _v._first_line(exc)[:width]
+        raise RedundancyError(f"{who} cannot run on input_shape={shape!r} ({type(exc).__name__}: {first}){hint}"
+                              ) from None
 
 
 @validate_params({"model": Module(materialised=False), "include_buffers": Bool()})

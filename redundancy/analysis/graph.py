@@ -236,8 +236,9 @@ def _layer_info(nm: str, d: dict) -> LayerInfo:
     c_out = getattr(mod, "out_channels", getattr(mod, "out_features", w.shape[0]))
     if _is_attention(mod):
         c_in = c_out = mod.embed_dim
-    return LayerInfo(nm, type(mod).__name__, tuple(w.shape), int(groups), int(c_in), int(c_out),
-                     ks, d["in"], d["out"], int(d["macs"]), d["calls"])
+    return LayerInfo(name=nm, type=type(mod).__name__, kernel_shape=tuple(w.shape), groups=int(groups),
+                     in_channels=int(c_in), out_channels=int(c_out), kernel_size=ks, input_shape=d["in"],
+                     output_shape=d["out"], macs=int(d["macs"]), calls=d["calls"])
 
 
 def _trace_model(model: nn.Module, input_shape: tuple[int, ...], *, method: str = "auto") -> ModelGraph:

@@ -17,6 +17,7 @@ import torch
 import redundancy._validation as _v
 from redundancy._validation import (MAX_NUMEL, Bool, Int, Items, Module, NoneOr, Seed, Shape, check_memory,
                                     validate_params)
+from redundancy.counts import _forward
 from redundancy.errors import RedundancyError
 
 __all__ = ["measure_latency"]  # the face is redundancy.analysis; the rest is importable from here
@@ -191,11 +192,4 @@ def _measure_latency(models, input_shape, *, batch_sizes, repeats, warmup, dtype
 
 
 def _call(model, x, i, input_shape):
-    try:
-        return model(x)
-    except RedundancyError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the caller's forward may raise anything
-        first = _v._first_line(exc)[:160]
-        raise RedundancyError(f"models[{i}] cannot run on input_shape={tuple(input_shape)} "
-                              f"({type(exc).__name__}: {first})") from None
+    return _forward(model, x, tuple(input_shape), who=f"models[{i}]", width=160, hint="")

@@ -8,7 +8,7 @@ imports none of them.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -43,9 +43,10 @@ _MERGE = {operator.add, operator.sub, torch.add, torch.sub, operator.iadd, opera
 _SCALE = {operator.mul, operator.truediv, torch.mul}
 
 
-@dataclass(frozen=True)
-class LayerInfo:
-    """One conv/linear module: shapes from the first call, MACs summed over calls."""
+@dataclass(frozen=True, kw_only=True, repr=False)
+class _LayerIdentity:
+    """What names a conv/linear layer, in the tracer's :class:`LayerInfo` and in the report's
+    ``LayerRow`` alike (keyword-only; the fields come first, in this order)."""
 
     name: str
     type: str
@@ -53,6 +54,16 @@ class LayerInfo:
     groups: int
     in_channels: int
     out_channels: int
+
+    def _identity(self) -> dict:
+        """These fields by name (to build a report row from a record)."""
+        return {f.name: getattr(self, f.name) for f in fields(_LayerIdentity)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerInfo(_LayerIdentity):
+    """One conv/linear module: shapes from the first call, MACs summed over calls."""
+
     kernel_size: tuple[int, ...]
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]

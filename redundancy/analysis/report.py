@@ -20,7 +20,7 @@ from redundancy.counts import dtype_itemsize, memory_bytes, parameter_count
 from redundancy.errors import RedundancyError
 from redundancy.analysis.kr import LAYER_KR_CONVENTION, arch_ranks, numerical_rank
 from redundancy.analysis.graph import _trace_model
-from redundancy.analysis.records import layer_kernel
+from redundancy.analysis.records import _LayerIdentity, layer_kernel
 
 __all__ = ["analyze", "RedundancyReport"]  # the face is redundancy.analysis; the rest is importable from here
 
@@ -33,16 +33,11 @@ DOF_MAX_PARAMS = 250_000
 
 
 @_v.result(allow=("rank_gap",))
-class LayerRow(_v.Result):
-    """One conv/linear layer. ``params`` counts its unique parameters (a tensor shared with an
-    earlier layer is counted there); ``macs`` is per sample, summed over calls."""
+class LayerRow(_LayerIdentity, _v.Result):
+    """One conv/linear layer: the tracer's identity fields (``name``, ``type``, ``kernel_shape``,
+    ``groups``, ``in_channels``, ``out_channels``), then ``params``, its unique parameters (a tensor
+    shared with an earlier layer is counted there); ``macs`` is per sample, summed over calls."""
 
-    name: str
-    type: str
-    kernel_shape: tuple[int, ...]
-    groups: int
-    in_channels: int
-    out_channels: int
     params: int
     macs: int
     calls: int
@@ -313,9 +308,7 @@ def _layer_rows(g, modules, arch, block_of, seg_of, *, rank_tol, progress):
         if sr.skip_reason and skip is None:
             skip = sr.skip_reason
         rows.append(LayerRow(
-            name=li.name, type=li.type, kernel_shape=li.kernel_shape, groups=li.groups,
-            in_channels=li.in_channels, out_channels=li.out_channels, params=int(n_par), macs=li.macs,
-            calls=li.calls,
+            **li._identity(), params=int(n_par), macs=li.macs, calls=li.calls,
             arch_rank=r_arch, numerical_rank=rank, rank_tol=tol, rank_gap=gap,
             kr_ratio=li.out_channels / r_arch if r_arch else None,
             numerical_kr_ratio=li.out_channels / rank if rank else None,

@@ -33,6 +33,12 @@ import redundancy._validation as _v
 __all__ = ["estimate_roi", "RoiResult"]  # the face is redundancy.analysis; the rest is importable from here
 
 
+def _difference(minuend: str, subtrahend: str) -> property:
+    """A derived field: ``self.<minuend> - self.<subtrahend>``."""
+    return property(lambda self: getattr(self, minuend) - getattr(self, subtrahend),
+                    doc=f"``{minuend} - {subtrahend}``.")
+
+
 SLOWER_NOTE = ("Low-rank (factorised) layers replace one convolution by a chain of smaller ones; "
                "fewer MACs do not guarantee lower latency, and the chain can be slower.")
 
@@ -50,17 +56,9 @@ class RoiDesign(_v.Result):
     bytes_original: int
     bytes_compressed: int
 
-    @property
-    def params_saved(self) -> int:
-        return self.params_original - self.params_compressed
-
-    @property
-    def macs_saved(self) -> int:
-        return self.macs_original - self.macs_compressed
-
-    @property
-    def bytes_saved(self) -> int:
-        return self.bytes_original - self.bytes_compressed
+    params_saved = _difference("params_original", "params_compressed")
+    macs_saved = _difference("macs_original", "macs_compressed")
+    bytes_saved = _difference("bytes_original", "bytes_compressed")
 
 
 @_v.result
@@ -83,13 +81,8 @@ class RoiData(_v.Result):
     coverage_original: float = 1.0
     coverage_compressed: float = 1.0
 
-    @property
-    def extra_samples(self) -> int:
-        return self.n_compressed - self.n_original
-
-    @property
-    def extra_samples_naive(self) -> int:
-        return self.n_naive_compressed - self.n_naive_original
+    extra_samples = _difference("n_compressed", "n_original")
+    extra_samples_naive = _difference("n_naive_compressed", "n_naive_original")
 
 
 @_v.result(allow=("break_even_months",))

@@ -40,6 +40,24 @@ class Importance(Protocol):
 
     Units in the order of ``groups`` and, within a group, of the root index ``r = 0..size-1``;
     higher = the unit matters more. ``X``/``y`` are tensors (``None`` for data-free scores).
+
+    Examples
+    --------
+    Every score of this module on one network (4 units: the hidden layer with its BatchNorm):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from redundancy.channels import BatchNormScale, L1, L2, Taylor, find_groups
+    >>> from redundancy.channels.importance import Activation
+    >>> _ = torch.manual_seed(0)
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    >>> X, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
+    >>> groups = find_groups(net, X[:1])
+    >>> scores = [L1(), L2(), BatchNormScale(), Activation(), Taylor()]
+    >>> all(isinstance(s, Importance) for s in scores)
+    True
+    >>> {s.name: s(net, groups, X, y).shape for s in scores}
+    {'l1': (4,), 'l2': (4,), 'bn_scale': (4,), 'activation': (4,), 'taylor': (4,)}
     """
 
     name: str
@@ -243,49 +261,54 @@ class BatchNormScale:
         return "BatchNormScale()"
 
 
-class Activation:
-    """Mean absolute activation of every unit at its activation points (needs ``X``)."""
+class _ActivationStatistic:
+    """A score summed over the examples at each group's activation points, in batches of
+    ``batch_size``; a subclass names the data it ``needs`` and its per-module ``_sums``."""
 
-    name = "activation"
+    needs = "X"
 
     def __init__(self, batch_size: int = 512):
         self.batch_size = batch_size
 
     def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
-        model, groups, X, y, task = _checked(model, groups, X, y, task, needs="X")
+        model, groups, X, y, task = _checked(model, groups, X, y, task, needs=self.needs)
         names = sorted({n for g in groups for n, _ in g.stat_points})
-        sums = _activation_sums(model, names, _batches(X, y, self.batch_size))
-        return _collect(groups, {n: v / len(X) for n, v in sums.items()}, True, False)
+        sums = self._sums(model, names, _batches(X, y, self.batch_size), task)
+        return _collect(groups, {n: v / len(X) for n, v in sums.items() if v is not None}, True, False)
 
     def __repr__(self) -> str:
-        return f"Activation(batch_size={self.batch_size})"
+        return f"{type(self).__name__}(batch_size={self.batch_size})"
 
 
-class Taylor:
+class Activation(_ActivationStatistic):
+    """Mean absolute activation of every unit at its activation points (needs ``X``)."""
+
+    name = "activation"
+
+    @staticmethod
+    def _sums(model, names, batches, task):
+        return _activation_sums(model, names, batches)
+
+
+class Taylor(_ActivationStatistic):
     """First-order Taylor ``|activation x gradient|`` of every unit at its activation points (needs ``X``, ``y``).
+
+    The per-module kernel :meth:`of_layers` (the scoreboard's route) sums the terms over the examples
+    of every module named, without groups; :class:`Importance` shows a call on groups.
 
     Examples
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from redundancy.channels.groups import find_groups
     >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
     >>> X, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
-    >>> s = Taylor()(net, find_groups(net, X[:1]), X, y)
-    >>> s.shape, bool((s >= 0).all())
+    >>> sums = Taylor.of_layers(net, ["0"], [(X, y)], "classification")
+    >>> tuple(sums["0"].shape), bool((sums["0"] >= 0).all())
     ((4,), True)
     """
 
     name = "taylor"
-
-    def __init__(self, batch_size: int = 512):
-        self.batch_size = batch_size
-
-    def __call__(self, model, groups, X=None, y=None, *, task: str = "classification") -> np.ndarray:
-        model, groups, X, y, task = _checked(model, groups, X, y, task, needs="Xy")
-        names = sorted({n for g in groups for n, _ in g.stat_points})
-        sums = _taylor_sums(model, names, _batches(X, y, self.batch_size), task)
-        return _collect(groups, {n: v / len(X) for n, v in sums.items() if v is not None}, True, False)
+    needs = "Xy"
 
     @staticmethod
     def of_layers(model, names, batches, task: str) -> dict[str, torch.Tensor | None]:
@@ -293,5 +316,4 @@ class Taylor:
         divided by their number); ``None`` for a module the forward never called."""
         return _taylor_sums(model, names, batches, task)
 
-    def __repr__(self) -> str:
-        return f"Taylor(batch_size={self.batch_size})"
+    _sums = of_layers

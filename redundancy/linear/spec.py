@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field, fields
 from typing import Any, Union
 
 import torch
@@ -56,14 +56,13 @@ class Conv:
 
 
 @dataclass(frozen=True)
-class TuckerConv:
-    """Tucker-compressed convolution: ranks ``(R_out, R_in)`` of the channel modes, optional
-    ``spatial_ranks`` (``None``: spatial modes uncompressed, i.e. Tucker-2)."""
+class _FactorisedConvSpec:
+    """The fields a factorised convolution shares: the positional ``out_channels``, ``kernel_size``
+    (a subclass's own rank fields follow them) and the keyword-only geometry."""
 
     out_channels: int
     kernel_size: Any
-    ranks: tuple[int, int]
-    spatial_ranks: Any = None
+    _: KW_ONLY
     stride: Any = 1
     padding: Any = 0
     dilation: Any = 1
@@ -71,16 +70,19 @@ class TuckerConv:
 
 
 @dataclass(frozen=True)
-class CPConv:
+class TuckerConv(_FactorisedConvSpec):
+    """Tucker-compressed convolution: ranks ``(R_out, R_in)`` of the channel modes, optional
+    ``spatial_ranks`` (``None``: spatial modes uncompressed, i.e. Tucker-2)."""
+
+    ranks: tuple[int, int]
+    spatial_ranks: Any = None
+
+
+@dataclass(frozen=True)
+class CPConv(_FactorisedConvSpec):
     """CP-compressed convolution of rank ``rank``."""
 
-    out_channels: int
-    kernel_size: Any
     rank: int
-    stride: Any = 1
-    padding: Any = 0
-    dilation: Any = 1
-    bias: bool = False
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,13 @@ class LinearCNN:
 
     def to_dict(self) -> dict[str, Any]:
         return {"input_shape": list(self.input_shape),
-                "layers": [{"type": type(l).__name__, **asdict(l)} for l in self.layers]}
+                "layers": [{"type": type(l).__name__, **_fields_in_call_order(l)} for l in self.layers]}
+
+
+def _fields_in_call_order(layer) -> dict[str, Any]:
+    """``asdict(layer)`` with the keys in constructor order (keyword-only geometry last)."""
+    d = asdict(layer)
+    return {f.name: d[f.name] for f in sorted(fields(layer), key=lambda f: f.kw_only)}
 
 
 def _normalised_conv(lay, shape: tuple, n: int, where: str) -> tuple[dict, tuple]:

@@ -8,17 +8,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from redundancy.errors import RedundancyError
+from redundancy.plotting._base import _Display, _axes
 
 __all__ = ["InclusionDisplay"]
 
 
-@dataclass
-class InclusionDisplay:
+class InclusionDisplay(_Display):
     """Sorted PIPs per layer with a threshold line.
 
     Parameters
@@ -50,10 +50,7 @@ class InclusionDisplay:
         return cls(pips, threshold)
 
     def plot(self, ax=None) -> "InclusionDisplay":
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6.4, 4.2))
+        ax = _axes(ax, (6.4, 4.2))
         for label, p in self.pips.items():
             s = np.sort(np.asarray(p, dtype=float))[::-1]
             x = (np.arange(len(s)) + 0.5) / len(s)
@@ -66,12 +63,10 @@ class InclusionDisplay:
         ax.set_ylabel("posterior inclusion probability")
         ax.set_title("Spike-and-slab inclusion probabilities, sorted")
         ax.legend(fontsize=8)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class InclusionCurveDisplay:
+class InclusionCurveDisplay(_Display):
     """Test score against nodes kept, for PIP order and magnitude order.
 
     Examples
@@ -96,10 +91,7 @@ class InclusionCurveDisplay:
                    curve.metric, curve.median_nodes)
 
     def plot(self, ax=None) -> "InclusionCurveDisplay":
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6.4, 4.2))
+        ax = _axes(ax, (6.4, 4.2))
         order = np.argsort(self.nodes_kept)
         ax.plot(self.nodes_kept[order], self.score_pip[order], "o-", label="keep largest PIP")
         ax.plot(self.nodes_kept[order], self.score_magnitude[order], "s--", label="keep largest ‖μ‖")
@@ -109,5 +101,4 @@ class InclusionCurveDisplay:
         ax.set_ylabel(f"test {self.metric}")
         ax.set_title("Pruning order: inclusion probability vs magnitude (no fine-tuning)")
         ax.legend(fontsize=8)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)

@@ -16,38 +16,30 @@ Each Display holds the numbers it draws (computed by the library, never by the D
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
+from redundancy.analysis.count_bound import _get, count_bound_table
 from redundancy.errors import RedundancyError
+from redundancy.plotting._base import _Display, _axes as _new_axes
 
 __all__ = ["BoundVsCountDisplay", "RoiDisplay"]
 
 
 def _axes(ax, n_items: int = 0):
-    import matplotlib.pyplot as plt
-
+    """A new figure widened for ``n_items`` labels, or ``ax`` when it is a matplotlib Axes."""
     from matplotlib.axes import Axes
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(max(6.4, 0.28 * n_items), 4.8))
-    elif not isinstance(ax, Axes):
+    if ax is not None and not isinstance(ax, Axes):
         raise RedundancyError(f"ax={ax!r:.60} is not a matplotlib Axes; pass ax=None or an Axes "
                               "(e.g. from plt.subplots())")
-    return ax
+    return _new_axes(ax, (max(6.4, 0.28 * n_items), 4.8))
 
 
 def _short(label: str, width: int = 22) -> str:
     return label if len(label) <= width else "…" + label[-(width - 1):]
-
-
-def _get(row, name, default=None):
-    if isinstance(row, Mapping):
-        return row.get(name, default)
-    return getattr(row, name, default)
 
 
 def _num(v) -> float:
@@ -62,29 +54,21 @@ def _fmt_kr(kr: float) -> str:
     return "" if not np.isfinite(kr) else f"K/R={kr:.3g}"
 
 
-@dataclass
-class BoundVsCountDisplay:
+class BoundVsCountDisplay(_Display):
     """Naive count against dof (or against the sample-complexity bound), log scale, K/R annotated.
 
     Parameters
     ----------
-    labels : list of str
-        One label per point pair (a segment, a block or a model).
-    naive, dof : array of float
-        Naive parameter count and degrees of freedom, or, when ``eps`` is set, the two bounds
-        ``n(eps)`` computed from them.
-    kr_ratio : array of float
-        K/R of each item (NaN where there is none).
-    eps, sigma : float or None
-        Target error and noise level when the values are sample sizes.
+    table : CountBoundTable
+        The numbers drawn (:func:`redundancy.analysis.count_bound.count_bound_table`): one point pair
+        per segment, block or model (``labels``), the naive count ``naive`` and degrees of freedom
+        ``dof`` (or, when ``eps`` is set, the two bounds ``n(eps)`` computed from them), and the K/R
+        of each item (``kr_ratio``, NaN where there is none).
+    title : str, optional
+        Title of the plot.
     """
 
-    labels: list
-    naive: np.ndarray
-    dof: np.ndarray
-    kr_ratio: np.ndarray
-    eps: float | None = None
-    sigma: float = 1.0
+    table: Any
     title: str | None = None
 
     @classmethod
@@ -105,45 +89,43 @@ class BoundVsCountDisplay:
 
         Examples
         --------
-        >>> from torch import nn
-        >>> from redundancy.analysis.report import analyze
-        >>> net = nn.Sequential(nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 3), nn.ReLU(), nn.Flatten(),
-        ...                     nn.Linear(8 * 4 * 4, 1))
-        >>> disp = BoundVsCountDisplay.from_report(analyze(net, (8, 6, 6))).plot()
-        >>> disp.ax_.get_yscale(), len(disp.ax_.get_lines())
-        ('log', 2)
-        """
-        from redundancy.analysis.count_bound import count_bound_table
+        A report's rows may also be plain dicts (here one model labelled ``"toy"``):
 
+        >>> rows = {"segments": [{"name": "conv1+conv2", "dof": 156, "naive": 160}]}
+        >>> disp = BoundVsCountDisplay.from_report({"toy": rows}).plot()
+        >>> disp.table.naive.tolist(), disp.ax_.get_yscale(), len(disp.ax_.get_lines())
+        ([160.0], 'log', 2)
+        """
         t = count_bound_table(report, by=by, eps=eps, sigma=sigma, constant=constant, log_factor=log_factor)
-        return cls(labels=t.labels, naive=t.naive, dof=t.dof, kr_ratio=t.kr_ratio, eps=t.eps, sigma=t.sigma)
+        return cls(table=t)
 
     def plot(self, ax=None, *, annotate: bool = True, **kwargs) -> "BoundVsCountDisplay":
         """Draw on ``ax`` (a new figure when ``None``); ``kwargs`` go to both ``ax.plot`` calls."""
-        n = len(self.labels)
+        t = self.table
+        n = len(t.labels)
         ax = _axes(ax, n)
         x = np.arange(n)
-        ax.vlines(x, np.minimum(self.dof, self.naive), np.maximum(self.dof, self.naive), color="0.75",
+        ax.vlines(x, np.minimum(t.dof, t.naive), np.maximum(t.dof, t.naive), color="0.75",
                   lw=1, zorder=1)
-        if self.eps is None:
+        if t.eps is None:
             names = ("naive parameter count", "degrees of freedom")
         else:
             names = ("n(ε) from the naive count", "n(ε) from the dof")
-        ax.plot(x, self.naive, "o", label=names[0], **{"mfc": "none", "ms": 10, "mew": 1.5, **kwargs})
-        ax.plot(x, self.dof, "s", label=names[1], **{"ms": 5, **kwargs})
+        ax.plot(x, t.naive, "o", label=names[0], **{"mfc": "none", "ms": 10, "mew": 1.5, **kwargs})
+        ax.plot(x, t.dof, "s", label=names[1], **{"ms": 5, **kwargs})
         ax.set_yscale("log")
         ax.set_xticks(x)
         many = n > 12
-        ax.set_xticklabels([_short(str(lab)) for lab in self.labels] if many else self.labels,
+        ax.set_xticklabels([_short(str(lab)) for lab in t.labels] if many else t.labels,
                            rotation=(90 if many else 45) if n > 3 else 0,
                            ha="center" if many or n <= 3 else "right", fontsize=7 if many else None)
-        if self.eps is None:
+        if t.eps is None:
             ax.set_ylabel("parameters (naive count) / degrees of freedom")
         else:
-            ax.set_ylabel(f"samples n(ε) for ε={self.eps:g}, σ={self.sigma:g}")
+            ax.set_ylabel(f"samples n(ε) for ε={t.eps:g}, σ={t.sigma:g}")
         ax.set_title(self.title or "naive count vs degrees of freedom")
         if annotate:
-            for xi, top, kr in zip(x, np.maximum(self.dof, self.naive), self.kr_ratio):
+            for xi, top, kr in zip(x, np.maximum(t.dof, t.naive), t.kr_ratio):
                 if np.isfinite(kr):
                     ax.annotate(_fmt_kr(kr), (xi, top), textcoords="offset points", xytext=(0, 7),
                                 ha="center", va="bottom", fontsize=7 if many else 8,
@@ -151,12 +133,10 @@ class BoundVsCountDisplay:
             lo, hi = ax.get_ylim()
             ax.set_ylim(lo, hi * (4.0 if many else 2.0))  # room for the annotations on the log axis
         ax.legend(loc="best")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class ErrorCurveDisplay:
+class ErrorCurveDisplay(_Display):
     """Estimation error against sample size, one curve per result, with the ``sqrt(d/n)`` references.
 
     ``results`` are :class:`redundancy.validation.validate.ErrorCurveResult` (``n_grid``, ``errors`` of shape
@@ -228,12 +208,10 @@ class ErrorCurveDisplay:
         ax.set_ylabel("RMS estimation error")
         ax.set_title("error vs sample size")
         ax.legend(loc="best", fontsize=8)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class RoiDisplay:
+class RoiDisplay(_Display):
     """ROI of a compressed design: ratios to the original, or cumulative cost over months."""
 
     result: Any
@@ -311,5 +289,4 @@ class RoiDisplay:
             ax.set_ylabel("cumulative cost (data + serving)")
             ax.set_title("cost of the two designs")
             ax.legend(loc="best")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)

@@ -8,18 +8,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from redundancy.errors import RedundancyError
-from redundancy.plotting.pruning import _axes  # the one new-axes helper of the Displays
+from redundancy.plotting._base import _Display, _axes
 
 __all__ = ["MismatchByScoreDisplay", "ClassFlipDisplay", "MemorizationDisplay"]
 
 
-@dataclass
-class MismatchByScoreDisplay:
+class MismatchByScoreDisplay(_Display):
     """Mismatch rate per score bin for several compressed models.
 
     ``curves`` maps a model name to ``(mean score of each bin, mismatch rates, counts)``; ``score``
@@ -71,12 +69,10 @@ class MismatchByScoreDisplay:
         ax.set_ylabel("mismatch rate (reference vs compressed)")
         ax.set_title(f"mismatches by {self.score}")
         ax.legend(loc="best", fontsize="small")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class ClassFlipDisplay:
+class ClassFlipDisplay(_Display):
     """Flip rate of each class (rows: compressed models)."""
 
     models: list
@@ -101,12 +97,10 @@ class ClassFlipDisplay:
         ax.set_ylabel("flip rate")
         ax.set_title("per-class flip rate (reference vs compressed)")
         ax.legend(loc="best", fontsize="small")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class MemorizationDisplay:
+class MemorizationDisplay(_Display):
     """Histogram of memorization estimates ``mem(i)``."""
 
     mem: np.ndarray
@@ -126,5 +120,4 @@ class MemorizationDisplay:
         ax.set_xlabel("memorization estimate mem(i)")
         ax.set_ylabel("training examples")
         ax.set_title(f"Feldman-Zhang memorization ({self.n_models} models)")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)

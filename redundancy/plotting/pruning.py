@@ -7,25 +7,17 @@ Each is built from numbers the library computed (``from_result``/``from_records`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from redundancy.errors import RedundancyError
+from redundancy.plotting._base import _Display, _axes
 
 __all__ = ["CARCurveDisplay", "ClasswiseCARDisplay", "FilterDisplay", "PruningAccuracyDisplay"]
 
 
-def _axes(ax, size=(6.4, 4.8)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
-
-
-@dataclass
-class CARCurveDisplay:
+class CARCurveDisplay(_Display):
     """Quality against the fraction of a layer's channels kept, removing them in CAR order.
 
     ``curves``: label -> (fraction kept, quality); ``finetuned``: the same after fine-tuning
@@ -71,12 +63,10 @@ class CARCurveDisplay:
         ax.legend(fontsize=8)
         if self.title:
             ax.set_title(self.title)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class ClasswiseCARDisplay:
+class ClasswiseCARDisplay(_Display):
     """Heat map of class-wise CAR: one row per channel of one layer, one column per class."""
 
     matrix: np.ndarray
@@ -105,12 +95,10 @@ class ClasswiseCARDisplay:
         ax.set_yticklabels([str(c) for c in self.channels], fontsize=6)
         ax.figure.colorbar(im, ax=ax, label="accuracy drop on the class")
         ax.set_title(self.title or "class-wise CAR")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class FilterDisplay:
+class FilterDisplay(_Display):
     """First-layer filters as images: kept ones (left block) and pruned ones (right block)."""
 
     weights: np.ndarray
@@ -150,12 +138,10 @@ class FilterDisplay:
         ax.set_xticklabels([f"kept ({len(order[0])})", f"pruned ({len(order[1])})"])
         ax.set_yticks([])
         ax.set_title(self.title or "first-layer filters")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class PruningAccuracyDisplay:
+class PruningAccuracyDisplay(_Display):
     """Test accuracy against the fraction of channels pruned, one line per criterion (mean and
     spread over seeds)."""
 
@@ -187,5 +173,4 @@ class PruningAccuracyDisplay:
         ax.legend(fontsize=8)
         if self.title:
             ax.set_title(self.title)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
+from redundancy.plotting._base import _Display, _axes
 
 __all__ = ["RankBandDisplay", "RankParetoDisplay"]
 
 
-@dataclass
-class RankBandDisplay:
+class RankBandDisplay(_Display):
     """Per layer: the chosen rank ``r*`` (dot), the 5–95 % band of the final ``p(r)`` (bar), the expected
     rank (cross) and the largest rank searched (grey tick).
 
@@ -44,10 +43,7 @@ class RankBandDisplay:
                    title or f"RENE ({result.method}, {result.mode}): chosen rank per layer")
 
     def plot(self, ax=None):
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(self.layers) + 2), 3.6))
+        ax = _axes(ax, (max(5.0, 0.45 * len(self.layers) + 2), 3.6))
         x = np.arange(len(self.layers))
         ax.vlines(x, self.low, self.high, color="C0", lw=6, alpha=0.35, label="p(r) 5–95 %")
         ax.plot(x, self.rank, "o", color="C0", label="chosen rank r*")
@@ -58,8 +54,7 @@ class RankBandDisplay:
         ax.set_ylabel("rank")
         ax.set_title(self.title, fontsize=9)
         ax.legend(fontsize=7)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
 MAX_POINTS = 10 ** 6
@@ -105,8 +100,7 @@ def pareto_front(x, y) -> np.ndarray:
     return np.array(sorted(keep, key=lambda k: (x[k], k)), dtype=int)
 
 
-@dataclass
-class RankParetoDisplay:
+class RankParetoDisplay(_Display):
     """Accuracy against the fraction of parameters (or MACs) kept, one marker per method, Pareto front dashed.
 
     ``rows`` are dicts with ``method``, ``accuracy`` and ``params_kept`` (and ``macs_kept``); several
@@ -129,10 +123,7 @@ class RankParetoDisplay:
         return cls([dict(r) for r in rows], x, title)
 
     def plot(self, ax=None):
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5.5, 3.8))
+        ax = _axes(ax, (5.5, 3.8))
         methods = list(dict.fromkeys(r["method"] for r in self.rows))
         markers = "osD^v<>PX*"
         for i, m in enumerate(methods):
@@ -150,5 +141,4 @@ class RankParetoDisplay:
         if self.title:
             ax.set_title(self.title, fontsize=9)
         ax.legend(fontsize=7)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)

@@ -3,11 +3,11 @@ rank-normalised scores and the matrix of rank correlations between the scores.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import pandas as pd
 
 from redundancy.errors import RedundancyError
+from redundancy.plotting._base import _Display, _axes
 from redundancy.scoreboard.figures import draw_heatmap, draw_matrix
 
 __all__ = ["ScoreHeatmapDisplay", "ScoreCorrelationDisplay"]
@@ -20,16 +20,7 @@ def _check(sb):
         raise RedundancyError("the scoreboard holds no score; nothing to draw")
 
 
-def _axes(ax, size):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
-
-
-@dataclass
-class ScoreHeatmapDisplay:
+class ScoreHeatmapDisplay(_Display):
     """Layers (rows) x scores (columns), each score rank-normalised over the layers (0 = least,
     1 = most redundant on this model; grey = not available), with the consensus as last column."""
 
@@ -60,12 +51,10 @@ class ScoreHeatmapDisplay:
         self.image_ = draw_heatmap(ax, v.to_numpy(float), list(v.index), list(v.columns),
                                    title="redundancy by layer and score (rank-normalised)",
                                    cbar_label="0 = least, 1 = most redundant")
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
 
 
-@dataclass
-class ScoreCorrelationDisplay:
+class ScoreCorrelationDisplay(_Display):
     """Spearman (or Kendall) rank correlation between the scores, over layers or channels."""
 
     matrix: pd.DataFrame
@@ -99,5 +88,4 @@ class ScoreCorrelationDisplay:
         n = self.matrix.shape[0]
         ax = _axes(ax, (max(4.5, 0.6 * n + 2.5), max(4.0, 0.6 * n + 1.5)))
         self.image_ = draw_matrix(ax, self.matrix.to_numpy(float), list(self.matrix.columns), title=self.title)
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
+        return self._drawn(ax)
