@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 
+import torch
 from torch import nn
 
 from redundancy._validation import Bool, Module, Shape, _short, validate_params
@@ -61,6 +62,23 @@ def _mac_layer_types():
     return _MAC_LAYER_TYPES
 
 
+def _attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
+    """MACs of one ``nn.MultiheadAttention`` call (what ``F.multi_head_attention_forward`` does):
+    projections ``L·E·E`` (queries) + ``S·E·kdim`` + ``S·E·vdim`` (keys, values) + ``L·E·E`` (output),
+    and the two products ``QKᵀ`` and ``AV``: ``2·L·S·E`` (all heads together)."""
+    q = args[0]
+    k = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else q
+    batch_first = getattr(mod, "batch_first", False)
+    if q.dim() == 2:
+        n, L, S = 1, q.shape[0], k.shape[0]
+    elif batch_first:
+        n, L, S = q.shape[0], q.shape[1], k.shape[1]
+    else:
+        n, L, S = q.shape[1], q.shape[0], k.shape[0]
+    E = mod.embed_dim
+    return int(n * (L * E * E + S * E * mod.kdim + S * E * mod.vdim + L * E * E + 2 * L * S * E))
+
+
 def _layer_macs(module: nn.Module, inp, out) -> int:
     """MACs of one call: one multiply-add per weight tap that reaches an output element."""
     if isinstance(module, nn.Linear):
@@ -76,14 +94,17 @@ def _layer_macs(module: nn.Module, inp, out) -> int:
 
 @validate_params({"model": Module(materialised=False), "input_shape": Shape(1, 6)})
 def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
-    """Multiply-accumulates of every conv and linear layer for one input of shape ``input_shape``.
+    """Multiply-accumulates of every conv, linear and attention layer for one input of shape ``input_shape``.
 
     For a convolution with output ``y`` (shape ``(K, *out_spatial)``), ``groups`` g and kernel
     ``k``:
 
     .. math::  \\mathrm{MACs} = \\mathrm{numel}(y)\\,\\frac{C_\\mathrm{in}}{g}\\prod_i k_i,
 
-    for ``nn.Linear``: ``numel(y) * in_features``. A layer called several times is summed over its
+    for ``nn.Linear``: ``numel(y) * in_features``; for ``nn.MultiheadAttention`` (queries ``L``, keys
+    ``S``, width ``E``) the four projections and the two products ``QKᵀ``, ``AV``:
+    ``L·E² + S·E·kdim + S·E·vdim + L·E² + 2·L·S·E`` (the fused attention kernels are not seen by
+    ``FlopCounterMode``; the fused encoder fast path is switched off for the count). A layer called several times is summed over its
     calls. Counting rules (the same as ``torch.utils.flop_counter.FlopCounterMode`` divided by 2 for
     conv and linear layers): bias additions, BatchNorm, activations, pooling and residual additions
     are not counted; a factorised conv (:class:`~redundancy.linear.layers.TuckerConvLayer`,
@@ -114,7 +135,7 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
     shape = input_shape
     if not any(t.is_meta for t in model.parameters()):
         check_materialised("model", model)
-    types = _mac_layer_types()
+    types = (*_mac_layer_types(), nn.MultiheadAttention)
     names = {}
     for name, mod in model.named_modules():
         if isinstance(mod, types):
@@ -124,7 +145,8 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
 
     def hook(mod, args, out):
         name = names[id(mod)]
-        macs[name] = macs.get(name, 0) + _layer_macs(mod, args[0], out)
+        n = _attention_macs(mod, args, out) if isinstance(mod, nn.MultiheadAttention) else _layer_macs(mod, args[0], out)
+        macs[name] = macs.get(name, 0) + n
 
     seen = set()
     for mod in model.modules():
@@ -133,9 +155,12 @@ def count_macs(model: nn.Module, input_shape) -> dict[str, int]:
             handles.append(mod.register_forward_hook(hook))
     try:
         x = torch.zeros((1, *shape), dtype=_v.model_dtype(model), device=_v.model_device(model))
+        fast = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder path would skip the attention module
         with torch.no_grad(), preserved_state(model), eval_mode(model):
             _forward(model, x, shape)
     finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
         for h in handles:
             h.remove()
     return macs

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from redundancy.counts import _mac_layer_types
+from redundancy.counts import _attention_macs, _mac_layer_types  # noqa: F401 - graph imports it from here
 import redundancy._validation as _v
 
 __all__ = []  # the face is redundancy.analysis; the rest is importable from here
@@ -114,23 +114,6 @@ def _layer_types():
 
 def _is_attention(mod) -> bool:
     return isinstance(mod, nn.MultiheadAttention)
-
-
-def _attention_macs(mod: nn.MultiheadAttention, args, out) -> int:
-    """MACs of one ``nn.MultiheadAttention`` call (what ``F.multi_head_attention_forward`` does):
-    projections ``L·E·E`` (queries) + ``S·E·kdim`` + ``S·E·vdim`` (keys, values) + ``L·E·E`` (output),
-    and the two products ``QKᵀ`` and ``AV``: ``2·L·S·E`` (all heads together)."""
-    q = args[0]
-    k = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else q
-    batch_first = getattr(mod, "batch_first", False)
-    if q.dim() == 2:
-        n, L, S = 1, q.shape[0], k.shape[0]
-    elif batch_first:
-        n, L, S = q.shape[0], q.shape[1], k.shape[1]
-    else:
-        n, L, S = q.shape[1], q.shape[0], k.shape[0]
-    E = mod.embed_dim
-    return int(n * (L * E * E + S * E * mod.kdim + S * E * mod.vdim + L * E * E + 2 * L * S * E))
 
 
 @_v.validate_params({"module": _v.Check(_layer_like)})

@@ -95,3 +95,35 @@ def test_transposed_conv_macs_match_flop_counter(c, groups, k, stride, h):
     conv = nn.ConvTranspose2d(c * groups, 2 * groups, k, stride=stride, groups=groups)
     shape = (c * groups, h, h)
     assert 2 * count_macs(conv, shape)[""] == torch_flops(conv, shape)
+
+
+def test_count_macs_sees_attention_and_agrees_with_analyze_and_a_hand_count():
+    import torch
+    from torch import nn
+
+    from redundancy.analysis import analyze
+    from redundancy.counts import count_macs
+
+    n, d, f = 16, 64, 128
+    enc = nn.Sequential(nn.TransformerEncoderLayer(d_model=d, nhead=4, dim_feedforward=f, batch_first=True)).eval()
+    hand = n * (3 * d * d + d * d + 2 * d * f) + 2 * n * n * d  # qkv, out, FFN; QK^T and AV
+    macs = count_macs(enc, (n, d))
+    assert sum(macs.values()) == hand and macs["0.self_attn"] == n * 4 * d * d + 2 * n * n * d
+    assert sum(r.macs for r in analyze(enc, (n, d), dof="none").layers) == hand
+    assert torch.backends.mha.get_fastpath_enabled()  # the switch is put back
+
+    # cross-attention widths: keys of width kdim, values of width vdim (sequence-first, unbatched input)
+    mha = nn.MultiheadAttention(8, 2, kdim=5, vdim=3)
+
+    class Cross(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = mha
+
+        def forward(self, x):  # x: (1, L, 8) -> sequence-first (L, 1, 8); keys/values of length S = 7
+            q = x.transpose(0, 1)
+            k, v = torch.zeros(7, 1, 5), torch.zeros(7, 1, 3)
+            return self.mha(q, k, v, need_weights=False)[0]
+
+    L, S, E = 4, 7, 8
+    assert count_macs(Cross(), (L, E)) == {"mha": L * E * E + S * E * 5 + S * E * 3 + L * E * E + 2 * L * S * E}
