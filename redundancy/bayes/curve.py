@@ -84,7 +84,7 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
     >>> from redundancy.bayes import fit_spike_slab
     >>> X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
     >>> y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((8,), (X, y), epochs=10, lr=3e-2, n_samples=2)
+    >>> res = fit_spike_slab((8,), (X, y), n_samples=2)
     >>> inclusion_curve(res, (X, y), fractions=(1.0, 0.5)).nodes_kept.tolist()
     [8, 4]
     """

@@ -260,8 +260,7 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
     >>> import numpy as np
     >>> from redundancy.bayes import fit_spike_slab
     >>> X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
-    >>> pruned = prune_by_inclusion(fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=10, lr=3e-2,
-    ...                                             n_samples=2))
+    >>> pruned = prune_by_inclusion(fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), n_samples=2))
     >>> pruned.params_after <= pruned.params_before
     True
     """

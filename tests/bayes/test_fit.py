@@ -24,7 +24,7 @@ def _blobs(n=200, p=6, seed=0):
 
 @pytest.fixture(scope="module")
 def fitted():
-    return fit_spike_slab((8,), _blobs(), epochs=15, lr=3e-2, seed=0, n_samples=8)
+    return fit_spike_slab((8,), _blobs(), seed=0, n_samples=8)
 
 
 def test_result_interface(fitted):
@@ -52,7 +52,7 @@ def test_regression_fitted_and_known_noise():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(400, 4)).astype("float32")
     y = (2 * X[:, 0] + 0.5 * rng.normal(size=400)).astype("float32")
-    r = fit_spike_slab(torch.nn.Sequential(torch.nn.Linear(4, 1)), (X, y), epochs=60, lr=3e-2, n_samples=4)
+    r = fit_spike_slab(torch.nn.Sequential(torch.nn.Linear(4, 1)), (X, y), n_samples=4)
     assert r.task == "regression" and r.ece is None and r.accuracy is None
     assert r.noise_scale == pytest.approx(0.5, rel=0.25) and r.rmse < 0.7 and r.r2 > 0.9
     assert r.feature_pip[0] > 0.5 and (r.feature_pip[1:] < 0.5).all()
@@ -101,7 +101,7 @@ def test_planted_features_found():
     h = np.maximum(X[:, :5] @ rng.normal(size=(5, 2)) * 1.5, 0)
     y = h @ np.array([1.5, -1.5])
     y = ((y - y.mean()) / y.std() + 0.3 * rng.normal(size=600)).astype("float32")
-    r = fit_spike_slab((8,), (X, y), epochs=25, batch_size=100, lr=3e-2, n_samples=4, temperature=(1.0, 0.05),
+    r = fit_spike_slab((8,), (X, y), n_samples=4, temperature=(1.0, 0.05),
                        init_inclusion=0.5)
     sel = r.feature_pip > 0.5
     assert sel[:5].all() and sel[5:].sum() <= 1
