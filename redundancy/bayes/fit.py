@@ -160,7 +160,8 @@ def _magnitude(layer) -> np.ndarray:
 
 def _gaussian_nll(out, y, log_s):
     out = out.reshape(y.shape) if out.numel() == y.numel() else out
-    per = 0.5 * math.log(2 * math.pi) + log_s + 0.5 * (y - out) ** 2 * torch.exp(-2 * log_s)
+    d = y - out
+    per = 0.5 * math.log(2 * math.pi) + log_s + 0.5 * d * d * torch.exp(-2 * log_s)
     return per.reshape(len(y), -1).sum(1)
 
 
