@@ -34,7 +34,7 @@ from redundancy.zoo.small import mlp
 from redundancy.bayes.result import SpikeSlabResult
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError, UnsupportedLayerError
-from redundancy.bayes import optim
+import redundancy.bayes.optim as optim
 from redundancy.training import check_device, predict
 from redundancy.training.common import _tensors
 from redundancy.training.diagnostics import assess_convergence, warn_unconverged
