@@ -1,6 +1,7 @@
 """bayes.fit: fit_spike_slab (result interface, regression noise, resume, refusals, planted features, CLI,
 displays), expected_calibration_error and posterior_predictive (checks, brute force, state restored)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -119,6 +120,12 @@ def test_curve_display_and_cli(fitted, tmp_path, capsys):
     assert rc == 0
     written = {p.name for p in (tmp_path / "o").iterdir()}
     assert {"bayes.json", "pips.png", "curve.png", "removed.csv", "layers.csv"} <= written
+    out, err = capsys.readouterr()
+    assert "posterior predictive (unpruned" in out and "verdict:" in out
+    assert "WARNING: the spike-and-slab fit did not converge" in err  # one epoch: a visible mark on stderr
+    assert json.loads((tmp_path / "o" / "bayes.json").read_text())["fit"]["convergence"]["converged"] is False
+    unconverged = dataclasses.replace(fitted, convergence=dataclasses.replace(fitted.convergence, converged=False))
+    assert "NOT CONVERGED" in InclusionDisplay.from_result(unconverged).plot().ax_.get_title()
     assert main(["bayes", "mlp:0", "--data", "digits"]) == 2
     assert main(["bayes", "resnet20", "--data", "digits", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
