@@ -69,11 +69,12 @@ class Convergence(_v.Result):
 
 
 def _improvement(history: Sequence[float], patience: int) -> float:
-    """Relative improvement of the running best over the last ``patience`` entries."""
+    """Relative improvement of the running best over the last ``patience`` entries (over all of them
+    when there are fewer; ``inf`` for a single entry: nothing to compare yet)."""
     h = np.minimum.accumulate(np.asarray(history, dtype=float))
-    if len(h) <= patience:
+    if len(h) < 2:
         return math.inf
-    before, now = h[-patience - 1], h[-1]
+    before, now = h[-min(patience, len(h) - 1) - 1], h[-1]
     return float((before - now) / max(abs(before), 1e-12))
 
 
@@ -96,7 +97,7 @@ def has_settled(history: Sequence[float], *, tol: float = 1e-4, patience: int = 
     """
     if atol is not None and len(history) and min(history) <= atol:
         return True
-    return _improvement(history, patience) < tol
+    return len(history) > patience and _improvement(history, patience) < tol
 
 
 def assess_convergence(history: Sequence[float], *, max_epochs: int, tol: float = 1e-4, patience: int = 5,

@@ -17,12 +17,15 @@ from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.training.common import (_MAX_EPOCHS, _OPT_PARAMS, _optimizer, _probe, _tensors, batches, check_device,
                                         default_loss)
+from redundancy.training.diagnostics import Convergence, assess_convergence, has_settled, warn_unconverged
 
 @_v.result()
 class TrainResult(_v.Result):
-    """What :func:`train` did: the mean training loss of every epoch and the settings used.
+    """What :func:`train` did: the mean training loss of every epoch, whether it settled, the settings.
 
-    The model itself is trained in place and also held in ``model``.
+    The model itself is trained in place and also held in ``model``. ``convergence`` is the stopping
+    rule's evidence (``None`` when no epoch ran); ``convergence.converged`` is False when the epoch
+    cap (or ``max_steps``) ran out before the loss settled.
     """
 
     losses: tuple[float, ...]
@@ -32,6 +35,7 @@ class TrainResult(_v.Result):
     seed: int
     settings: dict[str, Any]
     resumed_from_epoch: int = 0
+    convergence: Convergence | None = None
     model: nn.Module | None = field(default=None, repr=False, compare=False, metadata=_v.NOT_EXPORTED)
 
     def to_pandas(self):
@@ -146,12 +150,14 @@ def _epochs(ds, batch_size, epochs, max_steps):
 
 @_v.validate_params({"model": _v.Module(materialised=False), **_OPT_PARAMS, "loss": _v.NoneOr(_v.Check(
     lambda name, value: value if callable(value) else _not_callable(value))),
-    "seed": _v.Int(0, 2 ** 63 - 1), "max_steps": _v.NoneOr(_v.Int(1, 10 ** 9))})
-def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: int = 64, lr: float = 1e-3,
+    "seed": _v.Int(0, 2 ** 63 - 1), "max_steps": _v.NoneOr(_v.Int(1, 10 ** 9)),
+    "tol": _v.NoneOr(_v.Float(0.0, 1.0)), "patience": _v.Int(1, 10_000), "warn": _v.Bool()})
+def train(model: nn.Module, data: Any, *, epochs: int | None = 100, batch_size: int = 64, lr: float = 1e-3,
           weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.9,
           loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
           parameters=None, seed: int = 0, device: Any = "cpu", checkpoint: str | os.PathLike | None = None,
-          progress: bool = False, desc: str = "train", max_steps: int | None = None) -> TrainResult:
+          progress: bool = False, desc: str = "train", max_steps: int | None = None, tol: float | None = 1e-4,
+          patience: int = 5, warn: bool = True) -> TrainResult:
     r"""Train ``model`` in place by mini-batch gradient descent on the training split of ``data``.
 
     Each epoch visits the training examples once in a seeded random order, in batches of
@@ -161,6 +167,13 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
 
     (``ℓ`` = cross-entropy for classification, squared error for regression), or on whatever the
     callable ``loss(model, X_batch, y_batch)`` returns (an ELBO or a distillation loss).
+
+    Stopping rule: after each epoch the mean training loss ``h_t`` is recorded; training stops once
+    the best loss improved by less than ``tol`` (relative) over the last ``patience`` epochs,
+    :math:`(b_{t-p} - b_t)/|b_{t-p}| < \mathrm{tol}` with :math:`b_t = \min_{s\le t} h_s`
+    (:func:`~redundancy.training.diagnostics.has_settled`), or the default loss reached ``1e-8``.
+    ``epochs`` is the cap; a run that hits it unsettled returns ``convergence.converged = False``
+    and emits a :class:`~redundancy.errors.ConvergenceWarning` (``warn=False`` silences it).
 
     Determinism: the batch order comes from a ``torch.Generator`` seeded with ``seed``; the global
     torch RNG (dropout, reparameterised samples) is seeded with ``seed`` inside a forked RNG state,
@@ -173,7 +186,8 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
     data : Dataset or arrays
         See :func:`redundancy.data.as_dataset`.
     epochs, batch_size : int
-        Passes over the training set (``None``: as many as ``max_steps`` needs), examples per step.
+        The cap on passes over the training set (``None``: as many as ``max_steps`` needs), and
+        examples per step.
     lr, weight_decay, momentum : float
         Optimizer settings (``momentum`` for SGD only).
     optimizer : {"adam", "sgd"}
@@ -192,6 +206,11 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
     max_steps : int, optional
         Stop after this many optimizer steps (a fixed step budget whatever the training-set size);
         ``epochs`` is then only an upper bound.
+    tol, patience : float or None, int
+        The stopping rule (``tol=None`` trains for exactly ``epochs`` epochs; convergence is still
+        assessed with ``tol=1e-4``).
+    warn : bool
+        Emit a ConvergenceWarning when the cap runs out before the loss settled.
 
     Returns
     -------
@@ -205,7 +224,9 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 2)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
     >>> net = nn.Linear(2, 2)
-    >>> res = train(net, (X, y), epochs=20, lr=0.05, seed=0)
+    >>> res = train(net, (X, y), lr=0.05, seed=0)
+    >>> res.convergence.converged, res.convergence.train_accuracy > 0.9
+    (True, True)
     >>> evaluate(net, (X, y)).accuracy > 0.9
     True
     """
@@ -225,22 +246,56 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 10, batch_size: i
     ckpt = None if checkpoint is None else os.fspath(checkpoint)
     start, losses, rng_state = _resume(ckpt, model, opt, gen)
     t0 = time.perf_counter()
-    steps = _loop(model, opt, loss_fn, X, y, gen, losses, seed=seed, rng_state=rng_state, dev=dev,
-                  epochs=range(start, epochs), batch_size=batch_size, max_steps=max_steps, ckpt=ckpt,
-                  bar=dict(desc=desc, disable=not progress, leave=False))
+    rule = _Rule(tol, patience, 1e-8 if loss is None else None)
+    steps, stopped = _loop(model, opt, loss_fn, X, y, gen, losses, seed=seed, rng_state=rng_state, dev=dev,
+                           epochs=range(start, epochs), batch_size=batch_size, max_steps=max_steps, ckpt=ckpt,
+                           bar=dict(desc=desc, disable=not progress, leave=False), rule=rule)
+    conv = _convergence(model, ds, X, y, losses, stopped, rule, epochs, loss is None)
+    if conv is not None and warn:
+        warn_unconverged(desc, conv, f"raise epochs (now {epochs}) or lr (now {lr:g})", stacklevel=4)
     settings = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
                 "momentum": momentum if optimizer == "sgd" else None, "device": str(dev),
                 "loss": "default" if loss is None else getattr(loss, "__name__", "custom"),
-                "n_train": int(len(y)), "max_steps": max_steps, "epochs_asked": epochs}
+                "n_train": int(len(y)), "max_steps": max_steps, "epochs_asked": epochs, "tol": tol,
+                "patience": patience}
     return TrainResult(losses=tuple(losses), epochs=len(losses), steps=steps, seconds=time.perf_counter() - t0,
-                       seed=seed, settings=settings, resumed_from_epoch=start, model=model)
+                       seed=seed, settings=settings, resumed_from_epoch=start, convergence=conv, model=model)
 
 
-def _loop(model, opt, loss_fn, X, y, gen, losses, *, seed, rng_state, dev, epochs, batch_size, max_steps, ckpt, bar):
-    """The epochs of :func:`train` (appends each epoch's mean loss to ``losses``); returns the steps taken."""
+@dataclass(frozen=True)
+class _Rule:
+    """The stopping rule's settings (``tol=None``: never stop early)."""
+
+    tol: float | None
+    patience: int
+    atol: float | None
+
+    def settled(self, history) -> bool:
+        return has_settled(history, tol=1e-4 if self.tol is None else self.tol, patience=self.patience,
+                           atol=self.atol)
+
+
+def _convergence(model, ds, X, y, losses, stopped, rule, cap, default_loss_used) -> Convergence | None:
+    """The :class:`Convergence` of a finished run (training accuracy for a classifier with the default loss)."""
+    if not losses:
+        return None
+    acc = None
+    if default_loss_used and ds.task == "classification":
+        with _v.guard_model(model, eval=True), torch.no_grad():
+            acc = float(sum(int((model(X[i:i + 1024]).argmax(-1) == y[i:i + 1024]).sum())
+                            for i in range(0, len(y), 1024)) / max(len(y), 1))
+    return assess_convergence(losses, max_epochs=cap, tol=1e-4 if rule.tol is None else rule.tol,
+                              patience=rule.patience, atol=rule.atol, monitor="training loss", train_accuracy=acc,
+                              stopped=stopped or rule.settled(losses))
+
+
+def _loop(model, opt, loss_fn, X, y, gen, losses, *, seed, rng_state, dev, epochs, batch_size, max_steps, ckpt, bar,
+          rule):
+    """The epochs of :func:`train` (appends each epoch's mean loss to ``losses``); returns the steps
+    taken and whether the stopping rule fired."""
     from tqdm.auto import tqdm
 
-    steps = 0
+    steps, stopped = 0, False
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         if rng_state is not None:
             torch.set_rng_state(rng_state)
@@ -258,8 +313,11 @@ def _loop(model, opt, loss_fn, X, y, gen, losses, *, seed, rng_state, dev, epoch
             pbar.set_postfix(loss=f"{losses[-1]:.4g}")
             if ckpt is not None:
                 _save(ckpt, model, opt, epoch + 1, losses, gen)
+            if rule.tol is not None and rule.settled(losses):
+                stopped = True
+                break
         model.eval()
-    return steps
+    return steps, stopped
 
 
 def _not_callable(value):
