@@ -137,7 +137,7 @@ def _old_loop_row(X, y, exact, threads):
                         select_features=True, init_scale=0.05, total_steps=50 * 5)
     net.log_noise = nn.Parameter(torch.tensor(float(np.log(np.std(y)))))
     t0 = time.perf_counter()
-    train(net, ds, epochs=50, batch_size=64, lr=1e-2, loss=_neg_elbo(True, len(y)), seed=0)
+    train(net, ds, epochs=50, batch_size=64, lr=1e-2, loss=_neg_elbo(True, len(y)), seed=0, tol=None, warn=False)
     sec = time.perf_counter() - t0
     pip = net.weight_layers()[0][1].input_pip.detach().double().numpy()
     row = {"setting": f"old loop (training.train, 50 epochs, lr 0.01, batch 64, {threads} threads)", "seconds": sec,

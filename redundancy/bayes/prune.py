@@ -267,7 +267,8 @@ def _fine_tune(res: InclusionPruneResult, data, epochs, kw) -> InclusionPruneRes
 
     tr = train(res.model, data, epochs=epochs, desc="fine-tune", **kw)
     res.model.eval()
-    info = {"epochs": epochs, "final_loss": tr.losses[-1], **{k: str(v) for k, v in kw.items()}}
+    info = {"epochs": epochs, "final_loss": tr.losses[-1], "converged": bool(tr.convergence.converged),
+            "epochs_run": int(tr.convergence.epochs_run), **{k: str(v) for k, v in kw.items()}}
     return dataclasses.replace(res, fine_tune=info)
 
 
