@@ -58,11 +58,20 @@ def _smoothed(raw: list[float], spe: int) -> float:
     return sum(tail) / len(tail)
 
 
+def _adam(net, lr: float) -> torch.optim.Optimizer:
+    """Adam with one fused kernel for all parameters (the per-parameter loop dominates a tiny step);
+    the multi-tensor version where the fused one is not available for the device or dtype."""
+    try:
+        return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(net.parameters(), lr=lr, foreach=True)
+
+
 def optimise(net, loss_fn, X: torch.Tensor, y: torch.Tensor, *, max_epochs: int, batch_size: int, lr: float,
              lr_end: float, tol: float, patience: int, seed: int, checkpoint: Any = None,
              progress: bool = False) -> dict[str, Any]:
     """Minimise ``loss_fn(net, X_b, y_b)``; returns raw and monitored histories, steps, resume epoch, stop flag."""
-    opt = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # one fused update for all tensors
+    opt = _adam(net, lr)
     gen = torch.Generator().manual_seed(seed)
     ckpt = None if checkpoint is None else os.fspath(checkpoint)
     start, raw, rng_state = _loop._resume(ckpt, net, opt, gen)
