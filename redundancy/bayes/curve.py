@@ -19,6 +19,7 @@ from redundancy.bayes.prune import _fitted_result, _gated, prune_to_counts
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.training import check_device, evaluate
+from redundancy.training.diagnostics import Convergence, warn_unconverged
 
 _MAX_FRACTIONS = 100
 
@@ -40,6 +41,8 @@ class InclusionCurve(_v.Result):
     metric : str
     median_nodes : int
         Nodes with PIP > 1/2 (the median-probability model), for reference.
+    convergence : Convergence
+        Of the fit the curve rests on (``result.convergence``); an unconverged fit warns again here.
     """
 
     fractions: np.ndarray
@@ -49,6 +52,7 @@ class InclusionCurve(_v.Result):
     score_magnitude: np.ndarray
     metric: str
     median_nodes: int
+    convergence: Convergence
 
     def to_pandas(self):
         import pandas as pd
@@ -58,7 +62,7 @@ class InclusionCurve(_v.Result):
 
     def __repr__(self) -> str:
         return (f"InclusionCurve({self.metric}, {len(self.fractions)} points, total nodes {self.total_nodes}, "
-                f"median model {self.median_nodes})")
+                f"median model {self.median_nodes}; fit {self.convergence.summary()})")
 
 
 @_v.validate_params({"result": _fitted_result,
@@ -84,7 +88,7 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
     >>> from redundancy.bayes import fit_spike_slab
     >>> X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
     >>> y = (X[:, 0] > 0).astype("int64")
-    >>> res = fit_spike_slab((8,), (X, y), epochs=10, lr=3e-2, n_samples=2)
+    >>> res = fit_spike_slab((8,), (X, y), n_samples=2)
     >>> inclusion_curve(res, (X, y), fractions=(1.0, 0.5)).nodes_kept.tolist()
     [8, 4]
     """
@@ -95,6 +99,8 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
     if tuple(ds.input_shape) != tuple(result.net.input_shape):
         raise RedundancyError(f"data has examples of shape {tuple(ds.input_shape)}; the fitted network takes "
                               f"{tuple(result.net.input_shape)}")
+    warn_unconverged("inclusion_curve", result.convergence, "its scores rest on a spike-and-slab fit that had not "
+                     "converged; refit with a larger epochs cap", stacklevel=4)
     fr = np.asarray(fractions, dtype=float)
     sizes = _gated(result)
     scores = {"pip": [], "magnitude": []}
@@ -111,4 +117,5 @@ def inclusion_curve(result, data: Any, fractions: Sequence[float] = (1.0, 0.75, 
                            "the pruned networks' outputs overflow on this data")
     return InclusionCurve(fractions=fr, nodes_kept=np.asarray(kept), total_nodes=int(sum(sizes.values())),
                           score_pip=np.asarray(scores["pip"]), score_magnitude=np.asarray(scores["magnitude"]),
-                          metric=metric, median_nodes=int(sum(result.n_nodes_kept.values())))
+                          metric=metric, median_nodes=int(sum(result.n_nodes_kept.values())),
+                          convergence=result.convergence)

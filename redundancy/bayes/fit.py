@@ -34,7 +34,10 @@ from redundancy.zoo.small import mlp
 from redundancy.bayes.result import SpikeSlabResult
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError, UnsupportedLayerError
-from redundancy.training import check_device, predict, train
+import redundancy.bayes.optim as optim
+from redundancy.training import check_device, predict
+from redundancy.training.common import _tensors
+from redundancy.training.diagnostics import assess_convergence, warn_unconverged
 
 __all__ = ["fit_spike_slab", "posterior_predictive"]
 
@@ -157,7 +160,8 @@ def _magnitude(layer) -> np.ndarray:
 
 def _gaussian_nll(out, y, log_s):
     out = out.reshape(y.shape) if out.numel() == y.numel() else out
-    per = 0.5 * math.log(2 * math.pi) + log_s + 0.5 * (y - out) ** 2 * torch.exp(-2 * log_s)
+    d = y - out
+    per = 0.5 * math.log(2 * math.pi) + log_s + 0.5 * d * d * torch.exp(-2 * log_s)
     return per.reshape(len(y), -1).sum(1)
 
 
@@ -268,18 +272,27 @@ def _scores(net: SpikeSlabNet, ds, dev, n_samples: int, seed: int) -> dict[str, 
 
 
 @_v.validate_params({"model_or_widths": _model_or_widths, "data": lambda n, v: as_dataset(v),
-                     "prior_inclusion": _prob, "slab_scale": check_positive_float, "epochs": _v.Int(1, 100_000),
-                     "batch_size": _v.Int(1, 1_000_000), "seed": _v.Seed(),
-                     "device": lambda n, v: check_device(v), "select_features": _v.NoneOr(_v.Bool()),
-                     "temperature": _temperature, "init_inclusion": _prob, "init_scale": check_positive_float,
-                     "n_samples": _v.Int(1, 10_000)})
+                     "prior_inclusion": _prob, "slab_scale": check_positive_float,
+                     "epochs": _v.NoneOr(_v.Int(1, 100_000)), "batch_size": _v.NoneOr(_v.Int(1, 1_000_000)),
+                     "lr": check_positive_float, "tol": _v.Float(0.0, 1.0), "patience": _v.NoneOr(_v.Int(1, 100_000)),
+                     "seed": _v.Seed(), "device": lambda n, v: check_device(v),
+                     "select_features": _v.NoneOr(_v.Bool()), "temperature": _temperature, "init_inclusion": _prob,
+                     "init_scale": check_positive_float, "n_samples": _v.Int(1, 10_000)})
 def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, prior_inclusion: float = 0.5,
-                   slab_scale: float = 1.0, epochs: int = 50, batch_size: int = 64, lr: float = 1e-2,
-                   seed: int = 0, device: Any = "cpu", select_features: bool | None = None,
-                   noise_scale: float | None = None, temperature: tuple[float, float] = (1.0, 0.1),
-                   init_inclusion: float = 0.9, init_scale: float = 0.05, n_samples: int = 32,
-                   checkpoint=None, progress: bool = False) -> SpikeSlabResult:
+                   slab_scale: float = 1.0, epochs: int | None = None, batch_size: int | None = None, lr: float = 5e-2,
+                   tol: float = 1e-4, patience: int | None = None, seed: int = 0, device: Any = "cpu",
+                   select_features: bool | None = None, noise_scale: float | None = None,
+                   temperature: tuple[float, float] = (1.0, 0.1), init_inclusion: float = 0.9, init_scale: float = 0.05,
+                   n_samples: int = 32, checkpoint=None, progress: bool = False) -> SpikeSlabResult:
     r"""Fit node-level (and input-feature) spike-and-slab posteriors to ``data``.
+
+    Training (:mod:`redundancy.bayes.optim`): Adam on the negative ELBO, full-batch steps when the
+    training set has at most 4096 examples (else mini-batches of 256), the Concrete temperature and
+    the learning rate (``lr → lr/20``) annealed together over the first ``min(1000, cap)`` steps,
+    then the stopping rule on the negative ELBO (averaged over the last 50 steps): stop when it
+    improved by less than ``tol`` (relative) in ``patience`` epochs. ``epochs`` is the cap. A fit
+    that hits the cap unconverged emits a :class:`~redundancy.errors.ConvergenceWarning`; the
+    evidence is ``result.convergence``.
 
     Parameters
     ----------
@@ -293,14 +306,23 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
         ``λ`` in (0, 1), the prior probability that a node or feature is in the model.
     slab_scale : float
         ``σ0``, the prior standard deviation of an included weight.
-    epochs, batch_size, lr, seed, device, checkpoint, progress
-        Passed to :func:`redundancy.training.train` (Adam).
+    epochs : int or None
+        The cap on epochs; ``None``: 3000 steps' worth (at least 10 epochs).
+    batch_size : int or None
+        ``None``: the whole training set when it has at most 4096 examples, else 256.
+    lr : float
+        Adam's initial learning rate (annealed to ``lr/20``).
+    tol, patience : float, int or None
+        The stopping rule; ``patience`` in epochs, ``None``: 100 steps' worth.
+    seed, device, checkpoint, progress
+        Seed of the initialisation, draws and batch order; torch device; a file saved during training
+        from which an interrupted fit resumes; a tqdm bar.
     select_features : bool or None
         Gate the input units of the first weight layer; default: yes when it is a Linear.
     noise_scale : float or None
         Regression noise standard deviation; ``None`` fits it.
     temperature : (float, float)
-        Start and end of the Concrete temperature (geometric annealing over all steps).
+        Start and end of the Concrete temperature (geometric annealing).
     init_inclusion, init_scale : float
         Initial ``p`` of every indicator and initial posterior standard deviation of every weight.
     n_samples : int
@@ -315,28 +337,48 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(300, 6)).astype("float32")
     >>> y = (X[:, 0] + X[:, 1] > 0).astype("int64")
-    >>> res = fit_spike_slab((8,), (X, y), epochs=30, lr=3e-2, seed=0)
-    >>> res.accuracy > 0.9, bool(res.feature_pip[:2].min() > 0.5)
-    (True, True)
+    >>> res = fit_spike_slab((8,), (X, y), seed=0)
+    >>> res.accuracy > 0.9, bool(res.feature_pip[:2].min() > 0.5), res.convergence.converged
+    (True, True, True)
     """
     ds = data
     n_out, noise_scale = _outputs(ds, noise_scale)
     n_train = len(ds.y_train)
-    steps = epochs * math.ceil(n_train / batch_size)
-    net, select_features = _build_net(model_or_widths, ds, n_out, seed=seed, steps=steps,
+    batch_size, epochs, spe = optim.plan(n_train, batch_size, epochs)
+    patience = patience if patience is not None else max(1, math.ceil(100 / spe))
+    net, select_features = _build_net(model_or_widths, ds, n_out, seed=seed, steps=min(epochs * spe, optim.ANNEAL_STEPS),
                                       select_features=select_features, noise_scale=noise_scale,
                                       prior_inclusion=prior_inclusion, slab_scale=slab_scale,
                                       init_inclusion=init_inclusion, init_scale=init_scale, temperature=temperature)
     t0 = time.perf_counter()
-    tr = train(net, ds, epochs=epochs, batch_size=batch_size, lr=lr, loss=_neg_elbo(ds.task == "regression", n_train),
-               seed=seed, device=device, checkpoint=checkpoint, progress=progress, desc="spike-slab", tol=None, warn=False)
-    scores = _scores(net, ds, device, n_samples, seed)
+    dev = check_device(device)
+    net.to(dev)
+    X, y = _tensors(ds, "train", dev, _v.model_dtype(net))
+    run = optim.optimise(net, _neg_elbo(ds.task == "regression", n_train), X, y, max_epochs=epochs,
+                         batch_size=batch_size, lr=lr, lr_end=optim.LR_END, tol=tol, patience=patience, seed=seed,
+                         checkpoint=checkpoint, progress=progress)
+    conv = _convergence(net, ds, X, y, run, epochs, tol, patience)
+    warn_unconverged("fit_spike_slab", conv, f"raise epochs above {epochs} (or lr above {lr:g})", stacklevel=4)
+    scores = _scores(net, ds, dev, n_samples, seed)
     reg = ds.task == "regression"
-    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": str(device),
-                "select_features": select_features, "temperature": list(temperature),
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "tol": tol, "patience": patience,
+                "device": str(device), "select_features": select_features, "temperature": list(temperature),
                 "init_inclusion": init_inclusion, "init_scale": init_scale, "n_train": n_train,
                 "n_test": int(len(ds.y_test)), "noise": "fitted" if reg and noise_scale is None else
-                ("known" if reg else None), "data": ds.name, "resumed_from_epoch": tr.resumed_from_epoch}
+                ("known" if reg else None), "data": ds.name, "resumed_from_epoch": run["resumed_from_epoch"],
+                "steps": run["steps"]}
     return SpikeSlabResult(task=ds.task, **_inclusions(net), **scores, prior_inclusion=prior_inclusion,
-                           slab_scale=slab_scale, n_samples=n_samples, seed=seed, losses=tr.losses,
-                           seconds=time.perf_counter() - t0, settings=settings, net=net)
+                           slab_scale=slab_scale, n_samples=n_samples, seed=seed, losses=tuple(run["raw"]),
+                           convergence=conv, seconds=time.perf_counter() - t0, settings=settings, net=net)
+
+
+def _convergence(net, ds, X, y, run, epochs, tol, patience):
+    """The fit's :class:`~redundancy.training.Convergence` (training accuracy of the median model for classifiers)."""
+    acc = None
+    if ds.task == "classification":
+        net.set_mode("median")
+        acc = float((predict(net, X).argmax(1) == y).double().mean())
+        net.set_mode("relaxed")
+    return assess_convergence(run["monitored"], max_epochs=epochs, tol=tol, patience=patience,
+                              monitor="-ELBO/n (50-step mean)", train_accuracy=acc,
+                              stopped=run["stopped"])

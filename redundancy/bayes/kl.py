@@ -56,7 +56,8 @@ def _kl_bernoulli(logit: torch.Tensor, prior_inclusion: float) -> torch.Tensor:
 
 def _kl_normal(mu: torch.Tensor, sigma: torch.Tensor, slab_scale: float) -> torch.Tensor:
     s0 = float(slab_scale)
-    return math.log(s0) - torch.log(sigma) + ((sigma / s0) ** 2 + (mu / s0) ** 2) / 2 - 0.5
+    a, b = sigma / s0, mu / s0  # scaled first: s0² may under/overflow where σ/s0 does not
+    return (a * a + b * b) * 0.5 - torch.log(sigma) + (math.log(s0) - 0.5)
 
 
 def _relaxed_bernoulli(logit: torch.Tensor, temperature: float, generator: torch.Generator | None = None
@@ -65,8 +66,7 @@ def _relaxed_bernoulli(logit: torch.Tensor, temperature: float, generator: torch
         u = torch.rand(logit.shape, dtype=logit.dtype, device=logit.device)
     else:
         u = torch.rand(logit.shape, generator=generator, dtype=logit.dtype).to(logit.device)
-    u = u.clamp(1e-6, 1 - 1e-6)
-    return torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / temperature)
+    return torch.sigmoid((logit + torch.logit(u, eps=1e-6)) / temperature)  # logit(u) = log u - log(1 - u), clamped
 
 
 # ----------------------------------------------------------------------------------- argument checks

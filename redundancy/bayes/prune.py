@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import field
 from typing import Any
 
@@ -28,7 +29,8 @@ import redundancy._validation as _v
 from redundancy._validation import check_int
 from redundancy.bayes.convert import WEIGHT_TYPES, _flat_leaves
 from redundancy.bayes.layers import SpikeSlabLayer, SpikeSlabLinear
-from redundancy.errors import RedundancyError
+from redundancy.errors import DecisionWarning, RedundancyError
+from redundancy.training.diagnostics import Verdict, chance_level, check_decision
 
 __all__ = ["prune_by_inclusion", "prune_by_magnitude", "prune_to_counts"]
 
@@ -149,6 +151,11 @@ class InclusionPruneResult(_v.Result):
     params_before, params_after : int
     forced : tuple of str
         Layers where no node passed the threshold and the top-scoring one was kept anyway.
+    verdict : Verdict or None
+        When ``data`` was given: the test-split accuracy (classification; loss = mean squared error
+        for regression) of the original deterministic network (all nodes, weights ``μ``) against the
+        pruned one before and after fine-tuning, chance (majority rate) and the budget
+        ``max_accuracy_drop`` (:func:`redundancy.training.check_decision`). ``None`` without data.
     """
 
     model: nn.Module = field(compare=False, metadata=_v.NOT_EXPORTED)
@@ -163,6 +170,7 @@ class InclusionPruneResult(_v.Result):
     threshold: float | None
     forced: tuple[str, ...] = ()
     fine_tune: dict[str, Any] | None = None
+    verdict: Verdict | None = None
 
     def to_pandas(self):
         """What was removed: one row per node or feature."""
@@ -173,8 +181,11 @@ class InclusionPruneResult(_v.Result):
     def __repr__(self) -> str:
         nodes = ", ".join(f"{n}: {self.nodes_before[n]}->{a}" for n, a in self.nodes_after.items())
         feats = "" if self.features_before is None else f", features {self.features_before}->{self.features_after}"
+        v = self.verdict
+        check = ", not checked on data" if v is None else (
+            f", pruned model's test {v.metric} {v.original:.4g}->{v.final:.4g} (chance {v.chance:.3g}): {v.verdict}")
         return (f"InclusionPruneResult({self.criterion}, nodes [{nodes}]{feats}, params {self.params_before}->"
-                f"{self.params_after})")
+                f"{self.params_after}{check})")
 
 
 def _count(m: nn.Module) -> int:
@@ -209,6 +220,46 @@ def _assemble(modules, names, scores, keep, feat_score, feat_keep, input_shape, 
                                 threshold=threshold, forced=tuple(forced))
 
 
+def _score(model: nn.Module, ds, device) -> float:
+    from redundancy.training import evaluate
+
+    ev = evaluate(model, ds, device=device)
+    return ev.accuracy if ds.task == "classification" else ev.loss
+
+
+def _chance(ds) -> float:
+    if ds.task == "classification":
+        return chance_level(ds.y_test)
+    y = np.asarray(ds.y_test, dtype=np.float64)
+    return float(((y - y.mean(0)) ** 2).mean())  # MSE of predicting the test mean
+
+
+def _warn_forced(res: InclusionPruneResult, what: str) -> None:
+    if res.forced:
+        warnings.warn(f"{what}: no node of {', '.join(res.forced)} passed the threshold (the median model is "
+                      "empty there); the top-scoring node was kept so the network still runs, but it is collapsed",
+                      DecisionWarning, stacklevel=5)
+
+
+def _decide(res: InclusionPruneResult, original: nn.Module | None, data, epochs, budget, kw,
+            what: str) -> InclusionPruneResult:
+    """Fine-tune (``epochs > 0``) and judge the pruned network against ``original`` on ``data``'s test split."""
+    _warn_forced(res, what)
+    if data is None:
+        return res
+    from redundancy.data import as_dataset
+
+    ds = as_dataset(data)
+    original = original if original is not None else res.model
+    orig, decided = _score(original, ds, kw["device"]), _score(res.model, ds, kw["device"])
+    res = _fine_tune(res, ds, epochs, kw)
+    tuned = _score(res.model, ds, kw["device"]) if res.fine_tune is not None else None
+    clf = ds.task == "classification"
+    verdict = check_decision(metric="accuracy" if clf else "loss", original=orig, decided=decided, finetuned=tuned,
+                             chance=_chance(ds), budget=budget if clf else None, what=f"the pruned network ({what})", stacklevel=5)
+    return dataclasses.replace(res, verdict=verdict)
+
+
 def _fine_tune(res: InclusionPruneResult, data, epochs, kw) -> InclusionPruneResult:
     if data is None or epochs == 0:
         return res
@@ -216,7 +267,8 @@ def _fine_tune(res: InclusionPruneResult, data, epochs, kw) -> InclusionPruneRes
 
     tr = train(res.model, data, epochs=epochs, desc="fine-tune", **kw)
     res.model.eval()
-    info = {"epochs": epochs, "final_loss": tr.losses[-1], **{k: str(v) for k, v in kw.items()}}
+    info = {"epochs": epochs, "final_loss": tr.losses[-1], "converged": bool(tr.convergence.converged),
+            "epochs_run": int(tr.convergence.epochs_run), **{k: str(v) for k, v in kw.items()}}
     return dataclasses.replace(res, fine_tune=info)
 
 
@@ -239,11 +291,20 @@ def _fitted_result(name: str, value: Any):
     return value
 
 
+_BUDGET = _v.NoneOr(_v.Float(0.0, 1.0))
+
+
+def _data(name: str, value: Any):
+    from redundancy.data import as_dataset
+
+    return None if value is None else as_dataset(value)
+
+
 @_v.validate_params({"result": _fitted_result, "threshold": _v.Float(0.0, 1.0, hi_open=True),
-                     "fine_tune_epochs": _v.Int(0, 100_000)})
-def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_epochs: int = 0, lr: float = 1e-3,
-                       batch_size: int = 64, seed: int = 0, device: Any = "cpu", progress: bool = False
-                       ) -> InclusionPruneResult:
+                     "fine_tune_epochs": _v.Int(0, 100_000), "data": _data, "max_accuracy_drop": _BUDGET})
+def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, max_accuracy_drop: float | None = 0.05,
+                       fine_tune_epochs: int = 0, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
+                       device: Any = "cpu", progress: bool = False) -> InclusionPruneResult:
     """Keep the nodes and input features whose PIP exceeds ``threshold``; weights = posterior means ``μ``.
 
     Parameters
@@ -251,8 +312,16 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
     result : SpikeSlabResult
     threshold : float in [0, 1)
         Nodes and features with PIP ``<= threshold`` are removed. When none of a layer's nodes pass,
-        the one with the largest PIP is kept (listed in ``forced``).
-    data, fine_tune_epochs, lr, batch_size, seed, device, progress
+        the one with the largest PIP is kept (listed in ``forced``) and a
+        :class:`~redundancy.errors.DecisionWarning` says the network collapsed.
+    data : Dataset or arrays, optional
+        Held-out data: the pruned network is scored on its test split against the unpruned
+        deterministic network (weights ``μ``), giving ``result.verdict``; also the fine-tuning data.
+    max_accuracy_drop : float or None
+        The accuracy budget: the largest allowed drop (as a fraction, 0.05 = 5 points) of the
+        handed-back model (after fine-tuning when there was some); past it, or near chance, a
+        :class:`~redundancy.errors.DecisionWarning` (classification only).
+    fine_tune_epochs, lr, batch_size, seed, device, progress
         Optional fine-tuning of the pruned network with :func:`redundancy.training.train`.
 
     Examples
@@ -260,10 +329,10 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
     >>> import numpy as np
     >>> from redundancy.bayes import fit_spike_slab
     >>> X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")
-    >>> pruned = prune_by_inclusion(fit_spike_slab((6,), (X, (X[:, 0] > 0).astype("int64")), epochs=10, lr=3e-2,
-    ...                                             n_samples=2))
-    >>> pruned.params_after <= pruned.params_before
-    True
+    >>> data = (X, (X[:, 0] > 0).astype("int64"))
+    >>> pruned = prune_by_inclusion(fit_spike_slab((6,), data, n_samples=2), data=data)
+    >>> pruned.params_after < pruned.params_before, pruned.verdict.verdict
+    (True, 'ok')
     """
     net = result.net
     modules = list(net.body)
@@ -287,8 +356,9 @@ def prune_by_inclusion(result, threshold: float = 0.5, *, data=None, fine_tune_e
         fk = torch.as_tensor(idx, dtype=torch.long)
     res = _assemble(modules, net.names, scores, keep, fs, fk, net.input_shape, "pip", float(threshold), forced,
                     _net_count(net))
-    return _fine_tune(res, data, fine_tune_epochs, dict(lr=lr, batch_size=batch_size, seed=seed, device=device,
-                                                         progress=progress))
+    original = None if data is None else _plain_network(modules)
+    return _decide(res, original, data, fine_tune_epochs, max_accuracy_drop,
+                   dict(lr=lr, batch_size=batch_size, seed=seed, device=device, progress=progress), "prune_by_inclusion")
 
 
 def _gated(result) -> dict[str, int]:
@@ -306,8 +376,10 @@ def _check_counts(name: str, counts: Any, sizes: dict[str, int]) -> dict[str, in
     return {k: check_int(f"{name}[{k!r}]", v, min_value=1, max_value=sizes[k]) for k, v in counts.items()}
 
 
-@_v.validate_params({"result": _fitted_result, "order": _v.Choice("pip", "magnitude")})
-def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> InclusionPruneResult:
+@_v.validate_params({"result": _fitted_result, "order": _v.Choice("pip", "magnitude"), "data": _data,
+                     "max_accuracy_drop": _BUDGET})
+def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip", data=None,
+                    max_accuracy_drop: float | None = 0.05, device: Any = "cpu") -> InclusionPruneResult:
     """Keep, in each gated layer of a fitted network, the ``counts[layer]`` nodes with the largest PIP
     (``order="pip"``) or the largest ``‖μ_j‖₂`` (``order="magnitude"``); features are not removed.
 
@@ -319,6 +391,8 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> In
         Nodes to keep per gated layer (names as in ``result.layers``), each in ``[1, n_nodes]``;
         a layer left out keeps all its nodes.
     order : {"pip", "magnitude"}
+    data, max_accuracy_drop, device
+        Held-out data and accuracy budget: as in :func:`prune_by_inclusion` (``verdict``).
 
     Examples
     --------
@@ -329,7 +403,9 @@ def prune_to_counts(result, counts: dict[str, int], *, order: str = "pip") -> In
     >>> prune_to_counts(res, {"1": 2}, order="magnitude").nodes_after
     {'1': 2}
     """
-    return _prune_to_counts(result, _check_counts("counts", counts, _gated(result)), order)
+    res = _prune_to_counts(result, _check_counts("counts", counts, _gated(result)), order)
+    original = None if data is None else _plain_network(list(result.net.body))
+    return _decide(res, original, data, 0, max_accuracy_drop, {"device": device}, "prune_to_counts")
 
 
 def _prune_to_counts(result, counts: dict[str, int], order: str) -> InclusionPruneResult:
@@ -349,9 +425,9 @@ def _prune_to_counts(result, counts: dict[str, int], order: str) -> InclusionPru
 
 
 @_v.validate_params({"model": _v.Module(finite=True), "input_shape": _v.Shape(1),
-                     "fine_tune_epochs": _v.Int(0, 100_000)})
+                     "fine_tune_epochs": _v.Int(0, 100_000), "data": _data, "max_accuracy_drop": _BUDGET})
 def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *, data=None,
-                       fine_tune_epochs: int = 0, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
+                       max_accuracy_drop: float | None = 0.05, fine_tune_epochs: int = 0, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
                        device: Any = "cpu", progress: bool = False) -> InclusionPruneResult:
     """Baseline: keep, in each named hidden weight layer of a plain ``nn.Sequential``, the
     ``counts[layer]`` nodes with the largest ``‖w_j‖₂`` (weights and bias); other layers keep all.
@@ -359,6 +435,9 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
     ``counts`` maps hidden weight layers (every Linear/Conv but the last, whose outputs are the
     classes or targets) to a number of nodes in ``[1, n_nodes]``; ``input_shape`` is one example's
     shape (the model must run on it); the model's weights must be finite and are not changed.
+    With ``data`` the pruned network is judged against ``model`` on its test split (``verdict``,
+    budget ``max_accuracy_drop``, as in :func:`prune_by_inclusion`) and fine-tuned on it when
+    ``fine_tune_epochs > 0``.
 
     Examples
     --------
@@ -386,5 +465,5 @@ def prune_by_magnitude(model: nn.Module, counts: dict[str, int], input_shape, *,
         scores.append(s)
     assemble = _v.model_errors(f"prune_by_magnitude: the model on input_shape={tuple(input_shape)}")(_assemble)
     res = assemble(modules, names, scores, keep, None, None, tuple(input_shape), "magnitude", None, [], _count(model))
-    return _fine_tune(res, data, fine_tune_epochs, dict(lr=lr, batch_size=batch_size, seed=seed, device=device,
-                                                         progress=progress))
+    return _decide(res, model, data, fine_tune_epochs, max_accuracy_drop,
+                   dict(lr=lr, batch_size=batch_size, seed=seed, device=device, progress=progress), "prune_by_magnitude")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 import redundancy._validation as _v
+from redundancy.training.diagnostics import Convergence
 
 __all__ = ["SpikeSlabResult"]
 
@@ -32,7 +33,7 @@ class SpikeSlabResult(_v.Result):
         Inclusion probability of each input unit of the first weight layer ``feature_layer``
         (input features of a Linear, input channels of a conv), when features were gated.
     accuracy, nll, ece : float or None
-        Of the posterior predictive ``p̄(y|x) = (1/S) Σ_s p(y | x, γ_s, w_s)`` on the test split
+        Of the posterior predictive of the *unpruned* network ``p̄(y|x) = (1/S) Σ_s p(y | x, γ_s, w_s)`` on the test split
         (``ece``: expected calibration error, 15 equal-width confidence bins). Classification only
         for ``accuracy`` and ``ece``.
     rmse, r2 : float or None
@@ -43,7 +44,11 @@ class SpikeSlabResult(_v.Result):
     noise_scale : float or None
         Gaussian noise standard deviation (regression; known or fitted).
     losses : tuple of float
-        Negative ELBO per training example, per epoch.
+        Negative ELBO per training example, per epoch (one stochastic draw per step).
+    convergence : Convergence
+        The stopping rule's evidence: epochs run against the cap, the monitored negative ELBO
+        (mean of the last 50 steps, one value per epoch) and its recent relative change,
+        ``converged``, and for classifiers the training accuracy of the median model.
     predictive : numpy.ndarray
         Predictive class probabilities (classification) or mean (regression) on the test split.
     net : SpikeSlabNet
@@ -68,6 +73,7 @@ class SpikeSlabResult(_v.Result):
     n_samples: int
     seed: int
     losses: tuple[float, ...]
+    convergence: Convergence
     seconds: float
     settings: dict[str, Any]
     predictive: np.ndarray = field(compare=False, metadata=_v.NOT_EXPORTED)
@@ -135,4 +141,7 @@ class SpikeSlabResult(_v.Result):
             f", features kept {int((self.feature_pip > 0.5).sum())}/{len(self.feature_pip)}"
         score = (f"accuracy={self.accuracy:.4f}, ece={self.ece:.4f}" if self.task == "classification"
                  else f"rmse={self.rmse:.4g}")
-        return f"SpikeSlabResult({self.task}, nodes kept [{kept}]{feats}, {score}, nll={self.nll:.4f})"
+        med = "accuracy" if self.task == "classification" else "rmse"
+        return (f"SpikeSlabResult({self.task}, median model keeps nodes [{kept}]{feats}, its test {med}="
+                f"{self.median_score:.4g}; posterior predictive "
+                f"(unpruned): {score}, nll={self.nll:.4f}; {self.convergence.summary()})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from redundancy.cli.common import _agg, _kv, _out_dir, _pos_float, _save_fig, _sub, load_model
 from redundancy.errors import RedundancyError
@@ -54,19 +55,39 @@ def add_parser(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="mlp:W1,W2 | cnn:C1,C2 | zoo name | package.module:factory")
     p.add_argument("--data", choices=["digits", "mnist1d"], required=True)
     p.add_argument("--out", metavar="DIR", help="write JSON, CSV, PNG and the pruned weights into DIR")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--lr", type=_pos_float, default=1e-2)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="cap on epochs (default: 3000 steps' worth; the fit stops earlier when the ELBO settles)")
+    p.add_argument("--lr", type=_pos_float, default=5e-2)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default: the whole training set when it has at most 4096 examples, else 256")
     p.add_argument("--prior-inclusion", type=_prob, default=0.5, help="λ, prior inclusion probability")
     p.add_argument("--slab-scale", type=_pos_float, default=1.0, help="σ0, slab standard deviation")
     p.add_argument("--threshold", type=float, default=0.5, help="keep nodes with PIP above this (default 1/2)")
     p.add_argument("--fine-tune-epochs", type=int, default=0)
+    p.add_argument("--max-accuracy-drop", type=float, default=0.05,
+                   help="accuracy budget of the pruned network on the test split (default 0.05)")
     p.add_argument("--n-train", type=int, help="subsample the training split")
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
+
+
+def _report(args, ds, res, pr, ev) -> None:
+    """The stdout summary, with a line on stderr for an unconverged fit or a pruned model that failed its check."""
+    print(f"redundancy bayes {args.model} on {args.data} ({len(ds.y_train)} train / {len(ds.y_test)} test)")
+    print(res)
+    print(f"fit: {res.convergence.summary()}")
+    print(res.layer_table().to_string(index=False))
+    print(f"posterior predictive (unpruned network, all nodes): test accuracy {res.accuracy:.4f}")
+    print(f"pruned at PIP > {args.threshold:g}: {pr}")
+    print(f"pruned network test accuracy {ev.accuracy:.4f} (verdict: {pr.verdict.verdict}; {pr.verdict.reason})")
+    if not res.convergence.converged:
+        print(f"WARNING: the spike-and-slab fit did not converge ({res.convergence.summary()}); raise --epochs",
+              file=sys.stderr)
+    if not pr.verdict.ok:
+        print(f"WARNING: the pruned network failed its check: {pr.verdict.reason}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,14 +116,11 @@ def run(args: argparse.Namespace) -> int:
                          epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                          device=args.device, progress=not args.no_progress)
     pr = prune_by_inclusion(res, args.threshold, data=ds, fine_tune_epochs=args.fine_tune_epochs, seed=args.seed,
-                            device=args.device, progress=not args.no_progress)
+                            max_accuracy_drop=args.max_accuracy_drop, device=args.device,
+                            progress=not args.no_progress)
     ev = evaluate(pr.model, ds, device=args.device)
     curve = inclusion_curve(res, ds, device=args.device)
-    print(f"redundancy bayes {args.model} on {args.data} ({len(ds.y_train)} train / {len(ds.y_test)} test)")
-    print(res)
-    print(res.layer_table().to_string(index=False))
-    print(f"pruned at PIP > {args.threshold:g}: {pr}")
-    print(f"pruned network test accuracy {ev.accuracy:.4f} (posterior predictive {res.accuracy:.4f})")
+    _report(args, ds, res, pr, ev)
     if out is not None:
         from redundancy.plotting.bayes import InclusionCurveDisplay, InclusionDisplay
 

@@ -26,6 +26,8 @@ class InclusionDisplay(_Display):
     pips : dict of str to numpy.ndarray
         One array of PIPs per layer (a label such as ``"features"`` for the input features).
     threshold : float
+    converged : bool
+        Whether the fit converged; ``False`` puts "NOT CONVERGED" in the title.
 
     Examples
     --------
@@ -37,6 +39,7 @@ class InclusionDisplay(_Display):
 
     pips: dict
     threshold: float = 0.5
+    converged: bool = True
     ax_: object = field(default=None, repr=False)
     figure_: object = field(default=None, repr=False)
 
@@ -47,7 +50,7 @@ class InclusionDisplay(_Display):
             pips["input features"] = np.asarray(result.feature_pip)
         if not pips:
             raise RedundancyError("the result has no gated layer or feature to draw")
-        return cls(pips, threshold)
+        return cls(pips, threshold, converged=bool(result.convergence.converged))
 
     def plot(self, ax=None) -> "InclusionDisplay":
         ax = _axes(ax, (6.4, 4.2))
@@ -61,7 +64,8 @@ class InclusionDisplay(_Display):
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("rank within layer (fraction of nodes)")
         ax.set_ylabel("posterior inclusion probability")
-        ax.set_title("Spike-and-slab inclusion probabilities, sorted")
+        ax.set_title("Spike-and-slab inclusion probabilities, sorted"
+                     + ("" if self.converged else "\n(fit NOT CONVERGED: the PIPs may not be settled)"))
         ax.legend(fontsize=8)
         return self._drawn(ax)
 
@@ -82,13 +86,14 @@ class InclusionCurveDisplay(_Display):
     score_magnitude: np.ndarray
     metric: str = "accuracy"
     median_nodes: int | None = None
+    converged: bool = True
     ax_: object = field(default=None, repr=False)
     figure_: object = field(default=None, repr=False)
 
     @classmethod
     def from_result(cls, curve) -> "InclusionCurveDisplay":
         return cls(np.asarray(curve.nodes_kept), np.asarray(curve.score_pip), np.asarray(curve.score_magnitude),
-                   curve.metric, curve.median_nodes)
+                   curve.metric, curve.median_nodes, converged=bool(curve.convergence.converged))
 
     def plot(self, ax=None) -> "InclusionCurveDisplay":
         ax = _axes(ax, (6.4, 4.2))
@@ -99,6 +104,7 @@ class InclusionCurveDisplay(_Display):
             ax.axvline(self.median_nodes, color="gray", ls=":", label=f"PIP > 1/2 ({self.median_nodes} nodes)")
         ax.set_xlabel("hidden nodes kept (all gated layers)")
         ax.set_ylabel(f"test {self.metric}")
-        ax.set_title("Pruning order: inclusion probability vs magnitude (no fine-tuning)")
+        ax.set_title("Pruning order: inclusion probability vs magnitude (no fine-tuning)"
+                     + ("" if self.converged else "\n(fit NOT CONVERGED)"))
         ax.legend(fontsize=8)
         return self._drawn(ax)

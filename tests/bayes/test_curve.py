@@ -22,3 +22,13 @@ def test_inclusion_curve_refuses(tiny_fit):
     with pytest.raises(RedundancyError, match="device"):
         inclusion_curve(res, data, device="nope")
     assert inclusion_curve(res, data, fractions=[0.5]).nodes_kept.tolist() == [2]
+
+
+def test_inclusion_curve_reports_its_fits_convergence(tiny_fit):
+    from redundancy.errors import ConvergenceWarning
+
+    res, data = tiny_fit  # one epoch: not converged
+    with pytest.warns(ConvergenceWarning, match="inclusion_curve"):
+        curve = inclusion_curve(res, data, fractions=[1.0])
+    assert curve.convergence == res.convergence and not curve.convergence.converged
+    assert "NOT converged" in repr(curve) and curve.to_dict()["convergence"]["converged"] is False

@@ -1,6 +1,7 @@
 """bayes.fit: fit_spike_slab (result interface, regression noise, resume, refusals, planted features, CLI,
 displays), expected_calibration_error and posterior_predictive (checks, brute force, state restored)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -24,7 +25,7 @@ def _blobs(n=200, p=6, seed=0):
 
 @pytest.fixture(scope="module")
 def fitted():
-    return fit_spike_slab((8,), _blobs(), epochs=15, lr=3e-2, seed=0, n_samples=8)
+    return fit_spike_slab((8,), _blobs(), seed=0, n_samples=8)
 
 
 def test_result_interface(fitted):
@@ -52,7 +53,7 @@ def test_regression_fitted_and_known_noise():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(400, 4)).astype("float32")
     y = (2 * X[:, 0] + 0.5 * rng.normal(size=400)).astype("float32")
-    r = fit_spike_slab(torch.nn.Sequential(torch.nn.Linear(4, 1)), (X, y), epochs=60, lr=3e-2, n_samples=4)
+    r = fit_spike_slab(torch.nn.Sequential(torch.nn.Linear(4, 1)), (X, y), n_samples=4)
     assert r.task == "regression" and r.ece is None and r.accuracy is None
     assert r.noise_scale == pytest.approx(0.5, rel=0.25) and r.rmse < 0.7 and r.r2 > 0.9
     assert r.feature_pip[0] > 0.5 and (r.feature_pip[1:] < 0.5).all()
@@ -101,7 +102,7 @@ def test_planted_features_found():
     h = np.maximum(X[:, :5] @ rng.normal(size=(5, 2)) * 1.5, 0)
     y = h @ np.array([1.5, -1.5])
     y = ((y - y.mean()) / y.std() + 0.3 * rng.normal(size=600)).astype("float32")
-    r = fit_spike_slab((8,), (X, y), epochs=25, batch_size=100, lr=3e-2, n_samples=4, temperature=(1.0, 0.05),
+    r = fit_spike_slab((8,), (X, y), n_samples=4, temperature=(1.0, 0.05),
                        init_inclusion=0.5)
     sel = r.feature_pip > 0.5
     assert sel[:5].all() and sel[5:].sum() <= 1
@@ -119,6 +120,12 @@ def test_curve_display_and_cli(fitted, tmp_path, capsys):
     assert rc == 0
     written = {p.name for p in (tmp_path / "o").iterdir()}
     assert {"bayes.json", "pips.png", "curve.png", "removed.csv", "layers.csv"} <= written
+    out, err = capsys.readouterr()
+    assert "posterior predictive (unpruned" in out and "verdict:" in out
+    assert "WARNING: the spike-and-slab fit did not converge" in err  # one epoch: a visible mark on stderr
+    assert json.loads((tmp_path / "o" / "bayes.json").read_text())["fit"]["convergence"]["converged"] is False
+    unconverged = dataclasses.replace(fitted, convergence=dataclasses.replace(fitted.convergence, converged=False))
+    assert "NOT CONVERGED" in InclusionDisplay.from_result(unconverged).plot().ax_.get_title()
     assert main(["bayes", "mlp:0", "--data", "digits"]) == 2
     assert main(["bayes", "resnet20", "--data", "digits", "--epochs", "1"]) == 2
     err = capsys.readouterr().err

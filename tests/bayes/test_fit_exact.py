@@ -65,11 +65,11 @@ def test_variational_pips_on_the_same_side_as_exact(beta):
     exact = exact_pips(X, y, LAM, S0, SIGMA)
     assert np.abs(exact - 0.5).min() > 0.2  # the planted problem is not a coin toss at 1/2
     res = fit_spike_slab(nn.Sequential(nn.Linear(P, 1, bias=False)), (X.astype("float32"), y.astype("float32")),
-                         prior_inclusion=LAM, slab_scale=S0, noise_scale=SIGMA, epochs=150, batch_size=50,
-                         lr=6e-2, temperature=(1.0, 0.3), seed=0, n_samples=1)
+                         prior_inclusion=LAM, slab_scale=S0, noise_scale=SIGMA, seed=0, n_samples=1)
+    assert res.convergence.converged  # the default budget, stopped by its rule
     vi = res.feature_pip
     rho = spearmanr(vi, exact)[0]
     print(f"beta={beta}: exact {np.round(exact, 2)}\n  vi {np.round(vi, 2)}\n  spearman {rho:.3f}")
     np.testing.assert_array_equal(vi > 0.5, exact > 0.5)
-    assert rho > 0.6
-    assert np.abs(vi - exact).max() < 0.35
+    assert rho > 0.9
+    assert np.abs(vi - exact).max() < 0.25
