@@ -354,9 +354,8 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     dev = check_device(device)
     net.to(dev)
     X, y = _tensors(ds, "train", dev, _v.model_dtype(net))
-    run = optim.optimise(net, _neg_elbo(ds.task == "regression", n_train), X, y, max_epochs=epochs,
-                         batch_size=batch_size, lr=lr, lr_end=optim.LR_END, tol=tol, patience=patience, seed=seed,
-                         checkpoint=checkpoint, progress=progress)
+    run = _optimise(net, ds, X, epochs=epochs, batch_size=batch_size, spe=spe, lr=lr, tol=tol, patience=patience,
+                    seed=seed, device=dev, checkpoint=checkpoint, progress=progress)
     conv = _convergence(net, ds, X, y, run, epochs, tol, patience)
     warn_unconverged("fit_spike_slab", conv, f"raise epochs above {epochs} (or lr above {lr:g})", stacklevel=4)
     scores = _scores(net, ds, dev, n_samples, seed)
@@ -370,6 +369,30 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
     return SpikeSlabResult(task=ds.task, **_inclusions(net), **scores, prior_inclusion=prior_inclusion,
                            slab_scale=slab_scale, n_samples=n_samples, seed=seed, losses=tuple(run["raw"]),
                            convergence=conv, seconds=time.perf_counter() - t0, settings=settings, net=net)
+
+
+def _optimise(net, ds, X, *, epochs, batch_size, spe, lr, tol, patience, seed, device, checkpoint, progress):
+    """Adam on the negative ELBO through the one training loop, with the schedule of
+    :mod:`redundancy.bayes.optim`: learning rate annealed with the Concrete temperature over the
+    first ``net.total_steps`` steps, the stopping rule on the ELBO averaged over the last
+    :data:`~redundancy.bayes.optim.WINDOW` steps, allowed to fire once the annealing is over."""
+    from redundancy.training import train
+
+    anneal = int(net.total_steps)
+    threads = torch.get_num_threads()
+    if X.device.type == "cpu" and batch_size * sum(p.numel() for p in net.parameters()) < optim.SMALL_WORK:
+        torch.set_num_threads(1)  # on a tiny step, intra-op threads cost more than they save
+    try:
+        tr = train(net, ds, epochs=epochs, batch_size=batch_size, lr=lr, loss=_neg_elbo(ds.task == "regression",
+                   len(ds.y_train)), seed=seed, device=device, checkpoint=checkpoint, progress=progress,
+                   desc="spike-slab", tol=tol, patience=patience, warn=False, fused=True,
+                   lr_schedule=lambda t: optim.LR_END ** min(t / anneal, 1.0), monitor_window=math.ceil(optim.WINDOW / spe),
+                   settle_after=anneal, checkpoint_every=1 if spe > 1 else optim.WINDOW, monitor="-ELBO/n")
+    finally:
+        torch.set_num_threads(threads)
+    conv = tr.convergence
+    return {"raw": list(tr.losses), "monitored": list(conv.history), "stopped": conv.converged,
+            "resumed_from_epoch": tr.resumed_from_epoch, "steps": int(net.step)}
 
 
 def _convergence(net, ds, X, y, run, epochs, tol, patience):

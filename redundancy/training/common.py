@@ -58,8 +58,15 @@ def _tensors(ds: Dataset, split: str, dev: torch.device, dtype: torch.dtype):
 
 
 def _optimizer(name: str, params, *, lr: float, weight_decay: float = 0.0, momentum: float = 0.9,
-               nesterov: bool = False) -> torch.optim.Optimizer:
-    """The optimizer every loop of the package builds: Adam, or SGD with (Nesterov) momentum."""
+               nesterov: bool = False, fused: bool = False) -> torch.optim.Optimizer:
+    """The optimizer every loop of the package builds: Adam (``fused``: one kernel for all parameters,
+    or the multi-tensor one where fused is not available), or SGD with (Nesterov) momentum."""
+    if name == "adam" and fused:
+        params = list(params)
+        try:
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError):
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)

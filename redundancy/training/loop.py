@@ -123,13 +123,20 @@ def _batch_loss(loss_fn, model, X, y, epoch):
     return value
 
 
-def _epoch(model, opt, loss_fn, X, y, order, epoch, budget):
-    """One pass over the batches in ``order`` (at most ``budget`` steps): ``(sum of losses, examples, steps)``."""
+def _epoch(model, opt, loss_fn, X, y, order, epoch, budget, schedule=None, first_step=0):
+    """One pass over the batches in ``order`` (at most ``budget`` steps): ``(sum of losses, examples, steps)``.
+
+    ``schedule(t)`` (optional) multiplies every group's initial learning rate at global step ``t``
+    (``first_step`` + the steps of this pass)."""
     total, count, steps = 0.0, 0, 0
     for idx in order:
         if budget is not None and steps >= budget:
             break
         idx = idx.to(X.device)
+        if schedule is not None:
+            factor = float(schedule(first_step + steps))
+            for g in opt.param_groups:
+                g["lr"] = g.setdefault("initial_lr", g["lr"]) * factor
         opt.zero_grad(set_to_none=True)
         value = _batch_loss(loss_fn, model, X[idx], y[idx], epoch)
         value.backward()
@@ -151,13 +158,17 @@ def _epochs(ds, batch_size, epochs, max_steps):
 @_v.validate_params({"model": _v.Module(materialised=False), **_OPT_PARAMS, "loss": _v.NoneOr(_v.Check(
     lambda name, value: value if callable(value) else _not_callable(value))),
     "seed": _v.Int(0, 2 ** 63 - 1), "max_steps": _v.NoneOr(_v.Int(1, 10 ** 9)),
-    "tol": _v.NoneOr(_v.Float(0.0, 1.0)), "patience": _v.Int(1, 10_000), "warn": _v.Bool()})
+    "tol": _v.NoneOr(_v.Float(0.0, 1.0)), "patience": _v.Int(1, 10_000), "warn": _v.Bool(),
+    "lr_schedule": _v.NoneOr(_v.CallableArg()), "monitor_window": _v.Int(1, 10_000), "settle_after": _v.Int(0),
+    "checkpoint_every": _v.Int(1, 10 ** 9), "fused": _v.Bool()})
 def train(model: nn.Module, data: Any, *, epochs: int | None = 100, batch_size: int = 64, lr: float = 1e-3,
           weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.9,
           loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
           parameters=None, seed: int = 0, device: Any = "cpu", checkpoint: str | os.PathLike | None = None,
           progress: bool = False, desc: str = "train", max_steps: int | None = None, tol: float | None = 1e-4,
-          patience: int = 5, warn: bool = True) -> TrainResult:
+          patience: int = 5, warn: bool = True, lr_schedule: Callable[[int], float] | None = None,
+          monitor_window: int = 1, settle_after: int = 0, checkpoint_every: int = 1, fused: bool = False,
+          monitor: str = "training loss") -> TrainResult:
     r"""Train ``model`` in place by mini-batch gradient descent on the training split of ``data``.
 
     Each epoch visits the training examples once in a seeded random order, in batches of
@@ -211,6 +222,19 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 100, batch_size: 
         assessed with ``tol=1e-4``).
     warn : bool
         Emit a ConvergenceWarning when the cap runs out before the loss settled.
+    lr_schedule : callable, optional
+        ``lr_schedule(t)`` multiplies ``lr`` at optimizer step ``t`` (counted across a resume).
+    monitor_window, settle_after : int
+        For a noisy objective (a one-draw ELBO): the rule watches the mean of the last
+        ``monitor_window`` epoch losses (that is ``convergence.history``), and may fire only after
+        ``settle_after`` optimizer steps (e.g. once an annealing schedule is over).
+    checkpoint_every : int
+        Epochs between checkpoint saves (the last epoch is always saved).
+    fused : bool
+        Adam with one fused kernel for all parameters (the multi-tensor one where fused is not
+        available): for tiny models, where the per-parameter loop dominates a step.
+    monitor : str
+        What the objective is called in ``convergence`` and its warning.
 
     Returns
     -------
@@ -237,7 +261,7 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 100, batch_size: 
     params = list(model.parameters()) if parameters is None else list(parameters)
     if not params:
         raise RedundancyError("the model has no parameters to train")
-    opt = _optimizer(optimizer, params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    opt = _optimizer(optimizer, params, lr=lr, weight_decay=weight_decay, momentum=momentum, fused=fused)
     loss_fn = loss or default_loss(ds.task)
     X, y = _tensors(ds, "train", dev, _v.model_dtype(model))
     if loss is None:
@@ -246,10 +270,11 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 100, batch_size: 
     ckpt = None if checkpoint is None else os.fspath(checkpoint)
     start, losses, rng_state = _resume(ckpt, model, opt, gen)
     t0 = time.perf_counter()
-    rule = _Rule(tol, patience, 1e-8 if loss is None else None)
+    rule = _Rule(tol, patience, 1e-8 if loss is None else None, monitor_window, settle_after, monitor)
     steps, stopped = _loop(model, opt, loss_fn, X, y, gen, losses, seed=seed, rng_state=rng_state, dev=dev,
                            epochs=range(start, epochs), batch_size=batch_size, max_steps=max_steps, ckpt=ckpt,
-                           bar=dict(desc=desc, disable=not progress, leave=False), rule=rule)
+                           bar=dict(desc=desc, disable=not progress, leave=False), rule=rule,
+                           schedule=lr_schedule, every=checkpoint_every, cap=epochs)
     conv = _convergence(model, ds, X, y, losses, stopped, rule, epochs, loss is None)
     if conv is not None and warn:
         warn_unconverged(desc, conv, f"raise epochs (now {epochs}) or lr (now {lr:g})", stacklevel=4)
@@ -264,15 +289,23 @@ def train(model: nn.Module, data: Any, *, epochs: int | None = 100, batch_size: 
 
 @dataclass(frozen=True)
 class _Rule:
-    """The stopping rule's settings (``tol=None``: never stop early)."""
+    """The stopping rule's settings (``tol=None``: never stop early) and what it watches."""
 
     tol: float | None
     patience: int
     atol: float | None
+    window: int = 1
+    after: int = 0
+    name: str = "training loss"
 
-    def settled(self, history) -> bool:
-        return has_settled(history, tol=1e-4 if self.tol is None else self.tol, patience=self.patience,
-                           atol=self.atol)
+    def monitored(self, losses) -> list[float]:
+        """The watched history: each epoch's mean of the last ``window`` epoch losses."""
+        w = self.window
+        return list(losses) if w == 1 else [float(np.mean(losses[max(0, i + 1 - w):i + 1])) for i in range(len(losses))]
+
+    def settled(self, losses) -> bool:
+        return has_settled(self.monitored(losses), tol=1e-4 if self.tol is None else self.tol,
+                           patience=self.patience, atol=self.atol)
 
 
 def _convergence(model, ds, X, y, losses, stopped, rule, cap, default_loss_used) -> Convergence | None:
@@ -284,13 +317,13 @@ def _convergence(model, ds, X, y, losses, stopped, rule, cap, default_loss_used)
         with _v.guard_model(model, eval=True), torch.no_grad():
             acc = float(sum(int((model(X[i:i + 1024]).argmax(-1) == y[i:i + 1024]).sum())
                             for i in range(0, len(y), 1024)) / max(len(y), 1))
-    return assess_convergence(losses, max_epochs=cap, tol=1e-4 if rule.tol is None else rule.tol,
-                              patience=rule.patience, atol=rule.atol, monitor="training loss", train_accuracy=acc,
+    return assess_convergence(rule.monitored(losses), max_epochs=cap, tol=1e-4 if rule.tol is None else rule.tol,
+                              patience=rule.patience, atol=rule.atol, monitor=rule.name, train_accuracy=acc,
                               stopped=stopped or rule.settled(losses))
 
 
 def _loop(model, opt, loss_fn, X, y, gen, losses, *, seed, rng_state, dev, epochs, batch_size, max_steps, ckpt, bar,
-          rule):
+          rule, schedule=None, every=1, cap=None):
     """The epochs of :func:`train` (appends each epoch's mean loss to ``losses``); returns the steps
     taken and whether the stopping rule fired."""
     from tqdm.auto import tqdm
@@ -303,18 +336,23 @@ def _loop(model, opt, loss_fn, X, y, gen, losses, *, seed, rng_state, dev, epoch
             torch.manual_seed(seed)
         model.train()
         pbar = tqdm(epochs, **bar)
+        per_epoch = -(-len(y) // batch_size)
+        done_before = epochs.start * per_epoch if isinstance(epochs, range) else 0  # steps of a resumed run
         for epoch in pbar:
             budget = None if max_steps is None else max_steps - steps
-            total, count, n = _epoch(model, opt, loss_fn, X, y, batches(len(y), batch_size, gen), epoch, budget)
+            total, count, n = _epoch(model, opt, loss_fn, X, y, batches(len(y), batch_size, gen), epoch, budget,
+                                     schedule, done_before + steps)
             steps += n
             if count == 0:  # the step budget ran out before this epoch
                 break
             losses.append(total / count)
             pbar.set_postfix(loss=f"{losses[-1]:.4g}")
-            if ckpt is not None:
+            if ckpt is not None and ((epoch + 1) % every == 0 or epoch + 1 == cap):
                 _save(ckpt, model, opt, epoch + 1, losses, gen)
-            if rule.tol is not None and rule.settled(losses):
+            if rule.tol is not None and done_before + steps >= rule.after and rule.settled(losses):
                 stopped = True
+                if ckpt is not None:
+                    _save(ckpt, model, opt, epoch + 1, losses, gen)
                 break
         model.eval()
     return steps, stopped
