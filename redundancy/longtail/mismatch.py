@@ -343,7 +343,7 @@ def _verdict(ref_acc: float, worst: dict, chance: float) -> Verdict:
     else:
         msg = v.reason
     if not v.ok:
-        warnings.warn(f"mismatch_report: {msg}", DecisionWarning, stacklevel=5)
+        warnings.warn(f"mismatch_report: {msg}", DecisionWarning, stacklevel=4)
     return v
 
 
