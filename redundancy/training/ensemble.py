@@ -144,10 +144,11 @@ def _subset_accuracy(fwd, params, X, y, sub, chunk: int = 2048) -> np.ndarray:
 
 
 def _ensemble_epoch(fwd, params, opt, freezer, X, y, sub, gens, batch_size, task, epoch):
-    """One epoch of every member on its own seeded batches; returns per-member mean losses and steps."""
+    """One epoch of every member on its own seeded batches; returns per-member mean losses, the running
+    accuracy over the epoch's batches (classification; a cheap hint for the target check) and the steps."""
     T, m = sub.shape
     order = torch.stack([torch.randperm(m, generator=g) for g in gens]).to(sub.device)
-    total, steps = np.zeros(T), 0
+    total, hits, steps = np.zeros(T), torch.zeros(T, device=sub.device), 0
     for cols in torch.split(order, batch_size, dim=1):
         idx = torch.gather(sub, 1, cols)  # (T, b) training-set indices
         out, yb = fwd(params, X[idx]), y[idx]
@@ -157,6 +158,7 @@ def _ensemble_epoch(fwd, params, opt, freezer, X, y, sub, gens, batch_size, task
         else:
             value = nn.functional.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none")
             value = value.reshape(T, -1).mean(1)
+            hits += (out.detach().argmax(-1) == yb).sum(1)
         bad = ~torch.isfinite(value) & ~freezer.frozen
         if bad.any():
             t = int(bad.nonzero()[0])
@@ -168,7 +170,7 @@ def _ensemble_epoch(fwd, params, opt, freezer, X, y, sub, gens, batch_size, task
         freezer.restore()
         total += value.detach().cpu().numpy() * cols.shape[1]
         steps += 1
-    return total / max(m, 1), steps
+    return total / max(m, 1), (hits / max(m, 1)).cpu().numpy(), steps
 
 
 def _stops(history: np.ndarray, acc, target, tol, patience) -> bool:
@@ -176,6 +178,9 @@ def _stops(history: np.ndarray, acc, target, tol, patience) -> bool:
         return True
     return tol > 0 and has_settled(history, tol=tol, patience=patience)
 
+
+#: the exact subset accuracy is computed once a member's running accuracy over an epoch is this close to the target
+_TARGET_SLACK = 0.05
 
 _STOP_PARAMS = {"epochs": _v.Int(0, _MAX_EPOCHS), "tol": _v.Check(_v.check_nonnegative_float),
                 "patience": _v.Int(1, _MAX_EPOCHS),
@@ -283,12 +288,14 @@ def _run_ensemble(models, ds, sub, seeds, dev, *, epochs, batch_size, opt_kw, op
     losses, epochs_run, converged = np.full((T, epochs), np.nan), np.zeros(T, np.int64), np.zeros(T, bool)
     acc, steps, epoch = None, 0, 0
     for epoch in tqdm(range(epochs), **bar):
-        mean, n = _ensemble_epoch(fwd, params, opt, freezer, X, y, sub, gens, batch_size, ds.task, epoch)
+        mean, running, n = _ensemble_epoch(fwd, params, opt, freezer, X, y, sub, gens, batch_size, ds.task, epoch)
         steps += n
         active = ~freezer.frozen.cpu().numpy()
         losses[active, epoch] = mean[active]
         epochs_run[active] += 1
-        acc = _subset_accuracy(fwd, params, X, y, sub) if target is not None else None
+        # the exact subset accuracy (one more forward pass) only once some member's running accuracy is close
+        near = target is not None and bool((running[active] >= target - _TARGET_SLACK).any())
+        acc = _subset_accuracy(fwd, params, X, y, sub) if near else None
         for t in np.flatnonzero(active):
             converged[t] = _stops(losses[t, : epoch + 1], None if acc is None else acc[t], target, tol, patience)
         if converged.any():

@@ -25,6 +25,15 @@ def _planted(seed=0):
     return X.astype(np.float32), y.astype(np.int64), flipped, np.concatenate([a, b])
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks: one thread is fastest (and what 'one core' means)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _mlp():
     return nn.Sequential(nn.Linear(5, 64), nn.ReLU(), nn.Linear(64, 4))
 
