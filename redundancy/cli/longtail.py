@@ -29,7 +29,9 @@ EXAMPLES = """examples:
       --compressed-weights small.pt --out lt
   redundancy longtail redundancy.zoo.small:two_conv_cnn redundancy.zoo.small:two_conv_cnn \\
       --ref-arg input_shape=1,40 --compressed-arg input_shape=1,40 --compressed-arg width=8 \\
-      --data mnist1d --train-epochs 10 --memorization-models 64 --out lt
+      --data mnist1d --train-epochs 10 --out lt
+  (add --memorization-models 64 for Feldman-Zhang influence scores: 64 trainings of REF, each until it
+  fits its 70 % subset or --epochs runs out; minutes to hours on a CPU)
 
 Models without weights are untrained unless --train-epochs trains them first; a reference near
 chance is reported on stderr ("warning: ... near chance"): its flips mean nothing.

@@ -254,6 +254,7 @@ def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_mode
     >>> from torch import nn
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
+    >>> X[:, 0] += np.where(y == 1, 1.0, -1.0)  # a margin: every run can fit its subset
     >>> res = memorization(lambda: nn.Linear(4, 2), (X, y), n_models=8, seed=0)
     >>> res.mem.shape, res.n_models, res.fit_fraction
     ((60,), 8, 1.0)
