@@ -34,7 +34,7 @@ from redundancy._validation import as_generator, check_module
 from redundancy.data import as_dataset
 from redundancy.errors import DecisionWarning, RedundancyError
 from redundancy.longtail.estimator import MemorizationResult
-from redundancy.training import Verdict, chance_level, check_decision, check_device, evaluate
+from redundancy.training import Verdict, check_decision, check_device, evaluate
 
 __all__ = ["LongTailRiskReport", "mismatch_report"]
 
@@ -251,7 +251,8 @@ class LongTailRiskReport(_v.Result):
         Per (model, score, bin): ``lo, hi, count, mismatch_rate``.
     mismatches : dict of name -> bool array; scores : dict of name -> array; labels : array
     verdict : Verdict
-        The reference against chance and the least accurate compressed model against both
+        The reference against chance (the accuracy of always answering the training split's
+        commonest class) and the least accurate compressed model against both
         (:func:`~redundancy.training.check_decision`): ``"reference_near_chance"`` when the reference
         looks untrained (then every flip rate is noise), ``"near_chance"`` when a compressed model is.
     """
@@ -331,6 +332,15 @@ class LongTailRiskReport(_v.Result):
             a = "n/a" if r["auc"] is None else f"{r['auc']:.3f}"
             lines.append(f"  {r['model']:<20} {r['score']}: enrichment {e} (p={r['p_value']:.3g}), AUC {a}")
         return "\n".join(lines)
+
+
+def _chance(y_train: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy on ``y`` of always answering the training split's commonest class (ties: the smallest label).
+
+    >>> _chance(np.array([0, 1, 1]), np.array([1, 1, 0, 2]))
+    0.5
+    """
+    return float(np.mean(np.asarray(y) == np.bincount(np.asarray(y_train).astype(np.int64)).argmax()))
 
 
 def _verdict(ref_acc: float, worst: dict, chance: float) -> Verdict:
@@ -427,7 +437,7 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
             srows.append({"model": name, "score": sname, **row})
             bins += [{"model": name, "score": sname, **r} for r in b]
     counts = np.bincount(y, minlength=ds.n_classes)
-    verdict = _verdict(float(ref.accuracy), min(rows, key=lambda r: r["accuracy"]), chance_level(y))
+    verdict = _verdict(float(ref.accuracy), min(rows, key=lambda r: r["accuracy"]), _chance(ds.y_train, y))
     return LongTailRiskReport(verdict=verdict, split=split, n=int(len(y)), n_classes=ds.n_classes, reference_accuracy=float(ref.accuracy),
                               rows=tuple(rows), per_class=np.array(per), class_counts=counts, score_rows=tuple(srows),
                               bins=tuple(bins), mismatches=mism, scores=sc, labels=np.asarray(y), settings={"n_bins": n_bins if isinstance(n_bins, (int, str)) else n_bins.tolist(),

@@ -51,7 +51,8 @@ def test_untrained_reference_is_flagged():
         rep = mismatch_report(ref, {"c": cmp}, (X, y), n_permutations=10)
     assert rec[0].filename == __file__
     assert rep.reference_near_chance and rep.verdict.verdict == "reference_near_chance"
-    assert rep.verdict.chance == pytest.approx(np.bincount(y).max() / len(y))
+    # chance: always answering the commonest training class (here train = test split)
+    assert rep.verdict.chance == pytest.approx(np.mean(y == np.bincount(y).argmax()))
     assert "WARNING (reference_near_chance)" in repr(rep) and rep.to_dict()["verdict"]["verdict"] == rep.verdict.verdict
 
 
@@ -66,3 +67,16 @@ def test_trained_reference_is_not_flagged():
         warnings.simplefilter("error", DecisionWarning)
         rep = mismatch_report(ref, {"same": cmp}, (X, y), n_permutations=10)
     assert rep.verdict.ok and not rep.reference_near_chance and rep.rows[0]["flip_rate"] == 0.0
+
+
+def test_chance_is_the_training_majority_on_the_evaluated_split():
+    X, y = _blobs()
+    Xte, yte = X[:30], np.full(30, 2)                   # a test split of one class only
+    torch.manual_seed(0)
+    ref = nn.Linear(4, 3)
+    train(ref, (X, y), epochs=30, lr=0.05, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DecisionWarning)
+        rep = mismatch_report(ref, ref, (X, y, Xte, yte), n_permutations=10)
+    major = np.bincount(y).argmax()
+    assert rep.verdict.chance == pytest.approx(float(major == 2))
