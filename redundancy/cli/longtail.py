@@ -14,6 +14,8 @@ import argparse
 import importlib
 import json
 import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -26,7 +28,13 @@ EXAMPLES = """examples:
   redundancy longtail mypkg.nets:ref mypkg.nets:small --data digits --ref-weights ref.pt \\
       --compressed-weights small.pt --out lt
   redundancy longtail redundancy.zoo.small:two_conv_cnn redundancy.zoo.small:two_conv_cnn \\
-      --ref-arg input_shape=1,40 --compressed-arg width=8 --data mnist1d --memorization-models 64 --out lt
+      --ref-arg input_shape=1,40 --compressed-arg input_shape=1,40 --compressed-arg width=8 \\
+      --data mnist1d --train-epochs 10 --out lt
+  (add --memorization-models 64 for Feldman-Zhang influence scores: 64 trainings of REF, each until it
+  fits its 70 % subset or --epochs runs out; minutes to hours on a CPU)
+
+Models without weights are untrained unless --train-epochs trains them first; a reference near
+chance is reported on stderr ("warning: ... near chance"): its flips mean nothing.
 
 exit codes: 0 success, 1 a computation failed, 2 a bad argument.
 """
@@ -65,7 +73,32 @@ def _data(name: str, n: int, seed: int):
     return load_digits_data(seed=seed) if name == "digits" else load_mnist1d(num_samples=n, seed=seed)
 
 
+def _fit(model, ds, args, has_weights: bool):
+    """Train a model that came without weights for ``--train-epochs`` epochs (seeded)."""
+    from redundancy.training import train
+
+    if args.train_epochs and not has_weights:
+        train(model, ds, epochs=args.train_epochs, lr=args.lr, seed=args.seed)
+    return model.eval()
+
+
 def run(args: argparse.Namespace) -> int:
+    """Run the command, repeating every warning of the library as one ``redundancy: warning:`` line on stderr."""
+    from redundancy.errors import RedundancyWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RedundancyWarning)
+        try:
+            return _run(args)
+        finally:
+            for w in caught:
+                if issubclass(w.category, RedundancyWarning):
+                    print(f"redundancy: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def _run(args: argparse.Namespace) -> int:
     from redundancy.checkpoint import load_weights
     from redundancy.longtail import example_loss, memorization, mismatch_report
 
@@ -80,22 +113,23 @@ def run(args: argparse.Namespace) -> int:
     ref = make_ref()
     if args.ref_weights:
         load_weights(ref, args.ref_weights)
+    _fit(ref, ds, args, bool(args.ref_weights))
     models = {}
     for i, spec in enumerate(args.compressed):
         m = _factory(spec, dict(args.compressed_arg), "COMPRESSED")()
         if weights:
             load_weights(m, weights[i])
         name = spec.rpartition(":")[2] or spec
-        models[name if name not in models else f"{name}_{i}"] = m.eval()
-    ref.eval()
+        models[name if name not in models else f"{name}_{i}"] = _fit(m, ds, args, bool(weights))
     if args.scores is not None:
         try:
             scores = {"score": np.load(args.scores, allow_pickle=False)}
         except (OSError, ValueError) as exc:
             raise RedundancyError(f"--scores={args.scores!r} cannot be read as .npy ({exc})") from None
     elif args.memorization_models:
-        mem = memorization(make_ref, ds, n_models=args.memorization_models, epochs=args.epochs, seed=args.seed,
-                           progress=not args.no_progress)
+        kw = {} if args.epochs is None else {"epochs": args.epochs}
+        mem = memorization(make_ref, ds, n_models=args.memorization_models, seed=args.seed,
+                           progress=not args.no_progress, **kw)
         scores = {"max_influence": mem}
     else:
         scores = {"reference_loss": example_loss(ref, ds)}
@@ -143,7 +177,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--scores", metavar="FILE.npy", help="per-test-example scores (default: the reference's loss)")
     p.add_argument("--memorization-models", type=int, default=0, metavar="T",
                    help="estimate influence with T copies of REF trained on 70%% subsets (0: off)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs of each memorization run")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="cap on the epochs of each memorization run (default 200; a run stops once it fits its subset)")
+    p.add_argument("--train-epochs", type=int, default=0, metavar="N",
+                   help="train REF and every COMPRESSED given without weights for N epochs first (default 0: as loaded)")
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate of --train-epochs (Adam; default 3e-3)")
     p.add_argument("--top-fraction", type=float, default=0.1)
     p.add_argument("--n-permutations", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)

@@ -25,6 +25,7 @@ import numpy as np
 
 import redundancy._validation as _v
 from redundancy.errors import RedundancyError
+from redundancy.training.diagnostics import Convergence
 
 __all__ = ["MemorizationResult", "estimate_memorization"]
 
@@ -57,6 +58,14 @@ class MemorizationResult(_v.Result):
     y_train, y_test : numpy.ndarray or None
         Labels, when known (for the tables).
     n_models : int
+    fit_fraction : float or None
+        Fraction of the trained runs whose accuracy on their own subset reached ``fit_threshold``
+        (None for runs not trained here). Feldman-Zhang's estimator assumes every run fits its
+        subset; far below 1 the scores understate memorization.
+    run_fit_accuracy : numpy.ndarray or None, shape (n_models,)
+        Each run's accuracy on its own subset at the end of training.
+    convergence : Convergence or None
+        The least converged run's training diagnostics (None for runs not trained here).
     settings : dict
     """
 
@@ -76,7 +85,16 @@ class MemorizationResult(_v.Result):
     y_train: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
     y_test: np.ndarray | None = field(repr=False, metadata=_v.NOT_EXPORTED)
     n_models: int
+    fit_fraction: float | None = None
+    run_fit_accuracy: np.ndarray | None = field(default=None, repr=False)
+    convergence: Convergence | None = field(default=None, repr=False)
     settings: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def in_subset_accuracy(self) -> np.ndarray:
+        """Each example's accuracy in the runs that trained on it (``p_in``: the mean over the runs that
+        contained it); well below 1 means the runs did not fit it and its ``mem`` is understated."""
+        return self.p_in
 
     @property
     def n_train(self) -> int:
@@ -117,8 +135,9 @@ class MemorizationResult(_v.Result):
 
     def __repr__(self) -> str:
         hi = int((self.mem > 0.25).sum())
+        fit = "" if self.fit_fraction is None else f", runs fit: {self.fit_fraction:.0%}"
         return (f"MemorizationResult(n_models={self.n_models}, n_train={self.n_train}, n_test={self.n_test}, "
-                f"mean mem={self.mem.mean():.3f}, mem>0.25: {hi}, max infl={self.max_infl.max(initial=0):.3f})")
+                f"mean mem={self.mem.mean():.3f}, mem>0.25: {hi}, max infl={self.max_infl.max(initial=0):.3f}{fit})")
 
 
 def _binary(name: str, a: Any, ndim: int) -> np.ndarray:

@@ -23,6 +23,7 @@ maximal influence, the reference's loss, any array) it adds
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import field
 from typing import Any
 
@@ -31,9 +32,9 @@ import numpy as np
 import redundancy._validation as _v
 from redundancy._validation import as_generator, check_module
 from redundancy.data import as_dataset
-from redundancy.errors import RedundancyError
+from redundancy.errors import DecisionWarning, RedundancyError
 from redundancy.longtail.estimator import MemorizationResult
-from redundancy.training import check_device, evaluate
+from redundancy.training import Verdict, check_decision, check_device, evaluate
 
 __all__ = ["LongTailRiskReport", "mismatch_report"]
 
@@ -249,6 +250,11 @@ class LongTailRiskReport(_v.Result):
     bins : tuple of dict
         Per (model, score, bin): ``lo, hi, count, mismatch_rate``.
     mismatches : dict of name -> bool array; scores : dict of name -> array; labels : array
+    verdict : Verdict
+        The reference against chance (the accuracy of always answering the training split's
+        commonest class) and the least accurate compressed model against both
+        (:func:`~redundancy.training.check_decision`): ``"reference_near_chance"`` when the reference
+        looks untrained (then every flip rate is noise), ``"near_chance"`` when a compressed model is.
     """
 
     split: str
@@ -263,7 +269,13 @@ class LongTailRiskReport(_v.Result):
     mismatches: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
     scores: dict = field(repr=False, metadata=_v.NOT_EXPORTED)
     labels: np.ndarray = field(repr=False, metadata=_v.NOT_EXPORTED)
+    verdict: Verdict = field(repr=False)
     settings: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def reference_near_chance(self) -> bool:
+        """True when the reference's accuracy is near chance (an untrained reference: read nothing into the flips)."""
+        return self.verdict.verdict == "reference_near_chance"
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -310,6 +322,8 @@ class LongTailRiskReport(_v.Result):
     def __repr__(self) -> str:
         lines = [f"LongTailRiskReport(split={self.split!r}, n={self.n}, "
                  f"reference accuracy={self.reference_accuracy:.4f})"]
+        if not self.verdict.ok:
+            lines.append(f"  WARNING ({self.verdict.verdict}): {self.verdict.reason}")
         for r in self.rows:
             lines.append(f"  {r['model']:<20} acc {r['accuracy']:.4f}  flip {r['flip_rate']:.4f}  "
                          f"ref-correct->wrong {r['ref_correct_to_wrong']:.4f}")
@@ -318,6 +332,29 @@ class LongTailRiskReport(_v.Result):
             a = "n/a" if r["auc"] is None else f"{r['auc']:.3f}"
             lines.append(f"  {r['model']:<20} {r['score']}: enrichment {e} (p={r['p_value']:.3g}), AUC {a}")
         return "\n".join(lines)
+
+
+def _chance(y_train: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy on ``y`` of always answering the training split's commonest class (ties: the smallest label).
+
+    >>> _chance(np.array([0, 1, 1]), np.array([1, 1, 0, 2]))
+    0.5
+    """
+    return float(np.mean(np.asarray(y) == np.bincount(np.asarray(y_train).astype(np.int64)).argmax()))
+
+
+def _verdict(ref_acc: float, worst: dict, chance: float) -> Verdict:
+    """The reference against chance, the least accurate compressed model against both; a DecisionWarning unless ok."""
+    v = check_decision(metric="accuracy", original=ref_acc, decided=worst["accuracy"], chance=chance,
+                       what=f"compressed model {worst['model']!r}", warn=False)
+    if v.verdict == "reference_near_chance":
+        msg = (f"the reference's accuracy {ref_acc:.4g} is near chance ({chance:.4g}): it looks untrained, so "
+               "its flips and enrichments mean nothing; give the reference its trained weights")
+    else:
+        msg = v.reason
+    if not v.ok:
+        warnings.warn(f"mismatch_report: {msg}", DecisionWarning, stacklevel=4)
+    return v
 
 
 def _classification(what: str):
@@ -360,6 +397,12 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
     top_fraction, n_permutations, seed
         The high-score set and the permutation test.
 
+    Returns
+    -------
+    LongTailRiskReport
+        With a ``verdict``; a reference (or compressed model) near chance emits a
+        :class:`~redundancy.errors.DecisionWarning`: flips against an untrained reference mean nothing.
+
     Examples
     --------
     >>> import numpy as np, torch
@@ -394,7 +437,8 @@ def mismatch_report(reference, compressed, data, *, scores=None, split: str = "t
             srows.append({"model": name, "score": sname, **row})
             bins += [{"model": name, "score": sname, **r} for r in b]
     counts = np.bincount(y, minlength=ds.n_classes)
-    return LongTailRiskReport(split=split, n=int(len(y)), n_classes=ds.n_classes, reference_accuracy=float(ref.accuracy),
+    verdict = _verdict(float(ref.accuracy), min(rows, key=lambda r: r["accuracy"]), _chance(ds.y_train, y))
+    return LongTailRiskReport(verdict=verdict, split=split, n=int(len(y)), n_classes=ds.n_classes, reference_accuracy=float(ref.accuracy),
                               rows=tuple(rows), per_class=np.array(per), class_counts=counts, score_rows=tuple(srows),
                               bins=tuple(bins), mismatches=mism, scores=sc, labels=np.asarray(y), settings={"n_bins": n_bins if isinstance(n_bins, (int, str)) else n_bins.tolist(),
                                "top_fraction": top_fraction, "n_permutations": n_permutations,

@@ -16,7 +16,9 @@ losing finished chunks. The cache key holds the data, the architecture and initi
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +27,10 @@ import torch
 
 import redundancy._validation as _v
 from redundancy.data import as_dataset
-from redundancy.errors import RedundancyError
+from redundancy.errors import ConvergenceWarning, RedundancyError
 from redundancy.longtail.estimator import MAX_DENSE, MemorizationResult, estimate_memorization
 from redundancy.parallel import BACKENDS, run_tasks
-from redundancy.training import check_device, predict, train_ensemble
+from redundancy.training import Convergence, check_device, predict, train_ensemble
 
 __all__ = ["memorization"]
 
@@ -160,7 +162,9 @@ class _Chunk:
     def __call__(self, task: dict) -> dict:
         ds, sub = self.ds, np.asarray(task["subsets"], dtype=np.int64)
         models = _make_models(self.make_model, task["init_seeds"])
-        res = train_ensemble(models, ds, sub, seeds=task["order_seeds"], device=self.device, **task["train"])
+        with warnings.catch_warnings():  # memorization reports the runs' fit as a whole
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = train_ensemble(models, ds, sub, seeds=task["order_seeds"], device=self.device, **task["train"])
         dev = check_device(self.device)
         out = {}
         for split, X, y in (("train", ds.X_train, ds.y_train), ("test", ds.X_test, ds.y_test)):
@@ -168,7 +172,12 @@ class _Chunk:
             yt = torch.as_tensor(y).to(dev)
             corr = np.stack([(predict(m, Xt).argmax(1) == yt).cpu().numpy() for m in models])
             out[split] = _pack(corr)
-        out["final_loss"] = res.losses[:, -1].tolist() if res.epochs else []
+        out["final_loss"] = [float(res.losses[t, res.epochs_run[t] - 1]) if res.epochs_run[t] else float("nan")
+                             for t in range(len(models))]
+        out["fit_accuracy"] = res.train_accuracy.tolist()
+        out["epochs_run"] = res.epochs_run.tolist()
+        out["converged"] = res.converged.tolist()
+        out["worst"] = res.convergence.to_dict()
         return out
 
 
@@ -188,13 +197,24 @@ def _classification_data(name: str, data: Any):
 @_v.validate_params({"make_model": _maker, "data": _classification_data, "n_models": _v.Int(2, _MAX_MODELS),
                      "subset_ratio": _v.Float(0.0, 1.0, lo_open=True, hi_open=True), "seed": _v.Seed(), "device": lambda name, v: check_device(v),
                      "chunk_size": _v.Int(1, _MAX_MODELS), "backend": _v.Choice(*BACKENDS), "top_k": _v.Int(1),
-                     "max_dense": _v.Int(0), "progress": _v.Bool()})
+                     "max_dense": _v.Int(0), "progress": _v.Bool(),
+                     "fit_threshold": _v.Float(0.0, 1.0, lo_open=True), "min_fit_fraction": _v.Float(0.0, 1.0)})
 def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_models: int = 100,
-                 subset_ratio: float = 0.7, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
+                 subset_ratio: float = 0.7, epochs: int = 200, fit_threshold: float = 0.99, tol: float = 1e-4,
+                 patience: int = 10, min_fit_fraction: float = 0.9, batch_size: int = 64, lr: float = 1e-2,
                  optimizer: str = "adam", weight_decay: float = 0.0, seed: int = 0, device: Any = "cpu",
-                 chunk_size: int = 50, backend: str = "sequential", n_jobs: int = 1, cache_dir=None,
+                 chunk_size: int = 64, backend: str = "sequential", n_jobs: int = 1, cache_dir=None,
                  top_k: int = 10, max_dense: int = MAX_DENSE, progress: bool = False) -> MemorizationResult:
-    """Feldman-Zhang memorization and influence by training ``n_models`` models on random subsets.
+    """Feldman-Zhang memorization and influence by training ``n_models`` models on random subsets,
+    each until it fits its subset.
+
+    Every run trains (:func:`redundancy.training.train_ensemble`) until its accuracy on its own
+    subset reaches ``fit_threshold``, or its training loss has stopped improving (relative change
+    below ``tol`` over ``patience`` epochs), or ``epochs`` (the cap) run out: Feldman and Zhang's
+    estimator assumes the runs fit their subsets. The result reports the fraction of runs that
+    reached the threshold (``fit_fraction``) and each example's in-subset accuracy
+    (``in_subset_accuracy``); below ``min_fit_fraction`` a
+    :class:`~redundancy.errors.ConvergenceWarning` says the estimates are unreliable.
 
     Parameters
     ----------
@@ -206,8 +226,15 @@ def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_mode
         its test split.
     n_models, subset_ratio : int, float
         ``T`` runs, each on ``round(subset_ratio * n_train)`` examples.
-    epochs, batch_size, lr, optimizer, weight_decay
-        Training of every run (:func:`redundancy.training.train_ensemble`).
+    epochs : int
+        The cap on every run's epochs.
+    fit_threshold, tol, patience : float, float, int
+        A run stops once its subset accuracy is at least ``fit_threshold`` or its loss has settled.
+    min_fit_fraction : float
+        Warn when fewer runs than this reached ``fit_threshold``.
+    batch_size, lr, optimizer, weight_decay
+        Training of every run (Adam at ``lr=1e-2`` by default: small networks fit their subsets in
+        tens of epochs).
     seed : int
     device : str
     chunk_size : int
@@ -227,15 +254,16 @@ def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_mode
     >>> from torch import nn
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 4)).astype("float32"); y = (X[:, 0] > 0).astype("int64")
-    >>> res = memorization(lambda: nn.Linear(4, 2), (X, y), n_models=8, epochs=3, seed=0)
-    >>> res.mem.shape, res.n_models
-    ((60,), 8)
+    >>> X[:, 0] += np.where(y == 1, 1.0, -1.0)  # a margin: every run can fit its subset
+    >>> res = memorization(lambda: nn.Linear(4, 2), (X, y), n_models=8, seed=0)
+    >>> res.mem.shape, res.n_models, res.fit_fraction
+    ((60,), 8, 1.0)
     """
     ds = data
     sub, init, order = _draw_runs(len(ds.y_train), n_models, subset_ratio, seed)
     dkey, mkey = _fingerprint(make_model, ds)
     train_kw = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
-                "weight_decay": weight_decay}
+                "weight_decay": weight_decay, "tol": tol, "patience": patience, "target_accuracy": fit_threshold}
     tasks = [{"data": dkey, "model": mkey, "subsets": sub[a:a + chunk_size], "init_seeds": init[a:a + chunk_size],
               "order_seeds": order[a:a + chunk_size], "train": train_kw}
              for a in range(0, n_models, chunk_size)]
@@ -246,8 +274,34 @@ def memorization(make_model: Callable[[], torch.nn.Module], data: Any, *, n_mode
     Cte = np.concatenate([_unpack(r["test"], (len(t["init_seeds"]), m)) for r, t in zip(results, tasks)])
     masks = np.zeros((n_models, n), bool)
     np.put_along_axis(masks, sub, True, axis=1)
+    fit_acc = np.array([v for r in results for v in r["fit_accuracy"]], dtype=float)
     settings = {"subset_ratio": subset_ratio, "seed": seed, "chunk_size": chunk_size, "device": str(device),
-                "source": "trained", "mean_final_loss": float(np.mean([v for r in results for v in r["final_loss"]]
-                                                                      or [0.0])), **train_kw}
-    return estimate_memorization(masks, Ctr, Cte, y_train=ds.y_train, y_test=ds.y_test, top_k=top_k,
-                                 max_dense=max_dense, settings=settings)
+                "source": "trained", "fit_threshold": fit_threshold, "min_fit_fraction": min_fit_fraction,
+                "mean_final_loss": float(np.mean([v for r in results for v in r["final_loss"]] or [0.0])),
+                "mean_epochs_run": float(np.mean([v for r in results for v in r["epochs_run"]])), **train_kw}
+    res = estimate_memorization(masks, Ctr, Cte, y_train=ds.y_train, y_test=ds.y_test, top_k=top_k,
+                                max_dense=max_dense, settings=settings)
+    res = dataclasses.replace(res, fit_fraction=float(np.mean(fit_acc >= fit_threshold)), run_fit_accuracy=fit_acc,
+                              convergence=_least_converged(results))
+    _warn_unfit(res, fit_threshold, min_fit_fraction, epochs, lr)
+    return res
+
+
+def _least_converged(results: list[dict]) -> Convergence:
+    """The chunks' least converged runs, the worst of them (unconverged first, then the slowest)."""
+    convs = []
+    for r in results:
+        d = r["worst"]
+        convs.append(Convergence(**{f.name: d[f.name] for f in dataclasses.fields(Convergence) if f.name in d}
+                                 | {"history": tuple(d.get("history", ()))}))
+    return max(convs, key=lambda c: (not c.converged, c.epochs_run))
+
+
+def _warn_unfit(res: MemorizationResult, threshold: float, min_fraction: float, epochs: int, lr: float) -> None:
+    if res.fit_fraction >= min_fraction:
+        return
+    warnings.warn(f"memorization: only {res.fit_fraction:.0%} of the {res.n_models} runs reached accuracy "
+                  f"{threshold} on their own subset (median {np.median(res.run_fit_accuracy):.3f}; "
+                  f"min_fit_fraction={min_fraction}) within epochs={epochs} at lr={lr}: the estimates are unreliable "
+                  "(an example a run did not fit counts as not memorized, so mem is understated); raise epochs or "
+                  "lr, or use a larger model", ConvergenceWarning, stacklevel=4)

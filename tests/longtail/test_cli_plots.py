@@ -63,7 +63,11 @@ def test_cli_longtail_writes_files(tmp_path, capsys):
     assert out["score_rows"][0]["score"] == "reference_loss"
     for f in ("summary.csv", "classes.csv", "bins.csv", "mismatch_by_score.png", "class_flips.png"):
         assert (tmp_path / "out" / f).exists()
-    assert "LongTailRiskReport" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert "LongTailRiskReport" in cap.out
+    # the reference is untrained: the report says so, on stdout and as one line on stderr
+    assert out["verdict"]["verdict"] == "reference_near_chance" and "WARNING" in cap.out
+    assert any(line.startswith("redundancy: warning:") and "near chance" in line for line in cap.err.splitlines())
 
 
 def test_cli_longtail_bad_arguments(tmp_path, capsys):

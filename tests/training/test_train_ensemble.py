@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from redundancy.errors import RedundancyError
-from redundancy.training import train, train_ensemble
+from redundancy.errors import ConvergenceWarning, RedundancyError
+from redundancy.training import has_settled, train, train_ensemble
 
 
 def _data(n=90, seed=0):
@@ -93,3 +93,63 @@ def test_same_per_model_correctness_on_digits_cnn():
         for split in ("train", "test"):
             np.testing.assert_array_equal(evaluate(models[t], ds, split=split).correct,
                                           evaluate(refs[t], ds, split=split).correct)
+
+
+def _stop_case():
+    """Member 0: a clean separable subset (reaches 100 % quickly); member 1: its subset holds ten
+    examples twice with opposite labels, so it can never reach 100 % and never stops early."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    X[40:] = X[30:40]
+    y[40:] = 1 - y[30:40]
+    sub = np.stack([np.arange(40), np.arange(10, 50)])
+    return X, y, sub
+
+
+def _mlp(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def test_members_stop_on_their_own_rule_and_stay_frozen():
+    X, y, sub = _stop_case()
+    kw = dict(batch_size=16, lr=0.05, seeds=[5, 6])
+    models = [_mlp(0), _mlp(1)]
+    init = copy.deepcopy(models)
+    with pytest.warns(ConvergenceWarning, match="1 of 2 models hit the cap epochs=30"):
+        res = train_ensemble(models, (X, y), sub, epochs=30, tol=0.0, target_accuracy=1.0, **kw)
+    assert res.converged.tolist() == [True, False]
+    assert res.epochs_run[0] < 30 and res.epochs_run[1] == 30 and res.epochs == 30
+    assert res.train_accuracy[0] == 1.0 and res.train_accuracy[1] <= 0.75
+    assert (res.losses[0, res.epochs_run[0]:] == res.losses[0, res.epochs_run[0] - 1]).all()
+    assert len(res.to_pandas()) == res.epochs_run.sum()
+    assert not res.convergence.converged and res.convergence.epochs_run == 30
+    assert res.member(0).converged and res.member(0).epochs_run == res.epochs_run[0]
+    # the member whose rule never fires: the same weights as training every member to the cap
+    free = copy.deepcopy(init)
+    with pytest.warns(ConvergenceWarning):
+        train_ensemble(free, (X, y), sub, epochs=30, tol=0.0, **kw)
+    for p, q in zip(models[1].parameters(), free[1].parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    # the frozen member: its weights are those of training it alone for the epochs it ran
+    alone = [copy.deepcopy(init[0])]
+    with pytest.warns(ConvergenceWarning):
+        train_ensemble(alone, (X, y), sub[:1], epochs=int(res.epochs_run[0]), tol=0.0, batch_size=16, lr=0.05,
+                       seeds=[5])
+    for p, q in zip(models[0].parameters(), alone[0].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_rule_stops_a_settled_member():
+    X, y, sub = _stop_case()
+    models = [_mlp(0), _mlp(1)]
+    # weight decay bounds the loss away from 0, so both losses level off
+    res = train_ensemble(models, (X, y), sub, seeds=[5, 6], epochs=400, batch_size=40, lr=0.05, weight_decay=0.05,
+                         tol=1e-3, patience=5)
+    assert res.converged.all() and res.epochs < 400
+    for t in range(2):
+        h = res.losses[t, : res.epochs_run[t]]
+        assert has_settled(h, tol=1e-3, patience=5) and not has_settled(h[:-1], tol=1e-3, patience=5)
+    with pytest.raises(RedundancyError, match="target_accuracy"):
+        train_ensemble(models, (X, y), sub, seeds=[0, 1], target_accuracy=1.5)
