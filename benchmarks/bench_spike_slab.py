@@ -1,7 +1,7 @@
 """Benchmark: the spike-and-slab fit's step cost and its time to a converged answer (issue 23).
 
 * **Step cost:** one training step of :func:`redundancy.bayes.fit_spike_slab`'s optimiser
-  (:func:`redundancy.bayes.optim.optimise`: relaxed gates, reparameterised weights, closed-form KL,
+  (:func:`redundancy.training.train` with the fit's settings: relaxed gates, reparameterised weights, closed-form KL,
   backward, Adam with the annealed learning rate) against one plain Adam step (forward, loss,
   backward, step) of the same architecture as a plain ``nn.Sequential``, both full-batch on one
   thread, timed in blocks of ``--block`` steps; medians over ``--repeats`` blocks in one process,
@@ -39,7 +39,7 @@ from torch import nn
 from redundancy.bayes import fit_spike_slab
 from redundancy.bayes.convert import to_spike_slab
 from redundancy.bayes.fit import _neg_elbo
-from redundancy.bayes.optim import optimise
+from redundancy.training import train
 
 OUT = Path(__file__).parent / "results" / "spike_slab.json"
 
@@ -85,8 +85,8 @@ def _ss_steps(model, X, y, reg, n):
     if reg:
         net.log_noise = nn.Parameter(torch.zeros(()))
     t0 = time.perf_counter()
-    optimise(net, _neg_elbo(reg, len(y)), X, y, max_epochs=n, batch_size=len(y), lr=1e-3, lr_end=0.05, tol=0.0,
-             patience=10 ** 6, seed=0)
+    train(net, (X.numpy(), y.numpy()), epochs=n, batch_size=len(y), lr=1e-3, loss=_neg_elbo(reg, len(y)), tol=None,
+          warn=False, fused=True, lr_schedule=lambda t: 0.05 ** min(t / 1000, 1.0), seed=0)
     return (time.perf_counter() - t0) / n
 
 
