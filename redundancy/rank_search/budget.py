@@ -7,7 +7,7 @@ than ``max_loss_increase`` in cross-entropy), the search backs off: each compres
 the accuracy lost with that layer alone compressed, and the costliest layers are put back dense, one
 at a time, until the model is within budget (they are recorded in ``skipped`` with the reason).
 
-Data-free, nothing can be scored: layers whose input or output has very few channels (``<= 3``, a
+Data-free, nothing can be scored: conv layers whose input or output has very few channels (``<= 3``, a
 one-channel stem) are kept dense, and the verdict is ``"not_applicable"``.
 """
 
@@ -30,9 +30,10 @@ PROTECT_CHANNELS = 3
 
 
 def few_channels(layer: nn.Module, limit: int = PROTECT_CHANNELS) -> str | None:
-    """Why a data-free search keeps ``layer`` dense (None: it is searched)."""
-    c_in = layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
-    c_out = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+    """Why a data-free search keeps the conv ``layer`` dense (None: it is searched; Linear layers are)."""
+    if isinstance(layer, nn.Linear):
+        return None
+    c_in, c_out = layer.in_channels, layer.out_channels
     if min(c_in, c_out) <= limit:
         return (f"kept dense: {c_in} input / {c_out} output channels (<= {limit}); a data-free search cannot "
                 "tell what a rank this small costs, and the layer has almost nothing to save")
