@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"fine-tune: {res.convergence.summary()}")
     if res.val_loss_dense is not None:
         summary["val_loss_dense"], summary["val_loss_compressed"] = res.val_loss_dense, res.val_loss_compressed
-        print(f"held-out cross-entropy {res.val_loss_dense:.4f} -> {res.val_loss_compressed:.4f} (before fine-tune)")
+        print(f"held-out cross-entropy {res.val_loss_dense:.4f} -> {res.val_loss_compressed:.4f} (the search's "
+              "validation split of the training data, before fine-tune)")
     for k in ("accuracy_original", "accuracy_compressed", "accuracy_finetuned"):
         if k in summary:
             print(f"{k}: {summary[k]:.4f}")
