@@ -71,7 +71,7 @@ def warn_target(budget: Budget, removed: int, want: int) -> str | None:
     text = (f"the target ({want} channels) cannot be met within max_accuracy_drop={budget.budget:g}: stopped after "
             f"{removed} channels; removing {b['removed']} would cost {b['drop']:.4f} held-out accuracy "
             f"({budget.base:.4f} -> {b['accuracy']:.4f})")
-    warnings.warn(f"prune: {text}", DecisionWarning, stacklevel=4)
+    warnings.warn(f"prune: {text}", DecisionWarning, stacklevel=6)
     return text
 
 
@@ -96,7 +96,7 @@ def verdict(ds, judged, budget: Budget, *, target_note: str | None, warn: bool):
     else:
         metric, chance = "loss", float(np.mean((np.asarray(y, dtype=float) - np.mean(y)) ** 2))
     v = check_decision(metric=metric, original=judged[0], decided=judged[1], finetuned=judged[2], chance=chance,
-                       budget=budget.budget, what="prune", warn=warn, stacklevel=5)
+                       budget=budget.budget, what="prune", warn=warn, stacklevel=7)
     if target_note is not None:
         import dataclasses
 

@@ -99,7 +99,7 @@ def judge(orig, decided, finetuned, ds, budget, restored, *, left=1, warn=True):
 
     v = check_decision(metric="accuracy", original=orig[0], decided=decided[0],
                        finetuned=None if finetuned is None else finetuned[0], chance=chance_level(_split(ds)[1]),
-                       budget=budget[0], what="search_ranks", warn=warn, stacklevel=5)
+                       budget=budget[0], what="search_ranks", warn=warn, stacklevel=6)
     final = decided if finetuned is None else finetuned
     notes = [f"held-out cross-entropy {orig[1]:.4f} -> {final[1]:.4f}"]
     if budget[1] is not None and final[1] - orig[1] > budget[1] + 1e-12:
