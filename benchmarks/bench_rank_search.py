@@ -107,7 +107,8 @@ def main(argv=None):
                   (16, 5, 5), {"0": 4, "2": 10}, "cp"))
     results = []
     for label, model, names, data, shape, truth, method in cases:
-        t_ours, res = timed(lambda: search_ranks(model, data=data, method=method, layers=names, input_shape=shape),
+        t_ours, res = timed(lambda: search_ranks(model, data=data, method=method, layers=names, input_shape=shape,
+                                                      max_accuracy_drop=None),
                             args.repeats)
         t_grid, grid = timed(lambda: grid_search(model, names, data, method=method), args.repeats)
         ours = res.ranks

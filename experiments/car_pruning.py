@@ -72,7 +72,7 @@ def run_one(task: dict) -> dict:
     layers = None if task["scope"] == "network" else [task["scope"]]
     res = prune(net, ds, criterion=task["criterion"], target=task["fraction"], layers=layers,
                 max_examples=cfg["score_examples"], finetune_epochs=cfg["finetune_epochs"], seed=task["seed"],
-                finetune_kw={"lr": 1e-3})
+                finetune_kw={"lr": 1e-3}, max_accuracy_drop=None)
     return {"test_before": res.test_before, "test_after": res.test_after, "test_finetuned": res.test_finetuned,
             "removed": len(res.removed), "params_before": res.params_before, "params_after": res.params_after,
             "macs_before": res.macs_before, "macs_after": res.macs_after, "max_abs_diff": res.max_abs_diff,

@@ -23,7 +23,10 @@ EXAMPLES = """examples:
   redundancy prune resnet20 --data digits --model-arg widths=(8,16) --model-arg blocks_per_stage=1 --epochs 5
 
 Channels are scored on the training split and accuracies reported on the test split. --target in (0, 1)
-is the fraction of channels to remove, an integer the number of channels.
+is the fraction of channels to remove, an integer the number of channels. --max-accuracy-drop (default
+0.05; negative: off) is the budget: pruning stops before the removal that would cost more test accuracy.
+The verdict (original, pruned and fine-tuned test accuracy against chance and the budget) comes first;
+one that is not "ok", or a target the budget did not allow, is also written to stderr.
 """
 
 
@@ -55,6 +58,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--per-step", type=int, default=1, help="CAR channels removed per greedy step")
     p.add_argument("--epochs", type=int, help="train this many epochs before pruning (default 20, 0 with --weights)")
     p.add_argument("--finetune-epochs", type=int, default=0)
+    p.add_argument("--max-accuracy-drop", type=float, default=0.05,
+                   help="largest allowed test-accuracy drop (default 0.05); a negative value turns the budget off")
     p.add_argument("--weights", metavar="FILE", help="state_dict file (loaded with weights_only=True)")
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--max-examples", type=int, default=1000, help="training examples CAR is scored on")
@@ -87,6 +92,32 @@ def _build(args, ds):
     return model
 
 
+def _prune_quietly(prune, model, ds, args, layers):
+    """``prune`` with its DecisionWarnings held back: the CLI says them on stderr with the verdict."""
+    import warnings
+
+    from redundancy.errors import DecisionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DecisionWarning)
+        return prune(model, ds, criterion=args.criterion, target=args.target, scope=args.scope, layers=layers,
+                     per_step=args.per_step, max_examples=args.max_examples, finetune_epochs=args.finetune_epochs,
+                     max_accuracy_drop=None if args.max_accuracy_drop < 0 else args.max_accuracy_drop,
+                     seed=args.seed, progress=not args.no_progress)
+
+
+def _say_verdict(res) -> None:
+    """The verdict first on stdout; on stderr too when it is not "ok" or the target was not met."""
+    import sys
+
+    v = res.verdict
+    print(f"verdict: {v.verdict}: {v.reason}")
+    if v.verdict != "ok":
+        print(f"redundancy prune: warning: verdict {v.verdict}: {v.reason}", file=sys.stderr)
+    elif not res.target_met:
+        print(f"redundancy prune: warning: target not met within the budget: {v.reason}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -108,16 +139,17 @@ def run(args: argparse.Namespace) -> int:
         train(model, ds, epochs=epochs, lr=3e-3, seed=args.seed, progress=not args.no_progress, desc="train")
     model.eval()
     layers = None if args.layers is None else [s.strip() for s in args.layers.split(",") if s.strip()]
-    res = prune(model, ds, criterion=args.criterion, target=args.target, scope=args.scope, layers=layers,
-                per_step=args.per_step, max_examples=args.max_examples, finetune_epochs=args.finetune_epochs,
-                seed=args.seed, progress=not args.no_progress)
+    res = _prune_quietly(prune, model, ds, args, layers)
     print(f"redundancy prune {args.model} on {args.data}: criterion {args.criterion}, target {args.target} "
           f"({args.scope}), trained {epochs} epochs, test accuracy {evaluate(model, ds).accuracy:.4f}")
+    _say_verdict(res)
     print(res.to_pandas().to_string(index=False))
     print(f"  removed {len(res.removed)} channels; params {res.params_before} -> {res.params_after}, "
           f"MACs {res.macs_before} -> {res.macs_after}")
     print(f"  test accuracy {res.test_before:.4f} -> {res.test_after:.4f}"
           + ("" if res.test_finetuned is None else f" -> {res.test_finetuned:.4f} after fine-tuning"))
+    if res.convergence is not None:
+        print(f"  fine-tune: {res.convergence.summary()}")
     if out is not None:
         files = [os.path.join(out, "prune.json"), os.path.join(out, "channels.csv"),
                  os.path.join(out, "pruned_state_dict.pt")]

@@ -31,10 +31,12 @@ from redundancy.counts import count_macs, parameter_count
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
 from redundancy.pruning.baselines import BASELINES, _scores
+from redundancy.pruning.budget import DEFAULT_MAX_ACCURACY_DROP, Budget, held_out_scores, verdict, warn_target
 from redundancy.pruning.car import _car
 from redundancy.channels.groups import find_groups
 from redundancy.channels.removal import prune_units
 from redundancy.pruning.masked import _check_metric, _variant_quality, as_tensors
+from redundancy.training.diagnostics import Convergence, Verdict
 
 __all__ = ["PruneResult", "prune", "car_prune", "finetuned_curve"]
 
@@ -61,6 +63,15 @@ class PruneResult(_v.Result):
     history : tuple of dict
         Per greedy step: ``removed`` units, ``quality`` after it and ``scores`` {(layer, channel): CAR}
         of the units scored at that step.
+    max_accuracy_drop : float or None
+        The accuracy budget the selection kept to (None: none).
+    target_met : bool
+        False when the budget stopped the pruning before the target (a DecisionWarning said so).
+    verdict : Verdict
+        Held-out accuracy (MSE for regression) of the original, the pruned and the fine-tuned model
+        against chance and the budget (:func:`redundancy.training.check_decision`).
+    convergence : Convergence or None
+        The fine-tuning's stopping-rule evidence (None without fine-tuning).
     model : nn.Module
         The pruned (and fine-tuned) model.
     """
@@ -82,14 +93,20 @@ class PruneResult(_v.Result):
     macs_after: int
     max_abs_diff: float
     seed: int
+    max_accuracy_drop: float | None = None
+    target_met: bool = True
+    verdict: Verdict | None = None
+    convergence: Convergence | None = None
     history: tuple = field(default=(), repr=False, metadata=_v.NOT_EXPORTED)
     model: nn.Module | None = field(default=None, repr=False, compare=False, metadata=_v.NOT_EXPORTED)
 
     def __repr__(self) -> str:
         f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
+        v = "" if self.verdict is None else f", verdict={self.verdict.verdict!r}"
+        c = "" if self.convergence is None else f", fine-tune converged={self.convergence.converged}"
         return (f"PruneResult(criterion={self.criterion!r}, removed={len(self.removed)}, "
                 f"params {self.params_before}->{self.params_after}, test {f(self.test_before)}->{f(self.test_after)}"
-                f"{'' if self.test_finetuned is None else f' (fine-tuned {f(self.test_finetuned)})'})")
+                f"{'' if self.test_finetuned is None else f' (fine-tuned {f(self.test_finetuned)})'}{v}{c})")
 
     def to_pandas(self):
         """One row per pruned layer: channels before and after."""
@@ -155,16 +172,17 @@ def _total(quota, scope):
 #: the declared constraints of :func:`prune`'s options (shared with :func:`finetuned_curve`)
 _PRUNE_SPEC = {"model": _v.Module(materialised=False), "criterion": _v.Choice(*CRITERIA),
                "scope": _v.Choice("network", "layer"), "per_step": _v.Int(1), "recompute": _v.Bool(),
-               "finetune_epochs": _v.Int(0, 10_000), "seed": _v.Int(0), "progress": _v.Bool()}
+               "finetune_epochs": _v.Int(0, 10_000), "seed": _v.Int(0), "progress": _v.Bool(),
+               "max_accuracy_drop": _v.NoneOr(_v.Float(0.0, 1.0))}
 
 
 @_v.validate_params(_PRUNE_SPEC)
 @_v.model_errors("prune")
 def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, layers=None, scope: str = "network",
-          per_step: int = 1, recompute: bool = True, min_quality: float | None = None, metric=None,
-          split: str = "train", max_examples: int | None = None, finetune_epochs: int = 0,
-          finetune_kw: dict | None = None, batch_masks: int = 32, seed: int = 0, device: Any = "cpu",
-          progress: bool = False) -> PruneResult:
+          per_step: int = 1, recompute: bool = True, min_quality: float | None = None,
+          max_accuracy_drop: float | None = DEFAULT_MAX_ACCURACY_DROP, metric=None, split: str = "train",
+          max_examples: int | None = None, finetune_epochs: int = 0, finetune_kw: dict | None = None,
+          batch_masks: int = 32, seed: int = 0, device: Any = "cpu", progress: bool = False) -> PruneResult:
     """Remove channels by ``criterion`` and return the physically smaller model.
 
     Parameters
@@ -184,8 +202,22 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
         Recompute CAR after every step (greedy) or rank once.
     min_quality : float, optional
         Stop before the scoring metric (on ``split``, masked) would fall below this.
+    max_accuracy_drop : float in [0, 1] or None
+        The accuracy budget (classification): stop before the removal that would make the held-out
+        accuracy (test split; training split when there is none) of the masked model drop by more
+        than this below the original's; default 0.05. When the target cannot be met within it, the
+        result has ``target_met=False`` and a :class:`~redundancy.errors.DecisionWarning` says so.
+        ``None``: prune to the target whatever it costs (the verdict still judges the result).
     finetune_epochs : int
-        Fine-tune the pruned model this many epochs (``finetune_kw`` goes to ``train``).
+        Fine-tune the pruned model for at most this many epochs (``finetune_kw`` goes to ``train``;
+        its stopping-rule evidence is ``result.convergence``, and a ConvergenceWarning is emitted
+        when the cap runs out first).
+
+    Returns
+    -------
+    PruneResult
+        With ``verdict``: a :class:`~redundancy.errors.DecisionWarning` is emitted when the handed-back
+        model is near chance or past the budget.
 
     Examples
     --------
@@ -194,29 +226,33 @@ def prune(model: nn.Module, data: Any, *, criterion: str = "car", target=0.5, la
     >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
     >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
     >>> y = net(torch.as_tensor(X)).argmax(1).numpy()
-    >>> res = prune(net, (X, y), target=0.5)
-    >>> res.channels_after, res.model[0].out_features
-    ({'0': 4}, 4)
+    >>> res = prune(net, (X, y), target=0.5, max_accuracy_drop=0.2)
+    >>> res.channels_after, res.model[0].out_features, res.verdict.verdict
+    ({'0': 4}, 4, 'ok')
     """
     opts = _prune_options(model, data, criterion=criterion, target=target, scope=scope, per_step=per_step,
-                          finetune_epochs=finetune_epochs, seed=seed, metric=metric, min_quality=min_quality)
+                          finetune_epochs=finetune_epochs, seed=seed, metric=metric, min_quality=min_quality,
+                          max_accuracy_drop=max_accuracy_drop)
     with _v.guard_model(model):
         return _prune(model, layers=layers, recompute=recompute, split=split, max_examples=max_examples,
                       finetune_kw=finetune_kw, batch_masks=batch_masks, device=device, progress=progress, **opts)
 
 
-def _prune_options(model, data, *, criterion, target, scope, per_step, finetune_epochs, seed, metric, min_quality):
+def _prune_options(model, data, *, criterion, target, scope, per_step, finetune_epochs, seed, metric, min_quality,
+                   max_accuracy_drop=None):
     """The options of :func:`prune` that depend on each other or on the data (the others are declared)."""
     ds = as_dataset(data)
     opts = dict(ds=ds, criterion=criterion, scope=scope, per_step=per_step, finetune_epochs=finetune_epochs,
-                seed=seed, metric=_check_metric(metric, ds.task), target=target, min_quality=min_quality)
+                seed=seed, metric=_check_metric(metric, ds.task), target=target, min_quality=min_quality,
+                max_accuracy_drop=max_accuracy_drop)
     if target is None and min_quality is None:
         raise RedundancyError("give a target (fraction or count), a min_quality floor, or both")
     return opts
 
 
 def _prune(model, *, ds, criterion, target, layers, scope, per_step, recompute, min_quality, metric, split,
-           max_examples, finetune_epochs, finetune_kw, batch_masks, seed, device, progress) -> PruneResult:
+           max_examples, finetune_epochs, finetune_kw, batch_masks, seed, device, progress, max_accuracy_drop=None,
+           warn=True) -> PruneResult:
     """The pruning kernel (options checked by :func:`_prune_options`)."""
     from tqdm.auto import tqdm
 
@@ -230,15 +266,18 @@ def _prune(model, *, ds, criterion, target, layers, scope, per_step, recompute, 
     qkw = dict(metric=metric, task=ds.task, n_classes=ds.n_classes, batch_masks=batch_masks)
     want = _total(quota, scope)
     bar = tqdm(total=want, desc=f"prune ({criterion})", disable=not progress, leave=False)
-    sel = _Selection(model, ds, X, y, groups, quota, scope, qkw, min_quality, bar)
+    budget = Budget(model, groups, ds, dev, max_accuracy_drop, batch_masks)
+    sel = _Selection(model, ds, X, y, groups, quota, scope, qkw, min_quality, bar, budget)
     if criterion == "car" and recompute:
         removed, history = sel.greedy(want, per_step)
     else:
         removed, history = sel.ranked(criterion, want, seed), []
     bar.close()
+    note = warn_target(budget, len(removed), want) if warn else None
     base, qa, _, _ = _variant_quality(model, groups, [tuple(removed)], X, y, **qkw)
     pruned, diff = prune_units(model, groups, removed, X[:64])
-    tests = _test_scores(model, pruned, ds, dev, finetune_epochs, finetune_kw, seed)
+    tests, judged, conv = _test_scores(model, pruned, ds, dev, finetune_epochs, finetune_kw, seed)
+    v = verdict(ds, judged, budget, target_note=note, warn=warn)
     shape = ds.input_shape
     return PruneResult(criterion=criterion, target=target, scope=scope, removed=tuple(sel.label(u) for u in removed),
                        channels_before={g.layer: g.size for g in groups},
@@ -247,15 +286,17 @@ def _prune(model, *, ds, criterion, target, layers, scope, per_step, recompute, 
                        test_after=tests[1], test_finetuned=tests[2], params_before=parameter_count(model),
                        params_after=parameter_count(pruned), macs_before=int(sum(count_macs(model, shape).values())),
                        macs_after=int(sum(count_macs(pruned, shape).values())), max_abs_diff=float(diff), seed=seed,
+                       max_accuracy_drop=budget.budget, target_met=note is None, verdict=v, convergence=conv,
                        history=tuple(history), model=pruned)
 
 
 class _Selection:
     """Which units :func:`prune` removes: greedy CAR with recomputation, or one ranking."""
 
-    def __init__(self, model, ds, X, y, groups, quota, scope, qkw, min_quality, bar):
+    def __init__(self, model, ds, X, y, groups, quota, scope, qkw, min_quality, bar, budget):
         self.model, self.ds, self.X, self.y, self.groups = model, ds, X, y, groups
         self.quota, self.scope, self.qkw, self.min_quality, self.bar = quota, scope, qkw, min_quality, bar
+        self.budget = budget
         self.name_of = {g.index: g for g in groups}
 
     def label(self, u):
@@ -277,6 +318,8 @@ class _Selection:
                 break
             _, q, _, _ = _variant_quality(self.model, self.groups, [tuple(removed + step)], self.X, self.y, **self.qkw)
             if self.min_quality is not None and q[0] < self.min_quality:
+                break
+            if self.budget.first_violation([removed + step]) is not None:
                 break
             removed += step
             history.append({"removed": tuple(self.label(u) for u in step), "quality": float(q[0]),
@@ -309,32 +352,33 @@ class _Selection:
             while keep < len(seqs) and qs[keep] >= self.min_quality:
                 keep += 1
             cand = cand[:keep]
+        bad = self.budget.first_violation([cand[:k] for k in range(1, len(cand) + 1)])
+        cand = cand if bad is None else cand[:bad]
         self.bar.update(len(cand))
         return list(cand)
 
 
 def _test_scores(model, pruned, ds, dev, finetune_epochs, finetune_kw, seed):
-    """Test quality of the intact, the pruned and (with ``finetune_epochs``) the fine-tuned model."""
-    from redundancy.training import evaluate, train
+    """Test quality of the intact, the pruned and (with ``finetune_epochs``) the fine-tuned model,
+    the verdict's held-out metric of the same three, and the fine-tuning's Convergence (or None)."""
+    from redundancy.training import train
 
-    def score_test(m):
-        if len(ds.y_test) == 0:
-            return None
-        ev = evaluate(m, ds, device=dev)
-        return ev.accuracy if ds.task == "classification" else ev.r2
-
-    t_before, t_after, t_ft = score_test(model), score_test(pruned), None
+    has_test = len(ds.y_test) > 0
+    (t_before, j_before), (t_after, j_after) = held_out_scores(model, ds, dev), held_out_scores(pruned, ds, dev)
+    t_ft = j_ft = conv = None
     if finetune_epochs:
         kw = {"lr": 1e-3, "batch_size": 64}
         kw.update(finetune_kw or {})
-        train(pruned, ds, epochs=finetune_epochs, seed=seed, device=dev, **kw)
+        conv = train(pruned, ds, epochs=finetune_epochs, seed=seed, device=dev, **kw).convergence
         pruned.eval()
-        t_ft = score_test(pruned)
-    return t_before, t_after, t_ft
+        t_ft, j_ft = held_out_scores(pruned, ds, dev)
+    tests = (t_before, t_after, t_ft) if has_test else (None, None, None)
+    return tests, (j_before, j_after, j_ft), conv
 
 
 #: keyword options of :func:`prune` that :func:`car_prune` and :func:`finetuned_curve` pass on
-_PRUNE_OPTIONS = ("layers", "scope", "per_step", "recompute", "min_quality", "metric", "split", "max_examples",
+_PRUNE_OPTIONS = ("layers", "scope", "per_step", "recompute", "min_quality", "max_accuracy_drop", "metric", "split",
+                  "max_examples",
                   "finetune_epochs", "finetune_kw", "batch_masks", "seed", "device", "progress")
 
 
@@ -344,7 +388,7 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
     """Greedy CAR pruning: :func:`prune` with ``criterion="car"``.
 
     ``kw``: the other keyword options of :func:`prune` (``layers``, ``scope``, ``min_quality``,
-    ``metric``, ``split``, ``max_examples``, ``finetune_epochs``, ``finetune_kw``, ``batch_masks``,
+    ``max_accuracy_drop`` (default 0.05), ``metric``, ``split``, ``max_examples``, ``finetune_epochs``, ``finetune_kw``, ``batch_masks``,
     ``seed``, ``device``, ``progress``); any other is refused.
 
     Examples
@@ -353,7 +397,7 @@ def car_prune(model: nn.Module, data: Any, *, target=0.5, per_step: int = 1, rec
     >>> from redundancy.zoo import simple_cnn
     >>> net = simple_cnn(ndim=1, widths=(4,), num_classes=2, seed=0).eval()
     >>> X = np.random.default_rng(1).normal(size=(40, 1, 8)).astype("float32")
-    >>> res = car_prune(net, (X, (X[:, 0, 0] > 0).astype("int64")), target=2)
+    >>> res = car_prune(net, (X, (X[:, 0, 0] > 0).astype("int64")), target=2, max_accuracy_drop=None)
     >>> len(res.removed), len(res.history)
     (2, 2)
     """
@@ -415,7 +459,7 @@ def finetuned_curve(model: nn.Module, data: Any, layer: str, *, fractions=(0.25,
                                  **{"scope": "network", "per_step": 1, "seed": 0, "metric": None, "min_quality": None,
                                     **opts})
         with _v.guard_model(model):
-            res = _prune(model, layers=[layer], **run, **checked)
+            res = _prune(model, layers=[layer], warn=False, **run, **checked)
         if res.test_before is None:
             raise RedundancyError("data has no test examples; finetuned_curve reads the test quality of each "
                                   "pruned model")

@@ -9,6 +9,7 @@ import numpy as np
 from torch import nn
 
 import redundancy._validation as _v
+from redundancy.training.diagnostics import Convergence, Verdict
 
 from redundancy.rank_search.chains import build_chain, chain_kernel, chain_macs, chain_params, dense_macs
 from redundancy.rank_search.factors import init_factors
@@ -88,6 +89,11 @@ class RankSearchResult(_v.Result):
         With data: the held-out cross-entropy (the split ``L_val`` used) of the model and of the
         compressed model before any fine-tune; ``None`` data-free. A compressed loss near chance
         (``log n_classes``) means the objective traded the accuracy away (docs/rank_search.md).
+    verdict : Verdict or None
+        With data: held-out accuracy of the original and of the compressed model before and after
+        fine-tuning, chance and the budget; data-free: ``"not_applicable"``.
+    convergence : Convergence or None
+        The fine-tuning's stopping-rule evidence (None without ``finetune_epochs``).
     model : torch.nn.Module
         A copy of the input model with every searched layer replaced by its chain at ``r*``.
     """
@@ -105,6 +111,8 @@ class RankSearchResult(_v.Result):
     seconds: float = 0.0
     val_loss_dense: float | None = None
     val_loss_compressed: float | None = None
+    verdict: Verdict | None = None
+    convergence: Convergence | None = None
     model: nn.Module | None = field(default=None, repr=False, compare=False, metadata=_v.NOT_EXPORTED)
 
     @property
@@ -149,7 +157,7 @@ class RankSearchResult(_v.Result):
         ranks = ", ".join(f"{r.name}={r.rank}" for r in self.layers[:6]) + (", ..." if len(self.layers) > 6 else "")
         return (f"RankSearchResult(method={self.method!r}, mode={self.mode!r}, layers={len(self.layers)}, "
                 f"skipped={len(self.skipped)}, params kept={self.params_kept:.3f}, MACs kept={self.macs_kept:.3f}, "
-                f"ranks: {ranks})")
+                f"ranks: {ranks}" + ("" if self.verdict is None else f", verdict={self.verdict.verdict!r}") + ")")
 
 
 def _quantile_band(candidates, probs, lo: float = 0.05, hi: float = 0.95) -> tuple[int, int]:

@@ -42,6 +42,8 @@ from torch import nn
 import redundancy._validation as _v
 from redundancy.data import as_dataset
 from redundancy.errors import RedundancyError
+from redundancy.rank_search.budget import (DEFAULT_MAX_ACCURACY_DROP, back_off, data_free_verdict, few_channels,
+                                          judge)
 from redundancy.rank_search.candidates import _layer_positions, _max_rank, _replace_layers, _select
 from redundancy.rank_search.chains import SEARCH_METHODS
 from redundancy.rank_search.finish import _finish
@@ -71,12 +73,15 @@ def _val_fraction(name, value):
                      "gamma": _v.Float(0, 1e6, lo_open=True), "beta": _v.Float(0, 100, lo_open=True),
                      "warm_start": _v.NoneOr(_v.Float(0.0, 50.0)), "val_fraction": _v.Check(_val_fraction),
                      "device": _v.Check(lambda name, value: check_device(value)),
-                     "input_shape": _v.NoneOr(_v.Shape())})
+                     "input_shape": _v.NoneOr(_v.Shape()),
+                     "max_accuracy_drop": _v.NoneOr(_v.Float(0.0, 1.0)), "max_loss_increase": _v.NoneOr(_v.Float(0.0, 1e6)),
+                     "finetune_epochs": _v.Int(0, 10_000)})
 def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, method: str = "tt",
                  layers: Any = None, input_shape: Any = None, factor: int = 10, warmup: int = 20, iters: int = 100,
                  lr_factors: float = 1e-3, lr_logits: float = 0.5, gamma: float = 0.4, beta: float = 0.8,
                  val_fraction: float = 0.1, batch_size: int = 256, warm_start: float | None = None, seed: int = 0,
-                 device: Any = "cpu", progress: bool = False) -> RankSearchResult:
+                 max_accuracy_drop: float | None = DEFAULT_MAX_ACCURACY_DROP, max_loss_increase: float | None = None,
+                 finetune_epochs: int = 0, device: Any = "cpu", progress: bool = False) -> RankSearchResult:
     """Search one rank per layer (TT, CP or Tucker-2 for convs, SVD for Linear layers) and compress.
 
     Parameters
@@ -113,12 +118,28 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
         chance-level loss (docs/rank_search.md), while data-free a warm start over-estimates small
         ranks. ``result.settings["warm_start"]`` records the value used.
     seed : int
+    max_accuracy_drop, max_loss_increase : float or None
+        The budget (with ``data``): the largest allowed drop of the held-out accuracy (default 0.05)
+        and rise of the held-out cross-entropy (default None: not limited), measured on the test
+        split of ``data`` (the training split when there is none) before fine-tuning. A search that
+        breaks it backs off: the layers whose compression costs most are put back dense, one at a
+        time, until the model is within budget (recorded in ``skipped`` with the reason). ``None``
+        for both: no back-off (the verdict still judges the result).
+    finetune_epochs : int
+        With ``data``: fine-tune the compressed model for at most this many epochs with
+        :func:`~redundancy.rank_search.finetune` (distillation from ``model``); its stopping-rule
+        evidence is ``result.convergence``.
     device : str
     progress : bool
 
     Returns
     -------
     RankSearchResult
+        ``verdict``: held-out accuracy of the original, the compressed model before and after
+        fine-tuning, chance and the budget; a :class:`~redundancy.errors.DecisionWarning` is
+        emitted when the model handed back is near chance or past the budget. Data-free, the
+        verdict is ``"not_applicable"`` (nothing to judge with), and layers whose input or output
+        has at most 3 channels (a one-channel stem) are kept dense and listed in ``skipped``.
 
     Examples
     --------
@@ -134,8 +155,14 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
     ds = _classification_data(data)
     input_shape = _v.check_shape("input_shape", _input_shape(input_shape, ds))
     names, skipped = _select(model, layers)
+    if ds is None:  # data-free: protect layers with very few input or output channels
+        few = {n: few_channels(model.get_submodule(n)) for n in names}
+        skipped += [{"name": n, "layer_type": type(model.get_submodule(n)).__name__, "reason": r}
+                    for n, r in few.items() if r is not None]
+        names = [n for n in names if few[n] is None]
     if not names:
-        raise RedundancyError("the model has no Conv1d/2d/3d (groups 1) or Linear layer to search")
+        raise RedundancyError("the model has no Conv1d/2d/3d (groups 1) or Linear layer to search"
+                              + ("" if not skipped else f" (skipped: {'; '.join(s['name'] + ': ' + s['reason'] for s in skipped)})"))
     base = copy.deepcopy(model).to(dev).eval()
     pos = _layer_positions(base, names, input_shape)
     mods = {n: base.get_submodule(n) for n in names}
@@ -150,9 +177,32 @@ def search_ranks(model: nn.Module, candidates: Any = None, *, data: Any = None, 
                     beta=beta, val_fraction=val_fraction, batch_size=batch_size, warm_start=warm_start,
                     seed=seed, device=str(dev), candidates=repr(candidates), factor=factor,
                     input_shape=list(input_shape))
+    settings.update(max_accuracy_drop=max_accuracy_drop, max_loss_increase=max_loss_increase,
+                    finetune_epochs=finetune_epochs)
     res = _finish(model, base, names, final, mods, pos, max_r, method, skipped, trajectory, seed, ds, input_shape,
                   time.perf_counter() - t0, settings)
-    return res if val is None else _with_val_losses(res, base, dev, *val)
+    if val is None:
+        return dataclasses.replace(res, verdict=data_free_verdict(res))
+    return _decide(base, res, ds, (max_accuracy_drop, max_loss_increase), finetune_epochs, input_shape, seed,
+                   progress, val)
+
+
+def _decide(base, res, ds, budget, finetune_epochs, input_shape, seed, progress, val):
+    """Back off to the budget, fine-tune, judge: the result with ``verdict`` and ``convergence``."""
+    from redundancy.rank_search.budget import score
+    from redundancy.rank_search.finish import finetune
+
+    res, orig, decided, restored = back_off(base, res, ds, budget, input_shape)
+    dev = _v.model_device(base)
+    res = _with_val_losses(res, base, dev, *val)
+    conv = finetuned = None
+    if finetune_epochs and res.layers:
+        conv = finetune(res.model, base, ds, epochs=finetune_epochs, seed=seed, device=_v.model_device(res.model),
+                        progress=progress).convergence
+        res.model.eval()
+        finetuned = score(res.model, ds)
+    return dataclasses.replace(res, verdict=judge(orig, decided, finetuned, ds, budget, restored,
+                                                        left=len(res.layers)), convergence=conv)
 
 
 def _classification_data(data):

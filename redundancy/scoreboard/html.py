@@ -33,6 +33,40 @@ from redundancy.scoreboard.figures import draw_bars, draw_heatmap, draw_matrix, 
 __all__: list[str] = []  # the face is in the package's __init__
 
 NOT_MEASURED = "not measured"
+#: the mark on a number that rests on an unconverged fit or a decision whose verdict is not "ok"
+MARK = "\u26a0"
+
+
+def caveats(results) -> dict[str, str]:
+    """``{companion name: why its numbers are marked}`` for the companion results (``scoreboard.results``)
+    whose fine-tuning or fit did not converge (``convergence.converged`` False) or whose decision's
+    ``verdict`` is not ``"ok"``.
+
+    Examples
+    --------
+    >>> caveats({})
+    {}
+    """
+    out = {}
+    for name, res in sorted((results or {}).items()):
+        why = []
+        conv = getattr(res, "convergence", None)
+        if conv is not None and getattr(conv, "converged", True) is False:
+            why.append("did not converge: " + (conv.summary() if hasattr(conv, "summary") else "converged=False"))
+        v = getattr(res, "verdict", None)
+        if v is not None and getattr(v, "verdict", "ok") != "ok":
+            why.append(f"verdict {v.verdict}: {getattr(v, 'reason', '')}")
+        if why:
+            out[name] = "; ".join(why)
+    return out
+
+
+def _mark_columns(tab: dict, names) -> dict:
+    """Append the mark to the header and every cell of the columns ``names`` of a :func:`_table`."""
+    idx = [i for i, c in enumerate(tab["columns"]) if c in names]
+    tab["columns"] = [f"{c} {MARK}" if i in idx else c for i, c in enumerate(tab["columns"])]
+    tab["rows"] = [[f"{v} {MARK}" if i in idx else v for i, v in enumerate(row)] for row in tab["rows"]]
+    return tab
 
 
 def _pct(x) -> str:
@@ -216,9 +250,12 @@ def _write(path, text: str) -> str:
 
 def _context(title, sb, report, roi):
     tables = []
+    marked = {k: v for k, v in caveats(sb.results if sb is not None else {}).items()}
     if sb is not None:
         cols = ["layer", "type", "params"] + list(sb.scores) + ["consensus", "spread"]
-        tables.append(("Scores per layer (higher = more redundant)", _table(sb.table[cols])))
+        flagged = [s for s in sb.scores if s in marked]
+        tables.append(("Scores per layer (higher = more redundant)",
+                       _mark_columns(_table(sb.table[cols]), flagged + (["consensus"] if flagged else []))))
         if sb.reference is not None:
             tables.append(("Which score predicts the CAR accuracy drop best (per layer)", _table(sb.reference)))
         defs = [{"score": s, "level": SCORES[s].level, "needs data": "yes" if SCORES[s].needs_data else "no",
@@ -236,9 +273,12 @@ def _context(title, sb, report, roi):
         tables.append(("Return on the compression", _table(roi.to_pandas().reset_index())))
     skipped = sorted((sb.skipped if sb is not None else {}).items())
     figs = (_scoreboard_figures(sb) if sb is not None else []) + (_report_figures(report) if report is not None else [])
-    return {"title": title, "headline": headline(sb, report, roi, (sb.results.get("longtail") if sb else None)),
-            "figures": figs, "tables": tables, "skipped": skipped,
-            "notes": sorted((sb.notes if sb is not None else {}).items())}
+    lines = headline(sb, report, roi, (sb.results.get("longtail") if sb else None))
+    if any(s in marked for s in (sb.scores if sb is not None else ())):
+        lines[0] = (lines[0][0], f"{lines[0][1]} {MARK} (rests on the marked results below)")
+    return {"title": title, "headline": lines, "figures": figs, "tables": tables, "skipped": skipped,
+            "notes": sorted((sb.notes if sb is not None else {}).items()), "caveats": sorted(marked.items()),
+            "mark": MARK}
 
 
 def scoreboard_to_html(scoreboard, path, *, roi=None, report=None, title: str | None = None) -> str:

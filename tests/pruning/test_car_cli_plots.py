@@ -23,13 +23,15 @@ matplotlib.use("Agg")
 def test_prune_command_writes_results(tmp_path, capsys):
     out = tmp_path / "o"
     rc = cli.main(["prune", "cnn", "--data", "digits", "--target", "0.5", "--epochs", "1", "--model-arg",
-                   "widths=(4,6)", "--max-examples", "60", "--out", str(out), "--no-progress"])
+                   "widths=(4,6)", "--max-examples", "60", "--max-accuracy-drop", "-1", "--out", str(out),
+                   "--no-progress"])
     printed, err = capsys.readouterr()
     assert rc == 0, err
     d = json.loads((out / "prune.json").read_text())
     assert d["channels_after"] == {"0": d["channels_after"]["0"], "4": d["channels_after"]["4"]}
     assert sum(d["channels_before"].values()) - sum(d["channels_after"].values()) == 5  # round(0.5 * 10)
     assert d["params_after"] < d["params_before"] and (out / "car_curves.png").exists()
+    assert d["verdict"]["budget"] is None and printed.splitlines()[1].startswith("verdict: ")
     assert {"layer", "redundancy"} <= set(d["car_layers"][0])
     state = torch.load(out / "pruned_state_dict.pt", weights_only=True)
     assert state["0.weight"].shape[0] == d["channels_after"]["0"]

@@ -19,28 +19,28 @@ from redundancy.pruning import car_prune, finetuned_curve
 
 def test_greedy_prunes_dead_channels_first_then_the_twin_becomes_important():
     net, X, y = _planted()
-    res = car_prune(net, (X, y), target=3, metric="loss", split="test")
+    res = car_prune(net, (X, y), max_accuracy_drop=None, target=3, metric="loss", split="test")
     assert [u for u in res.removed[:2]] == [("0", 2), ("0", 3)]  # ignored channel, zero filter
     assert res.removed[2] in {("0", 0), ("0", 1)}
     h = res.history
     assert h[0]["scores"][("0", 2)] == 0.0 and h[0]["scores"][("0", 3)] == 0.0
     assert res.model[0].out_channels == 1 and res.channels_after == {"0": 1}
     # accuracy: the twins are each free (CAR 0) until one is gone; then the other's CAR rises
-    acc = car_prune(net, (X, y), target=2, split="test")
+    acc = car_prune(net, (X, y), max_accuracy_drop=None, target=2, split="test")
     first = acc.removed[0]
     twin = ("0", 1 - first[1])
     assert first[1] in (0, 1) and acc.history[0]["scores"][twin] == 0.0
     assert acc.history[1]["scores"][twin] >= 0.4
     assert twin not in acc.removed
     # without recomputation the ranking is fixed: both twins can go (CAR 0 each), losing the class signal
-    once = car_prune(net, (X, y), target=3, recompute=False, split="test")
+    once = car_prune(net, (X, y), max_accuracy_drop=None, target=3, recompute=False, split="test")
     assert {("0", 0), ("0", 1)} <= set(once.removed) and once.quality_after_mask < acc.quality_after_mask
 
 
 def test_pruned_model_matches_mask_and_shrinks():
     net = _cnn(3, torch.float32)
     X, y = _data(net, 3, n=120)
-    res = car_prune(net, (X, y), target=0.5, per_step=3)
+    res = car_prune(net, (X, y), max_accuracy_drop=None, target=0.5, per_step=3)
     assert res.channels_after == {"0": 2, "4": 3}  # round(0.5 * 11) = 6 of 11, at most per_step a step
     assert all(len(h["removed"]) <= 3 for h in res.history)
     assert res.params_after < res.params_before and res.macs_after < res.macs_before
@@ -81,7 +81,7 @@ def test_l1_l2_activation_taylor_against_independent_computations():
 def test_baseline_pruning_removes_the_lowest_scores_per_layer():
     net = _cnn(2, torch.float32)
     X, y = _data(net, 2, n=60)
-    res = prune(net, (X, y), criterion="l1", target=0.5, scope="layer")
+    res = prune(net, (X, y), max_accuracy_drop=None, criterion="l1", target=0.5, scope="layer")
     s = l1_scores(net, (X, y)).channel_table()
     for layer, k in (("0", 2), ("4", 3)):
         sub = s[s.layer == layer].sort_values(["importance", "channel"])
@@ -93,14 +93,14 @@ def test_quality_floor_and_finetuning():
     net = _cnn(4, torch.float32)
     X, y = _data(net, 4, n=100, noise=0.0)
     base = car_scores(net, (X, y), split="train", curves=False).base
-    res = prune(net, (X, y), criterion="car", target=None, min_quality=base - 0.05)
+    res = prune(net, (X, y), max_accuracy_drop=None, criterion="car", target=None, min_quality=base - 0.05)
     assert res.quality_after_mask >= base - 0.05 and len(res.removed) >= 1
     for crit in ("l2", "taylor"):
-        r = prune(net, (X, y), criterion=crit, target=None, min_quality=base - 0.05)
+        r = prune(net, (X, y), max_accuracy_drop=None, criterion=crit, target=None, min_quality=base - 0.05)
         assert r.quality_after_mask >= base - 0.05
-    ft = prune(net, (X, y), criterion="random", target=0.5, finetune_epochs=2, seed=1)
+    ft = prune(net, (X, y), max_accuracy_drop=None, criterion="random", target=0.5, finetune_epochs=2, seed=1)
     assert ft.test_finetuned is not None and 0 <= ft.test_finetuned <= 1
-    assert ft.removed == prune(net, (X, y), criterion="random", target=0.5, seed=1).removed
+    assert ft.removed == prune(net, (X, y), max_accuracy_drop=None, criterion="random", target=0.5, seed=1).removed
     kept, q = finetuned_curve(net, (X, y), "0", fractions=(0.4,), finetune_epochs=1)
     assert kept.tolist() == [1.0, 0.6] and q[0] == ft.test_before and 0 <= q[1] <= 1
 

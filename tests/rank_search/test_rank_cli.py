@@ -43,8 +43,8 @@ def test_cli_ranks_bad_arguments(capsys):
 
 def test_displays():
     torch.manual_seed(0)
-    res = search_ranks(torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.Conv2d(6, 6, 3)), [1, 2, 3],
-                       input_shape=(3, 7, 7), iters=2, warmup=1)
+    res = search_ranks(torch.nn.Sequential(torch.nn.Conv2d(4, 6, 3), torch.nn.Conv2d(6, 6, 3)), [1, 2, 3],
+                       input_shape=(4, 7, 7), iters=2, warmup=1)
     disp = RankBandDisplay.from_result(res).plot()
     assert len(disp.ax_.get_xticklabels()) == 2 and disp.figure_ is disp.ax_.figure
     # the band drawn is the result's band

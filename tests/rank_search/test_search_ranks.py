@@ -182,15 +182,15 @@ def test_no_collapse_to_rank_one_with_data():
 
 def test_result_counts_table_and_compressed_model():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8), nn.ReLU(),
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8), nn.ReLU(),
                         nn.Conv2d(8, 12, 3, stride=2, dilation=1), nn.Flatten(), nn.Linear(48, 4))
-    res = search_ranks(net, [1, 2, 4], input_shape=(3, 7, 7), iters=3, warmup=1)
+    res = search_ranks(net, [1, 2, 4], input_shape=(4, 7, 7), iters=3, warmup=1)
     assert set(res.ranks) == {"0", "4", "6"}
     assert res.skipped[0]["name"] == "2" and "groups=8" in res.skipped[0]["reason"]
     assert res.params_decomposed == sum(p.numel() for p in res.model.parameters())
     assert res.params_dense == sum(p.numel() for p in net.parameters())
-    assert res.macs_dense == sum(count_macs(net, (3, 7, 7)).values())
-    assert res.macs_decomposed == sum(count_macs(res.model, (3, 7, 7)).values())
+    assert res.macs_dense == sum(count_macs(net, (4, 7, 7)).values())
+    assert res.macs_decomposed == sum(count_macs(res.model, (4, 7, 7)).values())
     dense_other = res.params_dense - sum(r.params_dense for r in res.layers)
     assert res.params_decomposed == dense_other + sum(r.params_decomposed for r in res.layers)
     for row in res.layers:
@@ -202,19 +202,22 @@ def test_result_counts_table_and_compressed_model():
     assert {"layer", "redundancy", "rank", "expected_rank"} <= set(table.columns)
     assert table["redundancy"].between(0, 1).all() and set(table["layer"]) == {"0", "4", "6"}
     assert res.to_dict()["layers"][0]["name"] == "0" and "RankSearchResult" in repr(res)
-    assert res.model(torch.randn(2, 3, 7, 7)).shape == (2, 4)
+    assert res.model(torch.randn(2, 4, 7, 7)).shape == (2, 4)
 
 
 def test_bad_input():
-    net = nn.Sequential(nn.Conv2d(3, 4, 3))
+    net = nn.Sequential(nn.Conv2d(4, 4, 3))
     with pytest.raises(RedundancyError, match="input_shape"):
         search_ranks(net)
     with pytest.raises(RedundancyError, match="method"):
-        search_ranks(net, method="svd", input_shape=(3, 5, 5))
+        search_ranks(net, method="svd", input_shape=(4, 5, 5))
     with pytest.raises(RedundancyError, match="no rank"):
-        search_ranks(net, [100], input_shape=(3, 5, 5))
+        search_ranks(net, [100], input_shape=(4, 5, 5))
     with pytest.raises(RedundancyError, match="not a submodule"):
-        search_ranks(net, layers=["nope"], input_shape=(3, 5, 5))
+        search_ranks(net, layers=["nope"], input_shape=(4, 5, 5))
+    # data-free, a conv with <= 3 input or output channels is kept dense: nothing left to search
+    with pytest.raises(RedundancyError, match="kept dense: 3 input"):
+        search_ranks(nn.Sequential(nn.Conv2d(3, 4, 3)), input_shape=(3, 5, 5))
 
 
 def test_a_bare_linear_model_is_searched_as_its_own_layer():

@@ -198,3 +198,32 @@ def test_real_mismatch_report_in_the_headline():
     rep = longtail.mismatch_report(ref, {"planted": comp}, _data(), n_permutations=10)
     q = dict(headline(None, None, None, rep))["How many long-tail examples flip?"]
     assert q.startswith(f"planted: {rep.rows[0]['n_mismatch']:,} of {rep.n:,} examples")
+
+
+def test_page_marks_numbers_that_rest_on_unconverged_or_failed_decisions(tmp_path):
+    """A companion result whose fine-tune did not converge, or whose verdict is not "ok", gets the mark
+    on its score column, the consensus and the headline, and a caveat that says why."""
+    from redundancy.scoreboard.html import MARK, caveats
+    from redundancy.training import assess_convergence, check_decision
+
+    layers = ["0", "2", "4", "5", "7", "11"]
+    car = _Result({l: 0.1 * i for i, l in enumerate(layers)}, {"5": [1.0] * 16, "7": [0.5] * 16})
+    car.verdict = check_decision(metric="accuracy", original=0.9, decided=0.11, chance=0.1, warn=False)
+    searched = _Result({"5": 0.5, "7": 0.25})
+    searched.convergence = assess_convergence([3.0, 2.0, 1.0], max_epochs=3)
+    searched.verdict = check_decision(metric="accuracy", original=0.9, decided=0.89, chance=0.1, budget=0.05,
+                                      warn=False)
+    ok = _Result({"5": 0.5})
+    ok.verdict = searched.verdict
+    assert caveats({"searched": ok}) == {}
+    marks = caveats({"car": car, "searched": searched})
+    assert "near_chance" in marks["car"] and "did not converge" in marks["searched"]
+    sb = scoreboard(planted_model(True), _data(), scores=["numerical", "car", "searched"],
+                    results={"car": car, "searched": searched})
+    text = open(sb.to_html(tmp_path / "page.html"), encoding="utf-8").read()
+    assert 'id="caveats"' in text and "NOT converged after 3/3 epochs" in text
+    assert f"<th>car {MARK}</th>" in text and f"<th>searched {MARK}</th>" in text
+    assert f"<th>consensus {MARK}</th>" in text and "<th>numerical</th>" in text
+    assert f"{MARK} (rests on the marked results below)" in text
+    clean = scoreboard(planted_model(True), _data(), scores=["numerical", "searched"], results={"searched": ok})
+    assert 'id="caveats"' not in open(clean.to_html(tmp_path / "clean.html"), encoding="utf-8").read()
