@@ -21,7 +21,7 @@ from redundancy.errors import ConvergenceWarning, DecisionWarning, RedundancyErr
 
 __all__ = ["Convergence", "Verdict"]
 
-VERDICTS = ("ok", "over_budget", "near_chance", "reference_near_chance")
+VERDICTS = ("ok", "over_budget", "large_drop", "near_chance", "reference_near_chance", "not_applicable")
 
 
 @_v.result
@@ -147,9 +147,11 @@ class Verdict(_v.Result):
     budget : float or None
         Largest allowed degradation (accuracy points as a fraction, or loss increase).
     verdict : str
-        ``"ok"``, ``"over_budget"``, ``"near_chance"`` (the decided model is at most 10 % of the
-        original's margin over chance above chance) or ``"reference_near_chance"`` (the original
-        itself is near chance: nothing to judge against).
+        ``"ok"``, ``"over_budget"`` (lost more than ``budget``), ``"large_drop"`` (no budget was
+        given and the model kept less than half of the original's margin over chance),
+        ``"near_chance"`` (it kept at most 10 % of that margin), ``"reference_near_chance"`` (the
+        original itself is near chance: nothing to judge against) or ``"not_applicable"``
+        (nothing to measure with, e.g. a data-free decision).
     reason : str
         One line that says why.
     """
@@ -200,6 +202,7 @@ def check_decision(*, metric: str, original: float, decided: float, chance: floa
     Near chance: the handed-back model keeps at most 10 % of the original's margin over chance
     (and the original itself has a margin of at least 0.05 in accuracy or 5 % of ``chance`` in loss;
     otherwise the verdict is ``"reference_near_chance"``). Over budget: it lost more than ``budget``.
+    Without a budget, a model that keeps less than half of the margin is a ``"large_drop"``.
 
     Examples
     --------
@@ -224,6 +227,10 @@ def check_decision(*, metric: str, original: float, decided: float, chance: floa
         verdict, reason = "over_budget", (
             f"{what} costs {abs(_gain(metric, original, final)):.4g} in {metric} ({original:.4g} -> {final:.4g}), "
             f"more than the budget {budget:.4g}")
+    elif budget is None and _gain(metric, final, chance) < 0.5 * margin:
+        verdict, reason = "large_drop", (
+            f"{what} keeps less than half of the original's margin over chance ({metric} {original:.4g} -> "
+            f"{final:.4g}, chance {chance:.4g}); no budget was given: pass one to stop before this")
     else:
         verdict, reason = "ok", f"{metric} {original:.4g} -> {final:.4g} (chance {chance:.4g})"
     out = Verdict(metric=metric, original=float(original), decided=float(decided),

@@ -60,6 +60,8 @@ def test_chance_level_is_the_majority_rate():
     ("loss", 0.40, 5.08, None, math.log(10), 0.1, "near_chance"),
     ("loss", 0.40, 0.60, None, math.log(10), 0.1, "over_budget"),
     ("loss", 0.40, 0.45, None, math.log(10), 0.1, "ok"),
+    ("accuracy", 0.857, 0.198, None, 0.10, None, "large_drop"),  # the unbudgeted car_prune case of issue 24
+    ("accuracy", 0.857, 0.60, None, 0.10, None, "ok"),
 ])
 def test_verdicts(metric, orig, dec, ft, chance, budget, expected):
     with warnings.catch_warnings(record=True) as rec:
