@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from redundancy.training import evaluate, train
 
     out = _out_dir(args.out)
-    model, default_shape = load_model(args.model, dict(args.model_arg))
+    model, default_shape = load_model(args.model, dict(args.model_arg), args.seed)
     if args.weights is not None:
         from redundancy.checkpoint import load_weights
 
