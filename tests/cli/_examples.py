@@ -18,6 +18,9 @@ QUICK = [
     (r"--train-epochs \d+", "--train-epochs 1"),
     (r"--memorization-models \d+", "--memorization-models 2"),
     (r"--scores all", "--scores dof,numerical,evbmf,energy,l1"),
+    # a narrow one-block-per-stage ResNet-20 where an example trains or searches the full one
+    (r"^redundancy ranks resnet20 ", "redundancy ranks resnet20 --model-arg 'widths=(4,8,8)' "
+                                     "--model-arg blocks_per_stage=1 "),
 ]
 #: Appended per subcommand (quick flags the example does not set).
 EXTRA = {
@@ -38,8 +41,7 @@ MODULES = {
             return _small(**kw)
         def make_net(**kw):
             return _small(widths=(4, 8), **kw)
-        def net(**kw):
-            return _small(in_channels=3, widths=(4, 8), **kw)
+        net = make_net
         def make_mlp(width=16):
             import torch.nn as nn
             return nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
