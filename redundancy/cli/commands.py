@@ -250,6 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seeded_run(args) -> int:
+    """Run the subcommand with torch's generator seeded from ``--seed`` (0 for a subcommand without
+    one): whatever a subcommand builds or samples without its own seed (a user's factory, a model
+    given without weights) is the same in every process. The caller's generator is restored."""
+    import torch
+
+    seed = getattr(args, "seed", 0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed if isinstance(seed, int) and 0 <= seed < 2 ** 63 else 0)
+        return int(args.func(args))
+
+
 @_v.validate_params({"argv": _v.NoneOr(_v.Items(_v.Instance(str, "a str")))})
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -265,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         print("redundancy: error: give a COMMAND (demo, analyze, roi, simulate)", file=sys.stderr)
         return 2
     try:
-        return int(args.func(args))
+        return _seeded_run(args)
     except RedundancyError as exc:  # a bad argument, model or file: exit 2
         if debug:
             traceback.print_exc()

@@ -65,15 +65,6 @@ def _data(name: str, n: int, seed: int):
     return load_digits_data(seed=seed) if name == "digits" else load_mnist1d(num_samples=n, seed=seed)
 
 
-def _seeded_build(make, seed: int):
-    """``make()`` with its weights drawn from ``torch.manual_seed(seed)`` (the caller's generator untouched)."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
-
-
 def run(args: argparse.Namespace) -> int:
     from redundancy.checkpoint import load_weights
     from redundancy.longtail import example_loss, memorization, mismatch_report
@@ -86,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
                               "COMPRESSED models; give one per model or none")
     ds = _data(args.data, args.num_samples, args.seed)
     make_ref = _factory(args.ref, dict(args.ref_arg), "REF")
-    ref = _seeded_build(make_ref, args.seed)
+    ref = make_ref()
     if args.ref_weights:
         load_weights(ref, args.ref_weights)
     models = {}
     for i, spec in enumerate(args.compressed):
-        m = _seeded_build(_factory(spec, dict(args.compressed_arg), "COMPRESSED"), args.seed + 1 + i)
+        m = _factory(spec, dict(args.compressed_arg), "COMPRESSED")()
         if weights:
             load_weights(m, weights[i])
         name = spec.rpartition(":")[2] or spec
