@@ -2,8 +2,9 @@
 process and directory, with quick arguments, and the files it writes are compared byte for byte.
 
 Wall-clock fields are stripped before the comparison (they are measurements, not results): JSON
-keys and CSV columns whose name contains ``time``, ``timing``, ``latency``, ``seconds``,
-``elapsed`` or ``speedup``, and the PNGs of ``roi`` (they plot the measured latency).
+keys, CSV columns and CSV rows (by their first cell) whose name contains ``time``, ``timing``,
+``latency``, ``seconds``, ``elapsed`` or ``speedup``, and the ROI PNGs (``roi`` and ``demo_roi*``:
+they plot the measured latency).
 ``simulate`` runs its quick grid cut to the first case (``_study_cases`` patched in the child
 process: the full quick grid takes minutes).
 """
@@ -61,8 +62,11 @@ def _content(path, sub):
         import pandas as pd
 
         t = pd.read_csv(path)
-        return t[[c for c in t.columns if not WALL_CLOCK.search(str(c))]].to_csv(index=False)
-    if name.endswith(".png") and sub == "roi":
+        t = t[[c for c in t.columns if not WALL_CLOCK.search(str(c))]]
+        if len(t.columns):
+            t = t[[not WALL_CLOCK.search(str(v)) for v in t.iloc[:, 0]]]
+        return t.to_csv(index=False)
+    if name.endswith(".png") and (sub == "roi" or "roi" in name):
         return None
     with open(path, "rb") as fh:
         return fh.read()
