@@ -4,7 +4,7 @@ process and directory, with quick arguments, and the files it writes are compare
 Wall-clock fields are stripped before the comparison (they are measurements, not results): JSON
 keys, CSV columns and CSV rows (by their first cell) whose name contains ``time``, ``timing``,
 ``latency``, ``seconds``, ``elapsed`` or ``speedup``, and the ROI PNGs (``roi`` and ``demo_roi*``:
-they plot the measured latency).
+they plot the measured latency), and the ROI note that quotes the measured latency.
 ``simulate`` runs its quick grid cut to the first case (``_study_cases`` patched in the child
 process: the full quick grid takes minutes).
 """
@@ -48,8 +48,8 @@ _SIM_PATCH = ("import redundancy.validation.study as s; _cases = s._study_cases;
 def _strip(obj):
     if isinstance(obj, dict):
         return {k: _strip(v) for k, v in obj.items() if not WALL_CLOCK.search(str(k))}
-    if isinstance(obj, list):
-        return [_strip(v) for v in obj]
+    if isinstance(obj, list):   # a note quoting a measured latency ("Measured here: ... slower") goes too
+        return [_strip(v) for v in obj if not (isinstance(v, str) and v.startswith("Measured here"))]
     return obj
 
 
