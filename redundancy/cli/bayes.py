@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.model.startswith("cnn:"):
         model = plain_cnn(ds.input_shape, _widths(args.model, "cnn:"), ds.n_classes, seed=args.seed)
     else:
-        model, _ = load_model(args.model, dict(args.model_arg))
+        model, _ = load_model(args.model, dict(args.model_arg), args.seed)
     res = fit_spike_slab(model, ds, prior_inclusion=args.prior_inclusion, slab_scale=args.slab_scale,
                          epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                          device=args.device, progress=not args.no_progress)

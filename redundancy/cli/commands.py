@@ -31,7 +31,7 @@ EPILOG = """examples:
   redundancy demo                              built-in example: table and summary on the terminal
   redundancy demo --out demo-out               ... and JSON, CSV and PNG files into demo-out/
   redundancy analyze resnet20 --out rep        analyze a zoo model
-  redundancy analyze mypkg.models:make_net --input-shape 3,32,32 --weights net.pt
+  redundancy analyze mypkg.models:make_net --input-shape 1,28,28 --weights net.pt
   redundancy roi resnet20 mypkg.models:small --input-shape 3,32,32 --eps 0.05 \\
       --cost-per-sample 0.1 --cost-per-gmac 1e-4 --inferences-per-month 1e7 --out roi
   redundancy simulate --quick --out sim        error-versus-n validation study (short)
@@ -49,8 +49,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ----------------------------------------------------------------------------------- helpers
-def _model(spec, weights, input_shape, model_args, what="MODEL"):
-    return build_model(spec, weights, input_shape, model_args, what, loader=load_model)
+def _model(spec, weights, input_shape, model_args, what="MODEL", seed=0):
+    return build_model(spec, weights, input_shape, model_args, what, loader=load_model, seed=seed)
 
 
 def _write_report(report, out: str, *, stem: str = "report", title: str | None = None) -> list[str]:
@@ -128,9 +128,9 @@ def _roi(args: argparse.Namespace) -> int:
 
     out = _out_dir(args.out)
     a, shape_a = _model(args.original, args.weights_original, args.input_shape,
-                        dict(args.original_arg), "ORIGINAL")
+                        dict(args.original_arg), "ORIGINAL", seed=args.seed)
     b, shape_b = _model(args.compressed, args.weights_compressed, args.input_shape,
-                        dict(args.compressed_arg), "COMPRESSED")
+                        dict(args.compressed_arg), "COMPRESSED", seed=args.seed)
     if shape_a != shape_b:
         raise RedundancyError(f"the two models have different default input shapes {shape_a} and "
                               f"{shape_b}; give --input-shape")
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "analyze", "redundancy report of a torch model",
              "examples:\n  redundancy analyze resnet20\n  redundancy analyze resnet20 --model-arg kr=4 "
-             "--out rep\n  redundancy analyze mypkg.models:make_net --input-shape 3,32,32 --weights net.pt")
+             "--out rep\n  redundancy analyze mypkg.models:make_net --input-shape 1,28,28 --weights net.pt")
     p.add_argument("model", metavar="MODEL", help="a zoo name or package.module:factory")
     p.add_argument("--weights", metavar="FILE", help="state_dict file (loaded with weights_only=True)")
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W",
@@ -250,6 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seeded_run(args) -> int:
+    """Run the subcommand with torch's generator seeded from ``--seed`` (0 for a subcommand without
+    one): whatever a subcommand builds or samples without its own seed (a user's factory, a model
+    given without weights) is the same in every process. The caller's generator is restored."""
+    import torch
+
+    seed = getattr(args, "seed", 0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed if isinstance(seed, int) and 0 <= seed < 2 ** 63 else 0)
+        return int(args.func(args))
+
+
 @_v.validate_params({"argv": _v.NoneOr(_v.Items(_v.Instance(str, "a str")))})
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -265,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         print("redundancy: error: give a COMMAND (demo, analyze, roi, simulate)", file=sys.stderr)
         return 2
     try:
-        return int(args.func(args))
+        return _seeded_run(args)
     except RedundancyError as exc:  # a bad argument, model or file: exit 2
         if debug:
             traceback.print_exc()

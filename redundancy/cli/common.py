@@ -21,13 +21,14 @@ _MODEL_SPEC = {"spec": _v.Instance(str, "a zoo name or package.module:factory"),
 
 
 @_v.validate_params({**_MODEL_SPEC, "weights": _v.NoneOr(_v.PathArg()), "input_shape": _v.NoneOr(_v.Shape()),
-                     "what": _v.Instance(str, "a str"), "loader": _v.NoneOr(_v.CallableArg())})
-def build_model(spec, weights, input_shape, model_args, what="MODEL", loader=None):
-    """``(model, input_shape)`` in eval mode: built by ``loader`` (default :func:`load_model`), its
-    weights loaded (``weights_only=True``), the shape given or the zoo model's default."""
+                     "what": _v.Instance(str, "a str"), "loader": _v.NoneOr(_v.CallableArg()),
+                     "seed": _v.NoneOr(_v.Seed())})
+def build_model(spec, weights, input_shape, model_args, what="MODEL", loader=None, seed=0):
+    """``(model, input_shape)`` in eval mode: built by ``loader`` (default :func:`load_model`) from
+    ``seed``, its weights loaded (``weights_only=True``), the shape given or the zoo model's default."""
     from redundancy.checkpoint import load_weights
 
-    model, default = (loader or load_model)(spec, model_args)
+    model, default = (loader or load_model)(spec, model_args, seed)
     if weights is not None:
         load_weights(model, weights)
     shape = input_shape or default
@@ -143,10 +144,20 @@ def _agg():
     matplotlib.use("Agg")  # the CLI only writes files
 
 
-@_v.validate_params(_MODEL_SPEC)
-def load_model(spec: str, model_args: dict | None = None):
-    """A model from a zoo name or ``package.module:factory``; returns ``(model, default_input_shape)``."""
+@_v.validate_params({**_MODEL_SPEC, "seed": _v.NoneOr(_v.Seed())})
+def load_model(spec: str, model_args: dict | None = None, seed: int | None = 0):
+    """A model from a zoo name or ``package.module:factory``; returns ``(model, default_input_shape)``.
+
+    The weights are drawn from ``torch.manual_seed(seed)`` (default 0, the CLI's ``--seed``) inside
+    :func:`torch.random.fork_rng`, so two processes build bit-identical models; a ``seed`` in
+    ``model_args`` wins; ``seed=None`` leaves torch's global generator in charge."""
+    import torch
+
     kwargs = dict(model_args or {})
+    if seed is not None and "seed" not in kwargs:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return load_model(spec, kwargs, None)
     if ":" in spec:
         mod_name, _, attr = spec.partition(":")
         try:

@@ -20,7 +20,7 @@ __all__ = []  # the face is redundancy.cli; the rest is importable from here
 EXAMPLES = """examples:
   redundancy prune cnn --data digits --criterion car --target 0.5 --out pruned
   redundancy prune cnn --data mnist1d --criterion taylor --target 0.25 --finetune-epochs 3
-  redundancy prune resnet20 --data digits --model-arg widths=(8,16) --model-arg blocks_per_stage=1 --epochs 5
+  redundancy prune resnet20 --data digits --model-arg 'widths=(8,16)' --model-arg blocks_per_stage=1 --epochs 5
 
 Channels are scored on the training split and accuracies reported on the test split. --target in (0, 1)
 is the fraction of channels to remove, an integer the number of channels. --max-accuracy-drop (default
@@ -86,7 +86,7 @@ def _build(args, ds):
         if ":" not in args.model:
             kw.setdefault("in_channels", ds.input_shape[0])
             kw.setdefault("num_classes", ds.n_classes)
-        model, _ = load_model(args.model, kw)
+        model, _ = load_model(args.model, kw, args.seed)
     if args.weights is not None:
         load_weights(model, args.weights)
     return model

@@ -13,7 +13,7 @@ __all__ = []  # the face is redundancy.cli; the rest is importable from here
 EPILOG = """examples:
   redundancy ranks mypkg.models:small_cnn --data digits --method tt --out ranks-out
   redundancy ranks resnet20 --model-arg in_channels=1 --data digits --train-epochs 3 --out r
-  redundancy ranks mypkg.models:net --data none --input-shape 3,32,32 --weights net.pt --out r
+  redundancy ranks mypkg.models:net --data none --input-shape 1,28,28 --weights net.pt --out r
 
 --data none runs the data-free search (logits driven by the reconstruction error).
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from redundancy.training import evaluate, train
 
     out = _out_dir(args.out)
-    model, default_shape = load_model(args.model, dict(args.model_arg))
+    model, default_shape = load_model(args.model, dict(args.model_arg), args.seed)
     if args.weights is not None:
         from redundancy.checkpoint import load_weights
 

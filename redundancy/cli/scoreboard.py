@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if args.model == "small_cnn":
             margs.setdefault("dims", len(data.input_shape) - 1)
     shape = args.input_shape or (data.input_shape if data is not None else None)
-    model, shape = build_model(args.model, args.weights, shape, margs)
+    model, shape = build_model(args.model, args.weights, shape, margs, seed=args.seed)
     if args.epochs:
         from redundancy.training import evaluate, train
 

@@ -84,6 +84,9 @@ class CompressionResult(_v.Result):
     params_before, params_after : int
         Parameter counts (deduplicated) of the whole original and compressed model.
     seed : int or None
+    n_larger_skipped : int
+        Layers left as they were because their chain would have more parameters than the layer
+        (``allow_larger=False``, the default); each is in ``skipped`` with the counts.
     """
 
     model: nn.Module = field(repr=False, metadata=_v.NOT_EXPORTED)
@@ -93,6 +96,7 @@ class CompressionResult(_v.Result):
     params_before: int
     params_after: int
     seed: Any = None
+    n_larger_skipped: int = 0
 
     @property
     def ranks(self) -> dict[str, tuple[int, ...]]:
@@ -118,8 +122,9 @@ class CompressionResult(_v.Result):
 
     def __repr__(self) -> str:
         worst = max(self.errors.values(), default=float("nan"))
-        return (f"CompressionResult(method={self.method!r}, replaced={len(self.layers)}, skipped={len(self.skipped)}, "
-                f"params {self.params_before} -> {self.params_after} ({self.parameter_ratio:.3f}), "
+        larger = f" ({self.n_larger_skipped} because the chain would be larger)" if self.n_larger_skipped else ""
+        return (f"CompressionResult(method={self.method!r}, replaced={len(self.layers)}, skipped={len(self.skipped)}"
+                f"{larger}, params {self.params_before} -> {self.params_after} ({self.parameter_ratio:.3f}), "
                 f"max rel_error={worst:.3g})")
 
 
@@ -160,9 +165,9 @@ def _seed(name, value):
 
 
 @_v.validate_params({"model": _v.Module(finite=True), "method": _v.Choice("tucker", "cp"),
-                     "algorithm": _v.Choice("hooi", "hosvd"), "seed": _v.Check(_seed)})
+                     "algorithm": _v.Choice("hooi", "hosvd"), "seed": _v.Check(_seed), "allow_larger": _v.Bool()})
 def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: Any = None, seed: Any = 0,
-             algorithm: str = "hooi", **decompose_kwargs) -> CompressionResult:
+             algorithm: str = "hooi", allow_larger: bool = False, **decompose_kwargs) -> CompressionResult:
     """Replace conv (and, when named, linear) layers of a copy of ``model`` by decomposed chains.
 
     Each selected layer's kernel ``K`` is decomposed (Tucker-2 of the channel modes by HOOI, or
@@ -186,6 +191,10 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
         Seed for the decompositions.
     algorithm : {"hooi", "hosvd"}
         Tucker algorithm (ignored by CP).
+    allow_larger : bool
+        Replace a layer even when its chain has more parameters than the layer (a 1×1 or
+        depthwise-heavy layer at high ranks). Default False: such a layer is left as it was, listed
+        in ``skipped`` with both counts, and counted in ``n_larger_skipped``; the model never grows.
     **decompose_kwargs
         Passed to :func:`~redundancy.lowrank.decompose.tucker_decompose` / ``cp_decompose``.
 
@@ -229,6 +238,7 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
     for n, m in new.named_modules(remove_duplicate=False):
         aliases.setdefault(id(m), []).append(n)
     rows: list[LayerCompression] = []
+    n_larger = 0
     for name in names:
         layer = modules[name]
         reason = _skip_reason(layer)
@@ -237,11 +247,17 @@ def compress(model: nn.Module, ranks: Any, *, method: str = "tucker", layers: An
             continue
         spec = ranks[name] if isinstance(ranks, dict) else ranks(name, layer) if callable(ranks) else ranks
         row, chain = _compress_layer(name, layer, spec, method, seed, algorithm, decompose_kwargs)
+        if row.params_after > row.params_before and not allow_larger:
+            skipped.append(SkippedLayer(name=name, layer_type=type(layer).__name__, reason=(
+                f"the {method} chain at ranks {row.ranks} would have {row.params_after} parameters, more than the "
+                f"layer's {row.params_before}; pass allow_larger=True to replace it anyway")))
+            n_larger += 1
+            continue
         new = _swap(new, name, aliases[id(layer)], chain)
         rows.append(row)
     return CompressionResult(model=new, method=method, layers=tuple(rows), skipped=tuple(skipped),
                              params_before=params_before, params_after=parameter_count(new),
-                             seed=seed if isinstance(seed, int) else None)
+                             seed=seed if isinstance(seed, int) else None, n_larger_skipped=n_larger)
 
 
 def _check_options(method, decompose_kwargs):

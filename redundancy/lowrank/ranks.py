@@ -180,7 +180,9 @@ def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: fl
 
     EVBMF may keep no component (rank 0: the unfolding looks like noise). Compression needs at
     least ``min_rank`` (default 1): the raw EVBMF rank is kept in ``details`` and the reason says
-    when the floor was applied.
+    when the floor was applied. Where EVBMF is not applicable to an unfolding (see
+    :func:`evbmf`), Gavish & Donoho's hard threshold gives that mode's rank, the reason says so and
+    ``rule`` reads ``"evbmf+gavish_donoho"`` (or ``"gavish_donoho"`` when no mode was EVBMF's).
 
     Examples
     --------
@@ -198,12 +200,17 @@ def evbmf_ranks(tensor: Any, *, modes: Any = None, min_rank: int = 1, sigma2: fl
         r = min(max(res.rank, min_rank), arr.shape[m])
         floor = f"; raised to min_rank={min_rank}" if r != res.rank else ""
         nxt = f", largest dropped {res.singular_values[res.rank]:.4g}" if res.rank < len(res.singular_values) else ""
-        reasons.append(f"mode {m}: EVBMF keeps {res.rank} of {len(res.singular_values)} singular values above "
-                       f"the cut-off {res.threshold:.4g} (sigma2={res.sigma2:.4g}{nxt}){floor}")
+        if res.applicable:
+            reasons.append(f"mode {m}: EVBMF keeps {res.rank} of {len(res.singular_values)} singular values above "
+                           f"the cut-off {res.threshold:.4g} (sigma2={res.sigma2:.4g}{nxt}){floor}")
+        else:
+            reasons.append(f"mode {m}: EVBMF not applicable ({res.reason}); the Gavish-Donoho hard threshold "
+                           f"{res.threshold:.4g} keeps {res.rank} of {len(res.singular_values)}{floor}")
         ranks.append(r)
         results[m] = res
-    return RankSelection(rule="evbmf", shape=arr.shape, modes=modes, ranks=tuple(ranks), reasons=tuple(reasons),
-                         details={"evbmf": results})
+    rules = sorted({r.rule for r in results.values()}, key=("evbmf", "gavish_donoho").index)
+    return RankSelection(rule="+".join(rules) or "evbmf", shape=arr.shape, modes=modes, ranks=tuple(ranks),
+                         reasons=tuple(reasons), details={"evbmf": results})
 
 
 @_v.validate_params({"rule": _v.Choice("energy", "evbmf", "fraction"), "method": _v.Choice("tucker", "cp")})

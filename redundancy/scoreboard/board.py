@@ -291,8 +291,9 @@ class _Run:
         if not self.spectra:  # one SVD pass gives both
             ev, en, why = spectrum_scores(self.model, self.report)
             self.spectra.update(evbmf=ev, energy=en)
-            if why:
-                self.notes["evbmf"] = self.notes["energy"] = "; ".join(why.values())
+            for score, reasons in why.items():
+                if reasons:
+                    self.notes[score] = "; ".join(reasons.values())
         self.layer_scores[name] = self.spectra[name]
 
     def _companion(self, name: str) -> bool:
@@ -319,7 +320,8 @@ def _assemble(model, report, shape, seed, asked, layer_scores, channel_scores, s
         if s in layer_scores and all(v is None for v in layer_scores[s].values()):
             del layer_scores[s]
             skipped[s] = (f"score {s!r} applies to no layer of this model"
-                          + (" (no detected block)" if s == "kr_block" else ""))
+                          + (" (no detected block)" if s == "kr_block" else "")
+                          + (f": {notes[s]}" if notes.get(s) else ""))
     computed = tuple(s for s in asked if s in layer_scores)
     rows = []
     for r in report.layers:

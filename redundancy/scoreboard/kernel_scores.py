@@ -96,13 +96,21 @@ def _group_blocks(kernel: np.ndarray, groups: int) -> list[np.ndarray]:
 @_v.validate_params({"model": _v.Module(), "report": _REPORT, "energy": _v.Float(0.0, 1.0, lo_open=True)})
 def spectrum_scores(model, report, *, energy: float = 0.9) -> tuple[dict, dict, dict]:
     """``(evbmf, energy, reasons)``: ``{layer: 1 - rank/full_rank}`` for the EVBMF rank and the
-    energy-``energy`` rank of each layer's unfolding, and ``{layer: why it was skipped}``.
+    energy-``energy`` rank of each layer's unfolding, and ``{"evbmf": {layer: why}, "energy":
+    {layer: why}}`` for the layers a score leaves out (``None`` in its dict).
+
+    Where EVBMF is not applicable to a layer's unfolding (too small, estimate at the method's rank
+    bound, implausible noise estimate: see :func:`redundancy.lowrank.evbmf.evbmf`) the layer's EVBMF
+    score is ``None`` with the reason, so it stays out of the consensus: a trained 10 x 16
+    classifier head is not called 100 % redundant. Nor is a layer whose unfolding EVBMF reads as
+    pure noise (rank 0 with the noise variance estimated, a non-zero kernel): the method then says
+    only that it finds no low-rank signal, not that the weights can go (a trained head still near
+    its random initialisation reads so). An all-zero kernel keeps its redundancy of 1.
 
     EVBMF runs on the unfolding with its numerically zero singular values (``s <= max(m, n)
 eps(dtype) s_max``, the tolerance of the numerical rank) set to 0: the kernel's storage rounding
 is not noise to be modelled, and EVBMF would otherwise keep rounding-level components of an
-exactly low-rank float32 kernel. EVBMF may keep no component (the unfolding looks like noise):
-its redundancy is then 1.
+exactly low-rank float32 kernel.
 
     Parameters
     ----------
@@ -125,12 +133,12 @@ its redundancy is then 1.
     (0.833, 0.833)
     """
     modules = dict(model.named_modules())
-    ev, en, why = {}, {}, {}
+    ev, en, why = {}, {}, {"evbmf": {}, "energy": {}}
     for r in report.layers:
         full = full_rank(r.kernel_shape, r.groups)
         if math.prod(r.kernel_shape) > MAX_UNFOLDING:
-            why[r.name] = (f"unfolding of {r.name} has {math.prod(r.kernel_shape):,} entries, above "
-                           f"MAX_UNFOLDING={MAX_UNFOLDING:,}")
+            why["evbmf"][r.name] = why["energy"][r.name] = (
+                f"unfolding of {r.name} has {math.prod(r.kernel_shape):,} entries, above MAX_UNFOLDING={MAX_UNFOLDING:,}")
             ev[r.name] = en[r.name] = None
             continue
         if r.name not in modules:
@@ -143,17 +151,26 @@ its redundancy is then 1.
         eps = float(torch.finfo(kern.dtype).eps) if kern.dtype.is_floating_point else 0.0
         w = kern.cpu().double().numpy()
         if not np.isfinite(w).all():
-            why[r.name] = f"kernel of {r.name} holds NaN or inf"
+            why["evbmf"][r.name] = why["energy"][r.name] = f"kernel of {r.name} holds NaN or inf"
             ev[r.name] = en[r.name] = None
             continue
-        r_ev = r_en = 0
+        r_ev, r_en, not_applicable = 0, 0, ""
         for mat in _group_blocks(w, r.groups):
             if not np.any(mat):
                 continue  # an all-zero block has rank 0 under every rule
             u, sv, vt = np.linalg.svd(mat, full_matrices=False)
             sv = np.where(sv > max(mat.shape) * eps * sv[0], sv, 0.0)
-            r_ev += evbmf((u * sv) @ vt).rank
+            res = evbmf((u * sv) @ vt)
+            r_ev += res.rank
+            if not res.applicable and not not_applicable:
+                not_applicable = f"EVBMF not applicable to {r.name} ({mat.shape[0]} x {mat.shape[1]}): {res.reason}"
             r_en += energy_ranks(mat, energy, modes=(0,)).ranks[0]
-        ev[r.name] = _one_minus(r_ev, full)
+        if not not_applicable and r_ev == 0 and np.any(w):
+            not_applicable = (f"EVBMF reads the whole unfolding of {r.name} as noise (rank 0, sigma2 estimated): "
+                              "a kernel indistinguishable from i.i.d. noise, e.g. near its random initialisation, "
+                              "is not thereby redundant")
+        ev[r.name] = None if not_applicable else _one_minus(r_ev, full)
+        if not_applicable:
+            why["evbmf"][r.name] = not_applicable
         en[r.name] = _one_minus(r_en, full)
     return ev, en, why

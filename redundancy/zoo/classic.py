@@ -29,7 +29,7 @@ from torch import nn
 
 import functools
 
-from redundancy._validation import check_choice, check_float, check_int, check_shape
+from redundancy._validation import check_choice, check_float, check_int, check_seed, check_shape
 from redundancy._validation.limits import _first_line
 from redundancy.errors import RedundancyError
 
@@ -171,14 +171,24 @@ def _counts(name, value, **kw):
 
 def _bounded(builder):
     """Build on the meta device first (no memory): refuse a model above :data:`MAX_PARAMS`
-    parameters, and turn torch's construction errors into a RedundancyError; then build for real."""
+    parameters, and turn torch's construction errors into a RedundancyError; then build for real.
+
+    Every wrapped factory also takes ``seed`` (int or None, default None): given, the weights are
+    drawn from ``torch.manual_seed(seed)`` inside :func:`torch.random.fork_rng` (the same seed gives
+    bit-identical weights in any process, and the global generator is left as it was); None draws
+    from torch's global generator as plain torch does."""
 
     import inspect
 
     sig = inspect.signature(builder)
 
     @functools.wraps(builder)
-    def wrapper(**kw):
+    def wrapper(*, seed=None, **kw):
+        seed = check_seed("seed", seed, allow_none=True)
+        if seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return wrapper(**kw)
         try:
             sig.bind(**kw)
         except TypeError as exc:
@@ -197,6 +207,10 @@ def _bounded(builder):
             raise RedundancyError(f"{builder.__name__} with these arguments has {n:,} parameters; the limit is "
                                   f"{MAX_PARAMS:,}")
         return builder(**kw)
+    params = list(sig.parameters.values())
+    if "seed" not in sig.parameters:
+        params.append(inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None))
+    wrapper.__signature__ = sig.replace(parameters=params)
     return wrapper
 
 

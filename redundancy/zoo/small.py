@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 
@@ -195,8 +196,23 @@ def plain_cnn(input_shape: Sequence[int], channels: Sequence[int], n_out: int, *
     return nn.Sequential(*layers)
 
 
-def two_conv_cnn(input_shape=(1, 8, 8), num_classes: int = 10, width: int = 16) -> nn.Sequential:
-    """``conv(C→w) ReLU conv(w→2w) ReLU [pool 2] flatten linear(→num_classes)``, 'same' padding.
+@contextlib.contextmanager
+def _seeded(seed):
+    """Draw from ``torch.manual_seed(seed)`` inside, the global generator untouched (None: as is)."""
+    seed = check_seed("seed", seed, allow_none=True)
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def two_conv_cnn(input_shape=(1, 8, 8), num_classes: int = 10, width: int = 16, *,
+                 seed: int | None = None) -> nn.Sequential:
+    """``conv(C→w) ReLU conv(w→2w) ReLU [pool 2] flatten linear(→num_classes)``, 'same' padding;
+    ``seed`` (optional) draws the weights from ``torch.manual_seed(seed)`` without touching the
+    global generator.
 
     Examples
     --------
@@ -212,13 +228,15 @@ def two_conv_cnn(input_shape=(1, 8, 8), num_classes: int = 10, width: int = 16) 
     k = 3 ** (len(shape) - 1)
     check_param_count("two_conv_cnn", (shape[0] * k + 1) * width + (width * k + 1) * 2 * width
                       + (2 * width * math.prod(spatial) + 1) * num_classes, _MAX_PARAMS)
-    return nn.Sequential(conv(shape[0], width, 3, padding=1), nn.ReLU(),
-                         conv(width, 2 * width, 3, padding=1), nn.ReLU(), pool(2), nn.Flatten(),
-                         nn.Linear(2 * width * math.prod(spatial), num_classes))
+    with _seeded(seed):
+        return nn.Sequential(conv(shape[0], width, 3, padding=1), nn.ReLU(),
+                             conv(width, 2 * width, 3, padding=1), nn.ReLU(), pool(2), nn.Flatten(),
+                             nn.Linear(2 * width * math.prod(spatial), num_classes))
 
 
-def mlp_classifier(input_shape=(1, 8, 8), num_classes: int = 10, hidden=(128,)) -> nn.Sequential:
-    """``flatten (linear ReLU)* linear``.
+def mlp_classifier(input_shape=(1, 8, 8), num_classes: int = 10, hidden=(128,), *,
+                   seed: int | None = None) -> nn.Sequential:
+    """``flatten (linear ReLU)* linear``; ``seed`` as in :func:`two_conv_cnn`.
 
     Examples
     --------
@@ -232,10 +250,11 @@ def mlp_classifier(input_shape=(1, 8, 8), num_classes: int = 10, hidden=(128,)) 
     sizes = (math.prod(shape), *hidden, num_classes)
     check_param_count("mlp_classifier", sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), _MAX_PARAMS)
     layers, d = [nn.Flatten()], math.prod(shape)
-    for h in hidden:
-        layers += [nn.Linear(d, h), nn.ReLU()]
-        d = h
-    return nn.Sequential(*layers, nn.Linear(d, num_classes))
+    with _seeded(seed):
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        return nn.Sequential(*layers, nn.Linear(d, num_classes))
 
 
 MODELS["small_cnn"] = small_cnn
