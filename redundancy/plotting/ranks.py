@@ -20,7 +20,7 @@ class RankBandDisplay(_Display):
     --------
     >>> import torch
     >>> from redundancy.rank_search.search import search_ranks
-    >>> res = search_ranks(torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3)), [1, 2, 3], input_shape=(3, 5, 5), iters=2)
+    >>> res = search_ranks(torch.nn.Sequential(torch.nn.Conv2d(4, 6, 3)), [1, 2, 3], input_shape=(4, 5, 5), iters=2)
     >>> disp = RankBandDisplay.from_result(res).plot()
     >>> disp.ax_.get_ylabel()
     'rank'
