@@ -31,7 +31,7 @@ import redundancy._validation as _v
 __all__ = ["estimate_roi", "RoiResult"]  # the face is redundancy.analysis; the rest is importable from here
 
 
-from redundancy.analysis.roi_result import (RoiData, RoiDesign, RoiMoney, RoiResult,  # noqa: F401
+from redundancy.analysis.roi_result import (SLOWER_NOTE, RoiData, RoiDesign, RoiMoney, RoiResult,  # noqa: F401
                                         RoiRisk)
 
 
