@@ -286,7 +286,7 @@ def fit_spike_slab(model_or_widths: nn.Module | Sequence[int], data: Any, *, pri
                    n_samples: int = 32, checkpoint=None, progress: bool = False) -> SpikeSlabResult:
     r"""Fit node-level (and input-feature) spike-and-slab posteriors to ``data``.
 
-    Training (:mod:`redundancy.bayes.optim`): Adam on the negative ELBO, full-batch steps when the
+    Training (:func:`redundancy.training.train` with the plan of :mod:`redundancy.bayes.optim`): Adam on the negative ELBO, full-batch steps when the
     training set has at most 4096 examples (else mini-batches of 256), the Concrete temperature and
     the learning rate (``lr → lr/20``) annealed together over the first ``min(1000, cap)`` steps,
     then the stopping rule on the negative ELBO (averaged over the last 50 steps): stop when it
